@@ -1,0 +1,69 @@
+# tests/integration/lib.sh - sourced by integration tests. Starts the servers a
+# test needs on spare loopback ports, and stops them by PID when the test ends
+# (never by name: other tests and other users may run the same programs).
+#
+# Provides: dc_tmpdir, dc_free_port, dc_start_redis, dc_start_broker,
+# dc_wait_for CMD..., dc_fail MSG, dc_kill_at_exit PID. Sets DC_TMP.
+set -euo pipefail
+
+: "${DC_BIN:?DC_BIN must name the demandcast binary}"
+: "${DC_SOURCE_DIR:?}"
+
+DC_TMP=$(mktemp -d "${TMPDIR:-/tmp}/dc-test.XXXXXX")
+DC_PIDS=()
+
+dc_cleanup() {
+    local pid
+    for pid in "${DC_PIDS[@]}"; do
+        kill -TERM "$pid" 2>/dev/null || true
+    done
+    for pid in "${DC_PIDS[@]}"; do
+        # Give each server a bounded moment to exit, then force it.
+        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$pid" 2>/dev/null || true
+    done
+    if [[ "${DC_KEEP_TMP:-}" == 1 ]]; then echo "kept $DC_TMP" >&2; else rm -rf "$DC_TMP"; fi
+}
+trap dc_cleanup EXIT
+
+dc_fail() { echo "FAIL: $*" >&2; exit 1; }
+dc_kill_at_exit() { DC_PIDS+=("$1"); }
+
+# Prints a TCP port that nothing listens on right now.
+dc_free_port() {
+    /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# dc_wait_for SECONDS CMD...: polls CMD every 0.1 s until it succeeds; fails the
+# test after SECONDS. Every wait in a test has a bound.
+dc_wait_for() {
+    local limit=$1; shift
+    local deadline=$((SECONDS + limit))
+    until "$@" >/dev/null 2>&1; do
+        ((SECONDS < deadline)) || dc_fail "timed out after ${limit}s waiting for: $*"
+        sleep 0.1
+    done
+}
+
+# dc_start_redis [extra redis-server args...]: starts a private redis-server
+# with its data in DC_TMP; sets REDIS_PORT and REDIS_PID.
+dc_start_redis() {
+    REDIS_PORT=$(dc_free_port)
+    mkdir -p "$DC_TMP/redis"
+    redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$DC_TMP/redis" \
+        --save "" --appendonly no --daemonize no --logfile "$DC_TMP/redis/log" "$@" &
+    REDIS_PID=$!
+    dc_kill_at_exit "$REDIS_PID"
+    dc_wait_for 20 redis-cli -p "$REDIS_PORT" ping
+}
+
+# dc_start_broker [broker args...]: starts `demandcast broker`; sets
+# BOOTSTRAP and BROKER_PID once the broker has written its address.
+dc_start_broker() {
+    local file="$DC_TMP/bootstrap.$RANDOM"
+    "$DC_BIN" broker --bootstrap-file "$file" "$@" 2>"$DC_TMP/broker.log" &
+    BROKER_PID=$!
+    dc_kill_at_exit "$BROKER_PID"
+    dc_wait_for 20 test -s "$file"
+    BOOTSTRAP=$(cat "$file")
+}

@@ -1,0 +1,200 @@
+/* tests/unit/test_common.c - errors, event time, durations, the config table
+ * and properties files, metrics rendering. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "common/common.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+static void test_err_names(void **state)
+{
+    (void)state;
+    assert_string_equal(dc_err_name(DC_ERR_TOO_LATE), "too_late");
+    assert_string_equal(dc_err_name(DC_ERR_TRUNCATED), "truncated");
+    assert_string_equal(dc_err_name(DC_OK), "ok");
+    assert_string_equal(dc_err_name(-1000), "unknown");
+    assert_string_equal(dc_err2str(42), "unknown error");
+    /* Every code has a distinct name: DLQ headers and metric labels rely on it. */
+    for (int a = 0; a < DC_ERR__COUNT; a++)
+        for (int b = a + 1; b < DC_ERR__COUNT; b++)
+            assert_string_not_equal(dc_err_name(-a), dc_err_name(-b));
+}
+
+static void test_time_parse_format(void **state)
+{
+    int64_t ms;
+    char buf[32];
+    (void)state;
+    assert_int_equal(dc_time_parse("1970-01-01", &ms), 0);
+    assert_int_equal(ms, 0);
+    assert_int_equal(dc_time_parse("2011-06-30 08:26:00", &ms), 0);
+    assert_int_equal(ms, 1309422360000LL);
+    assert_string_equal(dc_time_format(ms, buf, sizeof(buf)), "2011-06-30T08:26:00Z");
+    assert_string_equal(dc_date_format(ms, buf, sizeof(buf)), "2011-06-30");
+    assert_int_equal(dc_time_parse("2011-06-30T09:26:00+01:00", &ms), 0);
+    assert_int_equal(ms, 1309422360000LL);
+    assert_int_equal(dc_time_parse("2011-06-30T08:26:00.125Z", &ms), 0);
+    assert_int_equal(ms, 1309422360125LL);
+    assert_string_equal(dc_time_format(ms, buf, sizeof(buf)), "2011-06-30T08:26:00.125Z");
+    assert_int_equal(dc_time_parse("2012-02-29", &ms), 0);
+    assert_int_equal(dc_time_parse("1309422360000", &ms), 0);
+    assert_int_equal(ms, 1309422360000LL);
+    assert_int_equal(dc_time_parse("1969-12-31T23:59:59.999Z", &ms), 0);
+    assert_int_equal(ms, -1);
+    assert_string_equal(dc_time_format(-1, buf, sizeof(buf)), "1969-12-31T23:59:59.999Z");
+    assert_int_not_equal(dc_time_parse("2011-02-30", &ms), 0);
+    assert_int_not_equal(dc_time_parse("2011-13-01", &ms), 0);
+    assert_int_not_equal(dc_time_parse("2011-06-30T25:00", &ms), 0);
+    assert_int_not_equal(dc_time_parse("2011-06-30 08:26:00 junk", &ms), 0);
+    assert_int_not_equal(dc_time_parse("", &ms), 0);
+    assert_int_equal(dc_time_floor(-1, 1000), -1000);
+    assert_int_equal(dc_time_floor(1999, 1000), 1000);
+}
+
+static void test_durations(void **state)
+{
+    int64_t ms;
+    char buf[32];
+    (void)state;
+    assert_int_equal(dc_duration_parse("5m", &ms), 0);
+    assert_int_equal(ms, 300000);
+    assert_int_equal(dc_duration_parse("7d", &ms), 0);
+    assert_int_equal(ms, 604800000);
+    assert_int_equal(dc_duration_parse("250ms", &ms), 0);
+    assert_int_equal(ms, 250);
+    assert_int_equal(dc_duration_parse("1500", &ms), 0);
+    assert_int_equal(ms, 1500);
+    assert_int_not_equal(dc_duration_parse("5x", &ms), 0);
+    assert_int_not_equal(dc_duration_parse("m", &ms), 0);
+    assert_int_not_equal(dc_duration_parse("99999999999999999w", &ms), 0);
+    assert_string_equal(dc_duration_format(86400000, buf, sizeof(buf)), "1d");
+    assert_string_equal(dc_duration_format(90000, buf, sizeof(buf)), "90s");
+}
+
+static void test_conf_defaults_and_set(void **state)
+{
+    char errstr[256];
+    dc_conf_t *conf = dc_conf_new();
+    (void)state;
+    assert_non_null(conf);
+    assert_string_equal(dc_conf_str(conf, "topic.orders"), "shop.orders");
+    assert_int_equal(dc_conf_int(conf, "redis.port"), 6379);
+    assert_int_equal(dc_conf_duration_ms(conf, "bucket.width"), 3600000);
+    assert_false(dc_conf_is_set(conf, "redis.port"));
+    assert_int_equal(dc_conf_set(conf, "redis.port", "7000", errstr, sizeof(errstr)), 0);
+    assert_int_equal(dc_conf_int(conf, "redis.port"), 7000);
+    assert_true(dc_conf_is_set(conf, "redis.port"));
+    /* Out of range, wrong type, unknown key: each fails naming the key. */
+    assert_int_equal(dc_conf_set(conf, "redis.port", "70000", errstr, sizeof(errstr)),
+                     DC_ERR_CONFIG);
+    assert_non_null(strstr(errstr, "redis.port"));
+    assert_int_equal(dc_conf_int(conf, "redis.port"), 7000);
+    assert_int_equal(dc_conf_set(conf, "redis.port", "12ab", errstr, sizeof(errstr)),
+                     DC_ERR_CONFIG);
+    assert_int_equal(dc_conf_set(conf, "redis.prot", "1", errstr, sizeof(errstr)), DC_ERR_CONFIG);
+    assert_non_null(strstr(errstr, "unknown configuration property \"redis.prot\""));
+    assert_int_equal(dc_conf_set(conf, "bucket.width", "1d", errstr, sizeof(errstr)), 0);
+    assert_int_equal(dc_conf_duration_ms(conf, "bucket.width"), 86400000);
+    assert_int_equal(dc_conf_set(conf, "bucket.width", "1s", errstr, sizeof(errstr)),
+                     DC_ERR_CONFIG);
+    assert_int_equal(dc_conf_set(conf, "train.online", "off", errstr, sizeof(errstr)), 0);
+    assert_false(dc_conf_bool(conf, "train.online"));
+    assert_int_equal(dc_conf_set(conf, "train.online", "maybe", errstr, sizeof(errstr)),
+                     DC_ERR_CONFIG);
+    assert_int_equal(dc_conf_set(conf, "train.lr", "nan", errstr, sizeof(errstr)),
+                     DC_ERR_CONFIG);
+    assert_int_equal(dc_conf_set(conf, "kafka.", "x", errstr, sizeof(errstr)), DC_ERR_CONFIG);
+    dc_conf_destroy(conf);
+}
+
+static int collect(const char *name, const char *value, void *opaque)
+{
+    dc_buf_t *buf = opaque;
+    return dc_buf_printf(buf, "%s=%s;", name, value);
+}
+
+static void test_conf_file_and_passthrough(void **state)
+{
+    char path[] = "/tmp/dc-conf-XXXXXX", errstr[512];
+    int fd = mkstemp(path);
+    dc_conf_t *conf = dc_conf_new();
+    dc_buf_t buf = {0};
+    (void)state;
+    static const char text[] = "# comment\n! also a comment\n\n"
+                               "  kafka.bootstrap.servers = 127.0.0.1:9092  \n"
+                               "redis.password=s3cr=t\n"
+                               "kafka.security.protocol=SASL_SSL\n"
+                               "kafka.bootstrap.servers=127.0.0.1:9093\n";
+    assert_true(write(fd, text, sizeof(text) - 1) == (ssize_t)sizeof(text) - 1);
+    close(fd);
+    assert_int_equal(dc_conf_load(conf, path, errstr, sizeof(errstr)), 0);
+    assert_string_equal(dc_conf_str(conf, "redis.password"), "s3cr=t");
+    assert_string_equal(dc_conf_passthrough(conf, "kafka.bootstrap.servers"), "127.0.0.1:9093");
+    assert_int_equal(dc_conf_foreach_prefixed(conf, "kafka.", collect, &buf), 0);
+    assert_int_equal(dc_buf_append(&buf, "", 1), 0);
+    assert_string_equal((char *)buf.data,
+                        "bootstrap.servers=127.0.0.1:9093;security.protocol=SASL_SSL;");
+    dc_buf_free(&buf);
+
+    /* A bad line fails the load with FILE:LINE. */
+    fd = open(path, O_WRONLY | O_TRUNC);
+    static const char bad[] = "redis.port=1\nno_equals_sign\n";
+    assert_true(write(fd, bad, sizeof(bad) - 1) == (ssize_t)sizeof(bad) - 1);
+    close(fd);
+    assert_int_equal(dc_conf_load(conf, path, errstr, sizeof(errstr)), DC_ERR_CONFIG);
+    char want[600];
+    snprintf(want, sizeof(want), "%s:2:", path);
+    assert_non_null(strstr(errstr, want));
+    unlink(path);
+    assert_int_equal(dc_conf_load(conf, path, errstr, sizeof(errstr)), DC_ERR_CONFIG);
+    dc_conf_destroy(conf);
+}
+
+static void test_metrics_render(void **state)
+{
+    dc_metrics_t *m = dc_metrics_new();
+    dc_buf_t buf = {0};
+    (void)state;
+    dc_metric_t *late = dc_metrics_counter(m, "dc_late_events_total", NULL, "Late events.");
+    dc_metric_t *dlq = dc_metrics_counter(m, "dc_dlq_messages_total", "reason=\"too_late\"",
+                                          "Messages sent to the DLQ.");
+    dc_metric_t *dlq2 = dc_metrics_counter(m, "dc_dlq_messages_total", "reason=\"malformed\"",
+                                           "Messages sent to the DLQ.");
+    assert_ptr_equal(dlq, dc_metrics_counter(m, "dc_dlq_messages_total", "reason=\"too_late\"",
+                                             NULL));
+    dc_metric_add(late, 3);
+    dc_metric_add(dlq, 1);
+    dc_metric_add(dlq2, 2);
+    dc_metric_add(NULL, 1);
+    assert_int_equal(dc_metrics_render(m, &buf), 0);
+    assert_int_equal(dc_buf_append(&buf, "", 1), 0);
+    assert_string_equal((char *)buf.data,
+                        "# HELP dc_dlq_messages_total Messages sent to the DLQ.\n"
+                        "# TYPE dc_dlq_messages_total counter\n"
+                        "dc_dlq_messages_total{reason=\"malformed\"} 2\n"
+                        "dc_dlq_messages_total{reason=\"too_late\"} 1\n"
+                        "# HELP dc_late_events_total Late events.\n"
+                        "# TYPE dc_late_events_total counter\n"
+                        "dc_late_events_total 3\n");
+    dc_buf_free(&buf);
+    dc_metrics_destroy(m);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_err_names),
+        cmocka_unit_test(test_time_parse_format),
+        cmocka_unit_test(test_durations),
+        cmocka_unit_test(test_conf_defaults_and_set),
+        cmocka_unit_test(test_conf_file_and_passthrough),
+        cmocka_unit_test(test_metrics_render),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
