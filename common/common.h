@@ -216,6 +216,24 @@ double dc_metric_value(const dc_metric_t *metric);     /* 0 for NULL */
 /* Renders every metric, sorted by name then labels, into buf (appended). */
 int dc_metrics_render(dc_metrics_t *metrics, dc_buf_t *buf);
 
+/* ------------------------------------------------------------------------ */
+/* HTTP endpoint: /metrics and /health                                      */
+/* ------------------------------------------------------------------------ */
+
+/* Serves GET /metrics (the registry in the Prometheus text format) and
+ * GET /health on 127.0.0.1 or all interfaces, from libmicrohttpd's own thread.
+ * health() is called on that thread for each /health request: it returns 1 if
+ * the process is healthy and may write a one-line reason into msg either way
+ * (200 "ok"/503 reason). metrics and opaque are borrowed and must outlive the
+ * server. port 0 picks a free port; dc_http_port() tells which. */
+typedef struct dc_http_s dc_http_t;
+typedef int(dc_health_fn_t)(void *opaque, char *msg, size_t msg_size);
+
+dc_http_t *dc_http_new(const char *bind_addr, int port, dc_metrics_t *metrics,
+                       dc_health_fn_t *health, void *opaque, char *errstr, size_t errstr_size);
+int dc_http_port(const dc_http_t *http);
+void dc_http_destroy(dc_http_t *http);
+
 #define DC_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 #endif /* DC_COMMON_H */

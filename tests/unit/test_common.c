@@ -9,7 +9,10 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 static void test_err_names(void **state)
@@ -186,6 +189,61 @@ static void test_metrics_render(void **state)
     dc_metrics_destroy(m);
 }
 
+/* Sends one GET over a real socket and returns the whole response. */
+static void http_get(int port, const char *path, char *resp, size_t size)
+{
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    char req[256];
+    size_t got = 0;
+    ssize_t n;
+    inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+    assert_int_equal(connect(fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
+    snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\nHost: x\r\n\r\n", path);
+    assert_true(write(fd, req, strlen(req)) == (ssize_t)strlen(req));
+    while (got < size - 1 && (n = read(fd, resp + got, size - 1 - got)) > 0)
+        got += (size_t)n;
+    resp[got] = '\0';
+    close(fd);
+}
+
+static int health_state;
+static int health(void *opaque, char *msg, size_t size)
+{
+    (void)opaque;
+    if (!health_state)
+        snprintf(msg, size, "redis unreachable");
+    return health_state;
+}
+
+static void test_http_endpoint(void **state)
+{
+    char errstr[256], resp[4096];
+    dc_metrics_t *m = dc_metrics_new();
+    (void)state;
+    dc_metric_add(dc_metrics_counter(m, "dc_events_in_total", NULL, "Events consumed."), 42);
+    dc_http_t *http = dc_http_new("127.0.0.1", 0, m, health, NULL, errstr, sizeof(errstr));
+    assert_non_null(http);
+    assert_true(dc_http_port(http) > 0);
+    http_get(dc_http_port(http), "/metrics", resp, sizeof(resp));
+    assert_non_null(strstr(resp, " 200 OK\r\n"));
+    assert_non_null(strstr(resp, "\r\n\r\n# HELP dc_events_in_total Events consumed.\n"
+                                 "# TYPE dc_events_in_total counter\ndc_events_in_total 42\n"));
+    health_state = 1;
+    http_get(dc_http_port(http), "/health", resp, sizeof(resp));
+    assert_non_null(strstr(resp, " 200 OK\r\n"));
+    assert_non_null(strstr(resp, "\r\n\r\nok\n"));
+    health_state = 0;
+    http_get(dc_http_port(http), "/health", resp, sizeof(resp));
+    assert_non_null(strstr(resp, " 503 "));
+    assert_non_null(strstr(resp, "redis unreachable"));
+    http_get(dc_http_port(http), "/nope", resp, sizeof(resp));
+    assert_non_null(strstr(resp, " 404 "));
+    dc_http_destroy(http);
+    dc_http_destroy(NULL);
+    dc_metrics_destroy(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -195,6 +253,7 @@ int main(void)
         cmocka_unit_test(test_conf_defaults_and_set),
         cmocka_unit_test(test_conf_file_and_passthrough),
         cmocka_unit_test(test_metrics_render),
+        cmocka_unit_test(test_http_endpoint),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
