@@ -46,6 +46,9 @@ static const dc_conf_prop_t props[] = {
     {"flush.max.events", DC_CONF_INT, "50000", 1, 10000000, "Flush window deltas to Redis after this many events."},
     {"max.quantity", DC_CONF_INT, "100000", 1, 2147483647, "Order-line quantities above this are rejected (bad_quantity)."},
     {"max.price", DC_CONF_DOUBLE, "1000000", 0, 1e15, "Prices above this are rejected (bad_price)."},
+    {"idle.timeout", DC_CONF_DURATION, "30s", 0, 86400000, "A partition read to its end for this long (wall time) stops holding back the low watermark until its next message."},
+    {"close.lease", DC_CONF_DURATION, "10s", 1000, 3600000, "Lease of the one instance of a consumer group that closes buckets; another takes over when it lapses."},
+    {"metrics.log.interval", DC_CONF_DURATION, "10s", 0, 86400000, "How often `run` logs its counters; 0 never."},
 
     /* Model (DESIGN.md section 4). */
     {"horizon", DC_CONF_INT, "24", 1, 512, "Forecast horizon in buckets."},
@@ -56,6 +59,9 @@ static const dc_conf_prop_t props[] = {
     {"train.bptt", DC_CONF_INT, "8", 1, 512, "Truncated BPTT length of online learning, in buckets."},
     {"train.lr", DC_CONF_DOUBLE, "0.001", 0, 1, "Adam learning rate."},
     {"train.batch", DC_CONF_INT, "256", 1, 1000000, "SKUs per online mini-batch."},
+
+    {"baseline.window", DC_CONF_INT, "84", 1, 4096, "Buckets of each SKU's history the seasonal quantile baseline reads."},
+    {"baseline.halflife", DC_CONF_DOUBLE, "28", 0, 100000, "Recency half-life of the baseline's weights, in buckets; 0 weighs all alike."},
 
     /* Surges (DESIGN.md section 5). */
     {"surge.ratio", DC_CONF_DOUBLE, "2.0", 1, 1000, "A surge starts when expected demand exceeds the baseline by this ratio."},

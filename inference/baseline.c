@@ -1,0 +1,166 @@
+/* inference/baseline.c - the seasonal quantile baseline (see baseline.h). */
+#include "inference/baseline.h"
+
+#include <math.h>
+#include <string.h>
+
+#define WEEK_MS 604800000LL
+/* 1970-01-05, the first Monday of the epoch: slot 0 is Monday's first bucket. */
+#define FIRST_MONDAY_MS 345600000LL
+/* A slot is revisited once a week: this adapts within a few weeks, yet one
+ * holiday does not erase what a weekday looks like. */
+#define SEASON_ALPHA 0.1
+#define SEASON_WARM 5
+#define MAX_WINDOW 4096
+
+void dc_baseline_params_from_conf(dc_baseline_params_t *params, const dc_conf_t *conf)
+{
+    params->bucket_width = dc_conf_duration_ms(conf, "bucket.width");
+    params->window = (int)dc_conf_int(conf, "baseline.window");
+    params->halflife = dc_conf_double(conf, "baseline.halflife");
+}
+
+static int slot_of(const dc_baseline_season_t *season, const dc_baseline_params_t *params,
+                   int64_t t)
+{
+    if (season->slots <= 1)
+        return 0;
+    int64_t k = dc_time_floor(t - FIRST_MONDAY_MS, params->bucket_width) / params->bucket_width;
+    return (int)(((k % season->slots) + season->slots) % season->slots);
+}
+
+void dc_baseline_season_init(dc_baseline_season_t *season, const dc_baseline_params_t *params)
+{
+    memset(season, 0, sizeof(*season));
+    season->slots = 1;
+    if (params->bucket_width > 0 && WEEK_MS % params->bucket_width == 0 &&
+        WEEK_MS / params->bucket_width <= DC_BASELINE_MAX_SLOTS)
+        season->slots = (int)(WEEK_MS / params->bucket_width);
+}
+
+void dc_baseline_season_observe(dc_baseline_season_t *season, const dc_baseline_params_t *params,
+                                int64_t bucket_start, double total_units)
+{
+    int s = slot_of(season, params, bucket_start);
+    double a = season->n[s] < SEASON_WARM ? 1.0 / (season->n[s] + 1) : SEASON_ALPHA;
+    if (!isfinite(total_units) || total_units < 0)
+        return;
+    season->level[s] += a * (total_units - season->level[s]);
+    if (season->n[s] < UINT32_MAX)
+        season->n[s]++;
+}
+
+double dc_baseline_season_factor(const dc_baseline_season_t *season,
+                                 const dc_baseline_params_t *params, int64_t bucket_start)
+{
+    double sum = 0;
+    int visited = 0, s = slot_of(season, params, bucket_start);
+    for (int i = 0; i < season->slots; i++) {
+        if (season->n[i]) {
+            sum += season->level[i];
+            visited++;
+        }
+    }
+    if (!season->n[s] || sum <= 0)
+        return 1.0;
+    return season->level[s] / (sum / visited);
+}
+
+size_t dc_baseline_sku_size(const dc_baseline_params_t *params)
+{
+    int window = params->window < 1 ? 1 : params->window > MAX_WINDOW ? MAX_WINDOW : params->window;
+    return sizeof(dc_baseline_sku_t) + (size_t)window * sizeof(float);
+}
+
+void dc_baseline_sku_init(dc_baseline_sku_t *sku)
+{
+    sku->last_bucket = INT64_MIN;
+    sku->len = sku->head = 0;
+    sku->reserved = 0;
+}
+
+static void ring_put(const dc_baseline_params_t *params, dc_baseline_sku_t *sku, float v)
+{
+    int window = (int)((dc_baseline_sku_size(params) - sizeof(*sku)) / sizeof(float));
+    sku->head = (uint16_t)(sku->len ? (sku->head + 1) % window : 0);
+    sku->units[sku->head] = v;
+    if (sku->len < window)
+        sku->len++;
+}
+
+void dc_baseline_sku_push(const dc_baseline_params_t *params, dc_baseline_sku_t *sku,
+                          int64_t bucket_start, double units, int shop_closed)
+{
+    if (sku->last_bucket != INT64_MIN) {
+        if (bucket_start <= sku->last_bucket)
+            return;
+        /* Buckets the SKU was not stepped in had no demand for it. */
+        int64_t gap = (bucket_start - sku->last_bucket) / params->bucket_width - 1;
+        for (int64_t i = 0; i < gap && i < params->window; i++)
+            ring_put(params, sku, 0.0f);
+    }
+    ring_put(params, sku, shop_closed ? NAN : (float)(isfinite(units) && units > 0 ? units : 0));
+    sku->last_bucket = bucket_start;
+}
+
+typedef struct {
+    float value;
+    float weight;
+} sample_t;
+
+/* Linear interpolation of q over the weighted sample sorted by value, each
+ * sample placed at the middle of its weight (numpy.interp on the cumulative
+ * midpoints): a weighted form of the usual empirical quantile. */
+static double weighted_quantile(const sample_t *s, int n, double total, double q)
+{
+    double cum = 0, prev_x = 0, prev_v = 0;
+    for (int i = 0; i < n; i++) {
+        double x = (cum + 0.5 * s[i].weight) / total;
+        if (q <= x) {
+            if (i == 0)
+                return s[0].value;
+            return prev_v + (s[i].value - prev_v) * (q - prev_x) / (x - prev_x);
+        }
+        cum += s[i].weight;
+        prev_x = x;
+        prev_v = s[i].value;
+    }
+    return s[n - 1].value;
+}
+
+void dc_baseline_forecast(const dc_baseline_params_t *params, const dc_baseline_season_t *season,
+                          const dc_baseline_sku_t *sku, int64_t target_start, dc_baseline_fc_t *out)
+{
+    sample_t s[MAX_WINDOW];
+    int n = 0, window = (int)((dc_baseline_sku_size(params) - sizeof(*sku)) / sizeof(float));
+    double total = 0, wsum = 0, decay = params->halflife > 0 ? exp2(-1.0 / params->halflife) : 1;
+    double w = 1, target_factor = dc_baseline_season_factor(season, params, target_start);
+
+    memset(out, 0, sizeof(*out));
+    if (target_factor < DC_BASELINE_CLOSED || !sku->len)
+        return;
+    /* Newest first; age 0 is the bucket just closed. */
+    for (int age = 0; age < sku->len; age++, w *= decay) {
+        float v = sku->units[(sku->head - age + window) % window];
+        int64_t t = sku->last_bucket - (int64_t)age * params->bucket_width;
+        double f = dc_baseline_season_factor(season, params, t);
+        if (isnan(v) || f < DC_BASELINE_CLOSED)
+            continue;
+        /* Insertion by value keeps the sample sorted; n is at most window. */
+        sample_t x = {(float)(v / f), (float)w};
+        int i = n++;
+        while (i > 0 && s[i - 1].value > x.value) {
+            s[i] = s[i - 1];
+            i--;
+        }
+        s[i] = x;
+        total += w;
+        wsum += w * x.value;
+    }
+    if (!n)
+        return;
+    out->p10 = weighted_quantile(s, n, total, 0.1) * target_factor;
+    out->p50 = weighted_quantile(s, n, total, 0.5) * target_factor;
+    out->p90 = weighted_quantile(s, n, total, 0.9) * target_factor;
+    out->mean = wsum / total * target_factor;
+}

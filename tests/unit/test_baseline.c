@@ -1,0 +1,145 @@
+/* tests/unit/test_baseline.c - the seasonal quantile baseline: seasonal
+ * slots, closed buckets, exact weighted quantiles, gaps, non-crossing. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "inference/baseline.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+#define DAY 86400000LL
+#define MONDAY 1309132800000LL /* 2011-06-27, a Monday */
+
+static dc_baseline_params_t params_of(int64_t width, int window, double halflife)
+{
+    dc_baseline_params_t p = {width, window, halflife};
+    return p;
+}
+
+static void test_slots(void **state)
+{
+    dc_baseline_season_t season;
+    dc_baseline_params_t p = params_of(DAY, 10, 0);
+    (void)state;
+    dc_baseline_season_init(&season, &p);
+    assert_int_equal(season.slots, 7);
+    p.bucket_width = 3600000;
+    dc_baseline_season_init(&season, &p);
+    assert_int_equal(season.slots, 168);
+    p.bucket_width = 300000;
+    dc_baseline_season_init(&season, &p);
+    assert_int_equal(season.slots, 1);
+}
+
+/* Six trading days of 10, 20, ... and a closed Saturday; the profile learns
+ * the shape and the Saturday forecasts nothing. */
+static void test_season_and_closed_day(void **state)
+{
+    dc_baseline_params_t p = params_of(DAY, 28, 0);
+    dc_baseline_season_t season;
+    dc_baseline_sku_t *sku = malloc(dc_baseline_sku_size(&p));
+    dc_baseline_fc_t fc;
+    (void)state;
+    dc_baseline_season_init(&season, &p);
+    dc_baseline_sku_init(sku);
+    for (int d = 0; d < 28; d++) {
+        int dow = d % 7; /* 0 = Monday */
+        double shop = dow == 5 ? 0 : 100.0 * (dow + 1);
+        double units = dow == 5 ? 0 : 2.0 * (dow + 1);
+        dc_baseline_season_observe(&season, &p, MONDAY + d * DAY, shop);
+        dc_baseline_sku_push(&p, sku, MONDAY + d * DAY, units, shop == 0);
+    }
+    /* Saturday: closed, zero everything. */
+    dc_baseline_forecast(&p, &season, sku, MONDAY + 33 * DAY, &fc);
+    assert_true(fc.p10 == 0 && fc.p50 == 0 && fc.p90 == 0 && fc.mean == 0);
+    /* The SKU sells exactly 2% of the shop every open day, so once
+     * deseasonalised its history is constant and every quantile of a day is
+     * that day's share. */
+    for (int dow = 0; dow < 7; dow++) {
+        if (dow == 5)
+            continue;
+        dc_baseline_forecast(&p, &season, sku, MONDAY + (28 + dow) * DAY, &fc);
+        double want = 2.0 * (dow + 1);
+        assert_float_equal(fc.p50, want, 1e-4);
+        assert_float_equal(fc.p10, want, 1e-4);
+        assert_float_equal(fc.p90, want, 1e-4);
+        assert_float_equal(fc.mean, want, 1e-4);
+    }
+    free(sku);
+}
+
+/* With one flat slot and equal weights the quantiles are numpy.interp of
+ * the cumulative midpoints: values 0..9 give p10 0.5, p50 4.5, p90 8.5. */
+static void test_weighted_quantiles(void **state)
+{
+    dc_baseline_params_t p = params_of(300000, 10, 0);
+    dc_baseline_season_t season;
+    dc_baseline_sku_t *sku = malloc(dc_baseline_sku_size(&p));
+    dc_baseline_fc_t fc;
+    (void)state;
+    dc_baseline_season_init(&season, &p);
+    dc_baseline_sku_init(sku);
+    /* Pushed out of order of value; the forecast sorts. Twelve pushes into a
+     * window of ten keep the last ten: 0..9. */
+    const int vals[] = {50, 60, 7, 3, 9, 0, 5, 1, 8, 2, 6, 4};
+    for (int i = 0; i < 12; i++)
+        dc_baseline_sku_push(&p, sku, i * 300000LL, vals[i], 0);
+    dc_baseline_forecast(&p, &season, sku, 12 * 300000LL, &fc);
+    assert_float_equal(fc.p10, 0.5, 1e-9);
+    assert_float_equal(fc.p50, 4.5, 1e-9);
+    assert_float_equal(fc.p90, 8.5, 1e-9);
+    assert_float_equal(fc.mean, 4.5, 1e-9);
+
+    /* Recency weights pull the median toward the newest values. */
+    p.halflife = 2;
+    dc_baseline_forecast(&p, &season, sku, 12 * 300000LL, &fc);
+    assert_true(fc.p10 <= fc.p50 && fc.p50 <= fc.p90);
+    assert_true(fc.p50 < 4.5); /* newest are 6, 4, 2 */
+
+    /* A gap (buckets 12..17 never pushed) reads as six zero buckets. */
+    dc_baseline_sku_push(&p, sku, 18 * 300000LL, 100, 0);
+    p.halflife = 0;
+    dc_baseline_forecast(&p, &season, sku, 19 * 300000LL, &fc);
+    /* History now: 2 6 4 0 0 0 0 0 0 100 -> sorted 0 x6, 2, 4, 6, 100. */
+    assert_float_equal(fc.p50, 0.0, 1e-9);
+    /* A bucket at or before the last is ignored. */
+    dc_baseline_sku_push(&p, sku, 18 * 300000LL, 1e6, 0);
+    dc_baseline_forecast(&p, &season, sku, 19 * 300000LL, &fc);
+    assert_float_equal(fc.p90, 6 + (100 - 6) * (0.9 - 0.85) / 0.1, 1e-4);
+    free(sku);
+}
+
+static void test_empty_and_adversarial(void **state)
+{
+    dc_baseline_params_t p = params_of(DAY, 84, 28);
+    dc_baseline_season_t season;
+    dc_baseline_sku_t *sku = malloc(dc_baseline_sku_size(&p));
+    dc_baseline_fc_t fc;
+    (void)state;
+    dc_baseline_season_init(&season, &p);
+    dc_baseline_sku_init(sku);
+    dc_baseline_forecast(&p, &season, sku, MONDAY, &fc);
+    assert_true(fc.p50 == 0 && fc.mean == 0);
+    dc_baseline_season_observe(&season, &p, MONDAY, NAN);
+    dc_baseline_season_observe(&season, &p, MONDAY, -5);
+    for (int d = 0; d < 100; d++)
+        dc_baseline_sku_push(&p, sku, MONDAY + d * DAY, d % 3 ? 1e12 : NAN, 0);
+    dc_baseline_forecast(&p, &season, sku, MONDAY + 100 * DAY, &fc);
+    assert_true(isfinite(fc.p10) && isfinite(fc.p50) && isfinite(fc.p90) && isfinite(fc.mean));
+    assert_true(0 <= fc.p10 && fc.p10 <= fc.p50 && fc.p50 <= fc.p90);
+    free(sku);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_slots),
+        cmocka_unit_test(test_season_and_closed_day),
+        cmocka_unit_test(test_weighted_quantiles),
+        cmocka_unit_test(test_empty_and_adversarial),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
