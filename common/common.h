@@ -234,6 +234,27 @@ dc_http_t *dc_http_new(const char *bind_addr, int port, dc_metrics_t *metrics,
 int dc_http_port(const dc_http_t *http);
 void dc_http_destroy(dc_http_t *http);
 
+/* ------------------------------------------------------------------------ */
+/* String-keyed index                                                       */
+/* ------------------------------------------------------------------------ */
+
+/* Maps short strings (SKUs) to dense indexes 0, 1, 2, ... in order of first
+ * insertion, so per-key records can live in flat arrays the caller owns. Keys
+ * are copied; lookups allocate nothing. Open addressing with linear probing,
+ * FNV-1a hashing, doubling at 50 % load. Not thread-safe. */
+typedef struct dc_strmap_s dc_strmap_t;
+
+dc_strmap_t *dc_strmap_new(void);
+void dc_strmap_destroy(dc_strmap_t *map);
+/* Index of key, or -1 if absent. */
+int64_t dc_strmap_find(const dc_strmap_t *map, const char *key);
+/* Index of key, inserting it (as the next index) if absent; *inserted (may be
+ * NULL) tells which. Returns -1 only when out of memory. */
+int64_t dc_strmap_put(dc_strmap_t *map, const char *key, int *inserted);
+size_t dc_strmap_count(const dc_strmap_t *map);
+/* The key of an index (valid until the map is destroyed). */
+const char *dc_strmap_key(const dc_strmap_t *map, size_t index);
+
 #define DC_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 #endif /* DC_COMMON_H */

@@ -189,6 +189,34 @@ static void test_metrics_render(void **state)
     dc_metrics_destroy(m);
 }
 
+static void test_strmap(void **state)
+{
+    dc_strmap_t *map = dc_strmap_new();
+    char key[32];
+    int inserted;
+    (void)state;
+    assert_int_equal(dc_strmap_find(map, "85123A"), -1);
+    for (int i = 0; i < 10000; i++) {
+        snprintf(key, sizeof(key), "SKU%05d", i * 7);
+        assert_int_equal(dc_strmap_put(map, key, &inserted), i);
+        assert_true(inserted);
+    }
+    assert_int_equal(dc_strmap_count(map), 10000);
+    for (int i = 0; i < 10000; i++) {
+        snprintf(key, sizeof(key), "SKU%05d", i * 7);
+        assert_int_equal(dc_strmap_find(map, key), i);
+        assert_int_equal(dc_strmap_put(map, key, &inserted), i);
+        assert_false(inserted);
+        assert_string_equal(dc_strmap_key(map, (size_t)i), key);
+    }
+    assert_int_equal(dc_strmap_find(map, "SKU00001"), -1);
+    assert_int_equal(dc_strmap_find(map, ""), -1);
+    assert_int_equal(dc_strmap_put(map, "", NULL), 10000);
+    assert_null(dc_strmap_key(map, 10001));
+    dc_strmap_destroy(map);
+    dc_strmap_destroy(NULL);
+}
+
 /* Sends one GET over a real socket and returns the whole response. */
 static void http_get(int port, const char *path, char *resp, size_t size)
 {
@@ -254,6 +282,7 @@ int main(void)
         cmocka_unit_test(test_conf_file_and_passthrough),
         cmocka_unit_test(test_metrics_render),
         cmocka_unit_test(test_http_endpoint),
+        cmocka_unit_test(test_strmap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
