@@ -63,6 +63,8 @@ static const dc_conf_prop_t props[] = {
     {"baseline.window", DC_CONF_INT, "84", 1, 4096, "Buckets of each SKU's history the seasonal quantile baseline reads."},
     {"baseline.halflife", DC_CONF_DOUBLE, "28", 0, 100000, "Recency half-life of the baseline's weights, in buckets; 0 weighs all alike."},
 
+    {"forecast.blend", DC_CONF_DOUBLE, "-1", -1, 1, "Weight of the LSTM in the published quantiles (the rest is the seasonal baseline); -1 learns it online from both experts' pinball losses."},
+
     /* Surges (DESIGN.md section 5). */
     {"surge.ratio", DC_CONF_DOUBLE, "2.0", 1, 1000, "A surge starts when expected demand exceeds the baseline by this ratio."},
     {"surge.min.volume", DC_CONF_DOUBLE, "5", 0, 1e12, "Minimum expected units per bucket for a surge."},

@@ -1,0 +1,75 @@
+/*
+ * inference/forecaster.h - what happens when a bucket closes: every active
+ * SKU's LSTM state advances one step (one batched sgemm), the model learns
+ * online from the actuals it just saw, each SKU's seasonal quantile baseline
+ * takes the bucket, and a Forecast per SKU (and a SurgeAlert where an episode
+ * starts, moves or ends) goes to the caller's sinks.
+ *
+ * The published distribution blends two experts, quantile by quantile:
+ *
+ *     q = w * q_lstm + (1 - w) * q_baseline      (q = mean, p10, p50, p90)
+ *
+ * with w = L_baseline / (L_lstm + L_baseline), where L is a slow average of
+ * each expert's realised pinball loss (at 10/50/90 %) on the one-bucket-ahead
+ * forecasts, over all SKUs. Both experts' quantiles are non-crossing, so
+ * their convex blend is too. The weight keeps learning online with the
+ * model; `forecast.blend` may pin it instead (0 = baseline only, 1 = LSTM
+ * only).
+ *
+ * Determinism: SKUs are processed in byte order of their names whatever
+ * order the caller gives, so the same buckets give the same forecasts, bit
+ * for bit, and the same online mini-batches.
+ *
+ * Ownership: the forecaster owns the model passed to dc_forecaster_new (on
+ * success) and every per-SKU record. Not thread-safe.
+ */
+#ifndef DC_INFERENCE_FORECASTER_H
+#define DC_INFERENCE_FORECASTER_H
+
+#include "common/common.h"
+#include "inference/baseline.h"
+#include "inference/inference.h"
+#include "inference/surge.h"
+#include "schemas/schemas.h"
+
+typedef struct dc_forecaster_s dc_forecaster_t;
+
+/* One SKU's aggregates in the bucket that closed. */
+typedef struct {
+    const char *sku;
+    dc_model_bucket_t bucket;
+} dc_forecaster_input_t;
+
+/* Sinks. A non-zero return stops the close and is returned by it. The
+ * records are only valid during the call. */
+typedef struct {
+    int (*forecast)(void *opaque, const dc_forecast_t *fc);
+    int (*surge)(void *opaque, const dc_surge_t *alert); /* may be NULL */
+    void *opaque;
+} dc_forecaster_sink_t;
+
+/* Creates a forecaster from conf (bucket.width, horizon, train.*, baseline.*,
+ * surge.*, forecast.blend). model is taken over on success (and destroyed
+ * with the forecaster); on failure the caller keeps it. */
+dc_forecaster_t *dc_forecaster_new(const dc_conf_t *conf, dc_model_t *model, char *errstr,
+                                   size_t errstr_size);
+void dc_forecaster_destroy(dc_forecaster_t *fc);
+
+/* Closes the bucket starting at bucket_start for the n SKUs in `in` (every
+ * active SKU, zero-demand ones included; each SKU at most once). Buckets must
+ * close in order; closing a bucket at or before the last one closed is
+ * DC_ERR_INVAL. Each Forecast carries bucket_start, the configured width,
+ * issued_at = bucket_start + width (event time), the model version and the
+ * next `horizon` buckets. */
+int dc_forecaster_close(dc_forecaster_t *fc, int64_t bucket_start, const dc_forecaster_input_t *in,
+                        size_t n, const dc_forecaster_sink_t *sink);
+
+/* The model inside (for checkpoints and metrics). */
+dc_model_t *dc_forecaster_model(dc_forecaster_t *fc);
+/* The LSTM's current blend weight w. */
+double dc_forecaster_blend_weight(const dc_forecaster_t *fc);
+size_t dc_forecaster_sku_count(const dc_forecaster_t *fc);
+/* Bytes of per-SKU state held per SKU (model record, baseline, surge, blend). */
+size_t dc_forecaster_bytes_per_sku(const dc_forecaster_t *fc);
+
+#endif /* DC_INFERENCE_FORECASTER_H */

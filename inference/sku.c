@@ -1,0 +1,307 @@
+/* inference/sku.c - the per-SKU record: input features, scaling, history
+ * ring and its compact serialisation. */
+#include "inference/inference_int.h"
+
+#include <zlib.h>
+
+/* EWMAs of the scaling follow about four weeks of buckets whatever the
+ * bucket width, so the scale tracks a SKU's level but not a single order. */
+#define SCALE_SPAN_MS (28.0 * 86400000.0)
+
+size_t dc_model_sku_size(const dc_model_t *model)
+{
+    size_t floats = 4 * (size_t)model->H + (size_t)model->K * DC__ROW;
+    size_t size = sizeof(dc_model_sku_t) + floats * sizeof(float);
+    /* Records are laid out back to back in arenas: keep int64 aligned. */
+    return (size + 7) & ~(size_t)7;
+}
+
+float *dc_model_sku_h(const dc_model_t *model, dc_model_sku_t *sku)
+{
+    (void)model;
+    return sku->data;
+}
+
+float *dc_model_sku_c(const dc_model_t *model, dc_model_sku_t *sku)
+{
+    return sku->data + model->H;
+}
+
+float *dc__sku_h0(const dc_model_t *model, dc_model_sku_t *sku)
+{
+    return sku->data + 2 * model->H;
+}
+
+float *dc__sku_c0(const dc_model_t *model, dc_model_sku_t *sku)
+{
+    return sku->data + 3 * model->H;
+}
+
+float *dc__sku_hist(const dc_model_t *model, dc_model_sku_t *sku)
+{
+    return sku->data + 4 * model->H;
+}
+
+void dc_model_sku_init(const dc_model_t *model, dc_model_sku_t *sku)
+{
+    memset(sku, 0, dc_model_sku_size(model));
+    sku->last_bucket = INT64_MIN;
+}
+
+int dc_model_sku_is_cold(const dc_model_sku_t *sku)
+{
+    return sku->n_steps < DC_MODEL_COLD_STEPS;
+}
+
+static float ewma_value(float m, float w, float fallback)
+{
+    return w > 0 ? m / w : fallback;
+}
+
+float dc_model_sku_scale(const dc_model_sku_t *sku)
+{
+    float s = ewma_value(sku->units_m, sku->units_w, 1.0f);
+    return s > DC__SCALE_MIN ? s : DC__SCALE_MIN;
+}
+
+static double clean_count(double v)
+{
+    return isfinite(v) && v > 0 ? v : 0.0;
+}
+
+static float scaled_log(double v, float m, float w)
+{
+    /* Before the first bucket the SKU's own value is its scale. */
+    float s = ewma_value(m, w, (float)v);
+    s = s > DC__SCALE_MIN ? s : DC__SCALE_MIN;
+    return log1pf((float)v / s);
+}
+
+static void calendar(int64_t start_ms, float *v)
+{
+    /* Calendar of the bucket start in UTC. Floor division keeps times
+     * before 1970 right; 1970-01-01 was a Thursday (day 3 with Monday 0). */
+    int64_t day_ms = 86400000;
+    int64_t days = start_ms / day_ms - (start_ms % day_ms < 0);
+    int64_t in_day = start_ms - days * day_ms;
+    int64_t dow = ((days % 7) + 7 + 3) % 7;
+    double ha = 2.0 * M_PI * (double)in_day / (double)day_ms;
+    double da = 2.0 * M_PI * (double)dow / 7.0;
+    v[0] = (float)sin(ha);
+    v[1] = (float)cos(ha);
+    v[2] = (float)sin(da);
+    v[3] = (float)cos(da);
+}
+
+static void features(const dc_model_sku_t *sku, const dc_model_bucket_t *bucket,
+                     dc__calendar_t *cal, float *x)
+{
+    double units = clean_count(bucket->units);
+    float su = ewma_value(sku->units_m, sku->units_w, (float)units);
+    su = su > DC__SCALE_MIN ? su : DC__SCALE_MIN;
+    x[DC_FEAT_UNITS] = log1pf((float)units / su);
+    x[DC_FEAT_VIEWS] = scaled_log(clean_count(bucket->views), sku->views_m, sku->views_w);
+    x[DC_FEAT_CARTS] = scaled_log(clean_count(bucket->carts), sku->carts_m, sku->carts_w);
+    x[DC_FEAT_CANCELLED] = log1pf((float)clean_count(bucket->cancelled) / su);
+    float rel = 0.0f;
+    if (isfinite(bucket->price) && bucket->price > 0 && sku->price_w > 0) {
+        double r = log(bucket->price / (sku->price_m / sku->price_w));
+        rel = (float)(r < -3 ? -3 : r > 3 ? 3 : r);
+    }
+    x[DC_FEAT_PRICE_REL] = rel;
+    double promo = bucket->promo_share;
+    x[DC_FEAT_PROMO] = (float)(isfinite(promo) ? (promo < 0 ? 0 : promo > 1 ? 1 : promo) : 0);
+    float v[4];
+    if (cal && cal->start_ms == bucket->start_ms) {
+        memcpy(v, cal->v, sizeof(v));
+    } else {
+        calendar(bucket->start_ms, v);
+        if (cal) {
+            cal->start_ms = bucket->start_ms;
+            memcpy(cal->v, v, sizeof(v));
+        }
+    }
+    x[DC_FEAT_HOUR_SIN] = v[0];
+    x[DC_FEAT_HOUR_COS] = v[1];
+    x[DC_FEAT_DOW_SIN] = v[2];
+    x[DC_FEAT_DOW_COS] = v[3];
+    x[DC_FEAT_LEVEL] = log1pf(dc_model_sku_scale(sku)) * 0.25f;
+}
+
+void dc_model_features(const dc_model_sku_t *sku, const dc_model_bucket_t *bucket, float *x)
+{
+    features(sku, bucket, NULL, x);
+}
+
+static void ewma_update(float *m, float *w, double v, float beta)
+{
+    *m = (1.0f - beta) * *m + beta * (float)v;
+    *w = (1.0f - beta) * *w + beta;
+}
+
+float dc__sku_observe(dc_model_sku_t *sku, const dc_model_bucket_t *bucket, dc__calendar_t *cal,
+                      float *x)
+{
+    features(sku, bucket, cal, x);
+    double width = bucket->width_ms > 0 ? (double)bucket->width_ms : 3600000.0;
+    double b = width / SCALE_SPAN_MS;
+    float beta = (float)(b < 1.0 / 4096 ? 1.0 / 4096 : b > 0.5 ? 0.5 : b);
+    ewma_update(&sku->units_m, &sku->units_w, clean_count(bucket->units), beta);
+    ewma_update(&sku->views_m, &sku->views_w, clean_count(bucket->views), beta);
+    ewma_update(&sku->carts_m, &sku->carts_w, clean_count(bucket->carts), beta);
+    /* The usual price follows only buckets that saw a price. */
+    if (isfinite(bucket->price) && bucket->price > 0 && bucket->price < 1e12)
+        ewma_update(&sku->price_m, &sku->price_w, bucket->price, beta);
+    return dc_model_sku_scale(sku);
+}
+
+size_t dc__sku_history(const dc_model_t *model, const dc_model_sku_t *sku, float *rows, float *y)
+{
+    const float *hist = dc__sku_hist(model, (dc_model_sku_t *)sku);
+    for (size_t j = 0; j < sku->hist_len; j++) {
+        const float *row = hist + ((sku->hist_head + j) % (size_t)model->K) * DC__ROW;
+        memcpy(rows + j * DC__ROW, row, sizeof(float) * DC__ROW);
+        y[j] = row[DC__F + 1];
+    }
+    return sku->hist_len;
+}
+
+/* ---- serialisation ---- */
+
+#define SKU_FORMAT_VERSION 1
+#define SKU_HEADER 24
+
+static void put_u16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+}
+
+static void put_u32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void put_u64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint16_t get_u16(const uint8_t *p)
+{
+    return (uint16_t)(p[0] | (p[1] << 8));
+}
+
+static uint32_t get_u32(const uint8_t *p)
+{
+    uint32_t v = 0;
+    for (int i = 3; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+static uint64_t get_u64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+static void put_f32(uint8_t *p, float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    put_u32(p, u);
+}
+
+static float get_f32(const uint8_t *p)
+{
+    uint32_t u = get_u32(p);
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+int dc_model_sku_save(const dc_model_t *model, const dc_model_sku_t *sku, dc_buf_t *out)
+{
+    int H = model->H, K = model->K;
+    size_t nf = 8 + 4 * (size_t)H + (size_t)sku->hist_len * DC__ROW;
+    size_t len = SKU_HEADER + 4 * nf + 4;
+    int err = dc_buf_reserve(out, len);
+    if (err)
+        return err;
+    uint8_t *p = out->data + out->len;
+    p[0] = 'D';
+    p[1] = 'S';
+    p[2] = SKU_FORMAT_VERSION;
+    p[3] = DC__F;
+    put_u16(p + 4, (uint16_t)H);
+    put_u16(p + 6, (uint16_t)K);
+    put_u16(p + 8, sku->hist_len);
+    put_u32(p + 10, sku->n_steps);
+    put_u64(p + 14, (uint64_t)sku->last_bucket);
+    put_u16(p + 22, 0);
+    uint8_t *q = p + SKU_HEADER;
+    const float scal[8] = {sku->units_m, sku->units_w, sku->views_m, sku->views_w,
+                           sku->carts_m, sku->carts_w, sku->price_m, sku->price_w};
+    for (int i = 0; i < 8; i++, q += 4)
+        put_f32(q, scal[i]);
+    for (size_t i = 0; i < 4 * (size_t)H; i++, q += 4)
+        put_f32(q, sku->data[i]);
+    const float *hist = sku->data + 4 * H;
+    for (size_t j = 0; j < sku->hist_len; j++) {
+        const float *row = hist + ((sku->hist_head + j) % (size_t)K) * DC__ROW;
+        for (int i = 0; i < DC__ROW; i++, q += 4)
+            put_f32(q, row[i]);
+    }
+    put_u32(q, (uint32_t)crc32(0L, p, (uInt)(q - p)));
+    out->len += len;
+    return 0;
+}
+
+int dc_model_sku_load(const dc_model_t *model, dc_model_sku_t *sku, const void *buf, size_t len,
+                      char *errstr, size_t errstr_size)
+{
+    const uint8_t *p = buf;
+    int H = model->H, K = model->K;
+    if (len < SKU_HEADER + 4)
+        return dc_seterr(errstr, errstr_size, DC_ERR_TRUNCATED, "SKU state: %zu bytes, too short",
+                         len);
+    if (p[0] != 'D' || p[1] != 'S')
+        return dc_seterr(errstr, errstr_size, DC_ERR_BAD_MAGIC, "SKU state: bad magic");
+    if (p[2] != SKU_FORMAT_VERSION)
+        return dc_seterr(errstr, errstr_size, DC_ERR_VERSION, "SKU state: format version %u, want %u",
+                         p[2], SKU_FORMAT_VERSION);
+    uint16_t hist_len = get_u16(p + 8);
+    if (p[3] != DC__F || get_u16(p + 4) != H || get_u16(p + 6) != K || hist_len > K)
+        return dc_seterr(errstr, errstr_size, DC_ERR_VERSION,
+                         "SKU state: dimensions F=%u H=%u K=%u differ from the model's F=%d H=%d K=%d",
+                         p[3], get_u16(p + 4), get_u16(p + 6), DC__F, H, K);
+    size_t want = SKU_HEADER + 4 * (8 + 4 * (size_t)H + (size_t)hist_len * DC__ROW) + 4;
+    if (len < want)
+        return dc_seterr(errstr, errstr_size, DC_ERR_TRUNCATED, "SKU state: %zu bytes, want %zu",
+                         len, want);
+    if (len > want)
+        return dc_seterr(errstr, errstr_size, DC_ERR_TRAILING, "SKU state: %zu bytes, want %zu",
+                         len, want);
+    if (get_u32(p + want - 4) != (uint32_t)crc32(0L, p, (uInt)(want - 4)))
+        return dc_seterr(errstr, errstr_size, DC_ERR_CHECKSUM, "SKU state: CRC mismatch");
+    const uint8_t *q = p + SKU_HEADER;
+    for (size_t i = 0; i < (want - SKU_HEADER - 4) / 4; i++)
+        if (!isfinite(get_f32(q + 4 * i)))
+            return dc_seterr(errstr, errstr_size, DC_ERR_NUMERIC, "SKU state: non-finite value");
+    dc_model_sku_init(model, sku);
+    sku->hist_len = hist_len;
+    sku->n_steps = get_u32(p + 10);
+    sku->last_bucket = (int64_t)get_u64(p + 14);
+    float *scal[8] = {&sku->units_m, &sku->units_w, &sku->views_m, &sku->views_w,
+                      &sku->carts_m, &sku->carts_w, &sku->price_m, &sku->price_w};
+    for (int i = 0; i < 8; i++, q += 4)
+        *scal[i] = get_f32(q);
+    for (size_t i = 0; i < 4 * (size_t)H + (size_t)hist_len * DC__ROW; i++, q += 4)
+        sku->data[i] = get_f32(q);
+    return 0;
+}
