@@ -129,32 +129,45 @@ const char *dc_schema_name(dc_rec_type_t type);
 typedef struct dc_codec_s dc_codec_t;
 
 /* Parses the four schemas once and registers each under the id that config
- * gives it (schema.id.click, .order, .forecast, .surge). conf is only read
- * during the call. Returns NULL and fills errstr on failure. */
+ * gives it (schema.id.click, .order, .forecast, .surge; NULL conf means the
+ * defaults 1..4). conf is only read during the call. Returns NULL and fills
+ * errstr on failure, e.g. when two types are given the same id. */
 dc_codec_t *dc_codec_new(const dc_conf_t *conf, char *errstr, size_t errstr_size);
 void dc_codec_destroy(dc_codec_t *codec);
 
 /* Registers another writer schema (e.g. an older or newer version of a
  * record) under schema_id, resolved against our reader schema of type. Records
  * framed with that id then decode into our struct: fields the writer lacks
- * take their defaults, fields we lack are skipped. Fails if the schema does
- * not parse or cannot be resolved, or if the id is taken. */
+ * take their defaults, fields we lack are skipped, numbers promote (int to
+ * long or double), enum symbols map by name. Fails with DC_ERR_INVAL and a
+ * reason if the schema does not parse or cannot be resolved, or if the id is
+ * taken. The JSON is only read during the call. Not for use while another
+ * thread decodes with the same codec. */
 int dc_codec_register(dc_codec_t *codec, dc_rec_type_t type, int32_t schema_id,
                       const char *writer_schema_json, char *errstr, size_t errstr_size);
 
-/* Reads the framing header: schema id of a framed message. */
+/* Reads the framing header: schema id of a framed message. DC_ERR_TRUNCATED
+ * when len < 5, DC_ERR_BAD_MAGIC when the first byte is not 0. */
 int dc_codec_peek_id(const void *buf, size_t len, int32_t *schema_id);
-/* Which record type a registered schema id decodes to. */
+/* Which record type a registered schema id decodes to; DC_ERR_UNKNOWN_SCHEMA
+ * if none. */
 int dc_codec_id_type(const dc_codec_t *codec, int32_t schema_id, dc_rec_type_t *type);
 
-/* Encoders append one framed record (header + body) to out. */
+/* Encoders append one framed record (header + body) to out, with our own
+ * schema id for the type. A string field is its text up to the first NUL;
+ * DC_ERR_INVAL (out unchanged) when a string fills its whole array or is not
+ * UTF-8, an enum is out of range or an array count exceeds its storage. */
 int dc_codec_encode_click(dc_codec_t *codec, const dc_click_t *click, dc_buf_t *out);
 int dc_codec_encode_order(dc_codec_t *codec, const dc_order_t *order, dc_buf_t *out);
 int dc_codec_encode_forecast(dc_codec_t *codec, const dc_forecast_t *fc, dc_buf_t *out);
 int dc_codec_encode_surge(dc_codec_t *codec, const dc_surge_t *surge, dc_buf_t *out);
 
 /* Decoders read one framed record of exactly len bytes. On failure *out is
- * unspecified (but still safe to reuse or clear). */
+ * unspecified (but still safe to reuse or clear). A message framed with the
+ * id of another record type fails with DC_ERR_UNKNOWN_SCHEMA. Strings must
+ * be UTF-8 without NUL bytes (else DC_ERR_MALFORMED), so every char array
+ * decoded is a terminated, valid UTF-8 string. The only allocation is growth
+ * of dc_order_t.lines, bounded by what len can hold. */
 int dc_codec_decode_click(dc_codec_t *codec, const void *buf, size_t len, dc_click_t *out,
                           char *errstr, size_t errstr_size);
 int dc_codec_decode_order(dc_codec_t *codec, const void *buf, size_t len, dc_order_t *out,
@@ -164,7 +177,11 @@ int dc_codec_decode_forecast(dc_codec_t *codec, const void *buf, size_t len, dc_
 int dc_codec_decode_surge(dc_codec_t *codec, const void *buf, size_t len, dc_surge_t *out,
                           char *errstr, size_t errstr_size);
 
-/* Writes a record as one line of JSON (no newline) for people and tools. */
+/* Appends a record as one line of JSON (no newline) for people and tools.
+ * Keys are the Avro field names; each timestamp field F appears as "F", an
+ * ISO-8601 UTC string (null outside years 0000-9999), and as "F_ms", the raw
+ * milliseconds. Enums are their symbols, NaN and infinities null. On failure
+ * out is unchanged. */
 int dc_click_to_json(const dc_click_t *click, dc_buf_t *out);
 int dc_order_to_json(const dc_order_t *order, dc_buf_t *out);
 int dc_forecast_to_json(const dc_forecast_t *fc, dc_buf_t *out);
@@ -175,23 +192,40 @@ int dc_surge_to_json(const dc_surge_t *surge, dc_buf_t *out);
 typedef struct dc_ocf_writer_s dc_ocf_writer_t;
 typedef struct dc_ocf_reader_s dc_ocf_reader_t;
 
-/* Creates (truncates) path as an OCF of records of type, deflate-compressed. */
+/* Creates (truncates) path as an OCF of records of type, deflate-compressed
+ * in blocks of 256 KiB (a larger record fails with DC_ERR_INVAL). The header
+ * carries the .avsc text verbatim, so other readers see its logical types
+ * and docs. A writer is not thread-safe. */
 dc_ocf_writer_t *dc_ocf_writer_new(const char *path, dc_rec_type_t type, char *errstr,
                                    size_t errstr_size);
+/* Each appends one record of the writer's type (DC_ERR_INVAL for another
+ * type, or as the encoders above). */
 int dc_ocf_write_click(dc_ocf_writer_t *w, const dc_click_t *click);
 int dc_ocf_write_order(dc_ocf_writer_t *w, const dc_order_t *order);
 int dc_ocf_write_forecast(dc_ocf_writer_t *w, const dc_forecast_t *fc);
+int dc_ocf_write_surge(dc_ocf_writer_t *w, const dc_surge_t *surge);
 /* Flushes and closes; returns the first write error if any. NULL is a no-op. */
 int dc_ocf_writer_close(dc_ocf_writer_t *w);
 
 /* Opens an OCF; its writer schema (from the file header) is resolved against
- * our reader schema of the record type named in it. *type tells which. */
+ * our reader schema of the record type named in it (by full name, e.g.
+ * demandcast.OrderEvent), with the rules of dc_codec_register(). *type tells
+ * which. The container structure is checked in full first, so a truncated
+ * or corrupt file fails here (DC_ERR_MALFORMED) rather than midway. Files
+ * from any Avro writer are read, with codec null or deflate (or whatever
+ * else the installed avro-c supports). */
 dc_ocf_reader_t *dc_ocf_reader_new(const char *path, dc_rec_type_t *type, char *errstr,
                                    size_t errstr_size);
-/* Each returns DC_OK, DC_ERR_EOF at the end, or an error for a corrupt file. */
+/* Each returns DC_OK, DC_ERR_EOF at the end, DC_ERR_INVAL when the file holds
+ * another type, or DC_ERR_MALFORMED for a record that is corrupt (avro-c
+ * cannot read it: the rest of the file is then lost) or that our struct
+ * cannot hold (e.g. a string too long: reading on continues after it). */
 int dc_ocf_read_click(dc_ocf_reader_t *r, dc_click_t *out);
 int dc_ocf_read_order(dc_ocf_reader_t *r, dc_order_t *out);
 int dc_ocf_read_forecast(dc_ocf_reader_t *r, dc_forecast_t *out);
+int dc_ocf_read_surge(dc_ocf_reader_t *r, dc_surge_t *out);
+/* Text of the last read failure; valid until the next read. */
+const char *dc_ocf_reader_error(const dc_ocf_reader_t *r);
 void dc_ocf_reader_destroy(dc_ocf_reader_t *r);
 
 #endif /* DC_SCHEMAS_H */
