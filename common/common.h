@@ -107,7 +107,8 @@ void dc_buf_free(dc_buf_t *buf);
  * milliseconds. A time without a zone is UTC. */
 int dc_time_parse(const char *text, int64_t *ms);
 /* Formats as "2011-06-30T08:26:00Z" (milliseconds appended only when non-zero).
- * buf must hold at least 32 bytes. Returns buf. */
+ * Times outside the years 0000..9999 are written as "<ms>ms". buf must hold
+ * at least 32 bytes. Returns buf. */
 char *dc_time_format(int64_t ms, char *buf, size_t size);
 /* Formats the UTC calendar date "2011-06-30". buf >= 11 bytes. Returns buf. */
 char *dc_date_format(int64_t ms, char *buf, size_t size);

@@ -114,8 +114,17 @@ int dc_time_parse(const char *text, int64_t *ms)
     return DC_OK;
 }
 
+/* Years 0000..9999: the range ISO-8601 text covers without a sign, and one
+ * in which the day arithmetic below cannot overflow. */
+#define MIN_FORMATTABLE_MS (-62167219200000LL)
+#define MAX_FORMATTABLE_MS 253402300799999LL
+
 char *dc_time_format(int64_t ms, char *buf, size_t size)
 {
+    if (ms < MIN_FORMATTABLE_MS || ms > MAX_FORMATTABLE_MS) {
+        snprintf(buf, size, "%lldms", (long long)ms);
+        return buf;
+    }
     int64_t days = dc_time_floor(ms, 86400000) / 86400000;
     int64_t rem = ms - days * 86400000, y;
     int m, d;
@@ -133,6 +142,10 @@ char *dc_time_format(int64_t ms, char *buf, size_t size)
 
 char *dc_date_format(int64_t ms, char *buf, size_t size)
 {
+    if (ms < MIN_FORMATTABLE_MS || ms > MAX_FORMATTABLE_MS) {
+        snprintf(buf, size, "%lldms", (long long)ms);
+        return buf;
+    }
     int64_t y;
     int m, d;
     civil_from_days(dc_time_floor(ms, 86400000) / 86400000, &y, &m, &d);

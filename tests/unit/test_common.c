@@ -51,6 +51,10 @@ static void test_time_parse_format(void **state)
     assert_int_equal(dc_time_parse("1969-12-31T23:59:59.999Z", &ms), 0);
     assert_int_equal(ms, -1);
     assert_string_equal(dc_time_format(-1, buf, sizeof(buf)), "1969-12-31T23:59:59.999Z");
+    assert_string_equal(dc_time_format(INT64_MIN, buf, sizeof(buf)), "-9223372036854775808ms");
+    assert_string_equal(dc_date_format(INT64_MAX, buf, sizeof(buf)), "9223372036854775807ms");
+    assert_string_equal(dc_time_format(253402300799999LL, buf, sizeof(buf)),
+                        "9999-12-31T23:59:59.999Z");
     assert_int_not_equal(dc_time_parse("2011-02-30", &ms), 0);
     assert_int_not_equal(dc_time_parse("2011-13-01", &ms), 0);
     assert_int_not_equal(dc_time_parse("2011-06-30T25:00", &ms), 0);
