@@ -72,4 +72,32 @@ size_t dc_forecaster_sku_count(const dc_forecaster_t *fc);
 /* Bytes of per-SKU state held per SKU (model record, baseline, surge, blend). */
 size_t dc_forecaster_bytes_per_sku(const dc_forecaster_t *fc);
 
+/* ------------------------------------------------------------------------ */
+/* Warm start: fit offline on history, then continue online                 */
+/* ------------------------------------------------------------------------ */
+
+/* Sits in front of a forecaster during a replay with a training cut-off
+ * (`replay --train-until T`, `train`). Closes of buckets that end at or
+ * before T are kept, not forecast; at the first close past T (or at
+ * dc_warmstart_finish) the model is fitted offline on every SKU's history
+ * (dc_model_fit: opts->epochs passes of windows, deterministic in the seed),
+ * then the kept closes run through the forecaster in order, so each SKU's
+ * state, scaling and baseline are those of a model that served the whole
+ * history; the forecasts of those closes reach the sink like any other.
+ * From then on closes pass straight through. Fitting sees nothing at or
+ * after T. fc is borrowed. */
+typedef struct dc_warmstart_s dc_warmstart_t;
+
+dc_warmstart_t *dc_warmstart_new(dc_forecaster_t *fc, int64_t train_until,
+                                 const dc_model_fit_opts_t *opts, char *errstr,
+                                 size_t errstr_size);
+void dc_warmstart_destroy(dc_warmstart_t *ws);
+int dc_warmstart_close(dc_warmstart_t *ws, int64_t bucket_start, const dc_forecaster_input_t *in,
+                       size_t n, const dc_forecaster_sink_t *sink);
+/* Fits and replays the kept closes if that has not happened yet (the input
+ * ended before T). */
+int dc_warmstart_finish(dc_warmstart_t *ws, const dc_forecaster_sink_t *sink);
+/* Whether the offline fit has run. */
+int dc_warmstart_fitted(const dc_warmstart_t *ws);
+
 #endif /* DC_INFERENCE_FORECASTER_H */

@@ -185,12 +185,48 @@ static void test_blend_ends(void **state)
     dc_forecaster_destroy(fc);
 }
 
+/* Closes before the cut-off are kept, not forecast; the first close past it
+ * fits the model and replays them, so every close is forecast once, in order. */
+static void test_warmstart(void **state)
+{
+    dc_forecaster_t *fc = make("-1");
+    dc_model_fit_opts_t opts;
+    dc_forecaster_input_t in[N_SKUS];
+    static capture_t cap;
+    dc_forecaster_sink_t sink = {on_forecast, NULL, &cap};
+    char errstr[256];
+    (void)state;
+    dc_model_fit_opts_default(&opts);
+    opts.epochs = 2;
+    dc_warmstart_t *ws = dc_warmstart_new(fc, T0 + 8 * DAY, &opts, errstr, sizeof(errstr));
+    assert_non_null(ws);
+    cap.n = 0;
+    for (int d = 0; d < 8; d++) {
+        inputs_for(d, in, 0);
+        assert_int_equal(dc_warmstart_close(ws, T0 + d * DAY, in, N_SKUS, &sink), 0);
+    }
+    assert_int_equal(cap.n, 0);
+    assert_false(dc_warmstart_fitted(ws));
+    assert_int_equal(dc_model_version(dc_forecaster_model(fc)), 0);
+    inputs_for(8, in, 0);
+    assert_int_equal(dc_warmstart_close(ws, T0 + 8 * DAY, in, N_SKUS, &sink), 0);
+    assert_true(dc_warmstart_fitted(ws));
+    assert_int_equal(cap.n, 9 * N_SKUS);
+    for (size_t i = 0; i < cap.n; i++)
+        assert_int_equal(cap.fc[i].bucket_start, T0 + (int64_t)(i / N_SKUS) * DAY);
+    /* The fit took optimiser steps before any online one. */
+    assert_true(dc_model_version(dc_forecaster_model(fc)) > 9);
+    dc_warmstart_destroy(ws);
+    dc_forecaster_destroy(fc);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_close_contract),
         cmocka_unit_test(test_deterministic_any_input_order),
         cmocka_unit_test(test_blend_ends),
+        cmocka_unit_test(test_warmstart),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
