@@ -51,5 +51,10 @@ void dc_cli_install_signals(void);
 int dc_cli_stop_requested(void);
 
 int dc_cmd_config(int argc, char **argv);
+int dc_cmd_broker(int argc, char **argv);
+int dc_cmd_gen(int argc, char **argv);
+int dc_cmd_tail(int argc, char **argv);
+int dc_cmd_run(int argc, char **argv);
+int dc_cmd_features(int argc, char **argv);
 
 #endif /* DC_CLI_H */

@@ -7,6 +7,11 @@
 /* The subcommands, in the order --help lists them. */
 static const dc_cli_cmd_t commands[] = {
     {"config", "list the configuration properties, or check a configuration", dc_cmd_config},
+    {"broker", "run the embedded Kafka (mock cluster) for demos and tests", dc_cmd_broker},
+    {"gen", "generate a synthetic shop's clicks and orders into Kafka or files", dc_cmd_gen},
+    {"tail", "print the records of a demandcast topic as JSON lines", dc_cmd_tail},
+    {"run", "run the pipeline: Kafka in, exactly-once features in Redis, bucket closes", dc_cmd_run},
+    {"features", "print the rolling-window features of SKUs from Redis as JSON", dc_cmd_features},
 };
 
 static void usage(FILE *out)

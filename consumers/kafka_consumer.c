@@ -1,0 +1,79 @@
+/* consumers/kafka_consumer.c - a librdkafka consumer handle configured from
+ * dc_conf_t: defaults, then kafka.* properties, then the caller's overrides. */
+#include "consumers/consumers.h"
+
+#include <string.h>
+
+static const char *const defaults[][2] = {
+    {"fetch.wait.max.ms", "100"},
+};
+
+static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    (void)rk;
+    dc_log(level <= 3 ? DC_LOG_ERROR : level <= 4 ? DC_LOG_WARN : level <= 6 ? DC_LOG_INFO
+                                                                              : DC_LOG_DEBUG,
+           "kafka", "%s: %s", fac, buf);
+}
+
+typedef struct {
+    rd_kafka_conf_t *rkconf;
+    char *errstr;
+    size_t errstr_size;
+} conf_ctx_t;
+
+/* prefix names the property as the user wrote it ("kafka." for config keys). */
+static int set_prop(conf_ctx_t *ctx, const char *prefix, const char *name, const char *value)
+{
+    char why[256];
+    if (rd_kafka_conf_set(ctx->rkconf, name, value, why, sizeof(why)) != RD_KAFKA_CONF_OK)
+        return dc_seterr(ctx->errstr, ctx->errstr_size, DC_ERR_CONFIG, "%s%s: %s", prefix, name,
+                         why);
+    return DC_OK;
+}
+
+static int apply_kafka_prop(const char *name, const char *value, void *opaque)
+{
+    return set_prop(opaque, "kafka.", name, value);
+}
+
+rd_kafka_t *dc_kafka_consumer_new(const dc_conf_t *conf, const char *const *overrides,
+                                  char *errstr, size_t errstr_size)
+{
+    conf_ctx_t ctx = {rd_kafka_conf_new(), errstr, errstr_size};
+    rd_kafka_t *rk = NULL;
+    char why[512];
+    size_t size = 0;
+
+    if (!dc_conf_passthrough(conf, "kafka.bootstrap.servers")) {
+        dc_seterr(errstr, errstr_size, DC_ERR_CONFIG, "kafka.bootstrap.servers is not set");
+        goto fail;
+    }
+    for (size_t i = 0; i < DC_ARRAY_SIZE(defaults); i++)
+        if (set_prop(&ctx, "", defaults[i][0], defaults[i][1]))
+            goto fail;
+    if (dc_conf_foreach_prefixed(conf, "kafka.", apply_kafka_prop, &ctx))
+        goto fail;
+    for (size_t i = 0; overrides && overrides[i]; i += 2)
+        if (set_prop(&ctx, "", overrides[i], overrides[i + 1]))
+            goto fail;
+    /* With no destination, only the length (including the NUL) is read. */
+    if (rd_kafka_conf_get(ctx.rkconf, "group.id", NULL, &size) != RD_KAFKA_CONF_OK ||
+        size <= 1) {
+        dc_seterr(errstr, errstr_size, DC_ERR_CONFIG, "kafka.group.id is not set");
+        goto fail;
+    }
+    rd_kafka_conf_set_log_cb(ctx.rkconf, on_log);
+    rk = rd_kafka_new(RD_KAFKA_CONSUMER, ctx.rkconf, why, sizeof(why));
+    if (!rk) {
+        dc_seterr(errstr, errstr_size, DC_ERR_KAFKA, "cannot create Kafka consumer: %s", why);
+        goto fail;
+    }
+    /* Everything, rebalances included, is served by rd_kafka_consumer_poll(). */
+    rd_kafka_poll_set_consumer(rk);
+    return rk; /* rd_kafka_new() took the conf */
+
+fail:
+    rd_kafka_conf_destroy(ctx.rkconf);
+    return NULL;
+}

@@ -1,0 +1,317 @@
+/* features/batch.c - window and bucket deltas of the events since the last
+ * flush, coalesced per SKU, so that one flush writes each touched SKU once
+ * however many events it had. After the first few batches have grown the
+ * arrays, adding an event allocates nothing. */
+#include "features/features.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define EMPTY UINT32_MAX
+
+struct dc_featbatch_s {
+    dc_limits_t lim;
+    int64_t slot_ms[DC_WINDOWS_MAX];
+    dc_sku_delta_t *skus;
+    size_t n_skus, cap_skus;
+    uint32_t *index; /* open addressing: SKU hash -> position in skus */
+    size_t index_cap;
+    dc_user_obs_t *obs;
+    size_t n_obs, cap_obs;
+    uint32_t *last_obs; /* per SKU: its newest observation, to chain and dedupe */
+    dc_buf_t arena;     /* user ids */
+    size_t events;
+};
+
+static uint64_t hash_str(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    while (*s)
+        h = (h ^ (uint8_t)*s++) * 1099511628211ULL;
+    return h;
+}
+
+dc_featbatch_t *dc_featbatch_new(const dc_limits_t *lim)
+{
+    dc_featbatch_t *batch = calloc(1, sizeof(*batch));
+
+    if (!batch)
+        return NULL;
+    batch->lim = *lim;
+    for (size_t w = 0; w < lim->n_windows; w++)
+        batch->slot_ms[w] = lim->window_ms[w] / DC_WINDOW_SLOTS;
+    batch->index_cap = 1024;
+    if (!(batch->index = malloc(batch->index_cap * sizeof(*batch->index)))) {
+        free(batch);
+        return NULL;
+    }
+    memset(batch->index, 0xff, batch->index_cap * sizeof(*batch->index));
+    return batch;
+}
+
+void dc_featbatch_destroy(dc_featbatch_t *batch)
+{
+    if (!batch)
+        return;
+    free(batch->skus);
+    free(batch->index);
+    free(batch->obs);
+    free(batch->last_obs);
+    dc_buf_free(&batch->arena);
+    free(batch);
+}
+
+void dc_featbatch_reset(dc_featbatch_t *batch)
+{
+    memset(batch->index, 0xff, batch->index_cap * sizeof(*batch->index));
+    batch->n_skus = 0;
+    batch->n_obs = 0;
+    batch->arena.len = 0;
+    batch->events = 0;
+}
+
+size_t dc_featbatch_events(const dc_featbatch_t *batch) { return batch->events; }
+size_t dc_featbatch_skus(const dc_featbatch_t *batch) { return batch->n_skus; }
+
+const dc_sku_delta_t *dc_featbatch_sku(const dc_featbatch_t *batch, size_t i)
+{
+    return i < batch->n_skus ? &batch->skus[i] : NULL;
+}
+
+/* Doubles the index and re-inserts every SKU. */
+static int grow_index(dc_featbatch_t *batch)
+{
+    size_t cap = batch->index_cap * 2;
+    uint32_t *index = malloc(cap * sizeof(*index));
+
+    if (!index)
+        return DC_ERR_NOMEM;
+    memset(index, 0xff, cap * sizeof(*index));
+    for (size_t i = 0; i < batch->n_skus; i++) {
+        size_t pos = hash_str(batch->skus[i].sku) & (cap - 1);
+        while (index[pos] != EMPTY)
+            pos = (pos + 1) & (cap - 1);
+        index[pos] = (uint32_t)i;
+    }
+    free(batch->index);
+    batch->index = index;
+    batch->index_cap = cap;
+    return DC_OK;
+}
+
+/* Finds or creates the delta of sku; NULL on NOMEM. */
+static dc_sku_delta_t *sku_delta(dc_featbatch_t *batch, const char *sku, uint32_t *idx)
+{
+    size_t pos;
+    dc_sku_delta_t *d;
+
+    if ((batch->n_skus + 1) * 2 > batch->index_cap && grow_index(batch))
+        return NULL;
+    pos = hash_str(sku) & (batch->index_cap - 1);
+    for (; batch->index[pos] != EMPTY; pos = (pos + 1) & (batch->index_cap - 1)) {
+        d = &batch->skus[batch->index[pos]];
+        if (!strcmp(d->sku, sku)) {
+            *idx = batch->index[pos];
+            return d;
+        }
+    }
+    if (batch->n_skus == batch->cap_skus) {
+        size_t cap = batch->cap_skus ? batch->cap_skus * 2 : 256;
+        dc_sku_delta_t *skus = realloc(batch->skus, cap * sizeof(*skus));
+        uint32_t *last = realloc(batch->last_obs, cap * sizeof(*last));
+        if (skus)
+            batch->skus = skus;
+        if (last)
+            batch->last_obs = last;
+        if (!skus || !last)
+            return NULL;
+        batch->cap_skus = cap;
+    }
+    *idx = (uint32_t)batch->n_skus;
+    d = &batch->skus[batch->n_skus++];
+    batch->index[pos] = *idx;
+    batch->last_obs[*idx] = EMPTY;
+    snprintf(d->sku, sizeof(d->sku), "%s", sku);
+    d->newest_ts = INT64_MIN;
+    d->oldest_ts = INT64_MAX;
+    for (size_t w = 0; w < batch->lim.n_windows; w++) {
+        d->top_slot[w] = INT64_MIN;
+        for (size_t s = 0; s < DC_WINDOW_SLOTS; s++)
+            d->slots[w][s].slot = INT64_MIN;
+    }
+    d->n_buckets = 0;
+    d->first_user = 0;
+    d->n_users = 0;
+    return d;
+}
+
+static dc_bucket_delta_t *bucket_delta(dc_sku_delta_t *d, int64_t start)
+{
+    for (size_t i = 0; i < d->n_buckets; i++)
+        if (d->buckets[i].start == start)
+            return &d->buckets[i];
+    if (d->n_buckets == DC_BATCH_BUCKETS)
+        return NULL;
+    dc_bucket_delta_t *b = &d->buckets[d->n_buckets++];
+    memset(b, 0, sizeof(*b));
+    b->start = start;
+    return b;
+}
+
+static int add_user(dc_featbatch_t *batch, uint32_t idx, dc_sku_delta_t *d, const dc_fevent_t *ev)
+{
+    size_t len = strlen(ev->user);
+    uint32_t last = batch->last_obs[idx];
+    int64_t slot0 = dc_time_floor(ev->ts_ms, batch->slot_ms[0]);
+
+    /* A user clicking through one SKU repeatedly is the common case: one
+     * observation per user and finest slot is all the sketches need. */
+    if (last != EMPTY) {
+        const dc_user_obs_t *o = &batch->obs[last];
+        if (o->user_len == len && dc_time_floor(o->ts_ms, batch->slot_ms[0]) == slot0 &&
+            !memcmp(batch->arena.data + o->user_off, ev->user, len))
+            return DC_OK;
+    }
+    if (batch->n_obs == batch->cap_obs) {
+        size_t cap = batch->cap_obs ? batch->cap_obs * 2 : 1024;
+        dc_user_obs_t *obs = realloc(batch->obs, cap * sizeof(*obs));
+        if (!obs)
+            return DC_ERR_NOMEM;
+        batch->obs = obs;
+        batch->cap_obs = cap;
+    }
+    if (batch->arena.len + len > UINT32_MAX)
+        return DC_ERR_NOMEM;
+    dc_user_obs_t *o = &batch->obs[batch->n_obs];
+    o->sku = idx;
+    o->next = EMPTY;
+    o->ts_ms = ev->ts_ms;
+    o->user_off = (uint32_t)batch->arena.len;
+    o->user_len = (uint32_t)len;
+    if (dc_buf_append(&batch->arena, ev->user, len))
+        return DC_ERR_NOMEM;
+    if (last != EMPTY)
+        batch->obs[last].next = (uint32_t)batch->n_obs;
+    else
+        d->first_user = batch->n_obs;
+    batch->last_obs[idx] = (uint32_t)batch->n_obs++;
+    d->n_users++;
+    return DC_OK;
+}
+
+int dc_featbatch_add(dc_featbatch_t *batch, const dc_fevent_t *ev, int64_t closed_until,
+                     int *late)
+{
+    int64_t bstart = dc_time_floor(ev->ts_ms, batch->lim.bucket_ms);
+    int is_late = closed_until != INT64_MIN && bstart < closed_until;
+    int64_t rev = 0;
+    dc_bucket_delta_t *b = NULL;
+    uint32_t idx;
+    dc_sku_delta_t *d = sku_delta(batch, ev->sku, &idx);
+
+    if (!d)
+        return DC_ERR_NOMEM;
+    if (!is_late && !(b = bucket_delta(d, bstart)))
+        return DC_ERR_AGAIN;
+    if (late)
+        *late = is_late;
+    if (ev->kind == DC_FEV_PLACED)
+        rev = llround((double)ev->qty * ev->price * 1e4);
+    if (ev->ts_ms > d->newest_ts)
+        d->newest_ts = ev->ts_ms;
+    if (ev->ts_ms < d->oldest_ts)
+        d->oldest_ts = ev->ts_ms;
+
+    for (size_t w = 0; w < batch->lim.n_windows; w++) {
+        int64_t slot = dc_time_floor(ev->ts_ms, batch->slot_ms[w]) / batch->slot_ms[w];
+        if (d->top_slot[w] != INT64_MIN && slot <= d->top_slot[w] - DC_WINDOW_SLOTS)
+            continue; /* already outside this window, whatever comes later */
+        if (d->top_slot[w] == INT64_MIN || slot > d->top_slot[w])
+            d->top_slot[w] = slot;
+        int64_t pos = slot % DC_WINDOW_SLOTS;
+        dc_slot_delta_t *s = &d->slots[w][pos < 0 ? pos + DC_WINDOW_SLOTS : pos];
+        if (s->slot != slot) {
+            memset(s, 0, sizeof(*s));
+            s->slot = slot;
+        }
+        s->views += ev->kind == DC_FEV_VIEW;
+        s->carts += ev->kind == DC_FEV_CART;
+        if (ev->kind == DC_FEV_PLACED) {
+            s->units += ev->qty;
+            s->orders++;
+            s->revenue_e4 += rev;
+        }
+    }
+    if (b) {
+        b->events++;
+        b->promo_events += ev->promo != 0;
+        if (ev->price > 0) {
+            b->price_sum += ev->price;
+            b->price_n++;
+        }
+        switch (ev->kind) {
+        case DC_FEV_VIEW: b->views++; break;
+        case DC_FEV_CART: b->carts++; break;
+        case DC_FEV_REMOVE: b->removes++; break;
+        case DC_FEV_PLACED:
+            b->units += ev->qty;
+            b->orders++;
+            b->revenue_e4 += rev;
+            break;
+        case DC_FEV_CANCEL: b->cancelled += ev->qty; break;
+        default: break;
+        }
+    }
+    batch->events++;
+    if (ev->user && ev->user[0])
+        return add_user(batch, idx, d, ev);
+    return DC_OK;
+}
+
+int dc_featbatch_fits(const dc_featbatch_t *batch, const char *sku, int64_t ts_ms,
+                      int64_t closed_until)
+{
+    int64_t bstart = dc_time_floor(ts_ms, batch->lim.bucket_ms);
+    size_t pos = hash_str(sku) & (batch->index_cap - 1);
+
+    if (closed_until != INT64_MIN && bstart < closed_until)
+        return 1;
+    for (; batch->index[pos] != EMPTY; pos = (pos + 1) & (batch->index_cap - 1)) {
+        const dc_sku_delta_t *d = &batch->skus[batch->index[pos]];
+        if (strcmp(d->sku, sku))
+            continue;
+        if (d->n_buckets < DC_BATCH_BUCKETS)
+            return 1;
+        for (size_t i = 0; i < d->n_buckets; i++)
+            if (d->buckets[i].start == bstart)
+                return 1;
+        return 0;
+    }
+    return 1;
+}
+
+const dc_user_obs_t *dc_featbatch_user_first(const dc_featbatch_t *batch, size_t i)
+{
+    if (i >= batch->n_skus || !batch->skus[i].n_users)
+        return NULL;
+    return &batch->obs[batch->skus[i].first_user];
+}
+
+const dc_user_obs_t *dc_featbatch_user_next(const dc_featbatch_t *batch, const dc_user_obs_t *obs)
+{
+    return obs->next == EMPTY ? NULL : &batch->obs[obs->next];
+}
+
+const char *dc_featbatch_user_text(const dc_featbatch_t *batch, const dc_user_obs_t *obs)
+{
+    return (const char *)batch->arena.data + obs->user_off;
+}
+
+void dc_bucket_clear(dc_bucket_t *bucket)
+{
+    if (!bucket)
+        return;
+    free(bucket->skus);
+    memset(bucket, 0, sizeof(*bucket));
+}

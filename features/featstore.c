@@ -1,0 +1,612 @@
+/* features/featstore.c - the Redis feature store: connection, the two Lua
+ * scripts (flush.lua, close.lua: the logic lives there because it must run
+ * atomically inside Redis), and reading features back. Batches travel to the
+ * scripts as one MessagePack argument, which Redis' embedded cmsgpack decodes
+ * far faster than Lua could parse text. */
+#include "features/features.h"
+
+#include <hiredis/hiredis.h>
+#include <msgpack.h>
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+extern const char dc__lua_flush[];
+extern const char dc__lua_close[];
+
+struct dc_featstore_s {
+    redisContext *rc;
+    char *host, *user, *password, *prefix, *instance;
+    int port, db;
+    int64_t timeout_ms, lease_ms;
+    dc_limits_t lim;
+    char sha_flush[64], sha_close[64];
+    msgpack_sbuffer sbuf;
+    char errstr[512];
+};
+
+static int fs_err(dc_featstore_t *fs, int err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int fs_err(dc_featstore_t *fs, int err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(fs->errstr, sizeof(fs->errstr), fmt, ap);
+    va_end(ap);
+    return err;
+}
+
+const char *dc_featstore_errstr(const dc_featstore_t *fs) { return fs->errstr; }
+
+static void disconnect(dc_featstore_t *fs)
+{
+    if (fs->rc)
+        redisFree(fs->rc);
+    fs->rc = NULL;
+}
+
+/* Runs a command given as argv; returns the reply (caller frees) or NULL with
+ * errstr set. A broken connection is dropped so the next call reconnects. */
+static redisReply *command(dc_featstore_t *fs, int argc, const char **argv, const size_t *lens)
+{
+    redisReply *r;
+
+    if (!fs->rc && dc_featstore_connect(fs))
+        return NULL;
+    r = redisCommandArgv(fs->rc, argc, argv, lens);
+    if (!r) {
+        fs_err(fs, DC_ERR_REDIS, "redis %s:%d: %s", fs->host, fs->port,
+               fs->rc->errstr[0] ? fs->rc->errstr : "connection lost");
+        disconnect(fs);
+        return NULL;
+    }
+    if (r->type == REDIS_REPLY_ERROR) {
+        fs_err(fs, DC_ERR_REDIS, "redis: %s", r->str);
+        freeReplyObject(r);
+        return NULL;
+    }
+    return r;
+}
+
+static int load_script(dc_featstore_t *fs, const char *body, char *sha, size_t sha_size)
+{
+    const char *argv[] = {"SCRIPT", "LOAD", body};
+    size_t lens[] = {6, 4, strlen(body)};
+    redisReply *r = redisCommandArgv(fs->rc, 3, argv, lens);
+    int err = DC_OK;
+
+    if (!r || r->type != REDIS_REPLY_STRING)
+        err = fs_err(fs, DC_ERR_REDIS, "redis: SCRIPT LOAD: %s",
+                     r ? (r->str ? r->str : "unexpected reply") : fs->rc->errstr);
+    else
+        snprintf(sha, sha_size, "%s", r->str);
+    if (r)
+        freeReplyObject(r);
+    return err;
+}
+
+int dc_featstore_connect(dc_featstore_t *fs)
+{
+    struct timeval tv = {(time_t)(fs->timeout_ms / 1000), (suseconds_t)(fs->timeout_ms % 1000) * 1000};
+    redisReply *r = NULL;
+    int err;
+
+    disconnect(fs);
+    fs->rc = redisConnectWithTimeout(fs->host, fs->port, tv);
+    if (!fs->rc || fs->rc->err) {
+        err = fs_err(fs, DC_ERR_REDIS, "redis %s:%d: %s", fs->host, fs->port,
+                     fs->rc ? fs->rc->errstr : "cannot allocate a context");
+        goto fail;
+    }
+    redisSetTimeout(fs->rc, tv);
+    if (fs->password) {
+        if (fs->user)
+            r = redisCommand(fs->rc, "AUTH %s %s", fs->user, fs->password);
+        else
+            r = redisCommand(fs->rc, "AUTH %s", fs->password);
+        if (!r || r->type == REDIS_REPLY_ERROR) {
+            err = fs_err(fs, DC_ERR_REDIS, "redis AUTH: %s", r ? r->str : fs->rc->errstr);
+            goto fail;
+        }
+        freeReplyObject(r);
+        r = NULL;
+    }
+    if (fs->db) {
+        r = redisCommand(fs->rc, "SELECT %d", fs->db);
+        if (!r || r->type == REDIS_REPLY_ERROR) {
+            err = fs_err(fs, DC_ERR_REDIS, "redis SELECT %d: %s", fs->db,
+                         r ? r->str : fs->rc->errstr);
+            goto fail;
+        }
+        freeReplyObject(r);
+        r = NULL;
+    }
+    if ((err = load_script(fs, dc__lua_flush, fs->sha_flush, sizeof(fs->sha_flush))) ||
+        (err = load_script(fs, dc__lua_close, fs->sha_close, sizeof(fs->sha_close))))
+        goto fail;
+    return DC_OK;
+fail:
+    if (r)
+        freeReplyObject(r);
+    disconnect(fs);
+    return err;
+}
+
+static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
+
+dc_featstore_t *dc_featstore_new(const dc_conf_t *conf, const dc_limits_t *lim,
+                                 const char *instance, char *errstr, size_t errstr_size)
+{
+    dc_featstore_t *fs = calloc(1, sizeof(*fs));
+
+    if (!fs)
+        goto nomem;
+    fs->host = strdup(dc_conf_str(conf, "redis.host"));
+    fs->user = dup_or_null(dc_conf_str(conf, "redis.user"));
+    fs->password = dup_or_null(dc_conf_str(conf, "redis.password"));
+    fs->prefix = strdup(dc_conf_str(conf, "redis.key.prefix"));
+    fs->instance = strdup(instance);
+    if (!fs->host || !fs->prefix || !fs->instance ||
+        (dc_conf_str(conf, "redis.user") && !fs->user) ||
+        (dc_conf_str(conf, "redis.password") && !fs->password))
+        goto nomem;
+    fs->port = (int)dc_conf_int(conf, "redis.port");
+    fs->db = (int)dc_conf_int(conf, "redis.db");
+    fs->timeout_ms = dc_conf_duration_ms(conf, "redis.timeout");
+    fs->lease_ms = dc_conf_duration_ms(conf, "close.lease");
+    fs->lim = *lim;
+    msgpack_sbuffer_init(&fs->sbuf);
+    if (dc_featstore_connect(fs)) {
+        dc_seterr(errstr, errstr_size, DC_ERR_REDIS, "%s", fs->errstr);
+        dc_featstore_destroy(fs);
+        return NULL;
+    }
+    return fs;
+nomem:
+    dc_seterr(errstr, errstr_size, DC_ERR_NOMEM, "out of memory");
+    dc_featstore_destroy(fs);
+    return NULL;
+}
+
+void dc_featstore_destroy(dc_featstore_t *fs)
+{
+    if (!fs)
+        return;
+    disconnect(fs);
+    msgpack_sbuffer_destroy(&fs->sbuf);
+    free(fs->host);
+    free(fs->user);
+    free(fs->password);
+    free(fs->prefix);
+    free(fs->instance);
+    free(fs);
+}
+
+/* Parses a decimal reply element; def when nil. */
+static int64_t reply_i64(const redisReply *r, int64_t def)
+{
+    if (!r || r->type == REDIS_REPLY_NIL)
+        return def;
+    if (r->type == REDIS_REPLY_INTEGER)
+        return r->integer;
+    if (r->type == REDIS_REPLY_STRING)
+        return strtoll(r->str, NULL, 10);
+    return def;
+}
+
+/* HMGET key over every partition name; calls set(part, element). */
+static int hmget_parts(dc_featstore_t *fs, const char *key, dc_parts_t *parts,
+                       void (*set)(dc_part_t *, const redisReply *))
+{
+    size_t n = dc_parts_count(parts);
+    const char **argv = calloc(n + 2, sizeof(*argv));
+    size_t *lens = calloc(n + 2, sizeof(*lens));
+    redisReply *r = NULL;
+    int err = DC_OK;
+
+    if (!argv || !lens) {
+        err = DC_ERR_NOMEM;
+        goto out;
+    }
+    argv[0] = "HMGET";
+    argv[1] = key;
+    for (size_t i = 0; i < n; i++)
+        argv[i + 2] = dc_parts_at(parts, i)->name;
+    for (size_t i = 0; i < n + 2; i++)
+        lens[i] = strlen(argv[i]);
+    if (!(r = command(fs, (int)n + 2, argv, lens))) {
+        err = DC_ERR_REDIS;
+        goto out;
+    }
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != n) {
+        err = fs_err(fs, DC_ERR_REDIS, "redis: HMGET %s: unexpected reply", key);
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++)
+        set(dc_parts_at(parts, i), r->element[i]);
+out:
+    if (r)
+        freeReplyObject(r);
+    free(argv);
+    free(lens);
+    return err;
+}
+
+static void set_offset(dc_part_t *p, const redisReply *e) { p->stored_offset = reply_i64(e, -1); }
+static void set_wm(dc_part_t *p, const redisReply *e) { p->max_ts = reply_i64(e, INT64_MIN); }
+
+int dc_featstore_load_parts(dc_featstore_t *fs, dc_parts_t *parts)
+{
+    char key[2][300];
+    int err;
+
+    if (!dc_parts_count(parts))
+        return DC_OK;
+    snprintf(key[0], sizeof(key[0]), "%s:{meta}:offsets", fs->prefix);
+    snprintf(key[1], sizeof(key[1]), "%s:{meta}:wm", fs->prefix);
+    if ((err = hmget_parts(fs, key[0], parts, set_offset)))
+        return err;
+    return hmget_parts(fs, key[1], parts, set_wm);
+}
+
+static void pack_str(msgpack_packer *pk, const char *s, size_t len)
+{
+    msgpack_pack_str(pk, len);
+    msgpack_pack_str_body(pk, s, len);
+}
+
+static void pack_cstr(msgpack_packer *pk, const char *s) { pack_str(pk, s, strlen(s)); }
+
+/* The window deltas of one SKU that can still matter: those of the last K
+ * slots of each window. */
+static size_t count_slots(const dc_limits_t *lim, const dc_sku_delta_t *d)
+{
+    size_t n = 0;
+    for (size_t w = 0; w < lim->n_windows; w++)
+        for (size_t s = 0; s < DC_WINDOW_SLOTS; s++)
+            n += d->slots[w][s].slot != INT64_MIN &&
+                 d->slots[w][s].slot > d->top_slot[w] - DC_WINDOW_SLOTS;
+    return n;
+}
+
+static void pack_batch(dc_featstore_t *fs, const dc_featbatch_t *batch, dc_parts_t *parts,
+                       int64_t ack_until, double now_mono)
+{
+    msgpack_packer pk;
+    const dc_limits_t *lim = &fs->lim;
+    size_t n_parts = 0, n_skus = batch ? dc_featbatch_skus(batch) : 0;
+
+    msgpack_sbuffer_clear(&fs->sbuf);
+    msgpack_packer_init(&pk, &fs->sbuf, msgpack_sbuffer_write);
+    msgpack_pack_array(&pk, 10);
+    pack_cstr(&pk, fs->prefix);
+    pack_cstr(&pk, fs->instance);
+    msgpack_pack_int64(&pk, fs->lease_ms);
+    msgpack_pack_int64(&pk, lim->bucket_ms);
+    msgpack_pack_int64(&pk, lim->lateness_ms);
+    msgpack_pack_int64(&pk, lim->idle_ttl_ms);
+    if (ack_until == INT64_MIN)
+        msgpack_pack_nil(&pk);
+    else
+        msgpack_pack_int64(&pk, ack_until);
+    msgpack_pack_array(&pk, lim->n_windows);
+    for (size_t w = 0; w < lim->n_windows; w++) {
+        msgpack_pack_array(&pk, 2);
+        pack_cstr(&pk, lim->window_name[w]);
+        msgpack_pack_int64(&pk, lim->window_ms[w] / DC_WINDOW_SLOTS);
+    }
+
+    /* A partition with nothing read and nothing stored (next_offset -1) has
+     * no offset to write, but it still holds buckets open until it is idle. */
+    n_parts = dc_parts_count(parts);
+    msgpack_pack_array(&pk, n_parts);
+    for (size_t i = 0; i < dc_parts_count(parts); i++) {
+        const dc_part_t *p = dc_parts_at(parts, i);
+        msgpack_pack_array(&pk, 5);
+        pack_cstr(&pk, p->name);
+        msgpack_pack_int64(&pk, p->stored_offset);
+        msgpack_pack_int64(&pk, p->next_offset);
+        if (p->max_ts == INT64_MIN)
+            msgpack_pack_nil(&pk);
+        else
+            msgpack_pack_int64(&pk, p->max_ts);
+        pack_cstr(&pk, dc_part_is_idle(p, lim->idle_timeout_ms, now_mono) ? "1" : "0");
+    }
+
+    msgpack_pack_array(&pk, n_skus);
+    for (size_t i = 0; i < n_skus; i++) {
+        const dc_sku_delta_t *d = dc_featbatch_sku(batch, i);
+        msgpack_pack_array(&pk, 6);
+        pack_cstr(&pk, d->sku);
+        msgpack_pack_int64(&pk, d->newest_ts);
+        msgpack_pack_int64(&pk, d->oldest_ts);
+        msgpack_pack_array(&pk, count_slots(lim, d));
+        for (size_t w = 0; w < lim->n_windows; w++) {
+            for (size_t s = 0; s < DC_WINDOW_SLOTS; s++) {
+                const dc_slot_delta_t *sd = &d->slots[w][s];
+                if (sd->slot == INT64_MIN || sd->slot <= d->top_slot[w] - DC_WINDOW_SLOTS)
+                    continue;
+                msgpack_pack_array(&pk, 7);
+                msgpack_pack_int64(&pk, (int64_t)w);
+                msgpack_pack_int64(&pk, sd->slot);
+                msgpack_pack_int64(&pk, sd->views);
+                msgpack_pack_int64(&pk, sd->carts);
+                msgpack_pack_int64(&pk, sd->units);
+                msgpack_pack_int64(&pk, sd->orders);
+                msgpack_pack_int64(&pk, sd->revenue_e4);
+            }
+        }
+        msgpack_pack_array(&pk, d->n_buckets);
+        for (size_t b = 0; b < d->n_buckets; b++) {
+            const dc_bucket_delta_t *bd = &d->buckets[b];
+            msgpack_pack_array(&pk, 12);
+            msgpack_pack_int64(&pk, bd->start);
+            msgpack_pack_int64(&pk, bd->units);
+            msgpack_pack_int64(&pk, bd->cancelled);
+            msgpack_pack_int64(&pk, bd->views);
+            msgpack_pack_int64(&pk, bd->carts);
+            msgpack_pack_int64(&pk, bd->removes);
+            msgpack_pack_int64(&pk, bd->orders);
+            msgpack_pack_int64(&pk, bd->revenue_e4);
+            msgpack_pack_int64(&pk, bd->events);
+            msgpack_pack_int64(&pk, bd->promo_events);
+            msgpack_pack_int64(&pk, bd->price_n);
+            msgpack_pack_double(&pk, bd->price_sum);
+        }
+        msgpack_pack_array(&pk, d->n_users);
+        for (const dc_user_obs_t *o = dc_featbatch_user_first(batch, i); o;
+             o = dc_featbatch_user_next(batch, o)) {
+            msgpack_pack_array(&pk, 2);
+            msgpack_pack_int64(&pk, o->ts_ms);
+            pack_str(&pk, dc_featbatch_user_text(batch, o), o->user_len);
+        }
+    }
+}
+
+/* EVALSHA with one reload on NOSCRIPT (Redis restarted without the script
+ * cache, which never persists). */
+static redisReply *evalsha(dc_featstore_t *fs, int is_flush, int argc, const char **argv,
+                           size_t *lens)
+{
+    char *sha = is_flush ? fs->sha_flush : fs->sha_close;
+    redisReply *r;
+
+    if (!fs->rc && dc_featstore_connect(fs))
+        return NULL;
+    argv[1] = sha;
+    lens[1] = strlen(sha);
+    for (int attempt = 0; attempt < 2; attempt++) {
+        r = redisCommandArgv(fs->rc, argc, argv, lens);
+        if (!r) {
+            fs_err(fs, DC_ERR_REDIS, "redis %s:%d: %s", fs->host, fs->port,
+                   fs->rc->errstr[0] ? fs->rc->errstr : "connection lost");
+            disconnect(fs);
+            return NULL;
+        }
+        if (r->type != REDIS_REPLY_ERROR)
+            return r;
+        if (attempt == 0 && !strncmp(r->str, "NOSCRIPT", 8)) {
+            freeReplyObject(r);
+            if (load_script(fs, is_flush ? dc__lua_flush : dc__lua_close, sha, 64))
+                return NULL;
+            continue;
+        }
+        fs_err(fs, DC_ERR_REDIS, "redis script: %s", r->str);
+        freeReplyObject(r);
+        return NULL;
+    }
+    return NULL;
+}
+
+int dc_featstore_flush(dc_featstore_t *fs, const dc_featbatch_t *batch, dc_parts_t *parts,
+                       int64_t ack_until, double now_mono, dc_flush_result_t *res)
+{
+    const char *argv[4] = {"EVALSHA", NULL, "0", NULL};
+    size_t lens[4] = {7, 0, 1, 0};
+    redisReply *r;
+    int err = DC_OK;
+
+    pack_batch(fs, batch, parts, ack_until, now_mono);
+    argv[3] = fs->sbuf.data;
+    lens[3] = fs->sbuf.size;
+    if (!(r = evalsha(fs, 1, 4, argv, lens)))
+        return DC_ERR_REDIS;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements < 3) {
+        err = fs_err(fs, DC_ERR_REDIS, "redis: flush script: unexpected reply");
+        goto out;
+    }
+    if (reply_i64(r->element[0], 0) == 0) {
+        err = fs_err(fs, DC_ERR_VERSION,
+                     "partition %s: the store holds offset %lld, not the one this instance "
+                     "read; another instance owns it now",
+                     r->element[1]->str ? r->element[1]->str : "?",
+                     (long long)reply_i64(r->element[2], -1));
+        goto out;
+    }
+    if (r->elements < 6) {
+        err = fs_err(fs, DC_ERR_REDIS, "redis: flush script: short reply");
+        goto out;
+    }
+    memset(res, 0, sizeof(*res));
+    res->closed_until = reply_i64(r->element[1], INT64_MIN);
+    res->acked_until = reply_i64(r->element[2], INT64_MIN);
+    res->closer = (int)reply_i64(r->element[3], 0);
+    res->late_dropped = reply_i64(r->element[4], 0);
+    res->commands = reply_i64(r->element[5], 0);
+    for (size_t i = 0; i < dc_parts_count(parts); i++) {
+        dc_part_t *p = dc_parts_at(parts, i);
+        if (p->next_offset >= 0)
+            p->stored_offset = p->next_offset;
+    }
+out:
+    freeReplyObject(r);
+    return err;
+}
+
+static int64_t obj_i64(const msgpack_object *o)
+{
+    switch (o->type) {
+    case MSGPACK_OBJECT_POSITIVE_INTEGER: return (int64_t)o->via.u64;
+    case MSGPACK_OBJECT_NEGATIVE_INTEGER: return o->via.i64;
+    case MSGPACK_OBJECT_FLOAT32:
+    case MSGPACK_OBJECT_FLOAT64: return (int64_t)llround(o->via.f64);
+    default: return 0;
+    }
+}
+
+static double obj_f64(const msgpack_object *o)
+{
+    switch (o->type) {
+    case MSGPACK_OBJECT_POSITIVE_INTEGER: return (double)o->via.u64;
+    case MSGPACK_OBJECT_NEGATIVE_INTEGER: return (double)o->via.i64;
+    case MSGPACK_OBJECT_FLOAT32:
+    case MSGPACK_OBJECT_FLOAT64: return o->via.f64;
+    default: return 0;
+    }
+}
+
+/* Turns a close snapshot into out. */
+static int decode_snapshot(dc_featstore_t *fs, const char *data, size_t len, dc_bucket_t *out)
+{
+    msgpack_unpacked up;
+    size_t off = 0;
+    int err = DC_OK;
+    const msgpack_object *rows;
+    size_t n;
+
+    msgpack_unpacked_init(&up);
+    if (msgpack_unpack_next(&up, data, len, &off) != MSGPACK_UNPACK_SUCCESS ||
+        up.data.type != MSGPACK_OBJECT_ARRAY || up.data.via.array.size != 2) {
+        err = fs_err(fs, DC_ERR_MALFORMED, "close snapshot does not decode");
+        goto out;
+    }
+    out->start = obj_i64(&up.data.via.array.ptr[0]);
+    out->width = fs->lim.bucket_ms;
+    rows = &up.data.via.array.ptr[1];
+    /* cmsgpack writes an empty table as a map. */
+    n = rows->type == MSGPACK_OBJECT_ARRAY ? rows->via.array.size : 0;
+    if (n > out->cap) {
+        dc_bucket_sku_t *skus = realloc(out->skus, n * sizeof(*skus));
+        if (!skus) {
+            err = DC_ERR_NOMEM;
+            goto out;
+        }
+        out->skus = skus;
+        out->cap = n;
+    }
+    out->n_skus = 0;
+    for (size_t i = 0; i < n; i++) {
+        const msgpack_object *row = &rows->via.array.ptr[i];
+        const msgpack_object *f;
+        dc_bucket_sku_t *s = &out->skus[out->n_skus];
+        if (row->type != MSGPACK_OBJECT_ARRAY || row->via.array.size != 13 ||
+            row->via.array.ptr[0].type != MSGPACK_OBJECT_STR ||
+            row->via.array.ptr[0].via.str.size >= DC_SKU_MAX) {
+            err = fs_err(fs, DC_ERR_MALFORMED, "close snapshot row %zu is malformed", i);
+            goto out;
+        }
+        f = row->via.array.ptr;
+        memset(s, 0, sizeof(*s));
+        memcpy(s->sku, f[0].via.str.ptr, f[0].via.str.size);
+        s->units = obj_i64(&f[1]);
+        s->cancelled = obj_i64(&f[2]);
+        s->views = obj_i64(&f[3]);
+        s->carts = obj_i64(&f[4]);
+        s->removes = obj_i64(&f[5]);
+        s->orders = obj_i64(&f[6]);
+        s->revenue = (double)obj_i64(&f[7]) / 1e4;
+        int64_t events = obj_i64(&f[8]), promo = obj_i64(&f[9]), price_n = obj_i64(&f[10]);
+        s->avg_price = price_n ? obj_f64(&f[11]) / (double)price_n : 0;
+        s->promo_share = events ? (double)promo / (double)events : 0;
+        s->promo = promo > 0;
+        s->users = obj_f64(&f[12]);
+        out->n_skus++;
+    }
+out:
+    msgpack_unpacked_destroy(&up);
+    return err;
+}
+
+int dc_featstore_close_bucket(dc_featstore_t *fs, int64_t start, dc_bucket_t *out)
+{
+    const dc_limits_t *lim = &fs->lim;
+    char nums[4][32], slot[DC_WINDOWS_MAX][32];
+    const char *argv[7 + 2 * DC_WINDOWS_MAX];
+    size_t lens[7 + 2 * DC_WINDOWS_MAX];
+    int argc = 0, err;
+    redisReply *r;
+
+    snprintf(nums[0], sizeof(nums[0]), "%lld", (long long)start);
+    snprintf(nums[1], sizeof(nums[1]), "%lld", (long long)lim->bucket_ms);
+    snprintf(nums[2], sizeof(nums[2]), "%lld", (long long)lim->idle_ttl_ms);
+    snprintf(nums[3], sizeof(nums[3]), "%lld", (long long)lim->idle_ttl_ms);
+    argv[argc++] = "EVALSHA";
+    argv[argc++] = NULL;
+    argv[argc++] = "0";
+    argv[argc++] = fs->prefix;
+    for (int i = 0; i < 4; i++)
+        argv[argc++] = nums[i];
+    for (size_t w = 0; w < lim->n_windows; w++) {
+        snprintf(slot[w], sizeof(slot[w]), "%lld",
+                 (long long)(lim->window_ms[w] / DC_WINDOW_SLOTS));
+        argv[argc++] = lim->window_name[w];
+        argv[argc++] = slot[w];
+    }
+    for (int i = 0; i < argc; i++)
+        lens[i] = argv[i] ? strlen(argv[i]) : 0;
+    if (!(r = evalsha(fs, 0, argc, argv, lens)))
+        return DC_ERR_REDIS;
+    if (r->type != REDIS_REPLY_STRING)
+        err = fs_err(fs, DC_ERR_REDIS, "redis: close script: unexpected reply");
+    else
+        err = decode_snapshot(fs, r->str, r->len, out);
+    freeReplyObject(r);
+    return err;
+}
+
+int dc_featstore_read(dc_featstore_t *fs, const char *sku, dc_sku_features_t *out)
+{
+    char key[DC_SKU_MAX + 300];
+    const char *argv[2] = {"HGETALL", key};
+    size_t lens[2];
+    redisReply *r;
+
+    memset(out, 0, sizeof(*out));
+    snprintf(key, sizeof(key), "%s:{%s}:features", fs->prefix, sku);
+    lens[0] = 7;
+    lens[1] = strlen(key);
+    if (!(r = command(fs, 2, argv, lens)))
+        return DC_ERR_REDIS;
+    if (r->type != REDIS_REPLY_ARRAY) {
+        freeReplyObject(r);
+        return fs_err(fs, DC_ERR_REDIS, "redis: HGETALL %s: unexpected reply", key);
+    }
+    out->found = r->elements > 0;
+    for (size_t i = 0; i + 1 < r->elements; i += 2) {
+        const char *field = r->element[i]->str, *val = r->element[i + 1]->str, *dot;
+        if (!field || !val)
+            continue;
+        if (!strcmp(field, "asof")) {
+            out->asof_ms = strtoll(val, NULL, 10);
+            continue;
+        }
+        if (!(dot = strchr(field, '.')))
+            continue;
+        for (size_t w = 0; w < fs->lim.n_windows; w++) {
+            const char *name = fs->lim.window_name[w], *m = dot + 1;
+            dc_window_vals_t *v = &out->win[w];
+            if (strlen(name) != (size_t)(dot - field) || strncmp(field, name, (size_t)(dot - field)))
+                continue;
+            if (!strcmp(m, "views")) v->views = strtoll(val, NULL, 10);
+            else if (!strcmp(m, "carts")) v->carts = strtoll(val, NULL, 10);
+            else if (!strcmp(m, "units")) v->units = strtoll(val, NULL, 10);
+            else if (!strcmp(m, "orders")) v->orders = strtoll(val, NULL, 10);
+            else if (!strcmp(m, "revenue")) v->revenue = strtod(val, NULL);
+            else if (!strcmp(m, "users")) v->users = strtod(val, NULL);
+            else if (!strcmp(m, "conversion")) v->conversion = strtod(val, NULL);
+        }
+    }
+    freeReplyObject(r);
+    return DC_OK;
+}

@@ -1,0 +1,342 @@
+/*
+ * features/features.h - event time, validation, rolling windows and the Redis
+ * feature store (DESIGN.md section 3).
+ *
+ * The objects, in the order an event meets them:
+ *
+ *   dc_limits_t     what a valid event looks like (bad input goes to the DLQ)
+ *   dc_parts_t      the input partitions an instance owns: offsets and
+ *                   per-partition watermarks, and the rule for idle partitions
+ *   dc_featbatch_t  window and bucket deltas of the events since the last
+ *                   flush, coalesced per SKU (no allocation per event once warm)
+ *   dc_featstore_t  the Redis side: one atomic step per flush that applies a
+ *                   batch together with the partition offsets and watermarks,
+ *                   closes buckets, and reads features back
+ *
+ * Time is event time everywhere (int64 ms since the epoch, UTC); the wall
+ * clock is read only to decide that a partition is idle and for Redis TTLs
+ * and leases, never for a value that reaches a forecast.
+ *
+ * Rolling windows. A window of length W is kept as K = 12 slots of W/K each
+ * (W must be a multiple of K ms). A SKU's windows end at its "as-of" time
+ * T = max(newest event time of the SKU, end of the newest closed bucket - 1):
+ * window W covers the slots [E - W, E) with E = floor(T / (W/K)) * (W/K) +
+ * W/K, i.e. the last K slots up to and including the one holding T. The
+ * value is therefore a function of the set of events, not of the order they
+ * arrive in or of when flushes happen. Key layout: features/KEYS.md.
+ *
+ * Buckets and watermarks. An input partition's watermark is the newest event
+ * time seen on it minus `lateness`. The store keeps every partition's
+ * watermark (of every instance of the consumer group); the low watermark is
+ * the lowest one over partitions that are not idle, and bucket [B, B+width)
+ * closes once the low watermark reaches B + width. Idle rule: a partition an
+ * instance has read to its end (no message waiting) for `idle.timeout` of
+ * wall time stops holding the low watermark back until its next message; if
+ * every partition is idle the highest watermark counts. An empty partition is
+ * thus idle once `idle.timeout` has passed after assignment. A partition that
+ * no instance owns (its owner died, the group has not rebalanced yet) keeps
+ * its last watermark and holds buckets open, because its data is pending.
+ */
+#ifndef DC_FEATURES_H
+#define DC_FEATURES_H
+
+#include "common/common.h"
+#include "schemas/schemas.h"
+
+#include <stdint.h>
+
+#define DC_WINDOWS_MAX 6     /* rolling windows (config `windows`) */
+#define DC_WINDOW_SLOTS 12   /* slots per window */
+#define DC_BATCH_BUCKETS 6   /* open buckets one SKU may touch in one batch */
+#define DC_MIN_EVENT_TIME 946684800000LL /* 2000-01-01: older is bad_timestamp */
+
+/* ------------------------------------------------------------------------ */
+/* Settings shared by the objects below                                     */
+/* ------------------------------------------------------------------------ */
+
+/* The event-time and validation settings, read once from the configuration
+ * (bucket.width, lateness, windows, sku.idle.ttl, idle.timeout,
+ * future.tolerance, max.quantity, max.price). */
+typedef struct {
+    int64_t bucket_ms;
+    int64_t lateness_ms;
+    int64_t idle_ttl_ms;    /* a SKU without events this long (event time) is inactive */
+    int64_t idle_timeout_ms;/* wall time at a partition's end before it is idle */
+    int64_t future_ms;      /* future.tolerance */
+    int64_t max_quantity;
+    double max_price;
+    size_t n_windows;
+    int64_t window_ms[DC_WINDOWS_MAX];        /* ascending */
+    char window_name[DC_WINDOWS_MAX][16];     /* as configured: "5m", "1h", ... */
+} dc_limits_t;
+
+/* Fills lim from conf. Fails with DC_ERR_CONFIG (errstr says why) when
+ * `windows` does not parse, is empty, has more than DC_WINDOWS_MAX entries,
+ * repeats a length, or holds a length that is not a multiple of
+ * DC_WINDOW_SLOTS ms. */
+int dc_limits_init(dc_limits_t *lim, const dc_conf_t *conf, char *errstr, size_t errstr_size);
+
+/* The longest window (events older than that behind the closed time are
+ * too_late). */
+int64_t dc_limits_longest_window(const dc_limits_t *lim);
+
+/* ------------------------------------------------------------------------ */
+/* Validation                                                               */
+/* ------------------------------------------------------------------------ */
+
+/* Checks a click's own fields: SKU present (DC_ERR_BAD_SKU), price finite,
+ * >= 0 and <= max.price (DC_ERR_BAD_PRICE). Returns 0 or the reason. */
+int dc_validate_click(const dc_limits_t *lim, const dc_click_t *click);
+/* Checks an order: at least one line (DC_ERR_MALFORMED), every line with a
+ * SKU, 1 <= qty <= max.quantity (DC_ERR_BAD_QUANTITY) and a finite price in
+ * [0, max.price]. One bad line rejects the whole order: an order is the unit
+ * the shop wrote and the DLQ keeps it whole. */
+int dc_validate_order(const dc_limits_t *lim, const dc_order_t *order);
+/* Checks an event time against what is known: before DC_MIN_EVENT_TIME, or
+ * more than future.tolerance after newest_ms (the newest accepted event time;
+ * INT64_MIN when nothing was seen yet), is DC_ERR_BAD_TIMESTAMP; older than
+ * closed_until minus the longest window is DC_ERR_TOO_LATE. */
+int dc_validate_time(const dc_limits_t *lim, int64_t ts_ms, int64_t newest_ms,
+                     int64_t closed_until);
+
+/* ------------------------------------------------------------------------ */
+/* Partitions: offsets and watermarks                                       */
+/* ------------------------------------------------------------------------ */
+
+/* The input partitions one instance owns. A partition is named
+ * "TOPIC/PARTITION", which is also its field in the store. Not thread-safe. */
+typedef struct dc_parts_s dc_parts_t;
+
+typedef struct {
+    char name[256];        /* "shop.orders/3" */
+    int topic;             /* index the caller gave (e.g. 0 clicks, 1 orders) */
+    int32_t partition;
+    int64_t stored_offset; /* next offset per the store: what a flush must find there
+                              (-1: none stored yet) */
+    int64_t next_offset;   /* next offset to read, past everything in the batch */
+    int64_t max_ts;        /* newest event time seen (INT64_MIN: none) */
+    int at_end;            /* read to the end of the partition */
+    double end_since;      /* monotonic time it reached the end */
+    int paused;
+} dc_part_t;
+
+dc_parts_t *dc_parts_new(void);
+void dc_parts_destroy(dc_parts_t *parts);
+/* Adds a partition (no-op if present) and returns it; stored_offset -1,
+ * max_ts INT64_MIN until the store says otherwise. NULL on NOMEM. The
+ * pointer is valid until the partition is removed. */
+dc_part_t *dc_parts_add(dc_parts_t *parts, const char *topic_name, int topic, int32_t partition);
+dc_part_t *dc_parts_find(dc_parts_t *parts, int topic, int32_t partition);
+void dc_parts_remove(dc_parts_t *parts, int topic, int32_t partition);
+void dc_parts_clear(dc_parts_t *parts);
+size_t dc_parts_count(const dc_parts_t *parts);
+dc_part_t *dc_parts_at(dc_parts_t *parts, size_t i);
+/* Whether a partition counts as idle now (see the idle rule at the top). */
+int dc_part_is_idle(const dc_part_t *part, int64_t idle_timeout_ms, double now_mono);
+/* The newest event time over all partitions (INT64_MIN if none). */
+int64_t dc_parts_newest(const dc_parts_t *parts);
+
+/* ------------------------------------------------------------------------ */
+/* Feature batch: deltas since the last flush                               */
+/* ------------------------------------------------------------------------ */
+
+/* What one event contributes to a SKU. Orders are exploded into one of these
+ * per line by the pipeline. */
+typedef enum {
+    DC_FEV_VIEW = 0,
+    DC_FEV_CART,
+    DC_FEV_REMOVE,
+    DC_FEV_WISHLIST,
+    DC_FEV_SEARCH,
+    DC_FEV_PLACED, /* an order line of a PLACED order: demand (PROTOCOL.md section 2) */
+    DC_FEV_CANCEL, /* an order line of a CANCELLED order: counted apart, never netted */
+    DC_FEV__COUNT
+} dc_fev_kind_t;
+
+typedef struct {
+    const char *sku;
+    const char *user; /* may be "" */
+    int64_t ts_ms;
+    dc_fev_kind_t kind;
+    int64_t qty;   /* order lines; 0 for clicks */
+    double price;  /* click price or line unit price */
+    int promo;     /* the event carries a promotion */
+} dc_fevent_t;
+
+/* Per-slot window counters. Revenue is kept in units of 1e-4 (each line's
+ * qty * unit_price rounded once), so sums are exact integers whatever order
+ * events are added in. */
+typedef struct {
+    int64_t slot; /* slot number: floor(ts / slot width); INT64_MIN when empty */
+    int64_t views, carts, units, orders, revenue_e4;
+} dc_slot_delta_t;
+
+/* Per-bucket counters of one SKU. */
+typedef struct {
+    int64_t start;
+    int64_t units, cancelled, views, carts, removes, orders, revenue_e4;
+    int64_t events, promo_events, price_n;
+    double price_sum;
+} dc_bucket_delta_t;
+
+typedef struct {
+    char sku[DC_SKU_MAX];
+    int64_t newest_ts, oldest_ts;
+    dc_slot_delta_t slots[DC_WINDOWS_MAX][DC_WINDOW_SLOTS]; /* ring per window */
+    int64_t top_slot[DC_WINDOWS_MAX];                      /* newest slot per window */
+    dc_bucket_delta_t buckets[DC_BATCH_BUCKETS];
+    size_t n_buckets;
+    size_t first_user, n_users; /* into the batch's user list */
+} dc_sku_delta_t;
+
+/* One distinct-user observation: the user at event time ts on a SKU. */
+typedef struct {
+    uint32_t sku;      /* index of the SKU delta */
+    uint32_t next;     /* next observation of the same SKU, UINT32_MAX at the end */
+    int64_t ts_ms;
+    uint32_t user_off; /* into the batch's string arena */
+    uint32_t user_len;
+} dc_user_obs_t;
+
+typedef struct dc_featbatch_s dc_featbatch_t;
+
+dc_featbatch_t *dc_featbatch_new(const dc_limits_t *lim);
+void dc_featbatch_destroy(dc_featbatch_t *batch);
+/* Adds one event. Its bucket counters are kept only when its bucket is not
+ * closed (bucket start >= closed_until; pass INT64_MIN before the store has
+ * closed anything); *late (may be NULL) is set to 1 when it was. Returns
+ * DC_ERR_AGAIN, adding nothing, when the SKU already touches
+ * DC_BATCH_BUCKETS buckets in this batch: flush, then add it again. */
+int dc_featbatch_add(dc_featbatch_t *batch, const dc_fevent_t *ev, int64_t closed_until,
+                     int *late);
+/* 1 if dc_featbatch_add() of an event of sku at ts_ms would succeed, 0 if it
+ * would return DC_ERR_AGAIN. Lets a caller keep an order's lines together:
+ * check them all, flush if needed, then add them all. */
+int dc_featbatch_fits(const dc_featbatch_t *batch, const char *sku, int64_t ts_ms,
+                      int64_t closed_until);
+/* Events added since the last reset. */
+size_t dc_featbatch_events(const dc_featbatch_t *batch);
+size_t dc_featbatch_skus(const dc_featbatch_t *batch);
+const dc_sku_delta_t *dc_featbatch_sku(const dc_featbatch_t *batch, size_t i);
+/* The user observations of SKU i, in the order they were added; the user
+ * text is not NUL-terminated. Iterate with dc_featbatch_user_next(). */
+const dc_user_obs_t *dc_featbatch_user_first(const dc_featbatch_t *batch, size_t i);
+const dc_user_obs_t *dc_featbatch_user_next(const dc_featbatch_t *batch,
+                                            const dc_user_obs_t *obs);
+const char *dc_featbatch_user_text(const dc_featbatch_t *batch, const dc_user_obs_t *obs);
+/* Forgets every delta and keeps the memory for the next batch. */
+void dc_featbatch_reset(dc_featbatch_t *batch);
+
+/* ------------------------------------------------------------------------ */
+/* Closed buckets                                                           */
+/* ------------------------------------------------------------------------ */
+
+/* What the model needs of one SKU in one closed bucket. */
+typedef struct {
+    char sku[DC_SKU_MAX];
+    int64_t units;     /* gross units ordered (PLACED lines) */
+    int64_t cancelled; /* units of CANCELLED orders in the bucket */
+    int64_t views, carts, removes;
+    int64_t orders;    /* placed order lines */
+    double revenue;    /* sum of qty * unit_price of placed lines */
+    double users;      /* distinct users estimate (HyperLogLog) */
+    double avg_price;  /* mean of click prices and line unit prices; 0 if none */
+    double promo_share;/* share of the SKU's events carrying a promotion */
+    int promo;         /* promo_share > 0 */
+} dc_bucket_sku_t;
+
+/* A closed bucket: every active SKU (seen within sku.idle.ttl of the
+ * bucket's end, first seen before it), zero-demand ones included, sorted by
+ * SKU. */
+typedef struct {
+    int64_t start, width;
+    dc_bucket_sku_t *skus;
+    size_t n_skus;
+    size_t cap;
+} dc_bucket_t;
+
+void dc_bucket_clear(dc_bucket_t *bucket);
+
+/* ------------------------------------------------------------------------ */
+/* The Redis feature store                                                  */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * One Redis connection (redis.host, .port, .user, .password, .db, .timeout)
+ * and the scripts that keep the feature state in it under redis.key.prefix.
+ *
+ * Exactly once: dc_featstore_flush() applies a whole batch, the partition
+ * offsets it reaches and their watermarks in one Lua script, which Redis
+ * runs atomically. The script first checks that every partition's stored
+ * offset is the one this instance last saw (stored_offset); if another
+ * instance has moved it (a rebalance this instance has not noticed yet), it
+ * writes nothing and the flush fails with DC_ERR_VERSION: the caller must
+ * drop its batch, re-read the offsets and seek. An instance therefore
+ * commits to Kafka only after a successful flush, and skips (on assignment)
+ * everything below the offsets the store holds.
+ *
+ * Redis must run with persistence (appendonly yes; appendfsync always makes
+ * every flush durable, everysec may lose the last second of flushes, whose
+ * events are then read again from Kafka since their offsets are lost
+ * with them: still exactly once). The scripts touch keys of many SKUs in one
+ * step, so the store needs one Redis primary (not a Redis Cluster).
+ *
+ * Not thread-safe.
+ */
+typedef struct dc_featstore_s dc_featstore_t;
+
+/* Connects and loads the scripts. instance names this process in the close
+ * lease (e.g. "host:pid"); it is copied. lim is copied. */
+dc_featstore_t *dc_featstore_new(const dc_conf_t *conf, const dc_limits_t *lim,
+                                 const char *instance, char *errstr, size_t errstr_size);
+void dc_featstore_destroy(dc_featstore_t *fs);
+
+/* The last Redis error text ("" if none). Owned by the store. */
+const char *dc_featstore_errstr(const dc_featstore_t *fs);
+
+/* Reconnects if the connection was lost. DC_ERR_REDIS while Redis is down. */
+int dc_featstore_connect(dc_featstore_t *fs);
+
+/* Reads each partition's stored offset and watermark into stored_offset and
+ * max_ts (-1 / INT64_MIN when the store has none). */
+int dc_featstore_load_parts(dc_featstore_t *fs, dc_parts_t *parts);
+
+typedef struct {
+    int64_t closed_until;  /* buckets before this are closed (INT64_MIN: none yet) */
+    int64_t acked_until;   /* closed buckets before this were delivered */
+    int closer;            /* this instance holds the close lease */
+    int64_t late_dropped;  /* bucket deltas dropped because their bucket had closed */
+    int64_t commands;      /* Redis commands the step ran (from the script) */
+} dc_flush_result_t;
+
+/* The atomic step: applies batch (may be empty), sets every partition's
+ * offset to next_offset and its watermark, renews the close lease, marks
+ * buckets before ack_until as delivered (pass the result's acked_until when
+ * nothing new was delivered), and advances the closed time. On success the
+ * parts' stored_offset become their next_offset. DC_ERR_VERSION: fenced (see
+ * above); DC_ERR_REDIS: Redis unreachable or failing, nothing or everything
+ * was applied (the offsets tell which: reload them). */
+int dc_featstore_flush(dc_featstore_t *fs, const dc_featbatch_t *batch, dc_parts_t *parts,
+                       int64_t ack_until, double now_mono, dc_flush_result_t *res);
+
+/* Closes bucket [start, start + width) if not already done, and fills out
+ * with its SKUs (out's array is reused). Only the lease holder calls it, for
+ * start in [acked_until, closed_until) in order; calling it again for the
+ * same start (after a crash) returns the same SKUs and totals. */
+int dc_featstore_close_bucket(dc_featstore_t *fs, int64_t start, dc_bucket_t *out);
+
+/* Rolling windows of one SKU as stored (what `demandcast features` prints). */
+typedef struct {
+    int64_t views, carts, units, orders;
+    double revenue, users, conversion; /* conversion = orders / views, 0 without views */
+} dc_window_vals_t;
+
+typedef struct {
+    int found;
+    int64_t asof_ms; /* T of the header comment */
+    dc_window_vals_t win[DC_WINDOWS_MAX];
+} dc_sku_features_t;
+
+int dc_featstore_read(dc_featstore_t *fs, const char *sku, dc_sku_features_t *out);
+
+#endif /* DC_FEATURES_H */

@@ -1,0 +1,604 @@
+/* pipeline/pipeline.c - source -> decode -> validate -> feature batch ->
+ * atomic flush -> bucket closes, the loop `run` and `replay` share. */
+#include "pipeline/pipeline.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define CLOSES_PER_ROUND 64 /* closes delivered between two polls of the source */
+#define HEARTBEAT_S 1.0     /* flush at least this often: lease, idle partitions */
+
+/* The DLQ reasons, each with its counter made at start-up. */
+static const int dlq_reasons[] = {
+    DC_ERR_TRUNCATED,    DC_ERR_BAD_MAGIC, DC_ERR_UNKNOWN_SCHEMA, DC_ERR_MALFORMED,
+    DC_ERR_TRAILING,     DC_ERR_BAD_QUANTITY, DC_ERR_BAD_PRICE,   DC_ERR_BAD_TIMESTAMP,
+    DC_ERR_TOO_LATE,     DC_ERR_BAD_SKU,
+};
+
+struct dc_pipeline_s {
+    dc_limits_t lim;
+    dc_featstore_t *fs;
+    dc_pipeline_sinks_t sinks;
+    dc_codec_t *codec;
+    dc_featbatch_t *batch;
+    dc_parts_t *parts;
+    dc_click_t click;
+    dc_order_t order;
+    dc_bucket_t bucket;
+    int64_t flush_interval_ms, flush_max, log_interval_ms;
+
+    int64_t closed_until;    /* from the last flush; INT64_MIN before any */
+    int64_t delivered_until; /* closed buckets delivered to bucket_closed */
+    int closer;
+    int rejects_pending;
+    double last_flush, last_log, retry_at, backoff;
+
+    dc_source_t *source;
+    int paused;
+    dc_srcmsg_t parked; /* the one message held while the store is unavailable */
+    int has_parked;
+
+    dc_pipeline_stats_t stats;
+    dc_metric_t *m_in, *m_out, *m_late, *m_skipped, *m_flushes, *m_flush_fail, *m_flush_s,
+        *m_flush_last, *m_closed, *m_cmds, *m_dlq[DC_ERR__COUNT];
+    char errstr[512];
+};
+
+dc_pipeline_t *dc_pipeline_new(const dc_conf_t *conf, const dc_limits_t *lim,
+                               dc_featstore_t *fs, const dc_pipeline_sinks_t *sinks,
+                               dc_metrics_t *metrics, char *errstr, size_t errstr_size)
+{
+    dc_pipeline_t *pl = calloc(1, sizeof(*pl));
+
+    if (!pl) {
+        dc_seterr(errstr, errstr_size, DC_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    pl->lim = *lim;
+    pl->fs = fs;
+    if (sinks)
+        pl->sinks = *sinks;
+    pl->flush_interval_ms = dc_conf_duration_ms(conf, "flush.interval");
+    pl->flush_max = dc_conf_int(conf, "flush.max.events");
+    pl->log_interval_ms = dc_conf_duration_ms(conf, "metrics.log.interval");
+    pl->closed_until = INT64_MIN;
+    pl->delivered_until = INT64_MIN;
+    pl->last_flush = pl->last_log = dc_monotonic_s();
+    if (!(pl->codec = dc_codec_new(conf, errstr, errstr_size)))
+        goto fail;
+    if (!(pl->batch = dc_featbatch_new(lim)) || !(pl->parts = dc_parts_new())) {
+        dc_seterr(errstr, errstr_size, DC_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    pl->m_in = dc_metrics_counter(metrics, "dc_events_in_total", NULL,
+                                  "Input messages received.");
+    pl->m_out = dc_metrics_counter(metrics, "dc_events_out_total", NULL,
+                                   "Feature events applied (one per click or order line).");
+    pl->m_late = dc_metrics_counter(metrics, "dc_late_events_total", NULL,
+                                    "Events accepted after their bucket had closed.");
+    pl->m_skipped = dc_metrics_counter(metrics, "dc_events_skipped_total", NULL,
+                                       "Messages below the stored offset (already counted).");
+    pl->m_flushes = dc_metrics_counter(metrics, "dc_flushes_total", NULL,
+                                       "Atomic flushes to the feature store.");
+    pl->m_flush_fail = dc_metrics_counter(metrics, "dc_flush_failures_total", NULL,
+                                          "Flushes that failed (Redis down, fenced).");
+    pl->m_flush_s = dc_metrics_counter(metrics, "dc_flush_seconds_total", NULL,
+                                       "Time spent in flushes.");
+    pl->m_flush_last = dc_metrics_gauge(metrics, "dc_flush_last_seconds", NULL,
+                                        "Latency of the last flush.");
+    pl->m_closed = dc_metrics_counter(metrics, "dc_buckets_closed_total", NULL,
+                                      "Closed buckets delivered.");
+    pl->m_cmds = dc_metrics_counter(metrics, "dc_redis_commands_total", NULL,
+                                    "Redis commands run by the flush scripts.");
+    for (size_t i = 0; i < DC_ARRAY_SIZE(dlq_reasons); i++) {
+        char labels[64];
+        snprintf(labels, sizeof(labels), "reason=\"%s\"", dc_err_name(dlq_reasons[i]));
+        pl->m_dlq[-dlq_reasons[i]] = dc_metrics_counter(
+            metrics, "dc_dlq_messages_total", labels, "Messages sent to the DLQ, by reason.");
+    }
+    return pl;
+fail:
+    dc_pipeline_destroy(pl);
+    return NULL;
+}
+
+void dc_pipeline_destroy(dc_pipeline_t *pl)
+{
+    if (!pl)
+        return;
+    dc_codec_destroy(pl->codec);
+    dc_featbatch_destroy(pl->batch);
+    dc_parts_destroy(pl->parts);
+    dc_order_clear(&pl->order);
+    dc_bucket_clear(&pl->bucket);
+    free(pl);
+}
+
+void dc_pipeline_stats(const dc_pipeline_t *pl, dc_pipeline_stats_t *stats) { *stats = pl->stats; }
+
+static void unpark(dc_pipeline_t *pl)
+{
+    if (pl->has_parked && pl->source && pl->source->release)
+        pl->source->release(pl->source->src, &pl->parked);
+    pl->has_parked = 0;
+}
+
+/* The batch is lost: every partition goes back to what the store holds, and
+ * the source reads on from there. */
+static int drop_batch(dc_pipeline_t *pl)
+{
+    int err;
+
+    dc_featbatch_reset(pl->batch);
+    unpark(pl);
+    for (size_t i = 0; i < dc_parts_count(pl->parts); i++) {
+        dc_part_t *p = dc_parts_at(pl->parts, i);
+        p->next_offset = -1;
+    }
+    if ((err = dc_featstore_load_parts(pl->fs, pl->parts)))
+        return err;
+    for (size_t i = 0; i < dc_parts_count(pl->parts); i++) {
+        dc_part_t *p = dc_parts_at(pl->parts, i);
+        p->next_offset = p->stored_offset;
+    }
+    if (pl->source && pl->source->rewind)
+        return pl->source->rewind(pl->source->src, pl->parts);
+    return DC_OK;
+}
+
+/* Delivers closed buckets, at most max of them. */
+static int deliver_closes(dc_pipeline_t *pl, int max)
+{
+    int err;
+
+    while (pl->closer && pl->delivered_until != INT64_MIN && pl->closed_until != INT64_MIN &&
+           pl->delivered_until < pl->closed_until && max-- > 0) {
+        if ((err = dc_featstore_close_bucket(pl->fs, pl->delivered_until, &pl->bucket)))
+            return err;
+        if (pl->sinks.bucket_closed &&
+            (err = pl->sinks.bucket_closed(pl->sinks.closed_opaque, &pl->bucket)))
+            return dc_seterr(pl->errstr, sizeof(pl->errstr), err,
+                             "the bucket-closed consumer failed");
+        pl->delivered_until += pl->lim.bucket_ms;
+        pl->stats.buckets_closed++;
+        dc_metric_add(pl->m_closed, 1);
+    }
+    return DC_OK;
+}
+
+/* One atomic step, then the commit and the closes it made possible. */
+static int flush(dc_pipeline_t *pl)
+{
+    dc_flush_result_t res;
+    double t0 = dc_monotonic_s();
+    int err;
+
+    if (pl->rejects_pending && pl->sinks.reject_flush &&
+        (err = pl->sinks.reject_flush(pl->sinks.reject_opaque)))
+        return err;
+    pl->rejects_pending = 0;
+    err = dc_featstore_flush(pl->fs, pl->batch, pl->parts, pl->delivered_until, t0, &res);
+    pl->last_flush = dc_monotonic_s();
+    if (err == DC_ERR_VERSION) {
+        dc_log(DC_LOG_WARN, "pipeline", "%s: dropping the batch and rewinding",
+               dc_featstore_errstr(pl->fs));
+        pl->stats.flush_failures++;
+        dc_metric_add(pl->m_flush_fail, 1);
+        return drop_batch(pl);
+    }
+    if (err) {
+        pl->stats.flush_failures++;
+        dc_metric_add(pl->m_flush_fail, 1);
+        return err;
+    }
+    dc_featbatch_reset(pl->batch);
+    pl->stats.flushes++;
+    pl->stats.redis_commands += res.commands;
+    /* Another instance closed these buckets first: the script kept the
+     * events in the windows only, as for any late event. */
+    pl->stats.late += res.late_dropped;
+    dc_metric_add(pl->m_late, (double)res.late_dropped);
+    dc_metric_add(pl->m_flushes, 1);
+    dc_metric_add(pl->m_cmds, (double)res.commands);
+    dc_metric_add(pl->m_flush_s, pl->last_flush - t0);
+    dc_metric_set(pl->m_flush_last, pl->last_flush - t0);
+    pl->closed_until = res.closed_until;
+    pl->closer = res.closer;
+    if (!pl->closer || pl->delivered_until == INT64_MIN || pl->delivered_until < res.acked_until)
+        pl->delivered_until = res.acked_until;
+    if (pl->source && pl->source->commit && (err = pl->source->commit(pl->source->src, pl->parts)))
+        dc_log(DC_LOG_WARN, "pipeline", "commit to the source failed (%s); the store holds "
+               "the offsets, so nothing is lost", dc_err2str(err));
+    return deliver_closes(pl, CLOSES_PER_ROUND);
+}
+
+static int reject(dc_pipeline_t *pl, const dc_srcmsg_t *msg, int reason, const char *detail)
+{
+    int err = DC_OK;
+
+    pl->stats.rejected++;
+    if (-reason > 0 && -reason < DC_ERR__COUNT)
+        dc_metric_add(pl->m_dlq[-reason], 1);
+    if (pl->sinks.reject)
+        err = pl->sinks.reject(pl->sinks.reject_opaque, msg, reason, detail ? detail : "");
+    pl->rejects_pending = 1;
+    return err;
+}
+
+static dc_fev_kind_t click_kind(dc_click_type_t type)
+{
+    switch (type) {
+    case DC_CLICK_VIEW: return DC_FEV_VIEW;
+    case DC_CLICK_ADD_TO_CART: return DC_FEV_CART;
+    case DC_CLICK_REMOVE_FROM_CART: return DC_FEV_REMOVE;
+    case DC_CLICK_WISHLIST: return DC_FEV_WISHLIST;
+    default: return DC_FEV_SEARCH;
+    }
+}
+
+/* Decodes and checks msg; on success *click or *order points at the record.
+ * Returns 0 or the reason to reject it, with detail in pl->errstr. */
+static int decode(dc_pipeline_t *pl, const dc_srcmsg_t *msg, const dc_click_t **click,
+                  const dc_order_t **order)
+{
+    int32_t id;
+    dc_rec_type_t type;
+    int err;
+
+    *click = NULL;
+    *order = NULL;
+    pl->errstr[0] = '\0';
+    if (msg->reject)
+        return msg->reject;
+    if (msg->click || msg->order) {
+        *click = msg->click;
+        *order = msg->order;
+        return DC_OK;
+    }
+    if ((err = dc_codec_peek_id(msg->value, msg->value_len, &id)))
+        return err;
+    if ((err = dc_codec_id_type(pl->codec, id, &type)))
+        return err;
+    if (type == DC_REC_CLICK) {
+        err = dc_codec_decode_click(pl->codec, msg->value, msg->value_len, &pl->click,
+                                    pl->errstr, sizeof(pl->errstr));
+        *click = &pl->click;
+    } else if (type == DC_REC_ORDER) {
+        err = dc_codec_decode_order(pl->codec, msg->value, msg->value_len, &pl->order,
+                                    pl->errstr, sizeof(pl->errstr));
+        *order = &pl->order;
+    } else {
+        snprintf(pl->errstr, sizeof(pl->errstr), "schema id %d is not a click or an order",
+                 (int)id);
+        err = DC_ERR_UNKNOWN_SCHEMA;
+    }
+    return err;
+}
+
+/* Processes one message. DC_ERR_AGAIN: the batch must be flushed before
+ * this message fits (nothing of it was added). */
+static int process(dc_pipeline_t *pl, const dc_srcmsg_t *msg)
+{
+    dc_part_t *part = dc_parts_find(pl->parts, msg->topic, msg->partition);
+    const dc_click_t *click;
+    const dc_order_t *order;
+    int64_t ts;
+    int err, late;
+
+    if (!part)
+        return DC_OK; /* a partition revoked while its message was in flight */
+    if ((part->stored_offset >= 0 && msg->offset < part->stored_offset) ||
+        (part->next_offset >= 0 && msg->offset < part->next_offset)) {
+        pl->stats.skipped++;
+        dc_metric_add(pl->m_skipped, 1);
+        return DC_OK;
+    }
+    part->at_end = 0;
+    err = decode(pl, msg, &click, &order);
+    if (!err)
+        err = click ? dc_validate_click(&pl->lim, click) : dc_validate_order(&pl->lim, order);
+    if (!err) {
+        ts = click ? click->ts_ms : order->ts_ms;
+        err = dc_validate_time(&pl->lim, ts, dc_parts_newest(pl->parts), pl->closed_until);
+    }
+    if (err) {
+        if ((err = reject(pl, msg, err, msg->reject_detail ? msg->reject_detail : pl->errstr)))
+            return err;
+        goto done;
+    }
+    if (click) {
+        if (!dc_featbatch_fits(pl->batch, click->sku, ts, pl->closed_until))
+            return DC_ERR_AGAIN;
+        dc_fevent_t ev = {.sku = click->sku, .user = click->user_id, .ts_ms = ts,
+                          .kind = click_kind(click->type), .price = click->price,
+                          .promo = click->has_promo};
+        if ((err = dc_featbatch_add(pl->batch, &ev, pl->closed_until, &late)))
+            return err;
+        pl->stats.late += late;
+        dc_metric_add(pl->m_late, late);
+        pl->stats.events_out++;
+        dc_metric_add(pl->m_out, 1);
+    } else {
+        for (size_t i = 0; i < order->n_lines; i++)
+            if (!dc_featbatch_fits(pl->batch, order->lines[i].sku, ts, pl->closed_until))
+                return DC_ERR_AGAIN;
+        for (size_t i = 0; i < order->n_lines; i++) {
+            dc_fevent_t ev = {.sku = order->lines[i].sku, .user = order->user_id, .ts_ms = ts,
+                              .kind = order->status == DC_ORDER_PLACED ? DC_FEV_PLACED
+                                                                       : DC_FEV_CANCEL,
+                              .qty = order->lines[i].qty, .price = order->lines[i].unit_price,
+                              .promo = order->has_promo_code};
+            if ((err = dc_featbatch_add(pl->batch, &ev, pl->closed_until, &late)))
+                return err;
+            pl->stats.late += late;
+            dc_metric_add(pl->m_late, late);
+        }
+        pl->stats.events_out += (int64_t)order->n_lines;
+        dc_metric_add(pl->m_out, (double)order->n_lines);
+    }
+    if (ts > part->max_ts)
+        part->max_ts = ts;
+done:
+    pl->stats.events_in++;
+    dc_metric_add(pl->m_in, 1);
+    part->next_offset = msg->offset + 1;
+    return DC_OK;
+}
+
+int dc_pipeline_assign(dc_pipeline_t *pl, int topic, const char *topic_name, int32_t partition,
+                       int64_t *start_offset)
+{
+    dc_parts_t *one = dc_parts_new();
+    dc_part_t *p, *q;
+    int err = DC_ERR_NOMEM;
+
+    *start_offset = -1;
+    if (!one || !(q = dc_parts_add(one, topic_name, topic, partition)))
+        goto out;
+    /* Only the new partition is read back: the others may hold progress
+     * newer than the store's. */
+    if ((err = dc_featstore_load_parts(pl->fs, one)))
+        goto out;
+    err = DC_ERR_NOMEM;
+    if (!(p = dc_parts_add(pl->parts, topic_name, topic, partition)))
+        goto out;
+    p->stored_offset = q->stored_offset;
+    p->next_offset = q->stored_offset;
+    p->max_ts = q->max_ts;
+    p->at_end = 0;
+    p->end_since = dc_monotonic_s();
+    *start_offset = q->stored_offset;
+    err = DC_OK;
+out:
+    dc_parts_destroy(one);
+    return err;
+}
+
+int dc_pipeline_revoke(dc_pipeline_t *pl, int topic, int32_t partition)
+{
+    int err = flush(pl);
+
+    if (pl->has_parked && pl->parked.topic == topic && pl->parked.partition == partition)
+        unpark(pl);
+    if (err) {
+        dc_log(DC_LOG_WARN, "pipeline", "cannot store progress before giving up %d/%d (%s); "
+               "dropping the batch, the next owner reads it again", topic, (int)partition,
+               dc_err2str(err));
+        dc_parts_remove(pl->parts, topic, partition);
+        dc_featbatch_reset(pl->batch);
+        unpark(pl);
+        for (size_t i = 0; i < dc_parts_count(pl->parts); i++)
+            dc_parts_at(pl->parts, i)->next_offset = dc_parts_at(pl->parts, i)->stored_offset;
+        if (pl->source && pl->source->rewind)
+            pl->source->rewind(pl->source->src, pl->parts);
+        return DC_OK;
+    }
+    dc_parts_remove(pl->parts, topic, partition);
+    return DC_OK;
+}
+
+void dc_pipeline_at_end(dc_pipeline_t *pl, int topic, int32_t partition)
+{
+    dc_part_t *p = dc_parts_find(pl->parts, topic, partition);
+    if (p && !p->at_end) {
+        p->at_end = 1;
+        p->end_since = dc_monotonic_s();
+    }
+}
+
+static void set_paused(dc_pipeline_t *pl, int paused)
+{
+    if (pl->paused == paused)
+        return;
+    pl->paused = paused;
+    if (pl->source->pause)
+        pl->source->pause(pl->source->src, paused);
+    dc_log(paused ? DC_LOG_WARN : DC_LOG_INFO, "pipeline", "%s consumption%s%s",
+           paused ? "pausing" : "resuming", paused ? ": " : "",
+           paused ? dc_featstore_errstr(pl->fs) : "");
+}
+
+static void log_stats(dc_pipeline_t *pl)
+{
+    dc_pipeline_stats_t *s = &pl->stats;
+    dc_log(DC_LOG_INFO, "pipeline",
+           "in=%lld out=%lld skipped=%lld dlq=%lld late=%lld flushes=%lld failed=%lld "
+           "closed=%lld redis_cmds=%lld last_flush=%.3fs",
+           (long long)s->events_in, (long long)s->events_out, (long long)s->skipped,
+           (long long)s->rejected, (long long)s->late, (long long)s->flushes,
+           (long long)s->flush_failures, (long long)s->buckets_closed,
+           (long long)s->redis_commands, dc_metric_value(pl->m_flush_last));
+}
+
+/* Flushes, and on failure pauses the source and schedules a retry. */
+static int try_flush(dc_pipeline_t *pl)
+{
+    int err = flush(pl);
+
+    if (err == DC_ERR_REDIS || err == DC_ERR_AGAIN || err == DC_ERR_KAFKA) {
+        set_paused(pl, 1);
+        pl->backoff = pl->backoff ? fmin(pl->backoff * 2, 2.0) : 0.05;
+        pl->retry_at = dc_monotonic_s() + pl->backoff;
+        return DC_ERR_AGAIN;
+    }
+    if (err)
+        return err;
+    pl->backoff = 0;
+    if (pl->paused && !pl->has_parked)
+        set_paused(pl, 0);
+    return DC_OK;
+}
+
+static void sleep_until(double t)
+{
+    double d = t - dc_monotonic_s();
+    if (d > 0) {
+        struct timespec ts = {(time_t)d, (long)((d - (double)(time_t)d) * 1e9)};
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* Final flushes at the end: retried while Redis is down, up to the deadline. */
+static int drain(dc_pipeline_t *pl, int64_t timeout_ms)
+{
+    double deadline = dc_monotonic_s() + (double)timeout_ms / 1000.0;
+    int err;
+
+    for (;;) {
+        if (pl->has_parked) {
+            err = process(pl, &pl->parked);
+            if (err == DC_OK) {
+                unpark(pl);
+                continue;
+            }
+            if (err != DC_ERR_AGAIN)
+                return err;
+        }
+        err = flush(pl);
+        if (!err && !pl->has_parked && (!pl->closer || pl->delivered_until >= pl->closed_until))
+            return DC_OK;
+        if (err && err != DC_ERR_REDIS && err != DC_ERR_KAFKA && err != DC_ERR_AGAIN)
+            return err;
+        if (dc_monotonic_s() >= deadline) {
+            dc_log(DC_LOG_ERROR, "pipeline", "giving up the final flush: %s",
+                   dc_featstore_errstr(pl->fs));
+            return err ? err : DC_ERR_AGAIN;
+        }
+        if (err)
+            sleep_until(dc_monotonic_s() + 0.1);
+    }
+}
+
+int dc_pipeline_run(dc_pipeline_t *pl, dc_source_t *source, int (*stop)(void),
+                    int64_t flush_timeout_ms)
+{
+    dc_srcmsg_t msg;
+    int err = DC_OK, at_eof = 0;
+
+    pl->source = source;
+    while (!(stop && stop())) {
+        double now = dc_monotonic_s();
+
+        if (pl->log_interval_ms && (now - pl->last_log) * 1000.0 >= (double)pl->log_interval_ms) {
+            log_stats(pl);
+            pl->last_log = now;
+        }
+        if (pl->paused || pl->has_parked) {
+            /* Backpressure: keep serving rebalances, retry the store. */
+            if (now >= pl->retry_at) {
+                err = try_flush(pl);
+                if (err && err != DC_ERR_AGAIN)
+                    break;
+                if (!err && pl->has_parked) {
+                    err = process(pl, &pl->parked);
+                    if (err && err != DC_ERR_AGAIN)
+                        break;
+                    if (!err) {
+                        unpark(pl);
+                        set_paused(pl, 0);
+                    }
+                }
+                err = DC_OK;
+            }
+            if (pl->paused && !source->pause) {
+                /* A file source cannot pause: simply stop reading it. */
+                sleep_until(pl->retry_at);
+                continue;
+            }
+            if (pl->paused) {
+                int rc = source->next(source->src, pl, &msg, 50);
+                if (rc == DC_OK) {
+                    /* The contract says a paused source delivers nothing. */
+                    if (source->release)
+                        source->release(source->src, &msg);
+                    err = dc_seterr(pl->errstr, sizeof(pl->errstr), DC_ERR_INVAL,
+                                    "the source delivered a message while paused");
+                    break;
+                }
+                if (rc != DC_ERR_AGAIN) {
+                    err = rc;
+                    break;
+                }
+                continue;
+            }
+        }
+        if ((int64_t)dc_featbatch_events(pl->batch) >= pl->flush_max ||
+            (dc_featbatch_events(pl->batch) &&
+             (now - pl->last_flush) * 1000.0 >= (double)pl->flush_interval_ms) ||
+            now - pl->last_flush >= HEARTBEAT_S ||
+            (pl->closer && pl->delivered_until < pl->closed_until)) {
+            if ((err = try_flush(pl)) == DC_ERR_AGAIN) {
+                err = DC_OK;
+                continue;
+            }
+            if (err)
+                break;
+        }
+        int rc = source->next(source->src, pl, &msg, 100);
+        if (rc == DC_ERR_AGAIN)
+            continue;
+        if (rc == DC_ERR_EOF) {
+            at_eof = 1;
+            break;
+        }
+        if (rc) {
+            err = rc;
+            break;
+        }
+        err = process(pl, &msg);
+        if (err == DC_ERR_AGAIN) {
+            err = try_flush(pl);
+            if (!err)
+                err = process(pl, &msg);
+            if (err == DC_ERR_AGAIN) {
+                pl->parked = msg;
+                pl->has_parked = 1;
+                set_paused(pl, 1);
+                err = DC_OK;
+                continue;
+            }
+        }
+        if (source->release)
+            source->release(source->src, &msg);
+        if (err)
+            break;
+    }
+    if (at_eof) {
+        /* A finite source is over: nothing holds the watermark back. */
+        for (size_t i = 0; i < dc_parts_count(pl->parts); i++) {
+            dc_part_t *p = dc_parts_at(pl->parts, i);
+            p->at_end = 1;
+            p->end_since = -1e18;
+        }
+    }
+    if (!err || err == DC_ERR_EOF) {
+        err = drain(pl, flush_timeout_ms);
+        while (!err && pl->closer && pl->delivered_until < pl->closed_until)
+            err = deliver_closes(pl, CLOSES_PER_ROUND);
+    }
+    unpark(pl);
+    log_stats(pl);
+    return err;
+}

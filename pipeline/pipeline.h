@@ -1,0 +1,168 @@
+/*
+ * pipeline/pipeline.h - the one code path between a source and the sinks:
+ *
+ *   source -> decode -> validate -> feature batch -> atomic flush to Redis
+ *          -> "bucket closed" consumer (the model) ; rejects -> DLQ sink
+ *
+ * `run` and `replay` both drive dc_pipeline_run(); they differ only in the
+ * source (the Kafka consumer group of consumers/, or a file reader) and the
+ * sinks they plug in (dc_pipeline_sinks_t). Nothing here knows Kafka.
+ *
+ * Exactly once: the pipeline owns the partition table (dc_parts_t) and the
+ * feature store. Every message carries (topic, partition, offset); messages
+ * below the offset the store holds for their partition are skipped, and a
+ * flush writes the batch's deltas together with the partitions' next offsets
+ * in one atomic step (dc_featstore_flush). Only after that is the source told
+ * to commit. When a flush is refused because another instance owns a
+ * partition now, or Redis fails while partitions are being revoked, the batch
+ * is dropped and the source rewinds every partition to its stored offset: a
+ * message is then read again, never counted twice.
+ *
+ * Backpressure: while Redis is down or failing the pipeline pauses the
+ * source, keeps at most one message aside, retries the flush with a growing
+ * delay (up to 2 s), and resumes once it succeeds; nothing is dropped and
+ * memory stays bounded by flush.max.events.
+ *
+ * Single-threaded: every function runs on the thread of dc_pipeline_run().
+ */
+#ifndef DC_PIPELINE_H
+#define DC_PIPELINE_H
+
+#include "common/common.h"
+#include "consumers/consumers.h"
+#include "features/features.h"
+#include "producers/producers.h"
+#include "schemas/schemas.h"
+
+#include <stdint.h>
+
+typedef struct dc_pipeline_s dc_pipeline_t;
+
+/* The input topics; the index is the `topic` of a message and a partition. */
+enum { DC_TOPIC_CLICKS = 0, DC_TOPIC_ORDERS = 1 };
+
+/* One input message. A Kafka source fills the raw bytes (value is framed
+ * Avro) and leaves click/order NULL; a file source may hand a decoded record
+ * instead (value then holds what the DLQ should get if it is rejected, e.g. a
+ * CSV row), or a rejection it detected itself in `reject`. */
+typedef struct {
+    int topic;              /* DC_TOPIC_* */
+    const char *topic_name; /* Kafka topic or file name */
+    int32_t partition;      /* Kafka partition; a file source uses 0 */
+    int64_t offset;         /* Kafka offset, or record number in a file */
+    const void *key;
+    size_t key_len;
+    const void *value;
+    size_t value_len;
+    const dc_click_t *click;
+    const dc_order_t *order;
+    int reject;             /* a dc_err_t the source found, or 0 */
+    const char *reject_detail;
+    void *handle;           /* the source's own, for release() */
+} dc_srcmsg_t;
+
+/* What a source implements. All callbacks run on the pipeline's thread. */
+typedef struct {
+    /* Fills *msg with the next message and returns DC_OK; DC_ERR_AGAIN when
+     * none came within timeout_ms; DC_ERR_EOF when a finite source is done;
+     * another error to stop the pipeline. The message stays valid until
+     * release(). A Kafka source also serves rebalances in here, calling
+     * dc_pipeline_assign()/dc_pipeline_revoke(). */
+    int (*next)(void *src, dc_pipeline_t *pl, dc_srcmsg_t *msg, int timeout_ms);
+    void (*release)(void *src, dc_srcmsg_t *msg);
+    /* Everything below each partition's stored_offset is in the store now:
+     * record it where the source keeps positions (Kafka commit). May be NULL. */
+    int (*commit)(void *src, dc_parts_t *parts);
+    /* Stop (pause = 1) or restart fetching. While paused, next() still serves
+     * rebalances and returns DC_ERR_AGAIN. May be NULL. */
+    void (*pause)(void *src, int pause);
+    /* Read every partition on from its stored_offset (an in-memory batch was
+     * dropped). May be NULL for sources that cannot rewind. */
+    int (*rewind)(void *src, dc_parts_t *parts);
+    void *src;
+} dc_source_t;
+
+/* Where the pipeline's output goes. Every callback may be NULL. */
+typedef struct {
+    /* A closed bucket, in bucket order, with every active SKU. The bucket is
+     * the pipeline's and valid during the call only. After a crash a bucket
+     * may be delivered again, with the same SKUs and totals (closes are
+     * acknowledged in the next flush). Non-zero stops the pipeline. */
+    int (*bucket_closed)(void *opaque, const dc_bucket_t *bucket);
+    void *closed_opaque;
+    /* A rejected message, with its reason (dc_err_name() gives the DLQ name)
+     * and a detail text. The pipeline calls reject_flush() before a flush
+     * stores the message's offset, so a sink that queues must make its queue
+     * durable there; non-zero from either stops the pipeline. */
+    int (*reject)(void *opaque, const dc_srcmsg_t *msg, int reason, const char *detail);
+    int (*reject_flush)(void *opaque);
+    void *reject_opaque;
+} dc_pipeline_sinks_t;
+
+/* Creates a pipeline over an open feature store, with the settings of conf
+ * (flush.interval, flush.max.events, metrics.log.interval, schema ids) and
+ * lim. The pipeline does not own fs, sinks' opaque or metrics; they must
+ * outlive it. metrics may be NULL. */
+dc_pipeline_t *dc_pipeline_new(const dc_conf_t *conf, const dc_limits_t *lim,
+                               dc_featstore_t *fs, const dc_pipeline_sinks_t *sinks,
+                               dc_metrics_t *metrics, char *errstr, size_t errstr_size);
+void dc_pipeline_destroy(dc_pipeline_t *pl);
+
+/* Runs until stop() returns non-zero (stop may be NULL) or a finite source
+ * ends. At a source's end every partition is idle, so buckets close up to the
+ * last watermark. On the way out the batch is flushed and committed
+ * (retrying for up to flush_timeout_ms while Redis is down), which is what
+ * SIGTERM needs. Returns DC_OK or the error that stopped it. */
+int dc_pipeline_run(dc_pipeline_t *pl, dc_source_t *source, int (*stop)(void),
+                    int64_t flush_timeout_ms);
+
+/* For sources: partition (topic, partition) is now this instance's. Reads
+ * its stored offset and watermark from the store; *start_offset is where to
+ * read from (-1: the store has nothing, start where the source would). */
+int dc_pipeline_assign(dc_pipeline_t *pl, int topic, const char *topic_name, int32_t partition,
+                       int64_t *start_offset);
+/* For sources: the partition is being taken away. Flushes first so its
+ * progress is stored; if that fails the batch is dropped and the remaining
+ * partitions rewind. */
+int dc_pipeline_revoke(dc_pipeline_t *pl, int topic, int32_t partition);
+/* For sources: the partition has no message waiting (Kafka partition EOF). */
+void dc_pipeline_at_end(dc_pipeline_t *pl, int topic, int32_t partition);
+
+/* Counts for tests and the periodic log line. */
+typedef struct {
+    int64_t events_in;     /* messages received */
+    int64_t events_out;    /* feature events applied (order lines count one each) */
+    int64_t skipped;       /* below the stored offset: already counted */
+    int64_t rejected;      /* sent to the DLQ */
+    int64_t late;          /* accepted after their bucket closed */
+    int64_t flushes;
+    int64_t flush_failures;
+    int64_t buckets_closed;
+    int64_t redis_commands; /* commands the flush scripts ran */
+} dc_pipeline_stats_t;
+
+void dc_pipeline_stats(const dc_pipeline_t *pl, dc_pipeline_stats_t *stats);
+
+/* ------------------------------------------------------------------------ */
+/* Kafka plumbing for `run`                                                 */
+/* ------------------------------------------------------------------------ */
+
+/* The callbacks a dc_ingest_t needs to route its rebalances and partition
+ * ends into pl (give them to dc_ingest_new()). */
+void dc_pipeline_ingest_cbs(dc_pipeline_t *pl, dc_ingest_cbs_t *cbs);
+/* A source over a Kafka ingest; in must outlive the source. */
+void dc_pipeline_ingest_source(dc_source_t *source, dc_ingest_t *in);
+
+/* The DLQ as a reject sink: every rejected message goes, unchanged (key and
+ * value), to topic.dlq with the headers dc.error (dc_err_name() of the
+ * reason), dc.error.detail, dc.source.topic, dc.source.partition and
+ * dc.source.offset (decimal text). reject_flush waits for delivery, so a
+ * message is in the DLQ before its offset is stored: at least once. kp is
+ * not owned; dlq_topic is copied. */
+typedef struct dc_dlq_sink_s dc_dlq_sink_t;
+dc_dlq_sink_t *dc_dlq_sink_new(dc_kafka_producer_t *kp, const char *dlq_topic);
+void dc_dlq_sink_destroy(dc_dlq_sink_t *dlq);
+/* Fills the reject members of sinks (reject_opaque = dlq). */
+void dc_dlq_sink_attach(dc_dlq_sink_t *dlq, dc_pipeline_sinks_t *sinks);
+
+#endif /* DC_PIPELINE_H */

@@ -1,0 +1,36 @@
+# Exactly once across kill -9: `run` is killed with SIGKILL at random moments
+# (20 times, each soon after its first flush landed, with small flushes so
+# kills land before, inside and after flushes and bucket closes),
+# restarted each time, and finally run to the end; the store must equal the
+# exact recount - no event lost, none counted twice. Each restart joins a new
+# consumer group, so its positions can only come from the offsets in Redis.
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/featlib.sh"
+
+dc_start_redis --appendonly yes --appendfsync always
+dc_start_broker --partitions 4
+feat_gen 23 80 40000
+RANDOM=11
+stored() { redis-cli -p "$REDIS_PORT" hvals 'dc:{meta}:offsets' | awk '{s+=$1} END {print s+0}'; }
+moved_past() { [[ $(stored) -gt $1 || $(stored) -ge $FEAT_MSGS ]]; }
+progress=()
+for trial in $(seq 1 20); do
+    before=$(stored)
+    feat_run_bg "$DC_TMP/run.log" -X kafka.group.id="k$trial" -X flush.max.events=100
+    # Kill while it works: once its first flush has landed, after 0-250 ms more.
+    dc_wait_for 60 moved_past "$before"
+    sleep "0.$(printf '%03d' $((RANDOM % 250)))"
+    kill -KILL "$RUN_PID"
+    wait "$RUN_PID" 2>/dev/null || true
+    progress+=("$(stored)")
+done
+echo "stored offsets after each kill: ${progress[*]} of $FEAT_MSGS"
+# The kills must have interrupted the work, not just hit an idle process.
+[[ "${progress[9]}" -lt "$FEAT_MSGS" ]] || dc_fail "half the runs finished before their kill"
+feat_run_bg "$DC_TMP/run.log" -X kafka.group.id=final
+dc_wait_for 180 feat_all_consumed
+dc_wait_for 60 feat_closed_reached
+feat_check
+kill -TERM "$RUN_PID"
+feat_wait_exit "$RUN_PID" 30 || dc_fail "run did not exit 0 on SIGTERM"
+echo "0011 ok"

@@ -1,0 +1,295 @@
+/* tests/unit/test_features.c - the settings of windows, validation, the
+ * partition table and the per-flush batch of window and bucket deltas. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "features/features.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define T0 1767571200000LL /* 2026-01-05T00:00:00Z */
+#define MIN 60000LL
+#define HOUR 3600000LL
+
+static dc_limits_t limits(const char *windows)
+{
+    dc_conf_t *conf = dc_conf_new();
+    dc_limits_t lim;
+    char err[256];
+    assert_non_null(conf);
+    if (windows)
+        assert_int_equal(dc_conf_set(conf, "windows", windows, err, sizeof(err)), 0);
+    assert_int_equal(dc_limits_init(&lim, conf, err, sizeof(err)), 0);
+    dc_conf_destroy(conf);
+    return lim;
+}
+
+static void test_limits(void **state)
+{
+    dc_conf_t *conf = dc_conf_new();
+    dc_limits_t lim;
+    char err[256];
+    (void)state;
+
+    lim = limits(NULL);
+    assert_int_equal(lim.n_windows, 4);
+    assert_string_equal(lim.window_name[0], "5m");
+    assert_string_equal(lim.window_name[3], "7d");
+    assert_int_equal(dc_limits_longest_window(&lim), 7 * 24 * HOUR);
+    assert_int_equal(lim.bucket_ms, HOUR);
+
+    /* Sorted by length, named as spelt. */
+    lim = limits("1d, 60m,300s");
+    assert_int_equal(lim.n_windows, 3);
+    assert_string_equal(lim.window_name[0], "300s");
+    assert_string_equal(lim.window_name[1], "60m");
+    assert_string_equal(lim.window_name[2], "1d");
+    assert_int_equal(lim.window_ms[1], HOUR);
+
+    const char *bad[] = {"", "5m,300s", "7ms", "abc", "1m,2m,3m,4m,5m,6m,7m"};
+    for (size_t i = 0; i < DC_ARRAY_SIZE(bad); i++) {
+        assert_int_equal(dc_conf_set(conf, "windows", bad[i], err, sizeof(err)), 0);
+        assert_int_equal(dc_limits_init(&lim, conf, err, sizeof(err)), DC_ERR_CONFIG);
+        assert_non_null(strstr(err, "windows"));
+    }
+    dc_conf_destroy(conf);
+}
+
+static void test_validate(void **state)
+{
+    dc_limits_t lim = limits(NULL);
+    dc_click_t click = {.ts_ms = T0, .sku = "12345", .type = DC_CLICK_VIEW, .price = 9.5};
+    dc_order_t order = {0};
+    (void)state;
+
+    assert_int_equal(dc_validate_click(&lim, &click), 0);
+    click.price = NAN;
+    assert_int_equal(dc_validate_click(&lim, &click), DC_ERR_BAD_PRICE);
+    click.price = INFINITY;
+    assert_int_equal(dc_validate_click(&lim, &click), DC_ERR_BAD_PRICE);
+    click.price = -1;
+    assert_int_equal(dc_validate_click(&lim, &click), DC_ERR_BAD_PRICE);
+    click.price = 1e7;
+    assert_int_equal(dc_validate_click(&lim, &click), DC_ERR_BAD_PRICE);
+    click.price = 1;
+    click.sku[0] = '\0';
+    assert_int_equal(dc_validate_click(&lim, &click), DC_ERR_BAD_SKU);
+
+    assert_int_equal(dc_validate_order(&lim, &order), DC_ERR_MALFORMED); /* no lines */
+    assert_int_equal(dc_order_add_line(&order, "12345", 2, 3.5), 0);
+    assert_int_equal(dc_validate_order(&lim, &order), 0);
+    assert_int_equal(dc_order_add_line(&order, "23456", -1, 3.5), 0);
+    assert_int_equal(dc_validate_order(&lim, &order), DC_ERR_BAD_QUANTITY);
+    order.lines[1].qty = 100001; /* above max.quantity */
+    assert_int_equal(dc_validate_order(&lim, &order), DC_ERR_BAD_QUANTITY);
+    order.lines[1].qty = 0;
+    assert_int_equal(dc_validate_order(&lim, &order), DC_ERR_BAD_QUANTITY);
+    order.lines[1].qty = 1;
+    order.lines[1].unit_price = NAN;
+    assert_int_equal(dc_validate_order(&lim, &order), DC_ERR_BAD_PRICE);
+    dc_order_clear(&order);
+
+    assert_int_equal(dc_validate_time(&lim, T0, INT64_MIN, INT64_MIN), 0);
+    assert_int_equal(dc_validate_time(&lim, 0, INT64_MIN, INT64_MIN), DC_ERR_BAD_TIMESTAMP);
+    /* future.tolerance is 1h by default. */
+    assert_int_equal(dc_validate_time(&lim, T0 + HOUR, T0, INT64_MIN), 0);
+    assert_int_equal(dc_validate_time(&lim, T0 + HOUR + 1, T0, INT64_MIN), DC_ERR_BAD_TIMESTAMP);
+    /* Older than the closed time minus 7d is too late; 7d exactly is not. */
+    int64_t closed = T0 + 10 * 24 * HOUR;
+    assert_int_equal(dc_validate_time(&lim, closed - 7 * 24 * HOUR, closed, closed), 0);
+    assert_int_equal(dc_validate_time(&lim, closed - 7 * 24 * HOUR - 1, closed, closed),
+                     DC_ERR_TOO_LATE);
+}
+
+static void test_parts(void **state)
+{
+    dc_parts_t *parts = dc_parts_new();
+    dc_part_t *p;
+    (void)state;
+
+    assert_non_null(parts);
+    p = dc_parts_add(parts, "shop.orders", 1, 3);
+    assert_string_equal(p->name, "shop.orders/3");
+    assert_int_equal(p->stored_offset, -1);
+    assert_true(dc_parts_add(parts, "shop.orders", 1, 3) == p);
+    assert_non_null(dc_parts_add(parts, "shop.clickstream", 0, 3));
+    assert_int_equal(dc_parts_count(parts), 2);
+    assert_int_equal(dc_parts_newest(parts), INT64_MIN);
+    p->max_ts = T0;
+    assert_int_equal(dc_parts_newest(parts), T0);
+
+    /* Idle only after idle.timeout at the end of the partition. */
+    assert_false(dc_part_is_idle(p, 30000, 100.0));
+    p->at_end = 1;
+    p->end_since = 100.0;
+    assert_false(dc_part_is_idle(p, 30000, 129.9));
+    assert_true(dc_part_is_idle(p, 30000, 130.0));
+
+    dc_parts_remove(parts, 1, 3);
+    assert_null(dc_parts_find(parts, 1, 3));
+    assert_int_equal(dc_parts_count(parts), 1);
+    dc_parts_destroy(parts);
+    dc_parts_destroy(NULL);
+}
+
+static dc_fevent_t ev(const char *sku, const char *user, int64_t ts, dc_fev_kind_t kind,
+                      int64_t qty, double price)
+{
+    dc_fevent_t e = {.sku = sku, .user = user, .ts_ms = ts, .kind = kind, .qty = qty,
+                     .price = price};
+    return e;
+}
+
+static const dc_sku_delta_t *find_sku(dc_featbatch_t *b, const char *sku)
+{
+    for (size_t i = 0; i < dc_featbatch_skus(b); i++)
+        if (!strcmp(dc_featbatch_sku(b, i)->sku, sku))
+            return dc_featbatch_sku(b, i);
+    return NULL;
+}
+
+/* Sum of one counter over the slots of window w that the batch keeps. */
+static int64_t window_sum(const dc_sku_delta_t *d, size_t w, size_t field)
+{
+    int64_t sum = 0;
+    for (size_t s = 0; s < DC_WINDOW_SLOTS; s++) {
+        const dc_slot_delta_t *sd = &d->slots[w][s];
+        if (sd->slot == INT64_MIN || sd->slot <= d->top_slot[w] - DC_WINDOW_SLOTS)
+            continue;
+        const int64_t f[] = {sd->views, sd->carts, sd->units, sd->orders, sd->revenue_e4};
+        sum += f[field];
+    }
+    return sum;
+}
+
+static void test_batch_coalesces(void **state)
+{
+    dc_limits_t lim = limits(NULL);
+    dc_featbatch_t *b = dc_featbatch_new(&lim);
+    dc_fevent_t e;
+    int late = -1;
+    (void)state;
+
+    assert_non_null(b);
+    for (int i = 0; i < 10; i++) {
+        e = ev("A", "u1", T0 + i * MIN, DC_FEV_VIEW, 0, 2.0);
+        assert_int_equal(dc_featbatch_add(b, &e, INT64_MIN, &late), 0);
+        assert_int_equal(late, 0);
+    }
+    e = ev("A", "u2", T0 + 30 * MIN, DC_FEV_CART, 0, 2.0);
+    assert_int_equal(dc_featbatch_add(b, &e, INT64_MIN, NULL), 0);
+    e = ev("A", "u2", T0 + 40 * MIN, DC_FEV_PLACED, 3, 2.35);
+    e.promo = 1;
+    assert_int_equal(dc_featbatch_add(b, &e, INT64_MIN, NULL), 0);
+    /* A cancellation is counted apart and never taken off units. */
+    e = ev("A", "u2", T0 + 50 * MIN, DC_FEV_CANCEL, 3, 2.35);
+    assert_int_equal(dc_featbatch_add(b, &e, INT64_MIN, NULL), 0);
+    e = ev("B", "u9", T0 + 61 * MIN, DC_FEV_PLACED, 1, 10.0);
+    assert_int_equal(dc_featbatch_add(b, &e, INT64_MIN, NULL), 0);
+
+    assert_int_equal(dc_featbatch_events(b), 14);
+    assert_int_equal(dc_featbatch_skus(b), 2);
+    const dc_sku_delta_t *a = find_sku(b, "A");
+    assert_non_null(a);
+    assert_int_equal(a->newest_ts, T0 + 50 * MIN);
+    assert_int_equal(a->oldest_ts, T0);
+    assert_int_equal(a->n_buckets, 1);
+    const dc_bucket_delta_t *bd = &a->buckets[0];
+    assert_int_equal(bd->start, T0);
+    assert_int_equal(bd->views, 10);
+    assert_int_equal(bd->carts, 1);
+    assert_int_equal(bd->units, 3);
+    assert_int_equal(bd->orders, 1);
+    assert_int_equal(bd->cancelled, 3);
+    assert_int_equal(bd->revenue_e4, 70500); /* 3 * 2.35 = 7.05 */
+    assert_int_equal(bd->events, 13);
+    assert_int_equal(bd->promo_events, 1);
+
+    /* The 1h window (slots of 5m) holds all of A; the 5m window (slots of
+     * 25s) only what is within 12 slots of its newest slot. */
+    assert_int_equal(window_sum(a, 1, 0), 10);
+    assert_int_equal(window_sum(a, 1, 2), 3);
+    assert_int_equal(window_sum(a, 1, 4), 70500);
+    assert_int_equal(window_sum(a, 0, 0), 0);
+    assert_int_equal(window_sum(a, 0, 2), 0); /* the order is 10 minutes before the newest */
+
+    /* Users: u1 once per finest slot (ten different minutes), u2 three times. */
+    size_t n = 0;
+    for (size_t i = 0; i < dc_featbatch_skus(b); i++) {
+        if (dc_featbatch_sku(b, i) != a)
+            continue;
+        for (const dc_user_obs_t *o = dc_featbatch_user_first(b, i); o;
+             o = dc_featbatch_user_next(b, o))
+            n++;
+    }
+    assert_int_equal(n, 13);
+    assert_int_equal(a->n_users, 13);
+
+    dc_featbatch_reset(b);
+    assert_int_equal(dc_featbatch_skus(b), 0);
+    assert_int_equal(dc_featbatch_events(b), 0);
+    dc_featbatch_destroy(b);
+}
+
+static void test_batch_late_and_full(void **state)
+{
+    dc_limits_t lim = limits(NULL);
+    dc_featbatch_t *b = dc_featbatch_new(&lim);
+    dc_fevent_t e;
+    int late = 0;
+    (void)state;
+
+    /* A repeated user within one finest slot is observed once. */
+    e = ev("A", "u1", T0, DC_FEV_VIEW, 0, 1);
+    assert_int_equal(dc_featbatch_add(b, &e, INT64_MIN, NULL), 0);
+    assert_int_equal(dc_featbatch_add(b, &e, INT64_MIN, NULL), 0);
+    assert_int_equal(find_sku(b, "A")->n_users, 1);
+
+    /* Bucket already closed: windows yes, bucket no. */
+    e = ev("A", "u1", T0 + 5 * MIN, DC_FEV_PLACED, 2, 1);
+    assert_int_equal(dc_featbatch_add(b, &e, T0 + HOUR, &late), 0);
+    assert_int_equal(late, 1);
+    const dc_sku_delta_t *a = find_sku(b, "A");
+    assert_int_equal(a->buckets[0].units, 0);
+    assert_int_equal(window_sum(a, 1, 2), 2);
+
+    /* One SKU touches at most DC_BATCH_BUCKETS buckets per batch. */
+    for (int i = 1; i < DC_BATCH_BUCKETS; i++) {
+        e = ev("A", "", T0 + i * HOUR, DC_FEV_VIEW, 0, 1);
+        assert_int_equal(dc_featbatch_add(b, &e, INT64_MIN, NULL), 0);
+    }
+    e = ev("A", "", T0 + DC_BATCH_BUCKETS * HOUR, DC_FEV_VIEW, 0, 1);
+    assert_int_equal(dc_featbatch_add(b, &e, INT64_MIN, NULL), DC_ERR_AGAIN);
+    size_t events = dc_featbatch_events(b);
+    /* Nothing was added by the refused call. */
+    assert_int_equal(events, 3 + DC_BATCH_BUCKETS - 1);
+
+    /* Many SKUs: the index grows and every SKU stays findable. */
+    char sku[16];
+    for (int i = 0; i < 5000; i++) {
+        snprintf(sku, sizeof(sku), "%05d", i);
+        e = ev(sku, "u", T0, DC_FEV_VIEW, 0, 1);
+        assert_int_equal(dc_featbatch_add(b, &e, INT64_MIN, NULL), 0);
+    }
+    assert_int_equal(dc_featbatch_skus(b), 5001);
+    assert_non_null(find_sku(b, "04999"));
+    assert_int_equal(find_sku(b, "00042")->buckets[0].views, 1);
+    dc_featbatch_destroy(b);
+    dc_featbatch_destroy(NULL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_validate),
+        cmocka_unit_test(test_parts),
+        cmocka_unit_test(test_batch_coalesces),
+        cmocka_unit_test(test_batch_late_and_full),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
