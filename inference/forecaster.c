@@ -120,6 +120,7 @@ void dc_forecaster_destroy(dc_forecaster_t *fc)
 }
 
 dc_model_t *dc_forecaster_model(dc_forecaster_t *fc) { return fc->model; }
+int64_t dc_forecaster_last_closed(const dc_forecaster_t *fc) { return fc->last_closed; }
 size_t dc_forecaster_sku_count(const dc_forecaster_t *fc) { return dc_strmap_count(fc->skus); }
 
 size_t dc_forecaster_bytes_per_sku(const dc_forecaster_t *fc)
@@ -240,7 +241,6 @@ int dc_forecaster_close(dc_forecaster_t *fc, int64_t bucket_start, const dc_fore
         if (i < 0)
             return DC_ERR_NOMEM;
         fc->index[j] = (uint32_t)i;
-        fc->recs[j] = model_rec(fc, (size_t)i);
         fc->buckets[j] = x->bucket;
         total_units += x->bucket.units;
         total_views += x->bucket.views;
@@ -252,6 +252,9 @@ int dc_forecaster_close(dc_forecaster_t *fc, int64_t bucket_start, const dc_fore
             scored++;
         }
     }
+    /* Only now: a SKU added above may have moved the arena. */
+    for (size_t j = 0; j < n; j++)
+        fc->recs[j] = model_rec(fc, fc->index[j]);
     if (scored && loss_l + loss_b > 0) {
         fc->loss_lstm += BLEND_ALPHA * (loss_l / scored - fc->loss_lstm);
         fc->loss_base += BLEND_ALPHA * (loss_b / scored - fc->loss_base);

@@ -64,6 +64,8 @@ void dc_forecaster_destroy(dc_forecaster_t *fc);
 int dc_forecaster_close(dc_forecaster_t *fc, int64_t bucket_start, const dc_forecaster_input_t *in,
                         size_t n, const dc_forecaster_sink_t *sink);
 
+/* Start of the last bucket closed; INT64_MIN before the first close. */
+int64_t dc_forecaster_last_closed(const dc_forecaster_t *fc);
 /* The model inside (for checkpoints and metrics). */
 dc_model_t *dc_forecaster_model(dc_forecaster_t *fc);
 /* The LSTM's current blend weight w. */

@@ -31,6 +31,7 @@
 #include "common/common.h"
 #include "consumers/consumers.h"
 #include "features/features.h"
+#include "inference/forecaster.h"
 #include "producers/producers.h"
 #include "schemas/schemas.h"
 
@@ -164,5 +165,33 @@ dc_dlq_sink_t *dc_dlq_sink_new(dc_kafka_producer_t *kp, const char *dlq_topic);
 void dc_dlq_sink_destroy(dc_dlq_sink_t *dlq);
 /* Fills the reject members of sinks (reject_opaque = dlq). */
 void dc_dlq_sink_attach(dc_dlq_sink_t *dlq, dc_pipeline_sinks_t *sinks);
+
+/* ------------------------------------------------------------------------ */
+/* The model stage: closed buckets into the forecaster                      */
+/* ------------------------------------------------------------------------ */
+
+/* What a closed bucket becomes, for `run` and `replay` alike: the model (new
+ * from model.seed, or loaded from model.path), the forecaster around it, and
+ * optionally a warm start that fits offline on every bucket before
+ * train_until first. Forecasts and surges go to the sink given (copied; its
+ * opaque is borrowed). */
+typedef struct dc_modelstage_s dc_modelstage_t;
+
+typedef struct {
+    int64_t train_until;          /* INT64_MIN: no offline fit */
+    dc_model_fit_opts_t fit;      /* used when train_until is set */
+} dc_modelstage_opts_t;
+
+dc_modelstage_t *dc_modelstage_new(const dc_conf_t *conf, const dc_modelstage_opts_t *opts,
+                                   const dc_forecaster_sink_t *sink, char *errstr,
+                                   size_t errstr_size);
+void dc_modelstage_destroy(dc_modelstage_t *ms);
+/* A dc_pipeline_sinks_t.bucket_closed callback (opaque = the stage). */
+int dc_modelstage_bucket_closed(void *opaque, const dc_bucket_t *bucket);
+/* Sets sinks->bucket_closed and closed_opaque to this stage. */
+void dc_modelstage_attach(dc_modelstage_t *ms, dc_pipeline_sinks_t *sinks);
+/* At the end of a finite input: runs a pending offline fit. */
+int dc_modelstage_finish(dc_modelstage_t *ms);
+dc_forecaster_t *dc_modelstage_forecaster(dc_modelstage_t *ms);
 
 #endif /* DC_PIPELINE_H */
