@@ -40,7 +40,7 @@ static const dc_conf_prop_t props[] = {
     {"bucket.width", DC_CONF_DURATION, "1h", 60000, 604800000, "Demand bucket width; a closed bucket triggers a forecast step."},
     {"lateness", DC_CONF_DURATION, "5m", 0, 604800000, "Allowed lateness: the watermark trails the newest event time by this much."},
     {"windows", DC_CONF_STR, "5m,1h,24h,7d", NOLIM, "Rolling feature windows, comma-separated durations."},
-    {"future.tolerance", DC_CONF_DURATION, "1h", 0, 31536000000.0, "Events more than this ahead of the newest accepted event time go to the DLQ (bad_timestamp)."},
+    {"future.tolerance", DC_CONF_DURATION, "1h", 0, 31536000000.0, "Events dated more than this after the wall clock go to the DLQ (bad_timestamp)."},
     {"sku.idle.ttl", DC_CONF_DURATION, "14d", 60000, 31536000000.0, "Redis keys of a SKU expire after this long without events."},
     {"flush.interval", DC_CONF_DURATION, "200ms", 1, 60000, "Longest time window deltas wait before the atomic flush to Redis."},
     {"flush.max.events", DC_CONF_INT, "50000", 1, 10000000, "Flush window deltas to Redis after this many events."},
@@ -59,6 +59,7 @@ static const dc_conf_prop_t props[] = {
     {"train.bptt", DC_CONF_INT, "8", 1, 512, "Truncated BPTT length of online learning, in buckets."},
     {"train.lr", DC_CONF_DOUBLE, "0.001", 0, 1, "Adam learning rate."},
     {"train.batch", DC_CONF_INT, "256", 1, 1000000, "SKUs per online mini-batch."},
+    {"train.skus.per.close", DC_CONF_INT, "4096", 0, 100000000, "Most SKUs trained online at one bucket close (0 = all). With more SKUs, each trains on a whole window of train.bptt buckets once every ceil(SKUs / this) closes (at least every train.bptt), chosen by SKU and bucket number, instead of on a window sliding every close: bounds the close time at scale."},
 
     {"baseline.window", DC_CONF_INT, "84", 1, 4096, "Buckets of each SKU's history the seasonal quantile baseline reads."},
     {"baseline.halflife", DC_CONF_DOUBLE, "28", 0, 100000, "Recency half-life of the baseline's weights, in buckets; 0 weighs all alike."},

@@ -92,11 +92,13 @@ int dc_validate_click(const dc_limits_t *lim, const dc_click_t *click);
  * [0, max.price]. One bad line rejects the whole order: an order is the unit
  * the shop wrote and the DLQ keeps it whole. */
 int dc_validate_order(const dc_limits_t *lim, const dc_order_t *order);
-/* Checks an event time against what is known: before DC_MIN_EVENT_TIME, or
- * more than future.tolerance after newest_ms (the newest accepted event time;
- * INT64_MIN when nothing was seen yet), is DC_ERR_BAD_TIMESTAMP; older than
- * closed_until minus the longest window is DC_ERR_TOO_LATE. */
-int dc_validate_time(const dc_limits_t *lim, int64_t ts_ms, int64_t newest_ms,
+/* Checks an event time: before DC_MIN_EVENT_TIME, or more than
+ * future.tolerance after now_ms (the wall clock: an event cannot have
+ * happened in the future, whatever the stream's own pace or gaps), is
+ * DC_ERR_BAD_TIMESTAMP; older than closed_until minus the longest window is
+ * DC_ERR_TOO_LATE. Only events dated after the wall clock depend on it, so a
+ * replay of real history gives the same answers on any day. */
+int dc_validate_time(const dc_limits_t *lim, int64_t ts_ms, int64_t now_ms,
                      int64_t closed_until);
 
 /* ------------------------------------------------------------------------ */

@@ -107,12 +107,12 @@ int dc_validate_order(const dc_limits_t *lim, const dc_order_t *order)
     return DC_OK;
 }
 
-int dc_validate_time(const dc_limits_t *lim, int64_t ts_ms, int64_t newest_ms,
+int dc_validate_time(const dc_limits_t *lim, int64_t ts_ms, int64_t now_ms,
                      int64_t closed_until)
 {
     if (ts_ms < DC_MIN_EVENT_TIME)
         return DC_ERR_BAD_TIMESTAMP;
-    if (newest_ms != INT64_MIN && ts_ms - newest_ms > lim->future_ms)
+    if (ts_ms > now_ms + lim->future_ms)
         return DC_ERR_BAD_TIMESTAMP;
     if (closed_until != INT64_MIN && ts_ms < closed_until - dc_limits_longest_window(lim))
         return DC_ERR_TOO_LATE;

@@ -301,7 +301,7 @@ static int process(dc_pipeline_t *pl, const dc_srcmsg_t *msg)
         err = click ? dc_validate_click(&pl->lim, click) : dc_validate_order(&pl->lim, order);
     if (!err) {
         ts = click ? click->ts_ms : order->ts_ms;
-        err = dc_validate_time(&pl->lim, ts, dc_parts_newest(pl->parts), pl->closed_until);
+        err = dc_validate_time(&pl->lim, ts, dc_wallclock_ms(), pl->closed_until);
     }
     if (err) {
         if ((err = reject(pl, msg, err, msg->reject_detail ? msg->reject_detail : pl->errstr)))

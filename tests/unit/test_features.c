@@ -93,11 +93,13 @@ static void test_validate(void **state)
     assert_int_equal(dc_validate_order(&lim, &order), DC_ERR_BAD_PRICE);
     dc_order_clear(&order);
 
-    assert_int_equal(dc_validate_time(&lim, T0, INT64_MIN, INT64_MIN), 0);
-    assert_int_equal(dc_validate_time(&lim, 0, INT64_MIN, INT64_MIN), DC_ERR_BAD_TIMESTAMP);
-    /* future.tolerance is 1h by default. */
+    assert_int_equal(dc_validate_time(&lim, T0, T0, INT64_MIN), 0);
+    assert_int_equal(dc_validate_time(&lim, 0, T0, INT64_MIN), DC_ERR_BAD_TIMESTAMP);
+    /* future.tolerance is 1h by default, counted from the wall clock: a
+     * shop closed for two weeks is no reason to reject its next order. */
     assert_int_equal(dc_validate_time(&lim, T0 + HOUR, T0, INT64_MIN), 0);
     assert_int_equal(dc_validate_time(&lim, T0 + HOUR + 1, T0, INT64_MIN), DC_ERR_BAD_TIMESTAMP);
+    assert_int_equal(dc_validate_time(&lim, T0 + 14 * 24 * HOUR, T0 + 15 * 24 * HOUR, T0), 0);
     /* Older than the closed time minus 7d is too late; 7d exactly is not. */
     int64_t closed = T0 + 10 * 24 * HOUR;
     assert_int_equal(dc_validate_time(&lim, closed - 7 * 24 * HOUR, closed, closed), 0);
