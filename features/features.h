@@ -135,8 +135,6 @@ size_t dc_parts_count(const dc_parts_t *parts);
 dc_part_t *dc_parts_at(dc_parts_t *parts, size_t i);
 /* Whether a partition counts as idle now (see the idle rule at the top). */
 int dc_part_is_idle(const dc_part_t *part, int64_t idle_timeout_ms, double now_mono);
-/* The newest event time over all partitions (INT64_MIN if none). */
-int64_t dc_parts_newest(const dc_parts_t *parts);
 
 /* ------------------------------------------------------------------------ */
 /* Feature batch: deltas since the last flush                               */

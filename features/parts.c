@@ -84,11 +84,3 @@ int dc_part_is_idle(const dc_part_t *part, int64_t idle_timeout_ms, double now_m
     return part->at_end && (now_mono - part->end_since) * 1000.0 >= (double)idle_timeout_ms;
 }
 
-int64_t dc_parts_newest(const dc_parts_t *parts)
-{
-    int64_t newest = INT64_MIN;
-    for (size_t i = 0; i < parts->n; i++)
-        if (parts->items[i]->max_ts > newest)
-            newest = parts->items[i]->max_ts;
-    return newest;
-}
