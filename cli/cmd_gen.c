@@ -46,9 +46,12 @@ static const char usage_text[] =
     "                            (default 1000, about 5700 events an hour)\n"
     "      --days D              instead, choose the session rate so that --events\n"
     "                            span about D days of event time\n"
-    "      --promos-per-day P    mean promotions started per day (default 1; 0: none)\n" DC_CLI_COMMON_HELP
-    "\nExit status: 0 when every event was written (and delivered), 1 on a write or\n"
-    "delivery failure, 2 on bad arguments.\n";
+    "      --promos-per-day P    mean promotions started per day (default 1; 0: none)\n"
+    DC_CLI_COMMON_HELP
+    "\nSIGINT or SIGTERM stops generating early; what was generated is still\n"
+    "delivered, written and reported.\n\n"
+    "Exit status: 0 when every event generated was written (and delivered), 1 on a\n"
+    "write or delivery failure, 2 on bad arguments.\n";
 
 typedef struct {
     dc_shop_params_t params;
@@ -300,13 +303,12 @@ static int write_summary(const dc_shop_t *shop, const sinks_t *s, const gen_opts
 
     if (s->kp) {
         json_t *topics = json_object();
-        json_object_set_new(topics, s->topic_clicks, json_integer((json_int_t)s->n_clicks));
         /* Both names may be one topic. */
-        json_object_set_new(topics, s->topic_orders,
-                            json_integer((json_int_t)(s->n_orders +
-                                                      (strcmp(s->topic_clicks, s->topic_orders)
-                                                           ? 0
-                                                           : s->n_clicks))));
+        uint64_t to_orders = s->n_orders;
+        if (!strcmp(s->topic_clicks, s->topic_orders))
+            to_orders += s->n_clicks;
+        json_object_set_new(topics, s->topic_clicks, json_integer((json_int_t)s->n_clicks));
+        json_object_set_new(topics, s->topic_orders, json_integer((json_int_t)to_orders));
         json_object_set_new(root, "topics", topics);
     }
     if (s->path_clicks) {
@@ -358,7 +360,10 @@ out:
 
 static int parse_args(int argc, char **argv, dc_conf_t *conf, gen_opts_t *o)
 {
-    enum { O_SEED = 256, O_SKUS, O_EVENTS, O_OUT, O_TRUTH, O_RATE, O_START, O_SUMMARY, O_SPH, O_DAYS, O_PPD };
+    enum {
+        O_SEED = 256, O_SKUS, O_EVENTS, O_OUT, O_TRUTH, O_RATE, O_START, O_SUMMARY, O_SPH,
+        O_DAYS, O_PPD
+    };
     static const struct option longopts[] = {{"seed", required_argument, NULL, O_SEED},
                                              {"skus", required_argument, NULL, O_SKUS},
                                              {"events", required_argument, NULL, O_EVENTS},
@@ -373,7 +378,7 @@ static int parse_args(int argc, char **argv, dc_conf_t *conf, gen_opts_t *o)
                                              DC_CLI_COMMON_LONGOPTS,
                                              {NULL, 0, NULL, 0}};
     int opt, rc = DC_EXIT_OK, rate_set = 0;
-    uint64_t v;
+    uint64_t v = 0;
 
     dc_shop_params_init(&o->params);
     while ((opt = getopt_long(argc, argv, DC_CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1) {

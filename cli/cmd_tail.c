@@ -28,7 +28,8 @@ static const char usage_text[] =
     "      --timeout SECONDS   stop after this long in all (default: run until\n"
     "                          SIGINT/SIGTERM or --count)\n"
     "      --group G           consume as consumer group G and commit offsets; without\n"
-    "                          it a private group is used and nothing is committed\n" DC_CLI_COMMON_HELP
+    "                          it a private group is used and nothing is committed\n"
+    DC_CLI_COMMON_HELP
     "\nExit status: 0 when --count records were printed, or without --count at the\n"
     "timeout or signal; 1 when the timeout came first or the consumer failed; 2 on\n"
     "bad arguments.\n";
@@ -239,7 +240,8 @@ int dc_cmd_tail(int argc, char **argv)
         goto out;
     }
     if (!dc_conf_passthrough(conf, "kafka.bootstrap.servers")) {
-        rc = dc_cli_usage_error("tail", "set kafka.bootstrap.servers (-X kafka.bootstrap.servers=HOST:PORT)");
+        rc = dc_cli_usage_error("tail", "set kafka.bootstrap.servers "
+                                        "(-X kafka.bootstrap.servers=HOST:PORT)");
         goto out;
     }
     if ((rc = dc_cli_apply_log_level(conf)))
@@ -290,7 +292,8 @@ int dc_cmd_tail(int argc, char **argv)
         double left = deadline - dc_monotonic_s();
         if (left <= 0)
             break;
-        rd_kafka_message_t *msg = rd_kafka_consumer_poll(rk, left < 0.1 ? (int)(left * 1000) + 1 : 100);
+        int wait_ms = left < 0.1 ? (int)(left * 1000) + 1 : 100;
+        rd_kafka_message_t *msg = rd_kafka_consumer_poll(rk, wait_ms);
         if (!msg) {
             /* Idle: let a reader of a pipe see what came so far. */
             fflush(stdout);

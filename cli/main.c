@@ -6,6 +6,8 @@
 
 /* The subcommands, in the order --help lists them. */
 static const dc_cli_cmd_t commands[] = {
+    {"replay", "backtest: history through the same pipeline, scored against baselines",
+     dc_cmd_replay},
     {"config", "list the configuration properties, or check a configuration", dc_cmd_config},
     {"broker", "run the embedded Kafka (mock cluster) for demos and tests", dc_cmd_broker},
     {"gen", "generate a synthetic shop's clicks and orders into Kafka or files", dc_cmd_gen},

@@ -17,7 +17,7 @@ static const dc_conf_prop_t props[] = {
     {"redis.host", DC_CONF_STR, "127.0.0.1", NOLIM, "Redis host of the feature store."},
     {"redis.port", DC_CONF_INT, "6379", 1, 65535, "Redis port."},
     {"redis.user", DC_CONF_STR, NULL, NOLIM, "Redis ACL user name (AUTH user password)."},
-    {"redis.password", DC_CONF_STR, NULL, NOLIM, "Redis password (AUTH); unset means no AUTH."},
+    {"redis.password", DC_CONF_STR, NULL, NOLIM, "Redis password (AUTH); unset or empty means no AUTH."},
     {"redis.db", DC_CONF_INT, "0", 0, 1023, "Redis logical database (SELECT)."},
     {"redis.timeout", DC_CONF_DURATION, "5s", 1, 600000, "Redis connect and command timeout."},
     {"redis.key.prefix", DC_CONF_STR, "dc", NOLIM,
@@ -58,6 +58,7 @@ static const dc_conf_prop_t props[] = {
     {"train.online", DC_CONF_BOOL, "true", NOLIM, "Take an online gradient step when a bucket's actuals are known."},
     {"train.bptt", DC_CONF_INT, "8", 1, 512, "Truncated BPTT length of online learning, in buckets."},
     {"train.lr", DC_CONF_DOUBLE, "0.001", 0, 1, "Adam learning rate."},
+    {"train.epochs", DC_CONF_INT, "30", 1, 100000, "Passes over the history when a model is fitted offline (`replay --train-until`, `train`)."},
     {"train.batch", DC_CONF_INT, "256", 1, 1000000, "SKUs per online mini-batch."},
     {"train.skus.per.close", DC_CONF_INT, "4096", 0, 100000000, "Most SKUs trained online at one bucket close (0 = all). With more SKUs, each trains on a whole window of train.bptt buckets once every ceil(SKUs / this) closes (at least every train.bptt), chosen by SKU and bucket number, instead of on a window sliding every close: bounds the close time at scale."},
 

@@ -74,6 +74,7 @@ rd_kafka_t *dc_kafka_consumer_new(const dc_conf_t *conf, const char *const *over
     return rk; /* rd_kafka_new() took the conf */
 
 fail:
-    rd_kafka_conf_destroy(ctx.rkconf);
+    if (ctx.rkconf)
+        rd_kafka_conf_destroy(ctx.rkconf);
     return NULL;
 }

@@ -1,6 +1,7 @@
 /* features/featstore.c - the Redis feature store: connection, the two Lua
  * scripts (flush.lua, close.lua: the logic lives there because it must run
- * atomically inside Redis), and reading features back. Batches travel to the
+ * atomically inside Redis), and reading features back through the function
+ * library features.lua, which other services call too. Batches travel to the
  * scripts as one MessagePack argument, which Redis' embedded cmsgpack decodes
  * far faster than Lua could parse text. */
 #include "features/features.h"
@@ -14,6 +15,7 @@
 
 extern const char dc__lua_flush[];
 extern const char dc__lua_close[];
+extern const char dc__lua_features[];
 
 struct dc_featstore_s {
     redisContext *rc;
@@ -86,6 +88,23 @@ static int load_script(dc_featstore_t *fs, const char *body, char *sha, size_t s
     return err;
 }
 
+/* Loads (or replaces) the function library features.lua. Redis keeps
+ * functions with its data, so other readers find it after a restart too. */
+static int load_functions(dc_featstore_t *fs)
+{
+    const char *argv[] = {"FUNCTION", "LOAD", "REPLACE", dc__lua_features};
+    size_t lens[] = {8, 4, 7, strlen(dc__lua_features)};
+    redisReply *r = redisCommandArgv(fs->rc, 4, argv, lens);
+    int err = DC_OK;
+
+    if (!r || r->type == REDIS_REPLY_ERROR)
+        err = fs_err(fs, DC_ERR_REDIS, "redis: FUNCTION LOAD: %s",
+                     r ? r->str : fs->rc->errstr);
+    if (r)
+        freeReplyObject(r);
+    return err;
+}
+
 int dc_featstore_connect(dc_featstore_t *fs)
 {
     struct timeval tv = {(time_t)(fs->timeout_ms / 1000), (suseconds_t)(fs->timeout_ms % 1000) * 1000};
@@ -123,7 +142,8 @@ int dc_featstore_connect(dc_featstore_t *fs)
         r = NULL;
     }
     if ((err = load_script(fs, dc__lua_flush, fs->sha_flush, sizeof(fs->sha_flush))) ||
-        (err = load_script(fs, dc__lua_close, fs->sha_close, sizeof(fs->sha_close))))
+        (err = load_script(fs, dc__lua_close, fs->sha_close, sizeof(fs->sha_close))) ||
+        (err = load_functions(fs)))
         goto fail;
     return DC_OK;
 fail:
@@ -133,7 +153,9 @@ fail:
     return err;
 }
 
-static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
+/* An unset or empty user or password means no AUTH. */
+static int has_text(const char *s) { return s && *s; }
+static char *dup_or_null(const char *s) { return has_text(s) ? strdup(s) : NULL; }
 
 dc_featstore_t *dc_featstore_new(const dc_conf_t *conf, const dc_limits_t *lim,
                                  const char *instance, char *errstr, size_t errstr_size)
@@ -148,8 +170,8 @@ dc_featstore_t *dc_featstore_new(const dc_conf_t *conf, const dc_limits_t *lim,
     fs->prefix = strdup(dc_conf_str(conf, "redis.key.prefix"));
     fs->instance = strdup(instance);
     if (!fs->host || !fs->prefix || !fs->instance ||
-        (dc_conf_str(conf, "redis.user") && !fs->user) ||
-        (dc_conf_str(conf, "redis.password") && !fs->password))
+        (has_text(dc_conf_str(conf, "redis.user")) && !fs->user) ||
+        (has_text(dc_conf_str(conf, "redis.password")) && !fs->password))
         goto nomem;
     fs->port = (int)dc_conf_int(conf, "redis.port");
     fs->db = (int)dc_conf_int(conf, "redis.db");
@@ -279,7 +301,7 @@ static void pack_batch(dc_featstore_t *fs, const dc_featbatch_t *batch, dc_parts
 
     msgpack_sbuffer_clear(&fs->sbuf);
     msgpack_packer_init(&pk, &fs->sbuf, msgpack_sbuffer_write);
-    msgpack_pack_array(&pk, 10);
+    msgpack_pack_array(&pk, 11);
     pack_cstr(&pk, fs->prefix);
     pack_cstr(&pk, fs->instance);
     msgpack_pack_int64(&pk, fs->lease_ms);
@@ -362,6 +384,8 @@ static void pack_batch(dc_featstore_t *fs, const dc_featbatch_t *batch, dc_parts
             pack_str(&pk, dc_featbatch_user_text(batch, o), o->user_len);
         }
     }
+    /* The wall clock, for key TTLs only. */
+    msgpack_pack_int64(&pk, dc_wallclock_ms());
 }
 
 /* EVALSHA with one reload on NOSCRIPT (Redis restarted without the script
@@ -531,9 +555,9 @@ out:
 int dc_featstore_close_bucket(dc_featstore_t *fs, int64_t start, dc_bucket_t *out)
 {
     const dc_limits_t *lim = &fs->lim;
-    char nums[4][32], slot[DC_WINDOWS_MAX][32];
-    const char *argv[7 + 2 * DC_WINDOWS_MAX];
-    size_t lens[7 + 2 * DC_WINDOWS_MAX];
+    char nums[4][32];
+    const char *argv[8];
+    size_t lens[8];
     int argc = 0, err;
     redisReply *r;
 
@@ -547,12 +571,6 @@ int dc_featstore_close_bucket(dc_featstore_t *fs, int64_t start, dc_bucket_t *ou
     argv[argc++] = fs->prefix;
     for (int i = 0; i < 4; i++)
         argv[argc++] = nums[i];
-    for (size_t w = 0; w < lim->n_windows; w++) {
-        snprintf(slot[w], sizeof(slot[w]), "%lld",
-                 (long long)(lim->window_ms[w] / DC_WINDOW_SLOTS));
-        argv[argc++] = lim->window_name[w];
-        argv[argc++] = slot[w];
-    }
     for (int i = 0; i < argc; i++)
         lens[i] = argv[i] ? strlen(argv[i]) : 0;
     if (!(r = evalsha(fs, 0, argc, argv, lens)))
@@ -568,19 +586,24 @@ int dc_featstore_close_bucket(dc_featstore_t *fs, int64_t start, dc_bucket_t *ou
 int dc_featstore_read(dc_featstore_t *fs, const char *sku, dc_sku_features_t *out)
 {
     char key[DC_SKU_MAX + 300];
-    const char *argv[2] = {"HGETALL", key};
-    size_t lens[2];
-    redisReply *r;
+    const char *argv[4] = {"FCALL", "dc_features", "1", key};
+    size_t lens[4];
+    redisReply *r = NULL;
 
     memset(out, 0, sizeof(*out));
-    snprintf(key, sizeof(key), "%s:{%s}:features", fs->prefix, sku);
-    lens[0] = 7;
-    lens[1] = strlen(key);
-    if (!(r = command(fs, 2, argv, lens)))
-        return DC_ERR_REDIS;
+    snprintf(key, sizeof(key), "%s:{%s}", fs->prefix, sku);
+    for (int i = 0; i < 4; i++)
+        lens[i] = strlen(argv[i]);
+    /* A Redis that lost its data (no persistence) lost the library too. */
+    for (int attempt = 0; attempt < 2 && !r; attempt++) {
+        if (!(r = command(fs, 4, argv, lens)) &&
+            (attempt || !strstr(fs->errstr, "Function not found") || !fs->rc ||
+             load_functions(fs)))
+            return DC_ERR_REDIS;
+    }
     if (r->type != REDIS_REPLY_ARRAY) {
         freeReplyObject(r);
-        return fs_err(fs, DC_ERR_REDIS, "redis: HGETALL %s: unexpected reply", key);
+        return fs_err(fs, DC_ERR_REDIS, "redis: dc_features %s: unexpected reply", key);
     }
     out->found = r->elements > 0;
     for (size_t i = 0; i + 1 < r->elements; i += 2) {

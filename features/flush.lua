@@ -8,8 +8,12 @@
 --           slots [[w, slot, views, carts, units, orders, revenue_e4]...],
 --           buckets [[start, units, cancelled, views, carts, removes, orders,
 --                     revenue_e4, events, promo_events, price_n, price_sum]...],
---           users [[ts, user]...]]...]]
--- Key layout: features/KEYS.md. Every check that can refuse the batch runs
+--           users [[ts, user]...]]...],
+--    now_wall_ms]
+-- Key layout: features/KEYS.md. Only the state the windows are summed from
+-- is written here; the readable totals are computed when they are read
+-- (features.lua), so a flush costs a SKU one HMGET, one HSET and the PFADDs
+-- of its users, and a PEXPIRE only when the key's TTL is due for renewal. Every check that can refuse the batch runs
 -- before the first write, because Redis does not roll a script back.
 --
 -- Returns {1, closed_until|false, acked_until|false, closer, late_dropped, commands}
@@ -18,7 +22,7 @@
 
 local a = cmsgpack.unpack(ARGV[1])
 local P, me, lease, bucket, lateness, ttl = a[1], a[2], a[3], a[4], a[5], a[6]
-local ack_until, windows, parts, skus = a[7], a[8], a[9], a[10]
+local ack_until, windows, parts, skus, now = a[7], a[8], a[9], a[10], a[11]
 local K = 12
 local ncmd = 0
 local function call(...)
@@ -65,6 +69,7 @@ end
 -- 2. The SKUs.
 local late_dropped = 0
 local zactive, zfirst = {}, {}
+local touched = {} -- open bucket start -> SKUs with deltas in it, for close.lua
 
 local function ring_decode(txt)
   if txt then return cmsgpack.unpack(txt) end
@@ -73,27 +78,11 @@ local function ring_decode(txt)
   return r
 end
 
--- Sums the ring of window w at as-of time T; returns the slot keys of the
--- users sketches inside the window too.
-local function window_values(r, slot_ms, T, ukey)
-  local top = math.floor(T / slot_ms)
-  local v, c, u, o, rev, keys = 0, 0, 0, 0, 0, {}
-  for j = 0, K - 1 do
-    local s = r[j * 6 + 1]
-    if s > top - K and s <= top then
-      v, c, u, o = v + r[j * 6 + 2], c + r[j * 6 + 3], u + r[j * 6 + 4], o + r[j * 6 + 5]
-      rev = rev + r[j * 6 + 6]
-      keys[#keys + 1] = ukey .. I(s)
-    end
-  end
-  return v, c, u, o, rev, keys
-end
-
 for _, s in ipairs(skus) do
   local sku, newest, oldest, sdel, bdel, users = s[1], s[2], s[3], s[4], s[5], s[6]
   local tag = P .. ':{' .. sku .. '}'
-  local skey, fkey = tag .. ':state', tag .. ':features'
-  local fields = {'seen', 'first'}
+  local skey = tag .. ':state'
+  local fields = {'seen', 'first', 'x'}
   for w = 1, #windows do fields[#fields + 1] = 'r' .. (w - 1) end
   local live = {}
   for _, b in ipairs(bdel) do
@@ -102,18 +91,28 @@ for _, s in ipairs(skus) do
     else
       live[#live + 1] = b
       fields[#fields + 1] = 'b' .. I(b[1])
+      local t = touched[b[1]]
+      if not t then t = {}; touched[b[1]] = t end
+      t[#t + 1] = sku
     end
   end
   local st = call('HMGET', skey, unpack(fields))
+  local newb = {} -- buckets this SKU had no aggregate of yet
+  for i, b in ipairs(live) do
+    if not st[3 + #windows + i] then newb[b[1]] = true end
+  end
   local seen = math.max(tonumber(st[1]) or newest, newest)
   local first = math.min(tonumber(st[2]) or oldest, oldest)
   local out = {'seen', I(seen), 'first', I(first)}
+  -- The TTL is renewed once an eighth of it has passed, not on every flush.
+  local renew = not st[3] or now - tonumber(st[3]) > ttl / 8
+  if renew then out[#out + 1] = 'x'; out[#out + 1] = I(now) end
 
   -- Window slots: a delta for a slot the ring has moved past is outside
   -- every window already; a newer slot replaces the one it evicts, whose
   -- users sketch then expires on its own.
   local rings, fresh = {}, {}
-  for w = 1, #windows do rings[w] = ring_decode(st[2 + w]) end
+  for w = 1, #windows do rings[w] = ring_decode(st[3 + w]) end
   for _, d in ipairs(sdel) do
     local r, pos = rings[d[1] + 1], (d[2] % K) * 6
     if r[pos + 1] == d[2] then
@@ -141,7 +140,7 @@ for _, s in ipairs(skus) do
       end
     end
     local b = math.floor(u[1] / bucket) * bucket
-    if closed == nil or b >= closed then add(tag .. ':ub:' .. I(b), u[2], true) end
+    if closed == nil or b >= closed then add(tag .. ':ub:' .. I(b), u[2], newb[b]) end
   end
   for key, e in pairs(adds) do
     for i = 1, #e, 4000 do
@@ -152,37 +151,19 @@ for _, s in ipairs(skus) do
 
   -- Open buckets.
   for i, b in ipairs(live) do
-    local cur = st[2 + #windows + i]
+    local cur = st[3 + #windows + i]
     local agg = cur and cmsgpack.unpack(cur) or {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
     for f = 1, 11 do agg[f] = agg[f] + b[f + 1] end
     out[#out + 1] = 'b' .. I(b[1])
     out[#out + 1] = cmsgpack.pack(agg)
   end
 
-  -- The readable windows, as of T.
-  local T = seen
-  if closed ~= nil and closed - 1 > T then T = closed - 1 end
-  local feat = {'asof', I(T), 'seen', I(seen)}
   for w = 1, #windows do
     out[#out + 1] = 'r' .. (w - 1)
     out[#out + 1] = cmsgpack.pack(rings[w])
-    local name = windows[w][1]
-    local v, c, u, o, rev, keys = window_values(rings[w], windows[w][2], T, tag .. ':u:' .. name .. ':')
-    local nu = 0
-    if #keys > 0 then nu = call('PFCOUNT', unpack(keys)) end
-    feat[#feat + 1] = name .. '.views';      feat[#feat + 1] = I(v)
-    feat[#feat + 1] = name .. '.carts';      feat[#feat + 1] = I(c)
-    feat[#feat + 1] = name .. '.units';      feat[#feat + 1] = I(u)
-    feat[#feat + 1] = name .. '.orders';     feat[#feat + 1] = I(o)
-    feat[#feat + 1] = name .. '.revenue';    feat[#feat + 1] = string.format('%.4f', rev / 1e4)
-    feat[#feat + 1] = name .. '.users';      feat[#feat + 1] = I(nu)
-    feat[#feat + 1] = name .. '.conversion'
-    feat[#feat + 1] = string.format('%.6f', v > 0 and o / v or 0)
   end
   call('HSET', skey, unpack(out))
-  call('HSET', fkey, unpack(feat))
-  call('PEXPIRE', skey, ttl)
-  call('PEXPIRE', fkey, ttl)
+  if renew then call('PEXPIRE', skey, ttl) end
   zactive[#zactive + 1] = seen;  zactive[#zactive + 1] = sku
   zfirst[#zfirst + 1] = first;   zfirst[#zfirst + 1] = sku
 end
@@ -194,6 +175,11 @@ local function zadd(key, flag, args)
 end
 zadd(P .. ':{meta}:active', 'GT', zactive)
 zadd(P .. ':{meta}:first', 'LT', zfirst)
+for b, list in pairs(touched) do
+  for i = 1, #list, 4000 do
+    call('SADD', P .. ':{meta}:touched:' .. I(b), unpack(list, i, math.min(i + 3999, #list)))
+  end
+end
 
 -- 3. Offsets and watermarks of this instance's partitions. A partition that
 -- has shown no event yet gets watermark 0 unless it is stored already: it
@@ -243,8 +229,12 @@ if closer == 1 and ack_until and acked and ack_until > acked then
   end
   acked = stop
 end
+-- The window lengths go with the clock, so that a reader (features.lua)
+-- sums the rings the way they were written.
+local spec = {}
+for w = 1, #windows do spec[w] = windows[w][1] .. '=' .. I(windows[w][2]) end
 if closed ~= nil then
-  call('HSET', clockkey, 'closed', I(closed), 'acked', I(acked))
+  call('HSET', clockkey, 'closed', I(closed), 'acked', I(acked), 'windows', table.concat(spec, ','))
 end
 
 return {1, closed and I(closed) or false, acked and I(acked) or false, closer, late_dropped, ncmd + 1}

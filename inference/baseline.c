@@ -128,39 +128,99 @@ static double weighted_quantile(const sample_t *s, int n, double total, double q
     return s[n - 1].value;
 }
 
+/* The factor of each slot for one season state: dc_baseline_season_factor()
+ * with the mean over visited slots computed once instead of per call. */
+typedef struct {
+    const dc_baseline_season_t *season;
+    const dc_baseline_params_t *params;
+    double mean; /* sum / visited, as dc_baseline_season_factor divides by it */
+    double sum;
+} factors_t;
+
+static void factors_init(factors_t *fs, const dc_baseline_season_t *season,
+                         const dc_baseline_params_t *params)
+{
+    int visited = 0;
+    fs->season = season;
+    fs->params = params;
+    fs->sum = 0;
+    for (int i = 0; i < season->slots; i++) {
+        if (season->n[i]) {
+            fs->sum += season->level[i];
+            visited++;
+        }
+    }
+    fs->mean = visited ? fs->sum / visited : 0;
+}
+
+static double factor_at(const factors_t *fs, int64_t bucket_start)
+{
+    int s = slot_of(fs->season, fs->params, bucket_start);
+    if (!fs->season->n[s] || fs->sum <= 0)
+        return 1.0;
+    return fs->season->level[s] / fs->mean;
+}
+
 void dc_baseline_forecast(const dc_baseline_params_t *params, const dc_baseline_season_t *season,
                           const dc_baseline_sku_t *sku, int64_t target_start, dc_baseline_fc_t *out)
 {
-    sample_t s[MAX_WINDOW];
-    int n = 0, window = (int)((dc_baseline_sku_size(params) - sizeof(*sku)) / sizeof(float));
-    double total = 0, wsum = 0, decay = params->halflife > 0 ? exp2(-1.0 / params->halflife) : 1;
-    double w = 1, target_factor = dc_baseline_season_factor(season, params, target_start);
+    dc_baseline_forecast_horizons(params, season, sku, target_start, 1, out);
+}
 
-    memset(out, 0, sizeof(*out));
-    if (target_factor < DC_BASELINE_CLOSED || !sku->len)
-        return;
+void dc_baseline_forecast_horizons(const dc_baseline_params_t *params,
+                                   const dc_baseline_season_t *season,
+                                   const dc_baseline_sku_t *sku, int64_t first_target, int n_targets,
+                                   dc_baseline_fc_t *out)
+{
+    sample_t s[MAX_WINDOW], aged[MAX_WINDOW];
+    int n = 0, zeros = 0, window = (int)((dc_baseline_sku_size(params) - sizeof(*sku)) / sizeof(float));
+    double total = 0, wsum = 0, decay = params->halflife > 0 ? exp2(-1.0 / params->halflife) : 1;
+    double w = 1, q10 = 0, q50 = 0, q90 = 0, mean = 0;
+    factors_t fs;
+
+    factors_init(&fs, season, params);
     /* Newest first; age 0 is the bucket just closed. */
     for (int age = 0; age < sku->len; age++, w *= decay) {
         float v = sku->units[(sku->head - age + window) % window];
         int64_t t = sku->last_bucket - (int64_t)age * params->bucket_width;
-        double f = dc_baseline_season_factor(season, params, t);
+        double f = factor_at(&fs, t);
         if (isnan(v) || f < DC_BASELINE_CLOSED)
             continue;
-        /* Insertion by value keeps the sample sorted; n is at most window. */
         sample_t x = {(float)(v / f), (float)w};
-        int i = n++;
-        while (i > 0 && s[i - 1].value > x.value) {
-            s[i] = s[i - 1];
-            i--;
-        }
-        s[i] = x;
+        aged[n++] = x;
+        zeros += x.value == 0.0f;
         total += w;
         wsum += w * x.value;
     }
-    if (!n)
-        return;
-    out->p10 = weighted_quantile(s, n, total, 0.1) * target_factor;
-    out->p50 = weighted_quantile(s, n, total, 0.5) * target_factor;
-    out->p90 = weighted_quantile(s, n, total, 0.9) * target_factor;
-    out->mean = wsum / total * target_factor;
+    /* Sorted by value, ties in age order (a stable sort). Most buckets of a
+     * lumpy SKU sold nothing: the zeros lead in age order as they are, and
+     * only the rest go through the insertion sort. */
+    for (int a = 0, z = 0, p = zeros; a < n; a++) {
+        if (aged[a].value == 0.0f) {
+            s[z++] = aged[a];
+            continue;
+        }
+        int i = p++;
+        while (i > zeros && s[i - 1].value > aged[a].value) {
+            s[i] = s[i - 1];
+            i--;
+        }
+        s[i] = aged[a];
+    }
+    if (n) {
+        q10 = weighted_quantile(s, n, total, 0.1);
+        q50 = weighted_quantile(s, n, total, 0.5);
+        q90 = weighted_quantile(s, n, total, 0.9);
+        mean = wsum / total;
+    }
+    for (int k = 0; k < n_targets; k++) {
+        double target_factor = factor_at(&fs, first_target + (int64_t)k * params->bucket_width);
+        memset(&out[k], 0, sizeof(out[k]));
+        if (target_factor < DC_BASELINE_CLOSED || !n)
+            continue;
+        out[k].p10 = q10 * target_factor;
+        out[k].p50 = q50 * target_factor;
+        out[k].p90 = q90 * target_factor;
+        out[k].mean = mean * target_factor;
+    }
 }

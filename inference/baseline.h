@@ -81,5 +81,13 @@ typedef struct {
  * values are finite and >= 0. An empty history forecasts zeros. */
 void dc_baseline_forecast(const dc_baseline_params_t *params, const dc_baseline_season_t *season,
                           const dc_baseline_sku_t *sku, int64_t target_start, dc_baseline_fc_t *out);
+/* The forecasts of n_targets consecutive buckets, the first starting at
+ * first_target, into out[0 .. n_targets-1]: the same values as that many
+ * dc_baseline_forecast() calls, for the cost of one (the SKU's sorted
+ * history is shared by every horizon). */
+void dc_baseline_forecast_horizons(const dc_baseline_params_t *params,
+                                   const dc_baseline_season_t *season,
+                                   const dc_baseline_sku_t *sku, int64_t first_target, int n_targets,
+                                   dc_baseline_fc_t *out);
 
 #endif /* DC_INFERENCE_BASELINE_H */

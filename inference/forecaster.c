@@ -1,10 +1,12 @@
 /* inference/forecaster.c - bucket close: LSTM step, online learning,
  * baseline, blend, surges (see forecaster.h). */
 #include "inference/forecaster.h"
+#include "inference/inference_int.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 /* The blend weight follows the experts' losses over roughly the last 30
  * closes: quick enough to notice a model that got worse, slow enough that
@@ -24,6 +26,7 @@ struct dc_forecaster_s {
     int horizon;
     int train_online;
     int train_batch;
+    size_t train_per_close; /* train.skus.per.close; 0 = every SKU */
     double blend_fixed; /* < 0: learned */
     double loss_lstm, loss_base;
     int64_t width;
@@ -46,9 +49,11 @@ struct dc_forecaster_s {
     size_t *order;
     uint32_t *index;
     dc_model_sku_t **recs;
+    dc_model_sku_t **train_recs;
     dc_model_bucket_t *buckets;
     dc_model_dist_t *dist;
     dc_forecast_t out;
+    dc_baseline_fc_t base_fc[DC_HORIZON_MAX];
     dc_surge_t alert;
 };
 
@@ -81,6 +86,7 @@ dc_forecaster_t *dc_forecaster_new(const dc_conf_t *conf, dc_model_t *model, cha
     }
     fc->train_online = dc_conf_bool(conf, "train.online");
     fc->train_batch = (int)dc_conf_int(conf, "train.batch");
+    fc->train_per_close = (size_t)dc_conf_int(conf, "train.skus.per.close");
     fc->blend_fixed = dc_conf_double(conf, "forecast.blend");
     fc->loss_lstm = fc->loss_base = 1.0;
     fc->last_closed = INT64_MIN;
@@ -114,6 +120,7 @@ void dc_forecaster_destroy(dc_forecaster_t *fc)
     free(fc->order);
     free(fc->index);
     free(fc->recs);
+    free(fc->train_recs);
     free(fc->buckets);
     free(fc->dist);
     free(fc);
@@ -174,6 +181,7 @@ static int reserve_work(dc_forecaster_t *fc, size_t n)
     GROW(order, cap)
     GROW(index, cap)
     GROW(recs, cap)
+    GROW(train_recs, cap)
     GROW(buckets, cap)
     GROW(dist, cap * (size_t)fc->horizon)
 #undef GROW
@@ -198,6 +206,27 @@ static double pinball3(const float q[3], double actual)
         loss += d >= 0 ? levels[k] * d : (levels[k] - 1) * d;
     }
     return loss;
+}
+
+/* Closes between two training windows of a SKU when n SKUs close: 1 (all
+ * train at every close, on windows that slide by one bucket) while n fits
+ * train.skus.per.close, else enough that about that many train per close,
+ * and never fewer than the window length, so windows do not overlap. */
+static int64_t train_period(const dc_forecaster_t *fc, size_t n)
+{
+    size_t per = fc->train_per_close, k = (size_t)dc_model_conf(fc->model)->bptt;
+    if (per == 0 || n <= per)
+        return 1;
+    size_t p = (n + per - 1) / per;
+    return (int64_t)(p > k ? p : k);
+}
+
+/* Whether the SKU of dense index i trains at the close of bucket number b
+ * when SKUs train every `period` closes: index and bucket spread the SKUs
+ * evenly over the closes, and neither depends on when the process started. */
+static int train_due(int64_t b, uint32_t i, int64_t period)
+{
+    return ((b + (int64_t)i) % period + period) % period == 0;
 }
 
 /* Finds or creates the records of a SKU; returns its index or -1. */
@@ -262,14 +291,28 @@ int dc_forecaster_close(dc_forecaster_t *fc, int64_t bucket_start, const dc_fore
     w = dc_forecaster_blend_weight(fc);
 
     dc_baseline_season_observe(&fc->bseason, &fc->bparams, bucket_start, total_units);
+    int64_t period = fc->train_online ? train_period(fc, n) : 1;
+    int64_t bucket_no = dc_time_floor(bucket_start, fc->width) / fc->width;
+    int64_t window = dc_model_conf(fc->model)->bptt;
+    if (period > 1) {
+        /* A SKU that trains K-1 closes from now starts its window with
+         * this bucket, so the window is whole when it trains. */
+        for (size_t j = 0; j < n; j++)
+            if (train_due(bucket_no + window - 1, fc->index[j], period))
+                dc_model_sku_restart(fc->model, fc->recs[j]);
+    }
     if ((err = dc_model_step(fc->model, fc->recs, fc->buckets, n, fc->dist)))
         return err;
     if (fc->train_online) {
+        size_t n_train = 0;
+        for (size_t j = 0; j < n; j++)
+            if (period == 1 || train_due(bucket_no, fc->index[j], period))
+                fc->train_recs[n_train++] = fc->recs[j];
         /* A guard that skipped or rolled back a step already kept the last
          * good weights; the forecasts go out regardless. */
-        for (size_t j = 0; j < n; j += (size_t)fc->train_batch) {
-            size_t m = n - j < (size_t)fc->train_batch ? n - j : (size_t)fc->train_batch;
-            dc_model_train(fc->model, fc->recs + j, m, NULL);
+        for (size_t j = 0; j < n_train; j += (size_t)fc->train_batch) {
+            size_t m = n_train - j < (size_t)fc->train_batch ? n_train - j : (size_t)fc->train_batch;
+            dc_model_train(fc->model, fc->train_recs + j, m, NULL);
         }
     }
 
@@ -288,13 +331,14 @@ int dc_forecaster_close(dc_forecaster_t *fc, int64_t bucket_start, const dc_fore
         dc_baseline_sku_push(&fc->bparams, base, bucket_start, b->units, total_units <= 0);
         snprintf(out->sku, sizeof(out->sku), "%s", dc_strmap_key(fc->skus, i));
         out->cold_start = dc_model_sku_is_cold(fc->recs[j]);
+        dc_baseline_forecast_horizons(&fc->bparams, &fc->bseason, base, bucket_start + fc->width,
+                                      hz, fc->base_fc);
         for (int k = 0; k < hz; k++) {
             const dc_model_dist_t *d = &fc->dist[j * (size_t)hz + (size_t)k];
             dc_nb_summary_t nb;
-            dc_baseline_fc_t bf;
+            const dc_baseline_fc_t bf = fc->base_fc[k];
             int64_t target = bucket_start + (int64_t)(k + 1) * fc->width;
             dc_nb_summary(d->mu, d->alpha, &nb);
-            dc_baseline_forecast(&fc->bparams, &fc->bseason, base, target, &bf);
             dc_horizon_t *h = &out->horizons[k];
             h->offset = k + 1;
             h->mean = w * nb.mean + (1 - w) * bf.mean;
@@ -322,5 +366,405 @@ int dc_forecaster_close(dc_forecaster_t *fc, int64_t bucket_start, const dc_fore
     }
     dc_surge_season_observe(&fc->sseason, &fc->sparams, bucket_start, total_views);
     fc->last_closed = bucket_start;
+    return DC_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* State records (format in forecaster.h)                                   */
+/* ------------------------------------------------------------------------ */
+
+#define GLOBAL_MAGIC "DCFG"
+#define SKU_MAGIC "DCFS"
+#define STATE_VERSION 1
+#define GLOBAL_FIXED                                                                            \
+    (48 + DC_BASELINE_MAX_SLOTS * 12 + 31 * 12 + 3 * 8 + 4) /* up to and including P */
+#define SKU_FIXED 68 /* header, blend memory, surge, baseline header */
+
+/* Little-endian cursors. A writer has its room reserved up front; a reader
+ * checks every read against the end and remembers that one overran. */
+typedef struct {
+    uint8_t *p;
+} st_wr_t;
+
+typedef struct {
+    const uint8_t *p, *end;
+    int short_read;
+} st_rd_t;
+
+static void wr_bytes(st_wr_t *w, const void *v, size_t n)
+{
+    memcpy(w->p, v, n);
+    w->p += n;
+}
+
+static void wr_u(st_wr_t *w, uint64_t v, int n)
+{
+    for (int i = 0; i < n; i++)
+        *w->p++ = (uint8_t)(v >> (8 * i));
+}
+
+static void wr_f64(st_wr_t *w, double d)
+{
+    uint64_t u;
+    memcpy(&u, &d, 8);
+    wr_u(w, u, 8);
+}
+
+static void wr_f32(st_wr_t *w, float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    wr_u(w, u, 4);
+}
+
+static uint64_t rd_u(st_rd_t *r, int n)
+{
+    uint64_t v = 0;
+    if (r->end - r->p < n) {
+        r->short_read = 1;
+        r->p = r->end;
+        return 0;
+    }
+    for (int i = n - 1; i >= 0; i--)
+        v = (v << 8) | r->p[i];
+    r->p += n;
+    return v;
+}
+
+static double rd_f64(st_rd_t *r)
+{
+    uint64_t u = rd_u(r, 8);
+    double d;
+    memcpy(&d, &u, 8);
+    return d;
+}
+
+static float rd_f32(st_rd_t *r)
+{
+    uint32_t u = (uint32_t)rd_u(r, 4);
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+/* The magic, the CRC over all but the last 4 bytes, and a reader over the
+ * bytes after the magic. */
+static int st_open(const void *buf, size_t len, const char *magic, size_t min_len,
+                   const char *what, st_rd_t *r, char *errstr, size_t errstr_size)
+{
+    const uint8_t *p = buf;
+    if (len >= 4 && memcmp(p, magic, 4))
+        return dc_seterr(errstr, errstr_size, DC_ERR_BAD_MAGIC, "%s: bad magic", what);
+    if (len < min_len)
+        return dc_seterr(errstr, errstr_size, DC_ERR_TRUNCATED, "%s: %zu bytes, too short", what,
+                         len);
+    uint32_t crc = (uint32_t)p[len - 4] | (uint32_t)p[len - 3] << 8 | (uint32_t)p[len - 2] << 16 |
+                   (uint32_t)p[len - 1] << 24;
+    if (crc != (uint32_t)crc32(0L, p, (uInt)(len - 4)))
+        return dc_seterr(errstr, errstr_size, DC_ERR_CHECKSUM, "%s: CRC-32 mismatch", what);
+    *r = (st_rd_t){p + 4, p + len - 4, 0};
+    return DC_OK;
+}
+
+static uint32_t st_close(uint8_t *start, st_wr_t *w)
+{
+    uint32_t crc = (uint32_t)crc32(0L, start, (uInt)(w->p - start));
+    wr_u(w, crc, 4);
+    return crc;
+}
+
+const char *dc_forecaster_sku_name(const dc_forecaster_t *fc, size_t i)
+{
+    return dc_strmap_key(fc->skus, i);
+}
+
+int dc_forecaster_save_global(const dc_forecaster_t *fc, dc_buf_t *out)
+{
+    const dc_model_t *model = fc->model;
+    size_t P = model->n_params, n = dc_strmap_count(fc->skus), len = GLOBAL_FIXED + 12 * P + 4;
+    for (size_t i = 0; i < n; i++)
+        len += 1 + strlen(dc_strmap_key(fc->skus, i));
+    len += 4;
+    int err = dc_buf_reserve(out, len);
+    if (err)
+        return err;
+    uint8_t *start = out->data + out->len;
+    st_wr_t w = {start};
+    wr_bytes(&w, GLOBAL_MAGIC, 4);
+    wr_u(&w, STATE_VERSION, 4);
+    wr_u(&w, (uint32_t)fc->horizon, 4);
+    wr_u(&w, (uint32_t)fc->bseason.slots, 4);
+    wr_u(&w, (uint64_t)fc->width, 8);
+    wr_u(&w, (uint64_t)fc->last_closed, 8);
+    wr_f64(&w, fc->loss_lstm);
+    wr_f64(&w, fc->loss_base);
+    for (int i = 0; i < DC_BASELINE_MAX_SLOTS; i++)
+        wr_f64(&w, fc->bseason.level[i]);
+    for (int i = 0; i < DC_BASELINE_MAX_SLOTS; i++)
+        wr_u(&w, fc->bseason.n[i], 4);
+    for (int i = 0; i < 24; i++)
+        wr_f64(&w, fc->sseason.hod_level[i]);
+    for (int i = 0; i < 7; i++)
+        wr_f64(&w, fc->sseason.dow_level[i]);
+    for (int i = 0; i < 24; i++)
+        wr_u(&w, fc->sseason.hod_n[i], 4);
+    for (int i = 0; i < 7; i++)
+        wr_u(&w, fc->sseason.dow_n[i], 4);
+    wr_u(&w, model->loss_n, 8);
+    wr_u(&w, model->good_since_snap, 8);
+    wr_u(&w, model->snap_t, 8);
+    wr_u(&w, P, 4);
+    for (size_t i = 0; i < P; i++)
+        wr_f32(&w, model->snap_params[i]);
+    for (size_t i = 0; i < P; i++)
+        wr_f32(&w, model->snap_m[i]);
+    for (size_t i = 0; i < P; i++)
+        wr_f32(&w, model->snap_v[i]);
+    wr_u(&w, n, 4);
+    for (size_t i = 0; i < n; i++) {
+        const char *name = dc_strmap_key(fc->skus, i);
+        size_t l = strlen(name);
+        wr_u(&w, l, 1);
+        wr_bytes(&w, name, l);
+    }
+    st_close(start, &w);
+    out->len += len;
+    return DC_OK;
+}
+
+int dc_forecaster_load_global(dc_forecaster_t *fc, const void *buf, size_t len, char *errstr,
+                              size_t errstr_size)
+{
+    static const char what[] = "forecaster state";
+    dc_model_t *model = fc->model;
+    dc_baseline_season_t bs;
+    dc_surge_season_t ss;
+    dc_strmap_t *skus = NULL;
+    st_rd_t r;
+    int err = st_open(buf, len, GLOBAL_MAGIC, GLOBAL_FIXED + 8, what, &r, errstr, errstr_size);
+    if (err)
+        return err;
+    uint32_t version = (uint32_t)rd_u(&r, 4);
+    if (version != STATE_VERSION)
+        return dc_seterr(errstr, errstr_size, DC_ERR_VERSION, "%s: version %u, this build reads %d",
+                         what, version, STATE_VERSION);
+    uint32_t horizon = (uint32_t)rd_u(&r, 4), slots = (uint32_t)rd_u(&r, 4);
+    int64_t width = (int64_t)rd_u(&r, 8), last_closed = (int64_t)rd_u(&r, 8);
+    if (horizon != (uint32_t)fc->horizon || width != fc->width ||
+        slots != (uint32_t)fc->bseason.slots)
+        return dc_seterr(errstr, errstr_size, DC_ERR_VERSION,
+                         "%s: horizon %u, bucket width %lld ms; this forecaster has %d, %lld ms",
+                         what, horizon, (long long)width, fc->horizon, (long long)fc->width);
+    double loss_lstm = rd_f64(&r), loss_base = rd_f64(&r);
+    memset(&bs, 0, sizeof(bs));
+    memset(&ss, 0, sizeof(ss));
+    bs.slots = (int)slots;
+    for (int i = 0; i < DC_BASELINE_MAX_SLOTS; i++)
+        bs.level[i] = rd_f64(&r);
+    for (int i = 0; i < DC_BASELINE_MAX_SLOTS; i++)
+        bs.n[i] = (uint32_t)rd_u(&r, 4);
+    for (int i = 0; i < 24; i++)
+        ss.hod_level[i] = rd_f64(&r);
+    for (int i = 0; i < 7; i++)
+        ss.dow_level[i] = rd_f64(&r);
+    for (int i = 0; i < 24; i++)
+        ss.hod_n[i] = (uint32_t)rd_u(&r, 4);
+    for (int i = 0; i < 7; i++)
+        ss.dow_n[i] = (uint32_t)rd_u(&r, 4);
+    uint64_t loss_n = rd_u(&r, 8), good_since_snap = rd_u(&r, 8), snap_t = rd_u(&r, 8);
+    uint64_t P = rd_u(&r, 4);
+    if (P != model->n_params)
+        return dc_seterr(errstr, errstr_size, DC_ERR_VERSION,
+                         "%s: %llu parameters, the model has %zu", what, (unsigned long long)P,
+                         model->n_params);
+    if ((size_t)(r.end - r.p) < 12 * P + 4)
+        return dc_seterr(errstr, errstr_size, DC_ERR_TRUNCATED, "%s: snapshot cut short", what);
+    const uint8_t *snap = r.p;
+    r.p += 12 * P;
+    for (size_t i = 0; i < 3 * P; i++) {
+        st_rd_t f = {snap + 4 * i, snap + 4 * i + 4, 0};
+        if (!isfinite(rd_f32(&f)))
+            return dc_seterr(errstr, errstr_size, DC_ERR_NUMERIC, "%s: non-finite snapshot", what);
+    }
+    uint32_t n = (uint32_t)rd_u(&r, 4);
+    if (!(skus = dc_strmap_new()))
+        return dc_seterr(errstr, errstr_size, DC_ERR_NOMEM, "out of memory");
+    for (uint32_t i = 0; i < n && !r.short_read; i++) {
+        char name[DC_SKU_MAX];
+        size_t l = (size_t)rd_u(&r, 1);
+        int inserted;
+        if (l == 0 || l >= sizeof(name) || (size_t)(r.end - r.p) < l) {
+            err = dc_seterr(errstr, errstr_size, DC_ERR_MALFORMED, "%s: bad SKU name", what);
+            goto fail;
+        }
+        memcpy(name, r.p, l);
+        name[l] = '\0';
+        r.p += l;
+        if (strlen(name) != l || dc_strmap_put(skus, name, &inserted) < 0 || !inserted) {
+            err = dc_seterr(errstr, errstr_size, DC_ERR_MALFORMED,
+                            "%s: SKU name %zu repeated or not text", what, (size_t)i);
+            goto fail;
+        }
+    }
+    if (r.short_read) {
+        err = dc_seterr(errstr, errstr_size, DC_ERR_TRUNCATED, "%s: cut short", what);
+        goto fail;
+    }
+    if (r.p != r.end) {
+        err = dc_seterr(errstr, errstr_size, DC_ERR_TRAILING, "%s: %zu bytes after the record",
+                        what, (size_t)(r.end - r.p));
+        goto fail;
+    }
+    if ((err = reserve_skus(fc, n))) {
+        dc_seterr(errstr, errstr_size, err, "out of memory");
+        goto fail;
+    }
+
+    /* Everything checked: from here on the state is replaced. */
+    fc->last_closed = last_closed;
+    fc->loss_lstm = loss_lstm;
+    fc->loss_base = loss_base;
+    fc->bseason = bs;
+    fc->sseason = ss;
+    for (size_t i = 0; i < 3 * P; i++) {
+        st_rd_t f = {snap + 4 * i, snap + 4 * i + 4, 0};
+        float v = rd_f32(&f);
+        float *dst = i < P ? model->snap_params : i < 2 * P ? model->snap_m : model->snap_v;
+        dst[i % P] = v;
+    }
+    model->loss_n = loss_n;
+    model->good_since_snap = good_since_snap;
+    model->snap_t = snap_t;
+    dc_strmap_destroy(fc->skus);
+    fc->skus = skus;
+    for (size_t i = 0; i < n; i++) {
+        dc_model_sku_init(model, model_rec(fc, i));
+        dc_baseline_sku_init(base_rec(fc, i));
+        memset(&fc->meta[i], 0, sizeof(fc->meta[i]));
+        fc->meta[i].prev_target = INT64_MIN;
+    }
+    return DC_OK;
+fail:
+    dc_strmap_destroy(skus);
+    return err;
+}
+
+/* Floats in a baseline ring: what dc_baseline_sku_size() holds past the header. */
+static size_t base_window(const dc_forecaster_t *fc)
+{
+    return (dc_baseline_sku_size(&fc->bparams) - sizeof(dc_baseline_sku_t)) / sizeof(float);
+}
+
+int dc_forecaster_save_sku(const dc_forecaster_t *fc, const char *sku, dc_buf_t *out)
+{
+    int64_t i = dc_strmap_find(fc->skus, sku);
+    size_t W = base_window(fc);
+    dc_buf_t rec = {0};
+    int err;
+    if (i < 0)
+        return DC_ERR_INVAL;
+    const dc_model_sku_t *mrec = (const dc_model_sku_t *)(fc->model_arena + (size_t)i * fc->model_size);
+    const dc_baseline_sku_t *base =
+        (const dc_baseline_sku_t *)(fc->base_arena + (size_t)i * fc->base_size);
+    const sku_meta_t *m = &fc->meta[i];
+    /* The model record goes in the middle: saved into the tail of out first,
+     * then the fixed part is built around it. */
+    if ((err = dc_model_sku_save(fc->model, mrec, &rec)))
+        goto out;
+    size_t len = SKU_FIXED + 4 * W + 4 + rec.len + 4;
+    if ((err = dc_buf_reserve(out, len)))
+        goto out;
+    uint8_t *start = out->data + out->len;
+    st_wr_t w = {start};
+    wr_bytes(&w, SKU_MAGIC, 4);
+    wr_u(&w, STATE_VERSION, 1);
+    wr_u(&w, 0, 1);
+    wr_u(&w, W, 2);
+    wr_u(&w, (uint64_t)m->prev_target, 8);
+    for (int k = 0; k < 3; k++)
+        wr_f32(&w, m->prev_lstm[k]);
+    for (int k = 0; k < 3; k++)
+        wr_f32(&w, m->prev_base[k]);
+    wr_f32(&w, m->surge.level_units);
+    wr_f32(&w, m->surge.level_views);
+    wr_f32(&w, m->surge.last_expected);
+    wr_u(&w, m->surge.seen, 2);
+    wr_u(&w, m->surge.active, 1);
+    wr_u(&w, m->surge.calm, 1);
+    wr_u(&w, (uint64_t)base->last_bucket, 8);
+    wr_u(&w, base->len, 2);
+    wr_u(&w, base->head, 2);
+    for (size_t k = 0; k < W; k++)
+        wr_f32(&w, base->units[k]);
+    wr_u(&w, rec.len, 4);
+    wr_bytes(&w, rec.data, rec.len);
+    st_close(start, &w);
+    out->len += len;
+out:
+    dc_buf_free(&rec);
+    return err;
+}
+
+int dc_forecaster_load_sku(dc_forecaster_t *fc, const char *sku, const void *buf, size_t len,
+                           char *errstr, size_t errstr_size)
+{
+    int64_t i = dc_strmap_find(fc->skus, sku);
+    size_t W = base_window(fc);
+    sku_meta_t m;
+    st_rd_t r;
+    int err;
+    if (i < 0)
+        return dc_seterr(errstr, errstr_size, DC_ERR_INVAL,
+                         "SKU %s is not in the forecaster's state", sku);
+    if ((err = st_open(buf, len, SKU_MAGIC, SKU_FIXED + 8, "SKU forecaster state", &r, errstr,
+                       errstr_size)))
+        return err;
+    uint32_t version = (uint32_t)rd_u(&r, 1);
+    rd_u(&r, 1);
+    size_t w = (size_t)rd_u(&r, 2);
+    if (version != STATE_VERSION || w != W)
+        return dc_seterr(errstr, errstr_size, DC_ERR_VERSION,
+                         "SKU %s state: version %u, baseline window %zu; want %d, %zu", sku,
+                         version, w, STATE_VERSION, W);
+    memset(&m, 0, sizeof(m));
+    m.prev_target = (int64_t)rd_u(&r, 8);
+    for (int k = 0; k < 3; k++)
+        m.prev_lstm[k] = rd_f32(&r);
+    for (int k = 0; k < 3; k++)
+        m.prev_base[k] = rd_f32(&r);
+    m.surge.level_units = rd_f32(&r);
+    m.surge.level_views = rd_f32(&r);
+    m.surge.last_expected = rd_f32(&r);
+    m.surge.seen = (uint16_t)rd_u(&r, 2);
+    m.surge.active = (uint8_t)rd_u(&r, 1);
+    m.surge.calm = (uint8_t)rd_u(&r, 1);
+    int64_t last_bucket = (int64_t)rd_u(&r, 8);
+    uint16_t blen = (uint16_t)rd_u(&r, 2), bhead = (uint16_t)rd_u(&r, 2);
+    const uint8_t *ring = r.p;
+    r.p += 4 * W <= (size_t)(r.end - r.p) ? 4 * W : (size_t)(r.end - r.p);
+    size_t L = (size_t)rd_u(&r, 4);
+    if (r.short_read || (size_t)(r.end - r.p) < L)
+        return dc_seterr(errstr, errstr_size, DC_ERR_TRUNCATED, "SKU %s state: cut short", sku);
+    if ((size_t)(r.end - r.p) > L)
+        return dc_seterr(errstr, errstr_size, DC_ERR_TRAILING,
+                         "SKU %s state: %zu bytes after the record", sku,
+                         (size_t)(r.end - r.p) - L);
+    if (blen > W || (blen && bhead >= W))
+        return dc_seterr(errstr, errstr_size, DC_ERR_MALFORMED,
+                         "SKU %s state: baseline ring %u/%u of %zu", sku, blen, bhead, W);
+    /* The model record is checked and loaded last: it changes nothing on failure. */
+    if ((err = dc_model_sku_load(fc->model, model_rec(fc, (size_t)i), r.p, L, errstr,
+                                 errstr_size)))
+        return err;
+    dc_baseline_sku_t *base = base_rec(fc, (size_t)i);
+    base->last_bucket = last_bucket;
+    base->len = blen;
+    base->head = bhead;
+    base->reserved = 0;
+    for (size_t k = 0; k < W; k++) {
+        st_rd_t f = {ring + 4 * k, ring + 4 * k + 4, 0};
+        base->units[k] = rd_f32(&f);
+    }
+    fc->meta[i] = m;
     return DC_OK;
 }

@@ -75,6 +75,66 @@ size_t dc_forecaster_sku_count(const dc_forecaster_t *fc);
 size_t dc_forecaster_bytes_per_sku(const dc_forecaster_t *fc);
 
 /* ------------------------------------------------------------------------ */
+/* State: what a restarted or rebalanced instance resumes from              */
+/* ------------------------------------------------------------------------ */
+
+/* A forecaster's whole state is three parts, saved after a close and loaded
+ * in this order into a forecaster made with the same configuration:
+ *
+ *   1. the model checkpoint (dc_model_save / dc_model_load);
+ *   2. the global record (below): the last bucket closed, the blend losses,
+ *      both seasonal profiles, the model's training-guard state that the
+ *      checkpoint format does not carry (running-loss count, rollback
+ *      snapshot) and the SKU names in the order they were first seen;
+ *   3. one record per SKU (below): its model record, baseline ring, surge
+ *      detector and the one-ahead forecasts the blend scores next.
+ *
+ * Loaded so, the forecaster continues exactly as the one that saved it
+ * would: the same closes give bit-identical forecasts and alerts. Only the
+ * SKUs of a close change at that close, so a caller that keeps the records
+ * of earlier closes need save only those SKUs.
+ *
+ * Global record, version 1, little-endian:
+ *   0   "DCFG"   4 bytes, then u32 version (1), u32 horizon, u32 baseline slots
+ *   16  i64 bucket width, i64 last closed (INT64_MIN: none)
+ *   32  f64 LSTM loss, f64 baseline loss (the blend)
+ *   48  baseline season: f64 level[168], u32 n[168]
+ *       surge season: f64 hod_level[24], f64 dow_level[7], u32 hod_n[24], u32 dow_n[7]
+ *       u64 loss count, u64 good steps since snapshot, u64 snapshot Adam t,
+ *       u32 P, f32 snapshot params[P], m[P], v[P]
+ *       u32 SKU count, per SKU: u8 length + the name's bytes, in first-seen order
+ *       u32 CRC-32 (zlib) of every byte before it
+ *
+ * SKU record, version 1, little-endian:
+ *   0   "DCFS"   4 bytes, u8 version (1), u8 0, u16 baseline window W
+ *   8   i64 target of the one-ahead forecasts, f32 LSTM p10 p50 p90, f32 baseline p10 p50 p90
+ *   40  surge: f32 level_units, level_views, last_expected, u16 seen, u8 active, u8 calm
+ *   56  baseline: i64 last bucket, u16 len, u16 head, f32 units[W] (the raw ring)
+ *       u32 length L, L bytes of dc_model_sku_save()
+ *       u32 CRC-32 (zlib) of every byte before it
+ *
+ * Loading checks magic (DC_ERR_BAD_MAGIC), version and dimensions against
+ * the forecaster's (DC_ERR_VERSION), length (DC_ERR_TRUNCATED /
+ * DC_ERR_TRAILING) and CRC (DC_ERR_CHECKSUM) before it changes anything. */
+
+/* Appends the global record to out. */
+int dc_forecaster_save_global(const dc_forecaster_t *fc, dc_buf_t *out);
+/* Replaces the forecaster's global state and SKU table with the record's;
+ * every listed SKU starts from a new SKU's records until dc_forecaster_load_sku
+ * fills them. Call it after dc_model_load of the checkpoint saved with it. */
+int dc_forecaster_load_global(dc_forecaster_t *fc, const void *buf, size_t len, char *errstr,
+                              size_t errstr_size);
+/* Appends the record of sku to out; DC_ERR_INVAL if the forecaster has
+ * never seen it. */
+int dc_forecaster_save_sku(const dc_forecaster_t *fc, const char *sku, dc_buf_t *out);
+/* Loads the record of a SKU the global record listed (else DC_ERR_INVAL). */
+int dc_forecaster_load_sku(dc_forecaster_t *fc, const char *sku, const void *buf, size_t len,
+                           char *errstr, size_t errstr_size);
+/* Name of the SKU of dense index i < dc_forecaster_sku_count() (first-seen
+ * order); owned by the forecaster. */
+const char *dc_forecaster_sku_name(const dc_forecaster_t *fc, size_t i);
+
+/* ------------------------------------------------------------------------ */
 /* Warm start: fit offline on history, then continue online                 */
 /* ------------------------------------------------------------------------ */
 

@@ -160,11 +160,11 @@ static void nb_quantiles_approx(double mu, double alpha, const double *q, size_t
  * from 0 or, when P(0) underflows, from a point below the mode where the
  * tail is negligible, with P there taken from lgamma in log space. q must be
  * ascending. */
-static int nb_quantiles_exact(double mu, double alpha, const double *q, size_t n, double *res)
+static int nb_quantiles_exact(double mu, double alpha, double log1p_am, const double *q, size_t n,
+                              double *res)
 {
     int sign;
     double r = 1.0 / alpha, am = alpha * mu;
-    double log1p_am = log1p(am);
     double t = am / (1.0 + am);
     double sd = sqrt(mu + alpha * mu * mu);
     double k = 0.0, pk = exp(-r * log1p_am);
@@ -196,20 +196,35 @@ static int nb_quantiles_exact(double mu, double alpha, const double *q, size_t n
     return 0;
 }
 
-static int nb_quantiles(double mu, double alpha, const double *q, size_t n, double *res)
+/* The largest mean for which every quantile up to q is 0, given -log(q):
+ * P(0) = (1 + alpha mu)^(-1/alpha) >= e^-mu since log1p(x) <= x, so a mean
+ * below -log(q) puts at least q on 0. The margin (relative 1e-6 and absolute
+ * 1e-12) is far wider than the rounding of the P(0) the walk would compute,
+ * so the shortcut gives exactly what the walk gives. */
+static double zero_bound(double neg_log_q)
+{
+    return neg_log_q * (1.0 - 1e-6) - 1e-12;
+}
+
+/* q ascending; neg_log_qmax = -log(q[n-1]). */
+static int nb_quantiles(double mu, double alpha, const double *q, size_t n, double neg_log_qmax,
+                        double *res)
 {
     for (size_t i = 0; i < n; i++)
         res[i] = 0.0;
     if (!isfinite(mu) || !isfinite(alpha) || mu < 0 || alpha < 0)
         return DC_ERR_NUMERIC;
-    if (mu == 0)
+    /* Most SKU-buckets of a catalogue sell nothing on average: their
+     * forecasts end here, without a log or an exp. */
+    if (mu <= zero_bound(neg_log_qmax))
         return 0;
     alpha = alpha < ALPHA_LO ? ALPHA_LO : alpha > ALPHA_HI ? ALPHA_HI : alpha;
     /* Heavy tails (small r) can put the p90 far out even from a moderate
      * sd, so the walk itself is bounded and hands over when it runs long. */
-    int underflow = log1p(alpha * mu) / alpha > 600.0;
+    double log1p_am = log1p(alpha * mu);
+    int underflow = log1p_am / alpha > 600.0;
     if ((underflow && sqrt(mu + alpha * mu * mu) > SD_EXACT_MAX) ||
-        nb_quantiles_exact(mu, alpha, q, n, res))
+        nb_quantiles_exact(mu, alpha, log1p_am, q, n, res))
         nb_quantiles_approx(mu, alpha, q, n, res);
     /* Quantiles never cross, even where an approximation might. */
     for (size_t i = 1; i < n; i++)
@@ -221,8 +236,9 @@ static int nb_quantiles(double mu, double alpha, const double *q, size_t n, doub
 int dc_nb_summary(double mu, double alpha, dc_nb_summary_t *out)
 {
     static const double qs[3] = {0.1, 0.5, 0.9};
+    static const double neg_log_09 = 0.10536051565782628; /* -log(0.9) */
     double res[3];
-    int err = nb_quantiles(mu, alpha, qs, 3, res);
+    int err = nb_quantiles(mu, alpha, qs, 3, neg_log_09, res);
     out->mean = err ? 0.0 : mu;
     out->p10 = res[0];
     out->p50 = res[1];
@@ -235,6 +251,6 @@ double dc_nb_quantile(double mu, double alpha, double q)
     double res;
     if (!(q > 0 && q < 1))
         return 0.0;
-    nb_quantiles(mu, alpha, &q, 1, &res);
+    nb_quantiles(mu, alpha, &q, 1, -log(q), &res);
     return res;
 }

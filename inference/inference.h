@@ -147,6 +147,14 @@ void dc_model_sku_init(const dc_model_t *model, dc_model_sku_t *sku);
 /* The current state vectors, H floats each, inside the record. */
 float *dc_model_sku_h(const dc_model_t *model, dc_model_sku_t *sku);
 float *dc_model_sku_c(const dc_model_t *model, dc_model_sku_t *sku);
+/* Empties the SKU's history window and anchors it at the current state, so
+ * the next dc_model_step writes the first row of a fresh window. The state,
+ * scaling and forecasts are unchanged. A caller that trains only some SKUs
+ * at each close calls it K-1 closes before a SKU trains, so the SKU then
+ * brings a whole window of K steps (dc_model_step alone restarts a window
+ * only once it is full, which leaves a window of any length at an arbitrary
+ * close). */
+void dc_model_sku_restart(const dc_model_t *model, dc_model_sku_t *sku);
 /* A SKU is cold until it has been stepped this many buckets; its forecasts
  * come from the global model at once and carry the cold_start flag. */
 #define DC_MODEL_COLD_STEPS 7

@@ -40,6 +40,7 @@ struct dc_model_s {
     dc_model_conf_t conf;
     int F, H, Hz, K;
     size_t n_params;
+    float tanh_clamp; /* DC__TANH_CLAMP, see dc__tanh_pq */
     float *params; /* W b Wh bh, see dc_model_params() */
     float *W, *b, *Wh, *bh;
     float *grad;
@@ -57,6 +58,7 @@ struct dc_model_s {
     float *ws_in;    /* [x | h] */
     float *ws_gates; /* gate pre-activations without bias */
     float *ws_out;   /* head outputs */
+    float *ws_args;  /* log1p arguments of the inputs, DC__LOG_ARGS per row */
     /* Training workspace for tr_rows sequences and tr_steps gradient
      * steps, grown when a larger batch arrives (rarely: batches repeat). */
     size_t tr_rows, tr_steps;
@@ -104,7 +106,7 @@ uint64_t dc__rng_below(dc__rng_t *rng, uint64_t n);
 /* exp(x) for float with a relative error below 2e-7, written so that GCC
  * vectorises loops calling it (no libm call, no branch): Cody-Waite range
  * reduction to [-ln2/2, ln2/2], a degree-6 polynomial, and the power of two
- * built in the exponent bits. The gates spend most of their time here. */
+ * built in the exponent bits. */
 static inline float dc__expf(float x)
 {
     x = x < -87.0f ? -87.0f : x;
@@ -127,20 +129,107 @@ static inline float dc__expf(float x)
     return p * s;
 }
 
-static inline float dc__sigmoid(float z)
+/* Where tanh is 1 to float precision, and the approximation below ends. */
+#define DC__TANH_CLAMP 7.90531110763549805f
+
+/* tanh(x) = P / Q for float x, the rational approximation Eigen uses
+ * (odd degree-13 numerator, even degree-6 denominator, x clamped to
+ * +-DC__TANH_CLAMP): absolute error below 4e-7, no exp, and Q lies in
+ * [0.0049, 1] so products of a few Q never overflow. The gates combine
+ * several P/Q into one division: divisions, not multiply-adds, are what
+ * limits the vectorised gate loops. A NaN stays NaN, so a poisoned state
+ * still reaches the training guards.
+ *
+ * clamp is DC__TANH_CLAMP, passed in from dc_model_t rather than written
+ * here: given the constant, GCC specialises the clamped path (where the
+ * polynomial folds to a constant) and the loops either stop vectorising
+ * (AVX2) or run at half speed on masks (AVX-512). */
+static inline void dc__tanh_pq(float x, float clamp, float *p_out, float *q_out)
 {
-    return 1.0f / (1.0f + dc__expf(-z));
+    x = x > clamp ? clamp : x;
+    x = x < -clamp ? -clamp : x;
+    float x2 = x * x;
+    float p = -2.76076847742355e-16f;
+    p = p * x2 + 2.00018790482477e-13f;
+    p = p * x2 - 8.60467152213735e-11f;
+    p = p * x2 + 5.12229709037114e-08f;
+    p = p * x2 + 1.48572235717979e-05f;
+    p = p * x2 + 6.37261928875436e-04f;
+    p = p * x2 + 4.89352455891786e-03f;
+    float q = 1.19825839466702e-06f;
+    q = q * x2 + 1.18534705686654e-04f;
+    q = q * x2 + 2.26843463243900e-03f;
+    q = q * x2 + 4.89352518554385e-03f;
+    *p_out = x * p;
+    *q_out = q;
 }
 
-/* tanh through the sigmoid: exact to float rounding away from 0, and the
- * absolute error near 0 (about 1e-7) is far below what the model notices. */
-static inline float dc__tanhf(float z)
+static inline float dc__tanhf(float z, float clamp)
 {
-    return 2.0f / (1.0f + dc__expf(-2.0f * z)) - 1.0f;
+    float p, q;
+    dc__tanh_pq(z, clamp, &p, &q);
+    return p / q;
 }
+
+/* sigmoid(z) = (1 + tanh(z/2)) / 2 = (Q + P) / 2Q. */
+static inline float dc__sigmoid(float z, float clamp)
+{
+    float p, q;
+    dc__tanh_pq(0.5f * z, clamp, &p, &q);
+    return (q + p) / (2.0f * q);
+}
+
 static inline double dc__softplus(double z)
 {
     return z > 30.0 ? z : log1p(exp(z));
+}
+
+/* log(x) for float x >= 1 (finite), relative error about 1e-7, vectorisable
+ * like dc__expf: the exponent from the bits, the mantissa folded into
+ * [sqrt(1/2), sqrt(2)) and Cephes' logf polynomial on it. */
+static inline float dc__logf(float x)
+{
+    uint32_t bits;
+    memcpy(&bits, &x, sizeof(bits));
+    int32_t e = (int32_t)(bits >> 23) - 127;
+    bits = (bits & 0x007fffffu) | 0x3f800000u;
+    float m;
+    memcpy(&m, &bits, sizeof(m));
+    int32_t big = m > 1.41421356f;
+    m = big ? 0.5f * m : m;
+    float fe = (float)(e + big);
+    float f = m - 1.0f, z = f * f;
+    float y = 7.0376836292e-2f;
+    y = y * f - 1.1514610310e-1f;
+    y = y * f + 1.1676998740e-1f;
+    y = y * f - 1.2420140846e-1f;
+    y = y * f + 1.4249322787e-1f;
+    y = y * f - 1.6668057665e-1f;
+    y = y * f + 2.0000714765e-1f;
+    y = y * f - 2.4999993993e-1f;
+    y = y * f + 3.3333331174e-1f;
+    y = y * f * z;
+    y += -2.12194440e-4f * fe;
+    y += -0.5f * z;
+    return f + y + 0.693359375f * fe;
+}
+
+/* log(1 + u) for finite float u >= 0, to the accuracy of dc__logf also for
+ * tiny u: with x = 1 + u rounded, log(1 + u) = log(x) + (u - (x - 1)) / x
+ * to first order in the rounding error. Branch-free, so loops over it
+ * vectorise. */
+static inline float dc__log1pf(float u)
+{
+    float x = 1.0f + u;
+    return dc__logf(x) + (u - (x - 1.0f)) / x;
+}
+
+/* softplus(z) = log(1 + e^z) = max(z, 0) + log1p(e^-|z|) in float,
+ * vectorisable, never negative. */
+static inline float dc__softplusf(float z)
+{
+    float a = fabsf(z);
+    return 0.5f * (z + a) + dc__log1pf(dc__expf(-a));
 }
 
 /* The head's distribution from its two raw outputs. */
@@ -177,6 +266,15 @@ typedef struct {
  * forecast made at this bucket uses. cal may be NULL. */
 float dc__sku_observe(dc_model_sku_t *sku, const dc_model_bucket_t *bucket, dc__calendar_t *cal,
                       float *x);
+/* dc__sku_observe in three parts, so that a batch of rows takes its
+ * logarithms in one vector loop: dc__sku_observe_args leaves the
+ * DC__LOG_ARGS inputs that go through log1p as their arguments in args;
+ * dc__log1p_n maps them in place; dc__features_finish puts them into x. */
+#define DC__LOG_ARGS 5
+float dc__sku_observe_args(dc_model_sku_t *sku, const dc_model_bucket_t *bucket,
+                           dc__calendar_t *cal, float *x, float *args);
+void dc__log1p_n(float *v, size_t n);
+void dc__features_finish(float *x, const float *logs);
 
 /* Copies a SKU's history ring, oldest first, into rows (K x DC__ROW) and its
  * units into y; returns the row count. */

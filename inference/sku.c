@@ -48,6 +48,14 @@ void dc_model_sku_init(const dc_model_t *model, dc_model_sku_t *sku)
     sku->last_bucket = INT64_MIN;
 }
 
+void dc_model_sku_restart(const dc_model_t *model, dc_model_sku_t *sku)
+{
+    memcpy(dc__sku_h0(model, sku), dc_model_sku_h(model, sku), sizeof(float) * model->H);
+    memcpy(dc__sku_c0(model, sku), dc_model_sku_c(model, sku), sizeof(float) * model->H);
+    sku->hist_len = 0;
+    sku->hist_head = 0;
+}
+
 int dc_model_sku_is_cold(const dc_model_sku_t *sku)
 {
     return sku->n_steps < DC_MODEL_COLD_STEPS;
@@ -69,12 +77,13 @@ static double clean_count(double v)
     return isfinite(v) && v > 0 ? v : 0.0;
 }
 
-static float scaled_log(double v, float m, float w)
+/* v over its scale (the SKU's own value before its first bucket), kept
+ * finite for dc__log1pf: 1e30 times the scale is no count. */
+static float scaled_arg(double v, float m, float w)
 {
-    /* Before the first bucket the SKU's own value is its scale. */
     float s = ewma_value(m, w, (float)v);
     s = s > DC__SCALE_MIN ? s : DC__SCALE_MIN;
-    return log1pf((float)v / s);
+    return (float)(v < 1e30 * s ? v / s : 1e30);
 }
 
 static void calendar(int64_t start_ms, float *v)
@@ -93,16 +102,22 @@ static void calendar(int64_t start_ms, float *v)
     v[3] = (float)cos(da);
 }
 
-static void features(const dc_model_sku_t *sku, const dc_model_bucket_t *bucket,
-                     dc__calendar_t *cal, float *x)
+/* Writes every input but the log1p ones into x, and the arguments of
+ * those into args (DC__LOG_ARGS floats, in dc__features_finish's order),
+ * so that a batch of rows can take its logarithms in one vector loop. */
+static void features_args(const dc_model_sku_t *sku, const dc_model_bucket_t *bucket,
+                          dc__calendar_t *cal, float *x, float *args)
 {
     double units = clean_count(bucket->units);
+    args[0] = scaled_arg(units, sku->units_m, sku->units_w);
+    args[1] = scaled_arg(clean_count(bucket->views), sku->views_m, sku->views_w);
+    args[2] = scaled_arg(clean_count(bucket->carts), sku->carts_m, sku->carts_w);
+    /* Cancellations are scaled like the units they cancel. */
     float su = ewma_value(sku->units_m, sku->units_w, (float)units);
     su = su > DC__SCALE_MIN ? su : DC__SCALE_MIN;
-    x[DC_FEAT_UNITS] = log1pf((float)units / su);
-    x[DC_FEAT_VIEWS] = scaled_log(clean_count(bucket->views), sku->views_m, sku->views_w);
-    x[DC_FEAT_CARTS] = scaled_log(clean_count(bucket->carts), sku->carts_m, sku->carts_w);
-    x[DC_FEAT_CANCELLED] = log1pf((float)clean_count(bucket->cancelled) / su);
+    double cancelled = clean_count(bucket->cancelled);
+    args[3] = (float)(cancelled < 1e30 * su ? cancelled / su : 1e30);
+    args[4] = dc_model_sku_scale(sku);
     float rel = 0.0f;
     if (isfinite(bucket->price) && bucket->price > 0 && sku->price_w > 0) {
         double r = log(bucket->price / (sku->price_m / sku->price_w));
@@ -125,12 +140,30 @@ static void features(const dc_model_sku_t *sku, const dc_model_bucket_t *bucket,
     x[DC_FEAT_HOUR_COS] = v[1];
     x[DC_FEAT_DOW_SIN] = v[2];
     x[DC_FEAT_DOW_COS] = v[3];
-    x[DC_FEAT_LEVEL] = log1pf(dc_model_sku_scale(sku)) * 0.25f;
+}
+
+DC__CLONES
+void dc__log1p_n(float *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        v[i] = dc__log1pf(v[i]);
+}
+
+void dc__features_finish(float *x, const float *logs)
+{
+    x[DC_FEAT_UNITS] = logs[0];
+    x[DC_FEAT_VIEWS] = logs[1];
+    x[DC_FEAT_CARTS] = logs[2];
+    x[DC_FEAT_CANCELLED] = logs[3];
+    x[DC_FEAT_LEVEL] = logs[4] * 0.25f;
 }
 
 void dc_model_features(const dc_model_sku_t *sku, const dc_model_bucket_t *bucket, float *x)
 {
-    features(sku, bucket, NULL, x);
+    float args[DC__LOG_ARGS];
+    features_args(sku, bucket, NULL, x, args);
+    dc__log1p_n(args, DC__LOG_ARGS);
+    dc__features_finish(x, args);
 }
 
 static void ewma_update(float *m, float *w, double v, float beta)
@@ -139,10 +172,10 @@ static void ewma_update(float *m, float *w, double v, float beta)
     *w = (1.0f - beta) * *w + beta;
 }
 
-float dc__sku_observe(dc_model_sku_t *sku, const dc_model_bucket_t *bucket, dc__calendar_t *cal,
-                      float *x)
+float dc__sku_observe_args(dc_model_sku_t *sku, const dc_model_bucket_t *bucket,
+                           dc__calendar_t *cal, float *x, float *args)
 {
-    features(sku, bucket, cal, x);
+    features_args(sku, bucket, cal, x, args);
     double width = bucket->width_ms > 0 ? (double)bucket->width_ms : 3600000.0;
     double b = width / SCALE_SPAN_MS;
     float beta = (float)(b < 1.0 / 4096 ? 1.0 / 4096 : b > 0.5 ? 0.5 : b);
@@ -153,6 +186,16 @@ float dc__sku_observe(dc_model_sku_t *sku, const dc_model_bucket_t *bucket, dc__
     if (isfinite(bucket->price) && bucket->price > 0 && bucket->price < 1e12)
         ewma_update(&sku->price_m, &sku->price_w, bucket->price, beta);
     return dc_model_sku_scale(sku);
+}
+
+float dc__sku_observe(dc_model_sku_t *sku, const dc_model_bucket_t *bucket, dc__calendar_t *cal,
+                      float *x)
+{
+    float args[DC__LOG_ARGS];
+    float scale = dc__sku_observe_args(sku, bucket, cal, x, args);
+    dc__log1p_n(args, DC__LOG_ARGS);
+    dc__features_finish(x, args);
+    return scale;
 }
 
 size_t dc__sku_history(const dc_model_t *model, const dc_model_sku_t *sku, float *rows, float *y)

@@ -128,12 +128,13 @@ int dc_surge_observe(const dc_surge_params_t *params, const dc_surge_season_t *s
     double expected = fmax(forecast, obs->units);
     int warm = state->seen >= params->warmup, emit = 0;
 
-    /* Traffic leads orders, so a jump in views is the early signal; a jump in
-     * units or a forecast far above the baseline confirms or replaces it. */
+    /* The two starts of DESIGN.md section 5: traffic far above normal (views
+     * lead orders: the early signal), or the model expecting demand far above
+     * the baseline. One bucket of high units alone starts nothing: wholesale
+     * orders are lumpy, and a single large order is not a surge; if demand
+     * stays high, the forecast follows it and starts the episode. */
     int views_jump = views_ratio >= params->ratio && views_z >= params->min_z &&
                      obs->views >= params->min_volume;
-    int units_jump = units_ratio >= params->ratio && units_z >= params->min_z &&
-                     obs->units >= params->min_volume;
     int forecast_jump = forecast_ratio >= params->ratio && forecast >= params->min_volume;
     /* An episode holds while the SKU stays clearly above normal: half way (on
      * a log scale) to the start ratio and half the start z-score, so it
@@ -144,7 +145,7 @@ int dc_surge_observe(const dc_surge_params_t *params, const dc_surge_season_t *s
 
     memset(alert, 0, sizeof(*alert));
     if (!state->active) {
-        if (warm && (views_jump || units_jump || forecast_jump)) {
+        if (warm && (views_jump || forecast_jump)) {
             state->active = 1;
             state->calm = 0;
             alert->state = DC_SURGE_START;

@@ -72,31 +72,32 @@ static void order_by_length(const dc__seq_t *seqs, size_t n, size_t *order)
  * backward (from dh and the dc flowing back, the gate gradients dz and the
  * dc for the step before). */
 DC__CLONES
-static void gates_forward(float *restrict z, float *restrict c, float *restrict h, size_t H)
+static void gates_forward(float *restrict z, float *restrict c, float *restrict h, size_t H,
+                          float clamp)
 {
     for (size_t j = 0; j < H; j++) {
-        float i = dc__sigmoid(z[j]);
-        float f = dc__sigmoid(z[H + j]);
-        float gg = dc__tanhf(z[2 * H + j]);
-        float o = dc__sigmoid(z[3 * H + j]);
+        float i = dc__sigmoid(z[j], clamp);
+        float f = dc__sigmoid(z[H + j], clamp);
+        float gg = dc__tanhf(z[2 * H + j], clamp);
+        float o = dc__sigmoid(z[3 * H + j], clamp);
         z[j] = i;
         z[H + j] = f;
         z[2 * H + j] = gg;
         z[3 * H + j] = o;
         float cj = f * c[j] + i * gg;
         c[j] = cj;
-        h[j] = o * dc__tanhf(cj);
+        h[j] = o * dc__tanhf(cj, clamp);
     }
 }
 
 DC__CLONES
 static void gates_backward(const float *restrict a, const float *restrict c,
                            const float *restrict cp, const float *restrict dh,
-                           float *restrict dc, float *restrict dz, size_t H)
+                           float *restrict dc, float *restrict dz, size_t H, float clamp)
 {
     for (size_t j = 0; j < H; j++) {
         float i = a[j], f = a[H + j], gg = a[2 * H + j], o = a[3 * H + j];
-        float tc = dc__tanhf(c[j]);
+        float tc = dc__tanhf(c[j], clamp);
         float dcj = dc[j] + dh[j] * o * (1.0f - tc * tc);
         dz[j] = dcj * gg * i * (1.0f - i);
         dz[H + j] = dcj * cp[j] * f * (1.0f - f);
@@ -146,7 +147,7 @@ static void grad_forward(dc_model_t *model, dc__seq_t *seqs, size_t n, size_t T,
             float *hc = model->tr_hcur + r * H, *cc = model->tr_ccur + r * H;
             if (stored)
                 memcpy(model->tr_cp + (g * model->tr_rows + r) * H, cc, sizeof(float) * H);
-            gates_forward(zr, cc, hc, H);
+            gates_forward(zr, cc, hc, H, model->tanh_clamp);
             if (stored) {
                 memcpy(model->tr_c + (g * model->tr_rows + r) * H, cc, sizeof(float) * H);
                 memcpy(model->tr_h + (g * model->tr_rows + r) * H, hc, sizeof(float) * H);
@@ -250,7 +251,7 @@ int dc__model_grad(dc_model_t *model, dc__seq_t *seqs, size_t n, size_t grad, do
         const float *cps = model->tr_cp + gi * model->tr_rows * H;
         for (size_t r = 0; r < active; r++)
             gates_backward(act + r * 4 * H, cs + r * H, cps + r * H, dh + r * H, dc + r * H,
-                           dz + r * 4 * H, H);
+                           dz + r * 4 * H, H, model->tanh_clamp);
         const float *in = model->tr_in + gi * model->tr_rows * ld;
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)ld, (int)(4 * H), (int)active,
                     1.0f, in, (int)ld, dz, (int)(4 * H), 1.0f, gW, (int)(4 * H));

@@ -43,6 +43,7 @@ struct dc_pipeline_s {
     dc_pipeline_stats_t stats;
     dc_metric_t *m_in, *m_out, *m_late, *m_skipped, *m_flushes, *m_flush_fail, *m_flush_s,
         *m_flush_last, *m_closed, *m_cmds, *m_dlq[DC_ERR__COUNT];
+    int64_t dlq[DC_ERR__COUNT]; /* rejects by reason, for the log (metrics may be NULL) */
     char errstr[512];
 };
 
@@ -219,8 +220,10 @@ static int reject(dc_pipeline_t *pl, const dc_srcmsg_t *msg, int reason, const c
     int err = DC_OK;
 
     pl->stats.rejected++;
-    if (-reason > 0 && -reason < DC_ERR__COUNT)
+    if (-reason > 0 && -reason < DC_ERR__COUNT) {
+        pl->dlq[-reason]++;
         dc_metric_add(pl->m_dlq[-reason], 1);
+    }
     if (pl->sinks.reject)
         err = pl->sinks.reject(pl->sinks.reject_opaque, msg, reason, detail ? detail : "");
     pl->rejects_pending = 1;
@@ -257,10 +260,15 @@ static int decode(dc_pipeline_t *pl, const dc_srcmsg_t *msg, const dc_click_t **
         *order = msg->order;
         return DC_OK;
     }
-    if ((err = dc_codec_peek_id(msg->value, msg->value_len, &id)))
+    if ((err = dc_codec_peek_id(msg->value, msg->value_len, &id))) {
+        snprintf(pl->errstr, sizeof(pl->errstr), "%zu bytes%s: %s", msg->value_len,
+                 err == DC_ERR_BAD_MAGIC ? ", first byte not 0" : "", dc_err2str(err));
         return err;
-    if ((err = dc_codec_id_type(pl->codec, id, &type)))
+    }
+    if ((err = dc_codec_id_type(pl->codec, id, &type))) {
+        snprintf(pl->errstr, sizeof(pl->errstr), "schema id %d: %s", (int)id, dc_err2str(err));
         return err;
+    }
     if (type == DC_REC_CLICK) {
         err = dc_codec_decode_click(pl->codec, msg->value, msg->value_len, &pl->click,
                                     pl->errstr, sizeof(pl->errstr));
@@ -275,6 +283,39 @@ static int decode(dc_pipeline_t *pl, const dc_srcmsg_t *msg, const dc_click_t **
         err = DC_ERR_UNKNOWN_SCHEMA;
     }
     return err;
+}
+
+/* Fills pl->errstr with what a valid record breaks, for the DLQ's
+ * dc.error.detail: the validators return only the reason. */
+static void explain_invalid(dc_pipeline_t *pl, const dc_click_t *click, const dc_order_t *order,
+                            int reason)
+{
+    int64_t ts = click ? click->ts_ms : order->ts_ms;
+    char when[32];
+
+    if (reason == DC_ERR_BAD_TIMESTAMP || reason == DC_ERR_TOO_LATE) {
+        snprintf(pl->errstr, sizeof(pl->errstr), "event time %s: %s",
+                 dc_time_format(ts, when, sizeof(when)), dc_err2str(reason));
+        return;
+    }
+    if (click) {
+        snprintf(pl->errstr, sizeof(pl->errstr), "click of SKU \"%s\", price %g: %s",
+                 click->sku, click->price, dc_err2str(reason));
+        return;
+    }
+    for (size_t i = 0; i < order->n_lines; i++) {
+        const dc_order_line_t *l = &order->lines[i];
+        if (!l->sku[0] || l->qty < 1 || l->qty > pl->lim.max_quantity ||
+            !(l->unit_price >= 0 && l->unit_price <= pl->lim.max_price)) {
+            snprintf(pl->errstr, sizeof(pl->errstr),
+                     "order %s line %zu: SKU \"%s\", quantity %d, unit price %g: %s",
+                     order->order_id, i + 1, l->sku, (int)l->qty, l->unit_price,
+                     dc_err2str(reason));
+            return;
+        }
+    }
+    snprintf(pl->errstr, sizeof(pl->errstr), "order %s with %zu lines: %s", order->order_id,
+             order->n_lines, dc_err2str(reason));
 }
 
 /* Processes one message. DC_ERR_AGAIN: the batch must be flushed before
@@ -303,6 +344,8 @@ static int process(dc_pipeline_t *pl, const dc_srcmsg_t *msg)
         ts = click ? click->ts_ms : order->ts_ms;
         err = dc_validate_time(&pl->lim, ts, dc_wallclock_ms(), pl->closed_until);
     }
+    if (err && !pl->errstr[0] && (click || order))
+        explain_invalid(pl, click, order, err);
     if (err) {
         if ((err = reject(pl, msg, err, msg->reject_detail ? msg->reject_detail : pl->errstr)))
             return err;
@@ -430,6 +473,17 @@ static void log_stats(dc_pipeline_t *pl)
            (long long)s->rejected, (long long)s->late, (long long)s->flushes,
            (long long)s->flush_failures, (long long)s->buckets_closed,
            (long long)s->redis_commands, dc_metric_value(pl->m_flush_last));
+    if (s->rejected) {
+        char line[512];
+        size_t len = 0;
+        for (size_t i = 0; i < DC_ARRAY_SIZE(dlq_reasons) && len < sizeof(line); i++) {
+            int64_t n = pl->dlq[-dlq_reasons[i]];
+            if (n > 0)
+                len += (size_t)snprintf(line + len, sizeof(line) - len, " %s=%lld",
+                                        dc_err_name(dlq_reasons[i]), (long long)n);
+        }
+        dc_log(DC_LOG_INFO, "pipeline", "dlq by reason:%s", line);
+    }
 }
 
 /* Flushes, and on failure pauses the source and schedules a retry. */
@@ -586,11 +640,21 @@ int dc_pipeline_run(dc_pipeline_t *pl, dc_source_t *source, int (*stop)(void),
             break;
     }
     if (at_eof) {
-        /* A finite source is over: nothing holds the watermark back. */
+        /* A finite source is over: nothing holds the watermark back, and no
+         * event can still come for its last bucket, so the watermark moves
+         * past it (as a bounded stream's final watermark does) and every
+         * bucket that holds events closes. */
+        int64_t newest = INT64_MIN;
+        for (size_t i = 0; i < dc_parts_count(pl->parts); i++)
+            if (dc_parts_at(pl->parts, i)->max_ts > newest)
+                newest = dc_parts_at(pl->parts, i)->max_ts;
         for (size_t i = 0; i < dc_parts_count(pl->parts); i++) {
             dc_part_t *p = dc_parts_at(pl->parts, i);
             p->at_end = 1;
             p->end_since = -1e18;
+            if (newest != INT64_MIN)
+                p->max_ts = dc_time_floor(newest, pl->lim.bucket_ms) + pl->lim.bucket_ms +
+                            pl->lim.lateness_ms;
         }
     }
     if (!err || err == DC_ERR_EOF) {

@@ -167,6 +167,38 @@ void dc_dlq_sink_destroy(dc_dlq_sink_t *dlq);
 void dc_dlq_sink_attach(dc_dlq_sink_t *dlq, dc_pipeline_sinks_t *sinks);
 
 /* ------------------------------------------------------------------------ */
+/* File sources for `replay`                                                */
+/* ------------------------------------------------------------------------ */
+
+/* A finite source over history files, in event-time order:
+ *   - Avro object container files of ClickEvent / OrderEvent (as `gen
+ *     --out-dir` writes them), each file one partition of the clicks or
+ *     orders topic (by the record type in its header), merged by event time
+ *     (ties: the file given first);
+ *   - or one CSV file of order lines with a column mapping or preset (see
+ *     consumers.h), one partition of the orders topic; its rejected rows reach
+ *     the pipeline as rejections with their reason and the raw row.
+ * Offsets are record numbers in each file, so the exactly-once machinery
+ * works as for Kafka. Partition names use the file's base name. A corrupt
+ * file stops the source with DC_ERR_MALFORMED and a message. */
+typedef struct dc_file_source_s dc_file_source_t;
+
+/* paths: n OCF files, or (csv_mapping != NULL) exactly one CSV file. The
+ * paths are copied. */
+dc_file_source_t *dc_file_source_new(const char *const *paths, size_t n, const char *csv_mapping,
+                                     char *errstr, size_t errstr_size);
+void dc_file_source_destroy(dc_file_source_t *fs);
+/* Fills source with callbacks reading from fs. */
+void dc_file_source_attach(dc_file_source_t *fs, dc_source_t *source);
+/* Records read so far (rejected CSV rows included), and the newest event time. */
+int64_t dc_file_source_records(const dc_file_source_t *fs);
+int64_t dc_file_source_newest(const dc_file_source_t *fs);
+/* The error that stopped the source ("" if none). */
+const char *dc_file_source_errstr(const dc_file_source_t *fs);
+/* CSV statistics (zeros for OCF input). */
+void dc_file_source_csv_stats(const dc_file_source_t *fs, dc_csv_stats_t *stats);
+
+/* ------------------------------------------------------------------------ */
 /* The model stage: closed buckets into the forecaster                      */
 /* ------------------------------------------------------------------------ */
 
@@ -193,5 +225,48 @@ void dc_modelstage_attach(dc_modelstage_t *ms, dc_pipeline_sinks_t *sinks);
 /* At the end of a finite input: runs a pending offline fit. */
 int dc_modelstage_finish(dc_modelstage_t *ms);
 dc_forecaster_t *dc_modelstage_forecaster(dc_modelstage_t *ms);
+
+/* Registers the forecaster's metrics in metrics (borrowed; must outlive the
+ * stage) and keeps them current after every close: closes, forecasts, cold
+ * starts, surge alerts by state, SKUs, model version, blend weight, the
+ * training guards (steps, skipped, rollbacks, running loss), the event time
+ * of the last close, and the checkpoint counters of dc_modelstage_persist. */
+int dc_modelstage_metrics(dc_modelstage_t *ms, dc_metrics_t *metrics);
+
+/*
+ * State that survives restarts and rebalances. After dc_modelstage_persist()
+ * every close runs as:
+ *
+ *   1. read the bucket the state in Redis was saved after; if it is not the
+ *      last bucket this process closed (a fresh start, another instance
+ *      closed buckets meanwhile, or Redis lost writes), load that state;
+ *   2. skip the bucket if the state already covers it (a redelivery);
+ *   3. close it: forecasts and alerts to the sink;
+ *   4. flush(flush_opaque): the sink makes them durable (Kafka delivery);
+ *   5. save the state in one MULTI/EXEC, under WATCH, only if the state in
+ *      Redis is still the one read in step 1 (else another instance owns it
+ *      now: this close's records may be duplicates, never lost).
+ *
+ * The feature store acknowledges a close only after the callback returns, so
+ * a crash anywhere before step 5 completes re-delivers the bucket to a state
+ * that predates it, and the close is re-stepped and re-published with the
+ * same bytes (at least once); a crash after step 5 finds the bucket covered.
+ * A restarted instance therefore continues exactly as an uninterrupted one.
+ *
+ * Key layout (prefix = redis.key.prefix, SKU as a cluster hash tag):
+ *   <prefix>:{meta}:model   hash: bucket (start of the last bucket closed, epoch
+ *                           ms: the version of everything below), version (the
+ *                           model version), skus (how many), model (the model
+ *                           checkpoint, inference.h format; usable as model.path),
+ *                           global (dc_forecaster_save_global)
+ *   <prefix>:{SKU}:fc       string: dc_forecaster_save_sku; written when the
+ *                           SKU is in a close, no TTL (the forecaster keeps
+ *                           every SKU it has seen)
+ * The state in Redis wins over model.path, which only seeds a first start.
+ * Redis failures are retried, reconnecting, for redis.timeout x 6 before
+ * the close fails. Not for a stage with a pending warm start (DC_ERR_INVAL).
+ */
+int dc_modelstage_persist(dc_modelstage_t *ms, const dc_conf_t *conf, int (*flush)(void *opaque),
+                          void *flush_opaque, char *errstr, size_t errstr_size);
 
 #endif /* DC_PIPELINE_H */

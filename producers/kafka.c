@@ -147,7 +147,8 @@ dc_kafka_producer_t *dc_kafka_producer_new(const dc_conf_t *conf, char *errstr,
     return kp; /* rd_kafka_new() took rkconf */
 
 fail:
-    rd_kafka_conf_destroy(rkconf);
+    if (rkconf)
+        rd_kafka_conf_destroy(rkconf);
     free(kp);
     return NULL;
 }
@@ -208,7 +209,8 @@ int dc_kafka_producer_produce(dc_kafka_producer_t *kp, const dc_kafka_msg_t *msg
                 rd_kafka_header_add(hdrs, msg->headers[i].name, -1, msg->headers[i].value,
                                     (ssize_t)msg->headers[i].size);
         }
-        err = rd_kafka_producev(kp->rk, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        err = rd_kafka_producev(kp->rk, RD_KAFKA_V_RKT(rkt),
+                                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
                                 RD_KAFKA_V_KEY(msg->key, msg->key_len),
                                 RD_KAFKA_V_VALUE((void *)msg->value, msg->value_len),
                                 RD_KAFKA_V_TIMESTAMP(msg->timestamp_ms),

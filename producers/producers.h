@@ -120,8 +120,10 @@ const char *dc_kafka_producer_errstr(const dc_kafka_producer_t *kp);
  *    may check out 2 to about 60 minutes after its last click: orders follow
  *    carts, which follow views. About 3% of orders are cancelled hours later
  *    (a second OrderEvent, same order_id and lines, status CANCELLED).
- *  - Promotions start now and then, spaced apart, on one of the more popular
- *    SKUs for 3 to 12 hours with a lift of 3 to 8: the SKU's traffic and its
+ *  - Promotions start about promos_per_day times a day, the first after
+ *    12 hours or more, one at a time and at least 4 hours apart, each on a
+ *    SKU among the ~2% most popular (busy enough to show at hourly buckets)
+ *    for 3 to 12 hours with a lift of 3 to 8: the SKU's traffic and its
  *    view-to-cart rate both rise by sqrt(lift), so its expected orders rise
  *    by lift; its price drops 10-30%, its click events carry the promotion
  *    code in `promo`, and orders of it carted during the promotion carry it
@@ -165,7 +167,8 @@ void dc_shop_destroy(dc_shop_t *shop);
  * other record is left alone. order's lines are grown with
  * dc_order_add_line() and reused, as decoders do: zero-initialise it and
  * release it with dc_order_clear(). Returns DC_ERR_EOF after n_events
- * events, DC_ERR_NOMEM if a queue cannot grow. */
+ * events, DC_ERR_NOMEM if a queue cannot grow (the shop is then of no
+ * further use). */
 int dc_shop_next(dc_shop_t *shop, dc_click_t *click, dc_order_t *order);
 
 /* Counts of the events returned so far. */
@@ -250,5 +253,30 @@ int dc_forecast_kafka_sink_flush(dc_forecast_kafka_sink_t *sink, int timeout_ms)
 /* Records published so far. */
 uint64_t dc_forecast_kafka_sink_forecasts(const dc_forecast_kafka_sink_t *sink);
 uint64_t dc_forecast_kafka_sink_surges(const dc_forecast_kafka_sink_t *sink);
+
+/* ======================================================================== */
+/* Forecast CSV file                                                        */
+/* ======================================================================== */
+
+/*
+ * Writes forecasts as the CSV of PROTOCOL.md section 8 while they are
+ * issued: "sku,origin,target,horizon,mean,p10,p50,p90", one row per horizon,
+ * dates as YYYY-MM-DD when buckets are whole days (else ISO-8601 times),
+ * numbers as plain decimals (at most 2 decimals, no exponent, never -0).
+ * Only origins in [origin_from, origin_to] and targets up to target_to are
+ * written, and, if skus is not NULL, only those SKUs (n_skus names, copied).
+ * Not thread-safe.
+ */
+typedef struct dc_forecast_csv_s dc_forecast_csv_t;
+
+dc_forecast_csv_t *dc_forecast_csv_new(const char *path, int64_t origin_from, int64_t origin_to,
+                                       int64_t target_to, const char *const *skus,
+                                       size_t n_skus, char *errstr, size_t errstr_size);
+/* Appends the rows of one forecast. DC_ERR_IO on a write error. */
+int dc_forecast_csv_write(dc_forecast_csv_t *csv, const dc_forecast_t *fc);
+/* Rows written so far. */
+uint64_t dc_forecast_csv_rows(const dc_forecast_csv_t *csv);
+/* Flushes and closes; returns DC_ERR_IO if any write failed. NULL is a no-op. */
+int dc_forecast_csv_close(dc_forecast_csv_t *csv);
 
 #endif /* DC_PRODUCERS_H */

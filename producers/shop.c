@@ -231,7 +231,7 @@ static double seasonality(const dc_shop_t *shop, int64_t t)
 
 static int promo_append(dc_shop_t *shop)
 {
-    const promo_t *prev = shop->n_promos ? &shop->promos[shop->n_promos - 1] : NULL;
+    const promo_t *prev;
     double gap_mean = DAY_MS / shop->params.promos_per_day;
     rng_t *r = &shop->rng_promo;
     promo_t *p;
@@ -245,6 +245,7 @@ static int promo_append(dc_shop_t *shop)
         shop->promos = grown;
         shop->promos_cap = cap;
     }
+    prev = shop->n_promos ? &shop->promos[shop->n_promos - 1] : NULL;
     p = &shop->promos[shop->n_promos];
     memset(p, 0, sizeof(*p));
 
@@ -253,7 +254,7 @@ static int promo_append(dc_shop_t *shop)
     int64_t dur = (PROMO_MIN_DUR_MIN + rng_below(r, PROMO_MAX_DUR_MIN - PROMO_MIN_DUR_MIN + 1)) *
                   MINUTE_MS;
     if (!prev) {
-        /* A day of history first, so there is a baseline to lift from. */
+        /* Half a day of history at least, so there is a baseline to lift from. */
         p->start_ms = shop->params.start_ms + 12 * HOUR_MS +
                       (int64_t)(rng_unif(r) * gap_mean / MINUTE_MS) * MINUTE_MS;
     } else {
@@ -375,6 +376,8 @@ static int push(dc_shop_t *shop, int64_t ts, const pend_t *ev)
     return DC_OK;
 }
 
+/* Removes the earliest entry; its slot stays taken until the caller has
+ * read it and released it. */
 static heap_ent_t pop(dc_shop_t *shop)
 {
     heap_ent_t top = shop->heap[0], last = shop->heap[--shop->heap_n];
@@ -393,7 +396,6 @@ static heap_ent_t pop(dc_shop_t *shop)
     }
     if (n)
         shop->heap[i] = last;
-    shop->free_slots[shop->n_free++] = top.slot;
     return top;
 }
 
@@ -646,7 +648,7 @@ static void emit_click(dc_shop_t *shop, const pend_t *ev, int64_t ts, dc_click_t
 
 int dc_shop_next(dc_shop_t *shop, dc_click_t *click, dc_order_t *order)
 {
-    int err, type;
+    int err = DC_OK, type;
 
     if (shop->params.n_events && shop->stats.events >= shop->params.n_events)
         return DC_ERR_EOF;
@@ -666,10 +668,12 @@ int dc_shop_next(dc_shop_t *shop, dc_click_t *click, dc_order_t *order)
         emit_click(shop, ev, top.ts, click);
         type = DC_REC_CLICK;
     } else {
-        if ((err = emit_order(shop, ev, top.ts, order)))
-            return err;
         type = DC_REC_ORDER;
+        err = emit_order(shop, ev, top.ts, order);
     }
+    shop->free_slots[shop->n_free++] = top.slot;
+    if (err)
+        return err;
     if (!shop->stats.events)
         shop->stats.first_ts_ms = top.ts;
     shop->stats.last_ts_ms = top.ts;
@@ -762,7 +766,8 @@ dc_shop_t *dc_shop_new(const dc_shop_params_t *params, char *errstr, size_t errs
     shop->cdf[n - 1] = 1.0;
 
     /* Promotions go to ranks 1 .. ~2% of the catalogue (at least 8), busy
-     * enough for hourly buckets; the single top seller is left alone. */
+     * enough for hourly buckets; the top seller is left alone, as shops
+     * rarely need to push it. */
     shop->promo_rank0 = n > 1 ? 1 : 0;
     shop->promo_ranks = n / 50 > 8 ? n / 50 : 8;
     if (shop->promo_ranks > n - shop->promo_rank0)
@@ -862,8 +867,9 @@ int dc_shop_write_truth(const dc_shop_t *shop, FILE *out)
     fputs("sku,start,end,lift\n", out);
     for (size_t i = 0; i < n; i++) {
         const promo_t *p = &shop->promos[i];
-        fprintf(out, "%s,%s,%s,%.2f\n", shop->names[p->sku], dc_time_format(p->start_ms, a, sizeof(a)),
-                dc_time_format(p->end_ms, b, sizeof(b)), p->lift);
+        fprintf(out, "%s,%s,%s,%.2f\n", shop->names[p->sku],
+                dc_time_format(p->start_ms, a, sizeof(a)), dc_time_format(p->end_ms, b, sizeof(b)),
+                p->lift);
     }
     return ferror(out) ? DC_ERR_IO : DC_OK;
 }

@@ -16,10 +16,10 @@ moved_past() { [[ $(stored) -gt $1 || $(stored) -ge $FEAT_MSGS ]]; }
 progress=()
 for trial in $(seq 1 20); do
     before=$(stored)
-    feat_run_bg "$DC_TMP/run.log" -X kafka.group.id="k$trial" -X flush.max.events=100
-    # Kill while it works: once its first flush has landed, after 0-250 ms more.
+    feat_run_bg "$DC_TMP/run.log" -X kafka.group.id="k$trial" -X flush.max.events=20
+    # Kill while it works: once its first flush has landed, after 0-150 ms more.
     dc_wait_for 60 moved_past "$before"
-    sleep "0.$(printf '%03d' $((RANDOM % 250)))"
+    sleep "0.$(printf '%03d' $((RANDOM % 150)))"
     kill -KILL "$RUN_PID"
     wait "$RUN_PID" 2>/dev/null || true
     progress+=("$(stored)")

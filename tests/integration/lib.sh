@@ -2,7 +2,7 @@
 # test needs on spare loopback ports, and stops them by PID when the test ends
 # (never by name: other tests and other users may run the same programs).
 #
-# Provides: dc_tmpdir, dc_free_port, dc_start_redis, dc_start_broker,
+# Provides: dc_tmpdir, dc_free_port, dc_start_redis, dc_restart_redis, dc_start_broker,
 # dc_wait_for CMD..., dc_fail MSG, dc_kill_at_exit PID. Sets DC_TMP.
 set -euo pipefail
 
@@ -49,12 +49,28 @@ dc_wait_for() {
 # with its data in DC_TMP; sets REDIS_PORT and REDIS_PID.
 dc_start_redis() {
     REDIS_PORT=$(dc_free_port)
+    REDIS_ARGS=("$@")
     mkdir -p "$DC_TMP/redis"
+    dc__redis_server
+}
+
+dc__redis_server() {
     redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$DC_TMP/redis" \
-        --save "" --appendonly no --daemonize no --logfile "$DC_TMP/redis/log" "$@" &
+        --save "" --appendonly no --daemonize no --logfile "$DC_TMP/redis/log" \
+        "${REDIS_ARGS[@]}" &
     REDIS_PID=$!
     dc_kill_at_exit "$REDIS_PID"
     dc_wait_for 20 redis-cli -p "$REDIS_PORT" ping
+}
+
+# dc_restart_redis [SIGNAL]: stops the redis-server of dc_start_redis with
+# SIGNAL (default KILL: a crash, so only what persistence kept survives),
+# waits for it to go, and starts it again on the same port, with the same
+# directory and arguments; sets REDIS_PID.
+dc_restart_redis() {
+    kill -"${1:-KILL}" "$REDIS_PID"
+    wait "$REDIS_PID" 2>/dev/null || true
+    dc__redis_server
 }
 
 # dc_start_broker [broker args...]: starts `demandcast broker`; sets

@@ -220,6 +220,192 @@ static void test_warmstart(void **state)
     dc_forecaster_destroy(fc);
 }
 
+/* A forecaster that trains only some SKUs at each close (so the dense SKU
+ * order matters) and has a horizon other than its default. */
+static dc_forecaster_t *make_sparse_training(const char *horizon)
+{
+    char errstr[256];
+    dc_conf_t *conf = dc_conf_new();
+    dc_model_conf_t mc;
+    assert_int_equal(dc_conf_set(conf, "bucket.width", "1d", errstr, sizeof(errstr)), 0);
+    assert_int_equal(dc_conf_set(conf, "horizon", horizon, errstr, sizeof(errstr)), 0);
+    assert_int_equal(dc_conf_set(conf, "model.hidden", "8", errstr, sizeof(errstr)), 0);
+    assert_int_equal(dc_conf_set(conf, "train.bptt", "3", errstr, sizeof(errstr)), 0);
+    assert_int_equal(dc_conf_set(conf, "train.skus.per.close", "2", errstr, sizeof(errstr)), 0);
+    assert_int_equal(dc_conf_set(conf, "surge.warmup", "3", errstr, sizeof(errstr)), 0);
+    assert_int_equal(dc_model_conf_load(&mc, conf, errstr, sizeof(errstr)), 0);
+    dc_model_t *model = dc_model_new(&mc, errstr, sizeof(errstr));
+    assert_non_null(model);
+    dc_forecaster_t *fc = dc_forecaster_new(conf, model, errstr, sizeof(errstr));
+    assert_non_null(fc);
+    dc_conf_destroy(conf);
+    return fc;
+}
+
+/* Day d's closes: the five SKUs, each missing one day in five, a sixth SKU
+ * (whose name sorts first) from day 3 on, and a spike on day 15 so that a
+ * surge episode is running across the checkpoint taken below. */
+static size_t inputs_sparse(int d, dc_forecaster_input_t *in)
+{
+    size_t n = 0;
+    inputs_for(d, in, 0);
+    for (int s = 0; s < N_SKUS; s++) {
+        if (d % 5 == s && d > 4)
+            continue;
+        in[n] = in[s];
+        if (s == 2 && d >= 14 && d <= 17)
+            in[n].bucket.units *= 20, in[n].bucket.views *= 20;
+        n++;
+    }
+    if (d >= 3) {
+        in[n] = in[0];
+        in[n].sku = "00007";
+        in[n].bucket.units = d % 3;
+        n++;
+    }
+    return n;
+}
+
+static void save_all(dc_forecaster_t *fc, dc_buf_t *model, dc_buf_t *global, dc_buf_t *skus,
+                     size_t *ends)
+{
+    assert_int_equal(dc_model_save(dc_forecaster_model(fc), model), 0);
+    assert_int_equal(dc_forecaster_save_global(fc, global), 0);
+    for (size_t i = 0; i < dc_forecaster_sku_count(fc); i++) {
+        assert_int_equal(dc_forecaster_save_sku(fc, dc_forecaster_sku_name(fc, i), skus), 0);
+        ends[i] = skus->len;
+    }
+}
+
+/* A forecaster loaded from another's saved state continues exactly as the
+ * original does: the same forecasts and alerts, bit for bit, and its own
+ * saved state is byte for byte what it loaded. */
+static void test_state_round_trip(void **state)
+{
+    dc_forecaster_t *a = make_sparse_training("5"), *b = make_sparse_training("5");
+    dc_forecaster_input_t in[N_SKUS + 1];
+    static capture_t ca, cb;
+    dc_forecaster_sink_t sa = {on_forecast, on_surge, &ca}, sb = {on_forecast, on_surge, &cb};
+    dc_buf_t model = {0}, global = {0}, skus = {0}, again = {0};
+    size_t ends[N_SKUS + 1], ends2[N_SKUS + 1];
+    char errstr[256];
+    int surges = 0;
+    (void)state;
+    for (int d = 0; d < 16; d++) {
+        size_t n = inputs_sparse(d, in);
+        ca.n = 0;
+        assert_int_equal(dc_forecaster_close(a, T0 + d * DAY, in, n, &sa), 0);
+    }
+    assert_int_equal(dc_forecaster_sku_count(a), N_SKUS + 1);
+    /* The late SKU sorts first but was seen last. */
+    assert_string_equal(dc_forecaster_sku_name(a, N_SKUS), "00007");
+    save_all(a, &model, &global, &skus, ends);
+
+    assert_int_equal(dc_model_load(dc_forecaster_model(b), model.data, model.len, errstr,
+                                   sizeof(errstr)), 0);
+    assert_int_equal(dc_forecaster_load_global(b, global.data, global.len, errstr, sizeof(errstr)),
+                     0);
+    assert_int_equal(dc_forecaster_sku_count(b), N_SKUS + 1);
+    for (size_t i = 0, off = 0; i < N_SKUS + 1; off = ends[i++]) {
+        assert_string_equal(dc_forecaster_sku_name(b, i), dc_forecaster_sku_name(a, i));
+        assert_int_equal(dc_forecaster_load_sku(b, dc_forecaster_sku_name(b, i), skus.data + off,
+                                                ends[i] - off, errstr, sizeof(errstr)), 0);
+    }
+    assert_int_equal(dc_forecaster_last_closed(b), T0 + 15 * DAY);
+    assert_true(dc_forecaster_blend_weight(b) == dc_forecaster_blend_weight(a));
+
+    /* Saving what was loaded gives the same bytes. */
+    dc_buf_t m2 = {0}, g2 = {0};
+    save_all(b, &m2, &g2, &again, ends2);
+    assert_int_equal(g2.len, global.len);
+    assert_memory_equal(g2.data, global.data, global.len);
+    assert_int_equal(again.len, skus.len);
+    assert_memory_equal(again.data, skus.data, skus.len);
+    assert_memory_equal(m2.data, model.data, model.len);
+
+    for (int d = 16; d < 40; d++) {
+        size_t n = inputs_sparse(d, in);
+        ca.n = cb.n = 0;
+        ca.surges = cb.surges = 0;
+        assert_int_equal(dc_forecaster_close(a, T0 + d * DAY, in, n, &sa), 0);
+        assert_int_equal(dc_forecaster_close(b, T0 + d * DAY, in, n, &sb), 0);
+        assert_int_equal(ca.n, n);
+        assert_int_equal(cb.n, n);
+        assert_int_equal(ca.surges, cb.surges);
+        surges += ca.surges;
+        for (size_t i = 0; i < n; i++) {
+            assert_string_equal(ca.fc[i].sku, cb.fc[i].sku);
+            assert_int_equal(ca.fc[i].model_version, cb.fc[i].model_version);
+            assert_int_equal(ca.fc[i].cold_start, cb.fc[i].cold_start);
+            assert_memory_equal(ca.fc[i].horizons, cb.fc[i].horizons, 5 * sizeof(dc_horizon_t));
+        }
+    }
+    /* The surge running at the checkpoint ended after it, in both. */
+    assert_true(surges > 0);
+    assert_true(dc_model_version(dc_forecaster_model(a)) > 0);
+    dc_buf_free(&model);
+    dc_buf_free(&global);
+    dc_buf_free(&skus);
+    dc_buf_free(&again);
+    dc_buf_free(&m2);
+    dc_buf_free(&g2);
+    dc_forecaster_destroy(a);
+    dc_forecaster_destroy(b);
+}
+
+/* Damaged or mismatched state is refused with its reason, and a refused
+ * load leaves the forecaster as it was. */
+static void test_state_rejected(void **state)
+{
+    dc_forecaster_t *a = make_sparse_training("5"), *b = make_sparse_training("5");
+    dc_forecaster_t *c = make_sparse_training("6");
+    dc_forecaster_input_t in[N_SKUS + 1];
+    static capture_t cap;
+    dc_forecaster_sink_t sink = {on_forecast, on_surge, &cap};
+    dc_buf_t model = {0}, global = {0}, skus = {0};
+    size_t ends[N_SKUS + 1];
+    char errstr[256];
+    (void)state;
+    for (int d = 0; d < 4; d++) {
+        size_t n = inputs_sparse(d, in);
+        cap.n = 0;
+        assert_int_equal(dc_forecaster_close(a, T0 + d * DAY, in, n, &sink), 0);
+    }
+    save_all(a, &model, &global, &skus, ends);
+
+    global.data[100] ^= 1;
+    assert_int_equal(dc_forecaster_load_global(b, global.data, global.len, errstr, sizeof(errstr)),
+                     DC_ERR_CHECKSUM);
+    global.data[100] ^= 1;
+    assert_int_equal(dc_forecaster_load_global(b, global.data, global.len - 1, errstr,
+                                               sizeof(errstr)), DC_ERR_CHECKSUM);
+    assert_int_equal(dc_forecaster_load_global(b, global.data, 20, errstr, sizeof(errstr)),
+                     DC_ERR_TRUNCATED);
+    assert_int_equal(dc_forecaster_load_global(b, skus.data, ends[0], errstr, sizeof(errstr)),
+                     DC_ERR_BAD_MAGIC);
+    assert_int_equal(dc_forecaster_load_global(c, global.data, global.len, errstr, sizeof(errstr)),
+                     DC_ERR_VERSION);
+    assert_non_null(strstr(errstr, "horizon 5"));
+    assert_int_equal(dc_forecaster_sku_count(b), 0);
+    assert_int_equal(dc_forecaster_last_closed(b), INT64_MIN);
+
+    /* A SKU record needs its SKU listed, and intact. */
+    assert_int_equal(dc_forecaster_load_sku(b, dc_forecaster_sku_name(a, 0), skus.data, ends[0],
+                                            errstr, sizeof(errstr)), DC_ERR_INVAL);
+    assert_int_equal(dc_forecaster_load_global(b, global.data, global.len, errstr, sizeof(errstr)),
+                     0);
+    skus.data[ends[0] - 10] ^= 0x40;
+    assert_int_equal(dc_forecaster_load_sku(b, dc_forecaster_sku_name(a, 0), skus.data, ends[0],
+                                            errstr, sizeof(errstr)), DC_ERR_CHECKSUM);
+    assert_int_equal(dc_forecaster_save_sku(a, "99999", &skus), DC_ERR_INVAL);
+    dc_buf_free(&model);
+    dc_buf_free(&global);
+    dc_buf_free(&skus);
+    dc_forecaster_destroy(a);
+    dc_forecaster_destroy(b);
+    dc_forecaster_destroy(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -227,6 +413,8 @@ int main(void)
         cmocka_unit_test(test_deterministic_any_input_order),
         cmocka_unit_test(test_blend_ends),
         cmocka_unit_test(test_warmstart),
+        cmocka_unit_test(test_state_round_trip),
+        cmocka_unit_test(test_state_rejected),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -88,8 +88,8 @@ static int setup_run(void **state)
                 for (size_t i = 0; i < n; i++) {
                     dc_shop_promo_t p;
                     dc_shop_promo(run.shop, i, &p);
-                    inside |= !strcmp(p.code, click.promo) && ts >= p.start_ms &&
-                              ts < p.end_ms && !strcmp(dc_shop_sku_name(run.shop, p.sku), click.sku);
+                    inside |= !strcmp(p.code, click.promo) && ts >= p.start_ms && ts < p.end_ms &&
+                          !strcmp(dc_shop_sku_name(run.shop, p.sku), click.sku);
                 }
                 run.promo_clicks_outside_window += !inside;
             }
@@ -320,7 +320,8 @@ static void test_weekly_seasonality(void **state)
 static void test_funnel(void **state)
 {
     const dc_shop_stats_t *st = &run.stats;
-    uint64_t views = st->clicks_by_type[DC_CLICK_VIEW], carts = st->clicks_by_type[DC_CLICK_ADD_TO_CART];
+    uint64_t views = st->clicks_by_type[DC_CLICK_VIEW];
+    uint64_t carts = st->clicks_by_type[DC_CLICK_ADD_TO_CART];
     (void)state;
     assert_true(views > carts);
     assert_true(carts > st->order_lines);

@@ -1,0 +1,438 @@
+/* bench/bench_ingest.c - ingest throughput of one pipeline process, real
+ * Redis, embedded Kafka (librdkafka's mock cluster, in this process), over
+ * the same events in the same run:
+ *
+ *   decode      consume + decode only: the reference (the floor of any ingest)
+ *   batch       consume + decode + validate + coalesce into the feature batch,
+ *               no Redis: the pipeline without the exactly-once step
+ *   pipeline    `run`'s code path: consumer group, pipeline, atomic flushes of
+ *               deltas and offsets to Redis, commits
+ *
+ * For the pipeline it also prints the Redis commands per event as INFO
+ * commandstats counts them (commands run inside scripts included). Events
+ * come from the synthetic shop (Zipf popularity), so the SKUs one flush
+ * touches are what a real skew gives.
+ *
+ *   bench_ingest [--skus N] [--events N] [--flush-max N] [--partitions P]
+ *                [--redis-port PORT]
+ *
+ * Without --redis-port it starts its own redis-server (AOF on, appendfsync
+ * everysec) on a spare port in a temporary directory and stops it by PID.
+ * Defaults: 10000 SKUs, 300000 events, flush.max.events 50000, 8 partitions
+ * per topic.
+ */
+#include "consumers/consumers.h"
+#include "features/features.h"
+#include "pipeline/pipeline.h"
+#include "producers/producers.h"
+#include "schemas/schemas.h"
+
+#include <hiredis/hiredis.h>
+#include <librdkafka/rdkafka_mock.h>
+
+#include <getopt.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static void die(const char *what, const char *why)
+{
+    fprintf(stderr, "bench_ingest: %s: %s\n", what, why);
+    exit(1);
+}
+
+static void conf_set(dc_conf_t *conf, const char *name, const char *value)
+{
+    char errstr[256];
+    if (dc_conf_set(conf, name, value, errstr, sizeof(errstr)))
+        die(name, errstr);
+}
+
+static int free_port(void)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+    int fd = socket(AF_INET, SOCK_STREAM, 0), port;
+
+    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) ||
+        getsockname(fd, (struct sockaddr *)&a, &len))
+        die("socket", "cannot find a free port");
+    port = ntohs(a.sin_port);
+    close(fd);
+    return port;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
+    nanosleep(&ts, NULL);
+}
+
+static redisContext *redis_connect(int port, double wait_s)
+{
+    double deadline = dc_monotonic_s() + wait_s;
+    for (;;) {
+        redisContext *rc = redisConnect("127.0.0.1", port);
+        if (rc && !rc->err)
+            return rc;
+        if (rc)
+            redisFree(rc);
+        if (dc_monotonic_s() > deadline)
+            die("redis", "cannot connect");
+        sleep_ms(50);
+    }
+}
+
+static pid_t start_redis(int port, const char *dir)
+{
+    char p[16], log[512];
+    pid_t pid;
+
+    snprintf(p, sizeof(p), "%d", port);
+    snprintf(log, sizeof(log), "%s/redis.log", dir);
+    if ((pid = fork()) < 0)
+        die("fork", "failed");
+    if (pid == 0) {
+        execlp("redis-server", "redis-server", "--bind", "127.0.0.1", "--port", p, "--dir", dir,
+               "--save", "", "--appendonly", "yes", "--appendfsync", "everysec",
+               "--daemonize", "no", "--logfile", log, (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+/* Sum of calls over INFO commandstats, leaving out the bench's own INFO,
+ * CONFIG and FLUSHALL. */
+static long long redis_calls(redisContext *rc)
+{
+    redisReply *r = redisCommand(rc, "INFO commandstats");
+    long long sum = 0;
+
+    if (!r || r->type != REDIS_REPLY_STRING)
+        die("redis", "INFO commandstats failed");
+    for (char *line = strstr(r->str, "cmdstat_"); line; line = strstr(line + 1, "cmdstat_")) {
+        char *calls = strstr(line, "calls=");
+        if (!strncmp(line, "cmdstat_info:", 13) || !strncmp(line, "cmdstat_config", 14) ||
+            !strncmp(line, "cmdstat_flushall", 16) || !calls)
+            continue;
+        sum += strtoll(calls + 6, NULL, 10);
+    }
+    freeReplyObject(r);
+    return sum;
+}
+
+static void redis_do(redisContext *rc, const char *cmd)
+{
+    redisReply *r = redisCommand(rc, cmd);
+    if (!r || r->type == REDIS_REPLY_ERROR)
+        die(cmd, r ? r->str : rc->errstr);
+    freeReplyObject(r);
+}
+
+/* Produces n shop events into the topics; returns the Kafka messages. */
+static uint64_t produce(const dc_conf_t *conf, uint32_t skus, uint64_t n)
+{
+    dc_shop_params_t params;
+    dc_shop_t *shop;
+    dc_kafka_producer_t *kp;
+    dc_codec_t *codec;
+    dc_click_t click;
+    dc_order_t order = {0};
+    dc_buf_t buf = {0};
+    char errstr[512];
+    uint64_t count = 0;
+    int t;
+
+    dc_shop_params_init(&params);
+    params.n_skus = skus;
+    params.n_events = n;
+    if (!(shop = dc_shop_new(&params, errstr, sizeof(errstr))) ||
+        !(codec = dc_codec_new(conf, errstr, sizeof(errstr))) ||
+        !(kp = dc_kafka_producer_new(conf, errstr, sizeof(errstr))))
+        die("produce", errstr);
+    while ((t = dc_shop_next(shop, &click, &order)) >= 0) {
+        dc_kafka_msg_t m = {0};
+        buf.len = 0;
+        if (t == DC_REC_CLICK) {
+            dc_codec_encode_click(codec, &click, &buf);
+            m.topic = dc_conf_str(conf, "topic.clickstream");
+            m.key = click.sku;
+            m.key_len = strlen(click.sku);
+            m.timestamp_ms = click.ts_ms;
+        } else {
+            dc_codec_encode_order(codec, &order, &buf);
+            m.topic = dc_conf_str(conf, "topic.orders");
+            m.key = order.order_id;
+            m.key_len = strlen(order.order_id);
+            m.timestamp_ms = order.ts_ms;
+        }
+        m.value = buf.data;
+        m.value_len = buf.len;
+        if (dc_kafka_producer_produce(kp, &m))
+            die("produce", dc_kafka_producer_errstr(kp));
+        count++;
+    }
+    if (dc_kafka_producer_flush(kp, 60000))
+        die("produce", "not every message was delivered");
+    dc_kafka_producer_destroy(kp, 1000);
+    dc_codec_destroy(codec);
+    dc_shop_destroy(shop);
+    dc_order_clear(&order);
+    dc_buf_free(&buf);
+    return count;
+}
+
+typedef struct {
+    dc_codec_t *codec;
+    dc_limits_t lim;
+    dc_featbatch_t *batch; /* NULL: decode only */
+    int64_t flush_max;
+    dc_click_t click;
+    dc_order_t order;
+} pass_t;
+
+static void decode_one(pass_t *ps, const rd_kafka_message_t *m)
+{
+    int32_t id;
+    dc_rec_type_t type;
+    char errstr[256];
+
+    if (dc_codec_peek_id(m->payload, m->len, &id) || dc_codec_id_type(ps->codec, id, &type))
+        die("decode", "bad frame");
+    if (type == DC_REC_CLICK) {
+        if (dc_codec_decode_click(ps->codec, m->payload, m->len, &ps->click, errstr,
+                                  sizeof(errstr)))
+            die("decode", errstr);
+        if (!ps->batch || dc_validate_click(&ps->lim, &ps->click))
+            return;
+        dc_fevent_t ev = {.sku = ps->click.sku, .user = ps->click.user_id,
+                          .ts_ms = ps->click.ts_ms, .kind = (dc_fev_kind_t)ps->click.type,
+                          .price = ps->click.price, .promo = ps->click.has_promo};
+        if (dc_featbatch_add(ps->batch, &ev, INT64_MIN, NULL) == DC_ERR_AGAIN) {
+            dc_featbatch_reset(ps->batch);
+            dc_featbatch_add(ps->batch, &ev, INT64_MIN, NULL);
+        }
+    } else {
+        if (dc_codec_decode_order(ps->codec, m->payload, m->len, &ps->order, errstr,
+                                  sizeof(errstr)))
+            die("decode", errstr);
+        if (!ps->batch || dc_validate_order(&ps->lim, &ps->order))
+            return;
+        for (size_t i = 0; i < ps->order.n_lines; i++) {
+            dc_fevent_t ev = {.sku = ps->order.lines[i].sku, .user = ps->order.user_id,
+                              .ts_ms = ps->order.ts_ms, .kind = DC_FEV_PLACED,
+                              .qty = ps->order.lines[i].qty,
+                              .price = ps->order.lines[i].unit_price};
+            if (dc_featbatch_add(ps->batch, &ev, INT64_MIN, NULL) == DC_ERR_AGAIN) {
+                dc_featbatch_reset(ps->batch);
+                dc_featbatch_add(ps->batch, &ev, INT64_MIN, NULL);
+            }
+        }
+    }
+    if ((int64_t)dc_featbatch_events(ps->batch) >= ps->flush_max)
+        dc_featbatch_reset(ps->batch);
+}
+
+/* Consumes every message as a fresh group and runs decode_one() on it;
+ * returns events/s from the first message to the last. */
+static double consume_pass(const dc_conf_t *conf, const char *group, pass_t *ps, uint64_t n)
+{
+    const char *over[] = {"group.id", group, "auto.offset.reset", "earliest", NULL};
+    rd_kafka_topic_partition_list_t *subs = rd_kafka_topic_partition_list_new(2);
+    char errstr[512];
+    rd_kafka_t *rk = dc_kafka_consumer_new(conf, over, errstr, sizeof(errstr));
+    uint64_t got = 0;
+    double t0 = 0, deadline = dc_monotonic_s() + 120;
+
+    if (!rk)
+        die("consumer", errstr);
+    rd_kafka_topic_partition_list_add(subs, dc_conf_str(conf, "topic.clickstream"),
+                                      RD_KAFKA_PARTITION_UA);
+    rd_kafka_topic_partition_list_add(subs, dc_conf_str(conf, "topic.orders"),
+                                      RD_KAFKA_PARTITION_UA);
+    rd_kafka_subscribe(rk, subs);
+    rd_kafka_topic_partition_list_destroy(subs);
+    while (got < n) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
+        if (dc_monotonic_s() > deadline)
+            die(group, "timed out");
+        if (!m)
+            continue;
+        if (!m->err) {
+            if (!got)
+                t0 = dc_monotonic_s();
+            decode_one(ps, m);
+            got++;
+        }
+        rd_kafka_message_destroy(m);
+    }
+    double rate = (double)(n - 1) / (dc_monotonic_s() - t0);
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+    return rate;
+}
+
+/* The pipeline pass: stop() sees the pipeline through these. */
+static dc_pipeline_t *g_pl;
+static uint64_t g_n;
+static double g_t0, g_t1;
+
+static int all_in(void)
+{
+    dc_pipeline_stats_t s;
+    dc_pipeline_stats(g_pl, &s);
+    if (!g_t0 && s.events_in)
+        g_t0 = dc_monotonic_s();
+    if ((uint64_t)(s.events_in + s.skipped) >= g_n) {
+        g_t1 = dc_monotonic_s();
+        return 1;
+    }
+    return 0;
+}
+
+static double pipeline_pass(dc_conf_t *conf, const dc_limits_t *lim, uint64_t n,
+                            dc_pipeline_stats_t *stats)
+{
+    char errstr[512];
+    dc_featstore_t *fs = dc_featstore_new(conf, lim, "bench", errstr, sizeof(errstr));
+    dc_pipeline_sinks_t sinks = {0};
+    dc_ingest_cbs_t cbs;
+    dc_source_t source;
+    dc_ingest_t *in;
+    int err;
+
+    if (!fs)
+        die("featstore", errstr);
+    if (!(g_pl = dc_pipeline_new(conf, lim, fs, &sinks, NULL, errstr, sizeof(errstr))))
+        die("pipeline", errstr);
+    dc_pipeline_ingest_cbs(g_pl, &cbs);
+    if (!(in = dc_ingest_new(conf, &cbs, NULL, errstr, sizeof(errstr))))
+        die("ingest", errstr);
+    dc_pipeline_ingest_source(&source, in);
+    g_n = n;
+    if ((err = dc_pipeline_run(g_pl, &source, all_in, 30000)))
+        die("pipeline", dc_err2str(err));
+    /* The final drain flush is part of the work. */
+    g_t1 = dc_monotonic_s();
+    dc_pipeline_stats(g_pl, stats);
+    dc_ingest_destroy(in);
+    dc_pipeline_destroy(g_pl);
+    dc_featstore_destroy(fs);
+    return (double)(n - 1) / (g_t1 - g_t0);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {{"skus", required_argument, NULL, 's'},
+                                         {"events", required_argument, NULL, 'e'},
+                                         {"flush-max", required_argument, NULL, 'f'},
+                                         {"partitions", required_argument, NULL, 'p'},
+                                         {"redis-port", required_argument, NULL, 'r'},
+                                         {NULL, 0, NULL, 0}};
+    uint32_t skus = 10000;
+    uint64_t events = 300000, n;
+    long flush_max = 50000, partitions = 8;
+    int redis_port = 0, opt;
+    pid_t redis_pid = 0;
+    char dir[] = "/tmp/bench_ingest.XXXXXX", num[32], errstr[512];
+    rd_kafka_conf_t *mconf;
+    rd_kafka_t *mrk;
+    rd_kafka_mock_cluster_t *mc;
+    dc_conf_t *conf = dc_conf_new();
+    redisContext *rc;
+    dc_limits_t lim;
+    dc_pipeline_stats_t st;
+    pass_t ps = {0};
+
+    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (opt) {
+        case 's': skus = (uint32_t)strtoul(optarg, NULL, 10); break;
+        case 'e': events = strtoull(optarg, NULL, 10); break;
+        case 'f': flush_max = strtol(optarg, NULL, 10); break;
+        case 'p': partitions = strtol(optarg, NULL, 10); break;
+        case 'r': redis_port = (int)strtol(optarg, NULL, 10); break;
+        default:
+            fprintf(stderr, "usage: bench_ingest [--skus N] [--events N] [--flush-max N] "
+                            "[--partitions P] [--redis-port PORT]\n");
+            return 2;
+        }
+    }
+    dc_log_set_level(DC_LOG_WARN);
+    if (!redis_port) {
+        if (!mkdtemp(dir))
+            die("mkdtemp", dir);
+        redis_port = free_port();
+        redis_pid = start_redis(redis_port, dir);
+    }
+    rc = redis_connect(redis_port, 10);
+    redis_do(rc, "FLUSHALL");
+
+    mconf = rd_kafka_conf_new();
+    if (!(mrk = rd_kafka_new(RD_KAFKA_PRODUCER, mconf, errstr, sizeof(errstr))) ||
+        !(mc = rd_kafka_mock_cluster_new(mrk, 1)))
+        die("mock cluster", errstr);
+    rd_kafka_mock_topic_create(mc, "shop.clickstream", (int)partitions, 1);
+    rd_kafka_mock_topic_create(mc, "shop.orders", (int)partitions, 1);
+    rd_kafka_mock_topic_create(mc, "demand.dlq", 1, 1);
+
+    conf_set(conf, "kafka.bootstrap.servers", rd_kafka_mock_cluster_bootstraps(mc));
+    snprintf(num, sizeof(num), "%d", redis_port);
+    conf_set(conf, "redis.port", num);
+    snprintf(num, sizeof(num), "%ld", flush_max);
+    conf_set(conf, "flush.max.events", num);
+    conf_set(conf, "idle.timeout", "1s");
+    conf_set(conf, "metrics.log.interval", "0");
+    if (dc_limits_init(&lim, conf, errstr, sizeof(errstr)))
+        die("limits", errstr);
+
+    n = produce(conf, skus, events);
+    printf("setup: %llu messages, %u SKUs, flush.max.events %ld, %ld partitions per topic\n",
+           (unsigned long long)n, skus, flush_max, partitions);
+
+    if (!(ps.codec = dc_codec_new(conf, errstr, sizeof(errstr))))
+        die("codec", errstr);
+    ps.lim = lim;
+    ps.flush_max = flush_max;
+    double r_decode = consume_pass(conf, "bench-decode", &ps, n);
+    ps.batch = dc_featbatch_new(&lim);
+    double r_batch = consume_pass(conf, "bench-batch", &ps, n);
+
+    redis_do(rc, "CONFIG RESETSTAT");
+    conf_set(conf, "kafka.group.id", "bench-pipeline");
+    double r_pipe = pipeline_pass(conf, &lim, n, &st);
+    long long calls = redis_calls(rc);
+
+    printf("consume+decode:           %10.0f events/s (reference)\n", r_decode);
+    printf("consume+decode+batch:     %10.0f events/s  %.2f x reference (no Redis)\n", r_batch,
+           r_batch / r_decode);
+    printf("pipeline (exactly once):  %10.0f events/s  %.2f x reference\n", r_pipe,
+           r_pipe / r_decode);
+    printf("flushes:                  %10lld (%.0f events per flush)\n", (long long)st.flushes,
+           st.flushes ? (double)st.events_out / (double)st.flushes : 0.0);
+    printf("redis commands per event: %10.4f (INFO commandstats: %lld calls for %llu events)\n",
+           (double)calls / (double)n, calls, (unsigned long long)n);
+    printf("redis commands per event: %10.4f (counted by the flush script)\n",
+           (double)st.redis_commands / (double)n);
+
+    dc_featbatch_destroy(ps.batch);
+    dc_codec_destroy(ps.codec);
+    dc_order_clear(&ps.order);
+    redisFree(rc);
+    rd_kafka_mock_cluster_destroy(mc);
+    rd_kafka_destroy(mrk);
+    dc_conf_destroy(conf);
+    if (redis_pid) {
+        kill(redis_pid, SIGTERM);
+        waitpid(redis_pid, NULL, 0);
+        char cmd[600];
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+        if (system(cmd))
+            fprintf(stderr, "bench_ingest: could not remove %s\n", dir);
+    }
+    return 0;
+}

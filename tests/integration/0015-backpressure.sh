@@ -1,0 +1,36 @@
+# Backpressure: Redis is frozen (SIGSTOP) in the middle of the stream for a
+# few seconds. `run` must notice (its flush times out), pause consumption -
+# no message is taken in while Redis cannot store it, and memory stays put -
+# then resume once Redis answers again (SIGCONT), and end exact.
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/featlib.sh"
+
+dc_start_redis --appendonly yes --appendfsync always
+dc_start_broker --partitions 4
+feat_gen 53 60 20000
+stored() { redis-cli -p "$REDIS_PORT" hvals 'dc:{meta}:offsets' | awk '{s+=$1} END {print s+0}'; }
+started() { [[ $(stored) -gt 0 ]]; }
+last_in() { grep -o ' in=[0-9]*' "$DC_TMP/run.log" | tail -1 | cut -d= -f2; }
+rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+
+feat_run_bg "$DC_TMP/run.log" -X kafka.group.id=g0015 -X flush.max.events=20 \
+    -X redis.timeout=300ms
+dc_wait_for 60 started
+kill -STOP "$REDIS_PID"
+sleep 1.5
+in_1=$(last_in); rss_1=$(rss_kb "$RUN_PID")
+sleep 3
+in_2=$(last_in); rss_2=$(rss_kb "$RUN_PID")
+kill -CONT "$REDIS_PID"
+echo "while Redis was frozen: in $in_1 -> $in_2, RSS $rss_1 -> $rss_2 kB"
+grep -q "pausing consumption" "$DC_TMP/run.log" || dc_fail "run did not pause"
+[[ $in_1 -lt $FEAT_MSGS ]] || dc_fail "the stream was consumed before Redis froze"
+[[ $in_1 == "$in_2" ]] || dc_fail "messages were taken in while Redis was frozen"
+((rss_2 - rss_1 < 8192)) || dc_fail "memory grew by $((rss_2 - rss_1)) kB while paused"
+dc_wait_for 120 feat_all_consumed
+dc_wait_for 60 feat_closed_reached
+grep -q "resuming consumption" "$DC_TMP/run.log" || dc_fail "run never resumed"
+feat_check
+kill -TERM "$RUN_PID"
+feat_wait_exit "$RUN_PID" 30 || dc_fail "run did not exit 0 on SIGTERM"
+echo "0015 ok"
