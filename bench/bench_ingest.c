@@ -14,12 +14,14 @@
  * touches are what a real skew gives.
  *
  *   bench_ingest [--skus N] [--events N] [--flush-max N] [--partitions P]
- *                [--redis-port PORT]
+ *                [--sessions-per-hour X] [--redis-port PORT]
  *
  * Without --redis-port it starts its own redis-server (AOF on, appendfsync
  * everysec) on a spare port in a temporary directory and stops it by PID.
  * Defaults: 10000 SKUs, 300000 events, flush.max.events 50000, 8 partitions
- * per topic.
+ * per topic, the shop's 1000 sessions an hour (sparse: under one event per
+ * SKU and hour; a larger rate packs a flush's events of a SKU into fewer
+ * window slots).
  */
 #include "consumers/consumers.h"
 #include "features/features.h"
@@ -135,7 +137,7 @@ static void redis_do(redisContext *rc, const char *cmd)
 }
 
 /* Produces n shop events into the topics; returns the Kafka messages. */
-static uint64_t produce(const dc_conf_t *conf, uint32_t skus, uint64_t n)
+static uint64_t produce(const dc_conf_t *conf, uint32_t skus, uint64_t n, double sessions)
 {
     dc_shop_params_t params;
     dc_shop_t *shop;
@@ -151,6 +153,8 @@ static uint64_t produce(const dc_conf_t *conf, uint32_t skus, uint64_t n)
     dc_shop_params_init(&params);
     params.n_skus = skus;
     params.n_events = n;
+    if (sessions > 0)
+        params.sessions_per_hour = sessions;
     if (!(shop = dc_shop_new(&params, errstr, sizeof(errstr))) ||
         !(codec = dc_codec_new(conf, errstr, sizeof(errstr))) ||
         !(kp = dc_kafka_producer_new(conf, errstr, sizeof(errstr))))
@@ -333,10 +337,12 @@ int main(int argc, char **argv)
                                          {"flush-max", required_argument, NULL, 'f'},
                                          {"partitions", required_argument, NULL, 'p'},
                                          {"redis-port", required_argument, NULL, 'r'},
+                                         {"sessions-per-hour", required_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     uint32_t skus = 10000;
     uint64_t events = 300000, n;
     long flush_max = 50000, partitions = 8;
+    double sessions = 0;
     int redis_port = 0, opt;
     pid_t redis_pid = 0;
     char dir[] = "/tmp/bench_ingest.XXXXXX", num[32], errstr[512];
@@ -356,9 +362,10 @@ int main(int argc, char **argv)
         case 'f': flush_max = strtol(optarg, NULL, 10); break;
         case 'p': partitions = strtol(optarg, NULL, 10); break;
         case 'r': redis_port = (int)strtol(optarg, NULL, 10); break;
+        case 'h': sessions = strtod(optarg, NULL); break;
         default:
             fprintf(stderr, "usage: bench_ingest [--skus N] [--events N] [--flush-max N] "
-                            "[--partitions P] [--redis-port PORT]\n");
+                            "[--partitions P] [--sessions-per-hour X] [--redis-port PORT]\n");
             return 2;
         }
     }
@@ -390,7 +397,7 @@ int main(int argc, char **argv)
     if (dc_limits_init(&lim, conf, errstr, sizeof(errstr)))
         die("limits", errstr);
 
-    n = produce(conf, skus, events);
+    n = produce(conf, skus, events, sessions);
     printf("setup: %llu messages, %u SKUs, flush.max.events %ld, %ld partitions per topic\n",
            (unsigned long long)n, skus, flush_max, partitions);
 

@@ -52,6 +52,7 @@ int dc_cli_stop_requested(void);
 
 int dc_cmd_config(int argc, char **argv);
 int dc_cmd_replay(int argc, char **argv);
+int dc_cmd_train(int argc, char **argv);
 int dc_cmd_broker(int argc, char **argv);
 int dc_cmd_gen(int argc, char **argv);
 int dc_cmd_tail(int argc, char **argv);

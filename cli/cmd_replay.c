@@ -23,6 +23,7 @@
 static const char usage_text[] =
     "Usage: demandcast replay --input FILE [--input FILE ...]\n"
     "                         [--csv-preset NAME | --csv-map MAPPING]\n"
+    "       demandcast replay --from TIME --to TIME -X kafka.bootstrap.servers=HOST:PORT\n"
     "                         [--bucket WIDTH] [--horizon H] [--train-until TIME]\n"
     "                         [--eval-from TIME --eval-to TIME] [--series N] [--min-days D]\n"
     "                         [--forecasts-out FILE.csv] [--skus FILE] [--report DIR]\n"
@@ -40,6 +41,8 @@ static const char usage_text[] =
     "      --csv-map MAPPING   CSV column mapping, e.g. 'order_id=InvoiceNo;sku=StockCode;\n"
     "                          qty=Quantity;price=UnitPrice;ts=InvoiceDate;user=CustomerID;\n"
     "                          ts_format=%Y-%m-%d %H:%M:%S;cancel_prefix=C'\n"
+    "      --from TIME         without --input: read topic.clickstream and topic.orders\n"
+    "      --to TIME           from Kafka, messages timestamped from .. to (inclusive)\n"
     "Model:\n"
     "      --bucket WIDTH      bucket width (sets bucket.width), e.g. 1h or 1d\n"
     "      --horizon H         buckets forecast ahead (sets horizon)\n"
@@ -55,12 +58,32 @@ static const char usage_text[] =
     "      --forecasts-out F   write every forecast issued at an origin in the evaluation\n"
     "                          window as CSV (sku,origin,target,horizon,mean,p10,p50,p90)\n"
     "      --skus FILE         only these SKUs (one per line) in --forecasts-out\n"
+    "      --buckets-out FILE  write what each closed bucket held per SKU, as CSV\n"
+    "                          (bucket,sku,units,cancelled,views,carts; SKUs with activity)\n"
     "      --redis MODE        private (default): keep feature state in a throwaway\n"
     "                          redis-server started for this replay; config: use redis.host\n"
     "                          and redis.port (e.g. to pre-warm a deployment)\n" DC_CLI_COMMON_HELP
     "\nTIME is a date (2011-07-01), an ISO-8601 time or epoch milliseconds.\n"
     "A progress line is shown when stderr is a terminal. Exit codes: 0 success,\n"
     "1 bad input or a failed run, 2 bad arguments.\n";
+
+static const char train_usage_text[] =
+    "Usage: demandcast train --input FILE [--input FILE ...] --out MODEL\n"
+    "                        [--csv-preset NAME | --csv-map MAPPING] [--until TIME]\n"
+    "                        [--bucket WIDTH] [--horizon H] [-c FILE] [-X KEY=VALUE ...]\n\n"
+    "Warm-starts a model from history: replays the input through the same pipeline as\n"
+    "`replay`, fits the LSTM offline on every bucket before --until (default: the end\n"
+    "of the input; train.epochs passes), continues online through the rest, and writes\n"
+    "the model checkpoint MODEL that `run` loads with -X model.path=MODEL.\n\n"
+    "Options:\n"
+    "  -i, --input FILE        history: Avro container files or one CSV (see `replay --help`)\n"
+    "      --csv-preset NAME   CSV column mapping preset: uci-online-retail\n"
+    "      --csv-map MAPPING   CSV column mapping\n"
+    "      --until TIME        fit offline on the buckets before TIME\n"
+    "  -o, --out MODEL         where to write the checkpoint (written atomically)\n"
+    "      --bucket WIDTH      bucket width (sets bucket.width)\n"
+    "      --horizon H         buckets forecast ahead (sets horizon)\n" DC_CLI_COMMON_HELP
+    "\nExit codes: 0 success, 1 bad input or a failed run, 2 bad arguments.\n";
 
 #define MAX_INPUTS 64
 #define MODEL_NAME "demandcast"
@@ -155,15 +178,26 @@ static int private_redis_start(private_redis_t *r, char *errstr, size_t errstr_s
 static struct {
     int tty;
     double started, last_print;
-    const dc_file_source_t *fs;
+    const dc_file_source_t *fs;  /* one of the two sources */
+    const dc_kafka_range_t *kr;
     int64_t first_ts, end_ts; /* for the ETA; end_ts INT64_MIN: unknown */
 } progress;
+
+static int64_t source_records(void)
+{
+    return progress.fs ? dc_file_source_records(progress.fs) : dc_kafka_range_records(progress.kr);
+}
+
+static int64_t source_newest(void)
+{
+    return progress.fs ? dc_file_source_newest(progress.fs) : dc_kafka_range_newest(progress.kr);
+}
 
 static void progress_print(int final)
 {
     double now = dc_monotonic_s();
-    int64_t newest = dc_file_source_newest(progress.fs);
-    int64_t records = dc_file_source_records(progress.fs);
+    int64_t newest = source_newest();
+    int64_t records = source_records();
     char when[32] = "-", eta[32] = "";
     double rate;
 
@@ -204,6 +238,7 @@ typedef struct {
     int64_t first_origin; /* bucket of the first scored origin */
     int64_t train_until;  /* INT64_MIN: none */
     dc_forecast_csv_t *csv;
+    FILE *buckets_out;
     int64_t rejected[DC_ERR__COUNT];
     uint64_t forecasts, surges, buckets;
 } replay_t;
@@ -248,6 +283,22 @@ static int on_bucket(void *opaque, const dc_bucket_t *bucket)
     replay_t *rp = opaque;
     char errstr[256];
     rp->buckets++;
+    if (rp->buckets_out) {
+        char when[32];
+        if (bucket->width % 86400000 == 0)
+            dc_date_format(bucket->start, when, sizeof(when));
+        else
+            dc_time_format(bucket->start, when, sizeof(when));
+        for (size_t i = 0; i < bucket->n_skus; i++) {
+            const dc_bucket_sku_t *s = &bucket->skus[i];
+            if (getenv("DBG")) fprintf(rp->buckets_out, "X %s %s %.17g %.17g %.17g\n", when, s->sku, s->avg_price, s->promo_share, s->users);
+            if ((getenv("DBG") || s->units || s->cancelled || s->views || s->carts) &&
+                fprintf(rp->buckets_out, "%s,%s,%lld,%lld,%lld,%lld\n", when, s->sku,
+                        (long long)s->units, (long long)s->cancelled, (long long)s->views,
+                        (long long)s->carts) < 0)
+                return DC_ERR_IO;
+        }
+    }
     if (rp->scoring) {
         if (!rp->bt) {
             rp->bt_conf.train_from = bucket->start;
@@ -319,12 +370,14 @@ static void print_summary(const replay_t *rp, const dc_file_source_t *fs)
 {
     dc_csv_stats_t cs;
     fprintf(stderr, "replay: %lld records, %llu buckets closed, %llu forecasts, %llu surge alerts\n",
-            (long long)dc_file_source_records(fs), (unsigned long long)rp->buckets,
+            (long long)source_records(), (unsigned long long)rp->buckets,
             (unsigned long long)rp->forecasts, (unsigned long long)rp->surges);
     for (int i = 1; i < DC_ERR__COUNT; i++)
         if (rp->rejected[i])
             fprintf(stderr, "replay: rejected %lld (%s)\n", (long long)rp->rejected[i],
                     dc_err_name(-i));
+    if (!fs)
+        return;
     dc_file_source_csv_stats(fs, &cs);
     if (cs.rows)
         fprintf(stderr,
@@ -353,7 +406,9 @@ static void print_table(const dc_backtest_t *bt, int horizon)
     }
 }
 
-int dc_cmd_replay(int argc, char **argv)
+/* `replay` and `train` are one code path: train is a replay with an offline
+ * fit and a checkpoint at the end, and without scoring. */
+static int replay_main(int argc, char **argv, int train)
 {
     static const struct option longopts[] = {
         {"input", required_argument, NULL, 'i'},
@@ -370,15 +425,22 @@ int dc_cmd_replay(int argc, char **argv)
         {"skus", required_argument, NULL, 's'},
         {"report", required_argument, NULL, 'r'},
         {"redis", required_argument, NULL, 'R'},
+        {"from", required_argument, NULL, 'f'},
+        {"buckets-out", required_argument, NULL, 'B'},
+        {"out", required_argument, NULL, 'O'},
+        {"until", required_argument, NULL, 'T'},
+        {"to", required_argument, NULL, 't'},
         DC_CLI_COMMON_LONGOPTS,
         {NULL, 0, NULL, 0}};
     const char *inputs[MAX_INPUTS];
     size_t n_inputs = 0, n_skus = 0;
     const char *csv_map = NULL, *forecasts_out = NULL, *skus_path = NULL, *report_dir = NULL;
+    const char *buckets_path = NULL, *model_out = NULL;
+    const char *cmd = train ? "train" : "replay", *usage = train ? train_usage_text : usage_text;
     const char *redis_mode = "private", *eval_from_s = NULL, *eval_to_s = NULL;
     char **skus = NULL, errstr[512], port[16];
     int opt, rc = DC_EXIT_USAGE, err;
-    int64_t eval_from = INT64_MIN, eval_to = INT64_MIN;
+    int64_t eval_from = INT64_MIN, eval_to = INT64_MIN, from = INT64_MIN, to = INT64_MIN;
     replay_t rp;
     private_redis_t redis = {0};
     dc_conf_t *conf = dc_conf_new();
@@ -386,6 +448,7 @@ int dc_cmd_replay(int argc, char **argv)
     dc_featstore_t *store = NULL;
     dc_pipeline_t *pl = NULL;
     dc_file_source_t *fs = NULL;
+    dc_kafka_range_t *kr = NULL;
     dc_source_t source;
     dc_metrics_t *metrics = NULL;
     dc_modelstage_opts_t msopts;
@@ -399,14 +462,14 @@ int dc_cmd_replay(int argc, char **argv)
         switch (opt) {
         case 'i':
             if (n_inputs == MAX_INPUTS) {
-                rc = dc_cli_usage_error("replay", "at most %d --input files", MAX_INPUTS);
+                rc = dc_cli_usage_error(cmd, "at most %d --input files", MAX_INPUTS);
                 goto out;
             }
             inputs[n_inputs++] = optarg;
             break;
         case 'P':
             if (!(csv_map = dc_csv_preset(optarg))) {
-                rc = dc_cli_usage_error("replay", "unknown --csv-preset \"%s\" (known: "
+                rc = dc_cli_usage_error(cmd, "unknown --csv-preset \"%s\" (known: "
                                                   "uci-online-retail)",
                                         optarg);
                 goto out;
@@ -417,19 +480,25 @@ int dc_cmd_replay(int argc, char **argv)
         case 'H':
             if (dc_conf_set(conf, opt == 'b' ? "bucket.width" : "horizon", optarg, errstr,
                             sizeof(errstr))) {
-                rc = dc_cli_usage_error("replay", "%s", errstr);
+                rc = dc_cli_usage_error(cmd, "%s", errstr);
                 goto out;
             }
             break;
+        case 'f':
+        case 't':
         case 'T':
         case 'F':
         case 'E': {
             int64_t t;
             if (dc_time_parse(optarg, &t)) {
-                rc = dc_cli_usage_error("replay", "bad time \"%s\"", optarg);
+                rc = dc_cli_usage_error(cmd, "bad time \"%s\"", optarg);
                 goto out;
             }
-            if (opt == 'T')
+            if (opt == 'f')
+                from = t;
+            else if (opt == 't')
+                to = t;
+            else if (opt == 'T')
                 rp.train_until = t;
             else if (opt == 'F')
                 eval_from = t, eval_from_s = optarg;
@@ -442,7 +511,7 @@ int dc_cmd_replay(int argc, char **argv)
             char *end;
             long v = strtol(optarg, &end, 10);
             if (*end || v < 1 || v > 10000000) {
-                rc = dc_cli_usage_error("replay", "bad --%s \"%s\"",
+                rc = dc_cli_usage_error(cmd, "bad --%s \"%s\"",
                                         opt == 'n' ? "series" : "min-days", optarg);
                 goto out;
             }
@@ -453,40 +522,56 @@ int dc_cmd_replay(int argc, char **argv)
             break;
         }
         case 'o': forecasts_out = optarg; break;
+        case 'B': buckets_path = optarg; break;
+        case 'O': model_out = optarg; break;
         case 's': skus_path = optarg; break;
         case 'r': report_dir = optarg; break;
         case 'R':
             if (strcmp(optarg, "private") && strcmp(optarg, "config")) {
-                rc = dc_cli_usage_error("replay", "--redis is private or config, not \"%s\"",
+                rc = dc_cli_usage_error(cmd, "--redis is private or config, not \"%s\"",
                                         optarg);
                 goto out;
             }
             redis_mode = optarg;
             break;
         default:
-            if ((rc = dc_cli_common_opt(opt, optarg, conf, usage_text)) >= 0)
+            if ((rc = dc_cli_common_opt(opt, optarg, conf, usage)) >= 0)
                 goto out;
         }
     }
     rc = DC_EXIT_USAGE;
     if (optind < argc) {
-        rc = dc_cli_usage_error("replay", "unexpected argument \"%s\"", argv[optind]);
+        rc = dc_cli_usage_error(cmd, "unexpected argument \"%s\"", argv[optind]);
         goto out;
     }
-    if (!n_inputs) {
-        rc = dc_cli_usage_error("replay", "--input FILE is required");
+    if (train && !model_out) {
+        rc = dc_cli_usage_error(cmd, "--out MODEL is required");
         goto out;
     }
-    if (eval_from == INT64_MIN)
+    if (train && rp.train_until == INT64_MIN)
+        rp.train_until = INT64_MAX; /* fit on everything, at the end */
+    if (!n_inputs && (from == INT64_MIN || to == INT64_MIN)) {
+        rc = dc_cli_usage_error(cmd, "give --input FILE, or --from and --to to read Kafka");
+        goto out;
+    }
+    if (n_inputs && (from != INT64_MIN || to != INT64_MIN)) {
+        rc = dc_cli_usage_error(cmd, "--from/--to read Kafka; they do not go with --input");
+        goto out;
+    }
+    if (!n_inputs && !dc_conf_passthrough(conf, "kafka.bootstrap.servers")) {
+        rc = dc_cli_usage_error(cmd, "--from/--to need kafka.bootstrap.servers");
+        goto out;
+    }
+    if (eval_from == INT64_MIN && !train)
         eval_from = rp.train_until;
     rp.scoring = report_dir != NULL;
     if ((rp.scoring || forecasts_out) && (eval_from == INT64_MIN || eval_to == INT64_MIN)) {
-        rc = dc_cli_usage_error("replay", "--report and --forecasts-out need --eval-to and "
+        rc = dc_cli_usage_error(cmd, "--report and --forecasts-out need --eval-to and "
                                           "--eval-from (or --train-until)");
         goto out;
     }
     if (eval_to != INT64_MIN && eval_to < eval_from) {
-        rc = dc_cli_usage_error("replay", "--eval-to %s is before --eval-from %s", eval_to_s,
+        rc = dc_cli_usage_error(cmd, "--eval-to %s is before --eval-from %s", eval_to_s,
                                 eval_from_s ? eval_from_s : "(--train-until)");
         goto out;
     }
@@ -504,7 +589,7 @@ int dc_cmd_replay(int argc, char **argv)
         rp.first_origin = dc_time_floor(eval_from, width) - width;
     }
     if (skus_path && read_skus(skus_path, &skus, &n_skus)) {
-        fprintf(stderr, "demandcast replay: cannot read --skus %s: %s\n", skus_path,
+        fprintf(stderr, "demandcast %s: cannot read --skus %s: %s\n", cmd, skus_path,
                 strerror(errno));
         goto out;
     }
@@ -513,16 +598,27 @@ int dc_cmd_replay(int argc, char **argv)
                                        dc_time_floor(eval_to, width) - width,
                                        dc_time_floor(eval_to, width), (const char *const *)skus,
                                        skus_path ? n_skus : 0, errstr, sizeof(errstr)))) {
-        fprintf(stderr, "demandcast replay: %s\n", errstr);
+        fprintf(stderr, "demandcast %s: %s\n", cmd, errstr);
         goto out;
     }
-    if (!(fs = dc_file_source_new(inputs, n_inputs, csv_map, errstr, sizeof(errstr)))) {
-        fprintf(stderr, "demandcast replay: %s\n", errstr);
+    if (buckets_path) {
+        if (!(rp.buckets_out = fopen(buckets_path, "w"))) {
+            fprintf(stderr, "demandcast %s: %s: %s\n", cmd, buckets_path, strerror(errno));
+            goto out;
+        }
+        fputs("bucket,sku,units,cancelled,views,carts\n", rp.buckets_out);
+    }
+    if (n_inputs && !(fs = dc_file_source_new(inputs, n_inputs, csv_map, errstr, sizeof(errstr)))) {
+        fprintf(stderr, "demandcast %s: %s\n", cmd, errstr);
+        goto out;
+    }
+    if (!n_inputs && !(kr = dc_kafka_range_new(conf, from, to, errstr, sizeof(errstr)))) {
+        fprintf(stderr, "demandcast %s: %s\n", cmd, errstr);
         goto out;
     }
     if (!strcmp(redis_mode, "private")) {
         if (private_redis_start(&redis, errstr, sizeof(errstr))) {
-            fprintf(stderr, "demandcast replay: %s\n", errstr);
+            fprintf(stderr, "demandcast %s: %s\n", cmd, errstr);
             goto out;
         }
         snprintf(port, sizeof(port), "%d", redis.port);
@@ -537,7 +633,7 @@ int dc_cmd_replay(int argc, char **argv)
     if (!dc_conf_is_set(conf, "sku.idle.ttl"))
         dc_conf_set(conf, "sku.idle.ttl", "365d", NULL, 0);
     if (dc_limits_init(&lim, conf, errstr, sizeof(errstr))) {
-        fprintf(stderr, "demandcast replay: %s\n", errstr);
+        fprintf(stderr, "demandcast %s: %s\n", cmd, errstr);
         rc = DC_EXIT_USAGE;
         goto out;
     }
@@ -547,12 +643,12 @@ int dc_cmd_replay(int argc, char **argv)
     msopts.fit.seed = (uint64_t)dc_conf_int(conf, "model.seed");
     dc_forecaster_sink_t fsink = {on_forecast, on_surge, &rp};
     if (!(rp.ms = dc_modelstage_new(conf, &msopts, &fsink, errstr, sizeof(errstr)))) {
-        fprintf(stderr, "demandcast replay: %s\n", errstr);
+        fprintf(stderr, "demandcast %s: %s\n", cmd, errstr);
         goto out;
     }
     metrics = dc_metrics_new();
     if (!(store = dc_featstore_new(conf, &lim, "replay", errstr, sizeof(errstr)))) {
-        fprintf(stderr, "demandcast replay: feature store: %s\n", errstr);
+        fprintf(stderr, "demandcast %s: feature store: %s\n", cmd, errstr);
         goto out;
     }
     dc_pipeline_sinks_t sinks = {.bucket_closed = on_bucket,
@@ -560,14 +656,18 @@ int dc_cmd_replay(int argc, char **argv)
                                  .reject = on_reject,
                                  .reject_opaque = &rp};
     if (!(pl = dc_pipeline_new(conf, &lim, store, &sinks, metrics, errstr, sizeof(errstr)))) {
-        fprintf(stderr, "demandcast replay: %s\n", errstr);
+        fprintf(stderr, "demandcast %s: %s\n", cmd, errstr);
         goto out;
     }
-    dc_file_source_attach(fs, &source);
+    if (fs)
+        dc_file_source_attach(fs, &source);
+    else
+        dc_kafka_range_attach(kr, &source);
     dc_cli_install_signals();
     progress.tty = isatty(STDERR_FILENO);
     progress.started = progress.last_print = dc_monotonic_s();
     progress.fs = fs;
+    progress.kr = kr;
     progress.first_ts = INT64_MIN;
     progress.end_ts = eval_to;
     err = dc_pipeline_run(pl, &source, should_stop, 10000);
@@ -575,21 +675,29 @@ int dc_cmd_replay(int argc, char **argv)
     if (!err)
         err = dc_modelstage_finish(rp.ms);
     if (err) {
-        fprintf(stderr, "demandcast replay: %s%s%s\n", dc_err2str(err),
-                *dc_file_source_errstr(fs) ? ": " : "", dc_file_source_errstr(fs));
+        const char *why = fs ? dc_file_source_errstr(fs) : "";
+        fprintf(stderr, "demandcast %s: %s%s%s\n", cmd, dc_err2str(err), *why ? ": " : "", why);
         goto out;
     }
     if (dc_cli_stop_requested()) {
-        fprintf(stderr, "demandcast replay: interrupted\n");
+        fprintf(stderr, "demandcast %s: interrupted\n", cmd);
         goto out;
     }
     print_summary(&rp, fs);
+    if (rp.buckets_out) {
+        err = fclose(rp.buckets_out);
+        rp.buckets_out = NULL;
+        if (err) {
+            fprintf(stderr, "demandcast %s: writing %s failed\n", cmd, buckets_path);
+            goto out;
+        }
+    }
     if (rp.csv) {
         uint64_t rows = dc_forecast_csv_rows(rp.csv);
         err = dc_forecast_csv_close(rp.csv);
         rp.csv = NULL;
         if (err) {
-            fprintf(stderr, "demandcast replay: writing %s failed\n", forecasts_out);
+            fprintf(stderr, "demandcast %s: writing %s failed\n", cmd, forecasts_out);
             goto out;
         }
         fprintf(stderr, "replay: %llu forecast rows in %s\n", (unsigned long long)rows,
@@ -597,19 +705,28 @@ int dc_cmd_replay(int argc, char **argv)
     }
     if (rp.scoring) {
         if (!rp.bt || dc_backtest_finish(rp.bt, errstr, sizeof(errstr))) {
-            fprintf(stderr, "demandcast replay: backtest: %s\n",
+            fprintf(stderr, "demandcast %s: backtest: %s\n", cmd,
                     rp.bt ? errstr : "no bucket closed: nothing to score");
             goto out;
         }
         print_table(rp.bt, rp.bt_conf.horizon);
         if (mkdir(report_dir, 0755) && errno != EEXIST) {
-            fprintf(stderr, "demandcast replay: %s: %s\n", report_dir, strerror(errno));
+            fprintf(stderr, "demandcast %s: %s: %s\n", cmd, report_dir, strerror(errno));
             goto out;
         }
         if (dc_backtest_write_report(rp.bt, report_dir, errstr, sizeof(errstr))) {
-            fprintf(stderr, "demandcast replay: report: %s\n", errstr);
+            fprintf(stderr, "demandcast %s: report: %s\n", cmd, errstr);
             goto out;
         }
+    }
+    if (model_out) {
+        dc_model_t *model = dc_forecaster_model(dc_modelstage_forecaster(rp.ms));
+        if (dc_model_save_file(model, model_out, errstr, sizeof(errstr))) {
+            fprintf(stderr, "demandcast %s: %s\n", cmd, errstr);
+            goto out;
+        }
+        fprintf(stderr, "%s: model version %llu written to %s\n", cmd,
+                (unsigned long long)dc_model_version(model), model_out);
     }
     rc = DC_EXIT_OK;
 out:
@@ -617,8 +734,11 @@ out:
     dc_featstore_destroy(store);
     dc_modelstage_destroy(rp.ms);
     dc_forecast_csv_close(rp.csv);
+    if (rp.buckets_out)
+        fclose(rp.buckets_out);
     dc_backtest_destroy(rp.bt);
     dc_file_source_destroy(fs);
+    dc_kafka_range_destroy(kr);
     dc_metrics_destroy(metrics);
     private_redis_stop(&redis);
     for (size_t i = 0; i < n_skus; i++)
@@ -627,3 +747,6 @@ out:
     dc_conf_destroy(conf);
     return rc;
 }
+
+int dc_cmd_replay(int argc, char **argv) { return replay_main(argc, argv, 0); }
+int dc_cmd_train(int argc, char **argv) { return replay_main(argc, argv, 1); }

@@ -8,6 +8,8 @@
 static const dc_cli_cmd_t commands[] = {
     {"replay", "backtest: history through the same pipeline, scored against baselines",
      dc_cmd_replay},
+    {"train", "warm-start a model from history and write the checkpoint `run` loads",
+     dc_cmd_train},
     {"config", "list the configuration properties, or check a configuration", dc_cmd_config},
     {"broker", "run the embedded Kafka (mock cluster) for demos and tests", dc_cmd_broker},
     {"gen", "generate a synthetic shop's clicks and orders into Kafka or files", dc_cmd_gen},

@@ -71,7 +71,7 @@ static const dc_conf_prop_t props[] = {
     {"surge.ratio", DC_CONF_DOUBLE, "2.0", 1, 1000, "A surge starts when expected demand exceeds the baseline by this ratio."},
     {"surge.min.volume", DC_CONF_DOUBLE, "5", 0, 1e12, "Minimum expected units per bucket for a surge."},
     {"surge.z", DC_CONF_DOUBLE, "4", 0, 1000, "Least Poisson z-score of a jump over the baseline for a surge to start."},
-    {"surge.warmup", DC_CONF_INT, "24", 0, 100000, "Buckets a SKU must have been seen before it may raise a surge."},
+    {"surge.warmup", DC_CONF_INT, "48", 0, 100000, "Buckets a SKU must have been seen before it may raise a surge."},
     {"surge.end.after", DC_CONF_INT, "2", 1, 1000, "Consecutive calm buckets that end a surge episode."},
 
     /* Process. */

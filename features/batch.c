@@ -247,7 +247,7 @@ int dc_featbatch_add(dc_featbatch_t *batch, const dc_fevent_t *ev, int64_t close
         b->events++;
         b->promo_events += ev->promo != 0;
         if (ev->price > 0) {
-            b->price_sum += ev->price;
+            b->price_sum_e4 += llround(ev->price * 1e4);
             b->price_n++;
         }
         switch (ev->kind) {

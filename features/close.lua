@@ -12,7 +12,7 @@
 -- the same bucket, with the same SKUs and totals, after it restarts.
 --
 -- Snapshot: MessagePack [B, [[sku, units, cancelled, views, carts, removes,
--- orders, revenue_e4, events, promo_events, price_n, price_sum, users]...]],
+-- orders, revenue_e4, events, promo_events, price_n, price_sum_e4, users]...]],
 -- SKUs sorted.
 
 local P, B, bucket, idle_ttl, ttl = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]),

@@ -374,7 +374,7 @@ static void pack_batch(dc_featstore_t *fs, const dc_featbatch_t *batch, dc_parts
             msgpack_pack_int64(&pk, bd->events);
             msgpack_pack_int64(&pk, bd->promo_events);
             msgpack_pack_int64(&pk, bd->price_n);
-            msgpack_pack_double(&pk, bd->price_sum);
+            msgpack_pack_int64(&pk, bd->price_sum_e4);
         }
         msgpack_pack_array(&pk, d->n_users);
         for (const dc_user_obs_t *o = dc_featbatch_user_first(batch, i); o;
@@ -541,7 +541,7 @@ static int decode_snapshot(dc_featstore_t *fs, const char *data, size_t len, dc_
         s->orders = obj_i64(&f[6]);
         s->revenue = (double)obj_i64(&f[7]) / 1e4;
         int64_t events = obj_i64(&f[8]), promo = obj_i64(&f[9]), price_n = obj_i64(&f[10]);
-        s->avg_price = price_n ? obj_f64(&f[11]) / (double)price_n : 0;
+        s->avg_price = price_n ? obj_f64(&f[11]) / 1e4 / (double)price_n : 0;
         s->promo_share = events ? (double)promo / (double)events : 0;
         s->promo = promo > 0;
         s->users = obj_f64(&f[12]);

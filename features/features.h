@@ -176,7 +176,10 @@ typedef struct {
     int64_t start;
     int64_t units, cancelled, views, carts, removes, orders, revenue_e4;
     int64_t events, promo_events, price_n;
-    double price_sum;
+    /* Prices in units of 1e-4, like revenue: integer sums are the same in
+     * any order, so a bucket's mean price (a model input) does not depend on
+     * how partitions interleaved. */
+    int64_t price_sum_e4;
 } dc_bucket_delta_t;
 
 typedef struct {
@@ -279,7 +282,9 @@ void dc_bucket_clear(dc_bucket_t *bucket);
  * every flush durable, everysec may lose the last second of flushes, whose
  * events are then read again from Kafka since their offsets are lost
  * with them: still exactly once). The scripts touch keys of many SKUs in one
- * step, so the store needs one Redis primary (not a Redis Cluster).
+ * step, so the store needs one Redis primary (not a Redis Cluster), and
+ * Redis 7 or later: features are read through a Redis function
+ * (features.lua, loaded on connect) that any client can call.
  *
  * Not thread-safe.
  */
@@ -325,7 +330,9 @@ int dc_featstore_flush(dc_featstore_t *fs, const dc_featbatch_t *batch, dc_parts
  * same start (after a crash) returns the same SKUs and totals. */
 int dc_featstore_close_bucket(dc_featstore_t *fs, int64_t start, dc_bucket_t *out);
 
-/* Rolling windows of one SKU as stored (what `demandcast features` prints). */
+/* Rolling windows of one SKU (what `demandcast features` prints), summed by
+ * the Redis function dc_features from the stored slot rings as of the SKU's
+ * as-of time (features/KEYS.md). found is 0 for a SKU the store lacks. */
 typedef struct {
     int64_t views, carts, units, orders;
     double revenue, users, conversion; /* conversion = orders / views, 0 without views */

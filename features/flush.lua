@@ -7,7 +7,7 @@
 --    skus [[sku, newest, oldest,
 --           slots [[w, slot, views, carts, units, orders, revenue_e4]...],
 --           buckets [[start, units, cancelled, views, carts, removes, orders,
---                     revenue_e4, events, promo_events, price_n, price_sum]...],
+--                     revenue_e4, events, promo_events, price_n, price_sum_e4]...],
 --           users [[ts, user]...]]...],
 --    now_wall_ms]
 -- Key layout: features/KEYS.md. Only the state the windows are summed from
@@ -45,8 +45,8 @@ if #parts > 0 then
   end
 end
 
-local clock = call('HMGET', clockkey, 'closed', 'acked')
-local closed, acked = tonumber(clock[1]), tonumber(clock[2])
+local clock = call('HMGET', clockkey, 'closed', 'acked', 'origin')
+local closed, acked, origin = tonumber(clock[1]), tonumber(clock[2]), tonumber(clock[3])
 
 -- The close lease: one instance of the group closes buckets.
 local holder = call('GET', P .. ':{meta}:closer')
@@ -57,13 +57,18 @@ if holder == false or holder == me then
 end
 
 -- The first data ever seen starts the bucket clock at its oldest bucket.
-if closed == nil then
+-- Until a bucket has closed, older data moves the start back: with several
+-- partitions the oldest event need not come in the first flush, and no
+-- bucket may close before every partition has been heard (their watermarks
+-- hold the clock), so nothing is lost by waiting for it.
+if closed == nil or (closed == origin and acked == origin) then
   for _, s in ipairs(skus) do
     for _, b in ipairs(s[5]) do
       if closed == nil or b[1] < closed then closed = b[1] end
     end
   end
   acked = closed
+  origin = closed
 end
 
 -- 2. The SKUs.
@@ -234,7 +239,12 @@ end
 local spec = {}
 for w = 1, #windows do spec[w] = windows[w][1] .. '=' .. I(windows[w][2]) end
 if closed ~= nil then
-  call('HSET', clockkey, 'closed', I(closed), 'acked', I(acked), 'windows', table.concat(spec, ','))
+  call('HSET', clockkey, 'closed', I(closed), 'acked', I(acked), 'origin', I(origin or closed),
+       'windows', table.concat(spec, ','))
 end
 
-return {1, closed and I(closed) or false, acked and I(acked) or false, closer, late_dropped, ncmd + 1}
+-- Before the first close the clock's start is provisional (see above): no
+-- bucket is closed yet, so the caller must not treat older events as late.
+local closed_out = closed and origin and closed > origin and I(closed) or false
+if closed and not origin then closed_out = I(closed) end
+return {1, closed_out, acked and I(acked) or false, closer, late_dropped, ncmd + 1}

@@ -153,9 +153,8 @@ static void factors_init(factors_t *fs, const dc_baseline_season_t *season,
     fs->mean = visited ? fs->sum / visited : 0;
 }
 
-static double factor_at(const factors_t *fs, int64_t bucket_start)
+static double factor_of_slot(const factors_t *fs, int s)
 {
-    int s = slot_of(fs->season, fs->params, bucket_start);
     if (!fs->season->n[s] || fs->sum <= 0)
         return 1.0;
     return fs->season->level[s] / fs->mean;
@@ -179,11 +178,14 @@ void dc_baseline_forecast_horizons(const dc_baseline_params_t *params,
     factors_t fs;
 
     factors_init(&fs, season, params);
-    /* Newest first; age 0 is the bucket just closed. */
-    for (int age = 0; age < sku->len; age++, w *= decay) {
-        float v = sku->units[(sku->head - age + window) % window];
-        int64_t t = sku->last_bucket - (int64_t)age * params->bucket_width;
-        double f = factor_at(&fs, t);
+    /* Newest first; age 0 is the bucket just closed. Each age is one bucket
+     * further back: one ring slot and one season slot down. */
+    int slot = sku->len ? slot_of(season, params, sku->last_bucket) : 0;
+    for (int age = 0, at = sku->head; age < sku->len; age++, w *= decay) {
+        float v = sku->units[at];
+        double f = factor_of_slot(&fs, slot);
+        at = at ? at - 1 : window - 1;
+        slot = slot ? slot - 1 : season->slots - 1;
         if (isnan(v) || f < DC_BASELINE_CLOSED)
             continue;
         sample_t x = {(float)(v / f), (float)w};
@@ -213,8 +215,9 @@ void dc_baseline_forecast_horizons(const dc_baseline_params_t *params,
         q90 = weighted_quantile(s, n, total, 0.9);
         mean = wsum / total;
     }
-    for (int k = 0; k < n_targets; k++) {
-        double target_factor = factor_at(&fs, first_target + (int64_t)k * params->bucket_width);
+    for (int k = 0, ts = slot_of(season, params, first_target); k < n_targets; k++) {
+        double target_factor = factor_of_slot(&fs, ts);
+        ts = ts + 1 < season->slots ? ts + 1 : 0;
         memset(&out[k], 0, sizeof(out[k]));
         if (target_factor < DC_BASELINE_CLOSED || !n)
             continue;

@@ -8,10 +8,17 @@
 #include <string.h>
 #include <zlib.h>
 
-/* The blend weight follows the experts' losses over roughly the last 30
+/* The blend is learned by following the leader over a grid of weights:
+ * every close scores the one-ahead forecast each weight would have
+ * published (pinball loss at 10/50/90 % over all SKUs), a slow average of
+ * those losses is kept per weight, and the weight with the least average
+ * publishes. Unlike weights in inverse proportion to each expert's loss, this
+ * goes to 0 when the LSTM adds nothing to the baseline and to 1 when the
+ * baseline adds nothing to the LSTM. The averages follow roughly the last 30
  * closes: quick enough to notice a model that got worse, slow enough that
  * one odd bucket does not swing every forecast. */
 #define BLEND_ALPHA (1.0 / 30)
+#define BLEND_GRID 11 /* weights 0, 0.1, ..., 1 */
 
 /* What the forecaster keeps per SKU besides the model and baseline records. */
 typedef struct {
@@ -28,7 +35,7 @@ struct dc_forecaster_s {
     int train_batch;
     size_t train_per_close; /* train.skus.per.close; 0 = every SKU */
     double blend_fixed; /* < 0: learned */
-    double loss_lstm, loss_base;
+    double blend_loss[BLEND_GRID]; /* slow average of each grid weight's loss */
     int64_t width;
     int64_t last_closed;
 
@@ -88,7 +95,6 @@ dc_forecaster_t *dc_forecaster_new(const dc_conf_t *conf, dc_model_t *model, cha
     fc->train_batch = (int)dc_conf_int(conf, "train.batch");
     fc->train_per_close = (size_t)dc_conf_int(conf, "train.skus.per.close");
     fc->blend_fixed = dc_conf_double(conf, "forecast.blend");
-    fc->loss_lstm = fc->loss_base = 1.0;
     fc->last_closed = INT64_MIN;
     dc_baseline_params_from_conf(&fc->bparams, conf);
     dc_baseline_season_init(&fc->bseason, &fc->bparams);
@@ -137,9 +143,13 @@ size_t dc_forecaster_bytes_per_sku(const dc_forecaster_t *fc)
 
 double dc_forecaster_blend_weight(const dc_forecaster_t *fc)
 {
+    int best = BLEND_GRID / 2; /* an even blend until the losses say otherwise */
     if (fc->blend_fixed >= 0)
         return fc->blend_fixed;
-    return fc->loss_base / (fc->loss_lstm + fc->loss_base);
+    for (int g = 0; g < BLEND_GRID; g++)
+        if (fc->blend_loss[g] < fc->blend_loss[best])
+            best = g;
+    return (double)best / (BLEND_GRID - 1);
 }
 
 /* Makes room for SKU records up to n (amortised doubling: allocation happens
@@ -248,7 +258,7 @@ static int64_t sku_index(dc_forecaster_t *fc, const char *sku)
 int dc_forecaster_close(dc_forecaster_t *fc, int64_t bucket_start, const dc_forecaster_input_t *in,
                         size_t n, const dc_forecaster_sink_t *sink)
 {
-    double total_units = 0, total_views = 0, loss_l = 0, loss_b = 0, w;
+    double total_units = 0, total_views = 0, grid_loss[BLEND_GRID] = {0}, w;
     size_t scored = 0;
     int err, hz = fc->horizon;
 
@@ -273,21 +283,26 @@ int dc_forecaster_close(dc_forecaster_t *fc, int64_t bucket_start, const dc_fore
         fc->buckets[j] = x->bucket;
         total_units += x->bucket.units;
         total_views += x->bucket.views;
-        /* Score both experts' one-ahead forecasts of this bucket. */
+        /* Score the one-ahead forecast of this bucket every grid weight
+         * would have published. */
         sku_meta_t *m = &fc->meta[i];
         if (m->prev_target == bucket_start) {
-            loss_l += pinball3(m->prev_lstm, x->bucket.units);
-            loss_b += pinball3(m->prev_base, x->bucket.units);
+            for (int g = 0; g < BLEND_GRID; g++) {
+                double wg = (double)g / (BLEND_GRID - 1);
+                float q[3];
+                for (int k = 0; k < 3; k++)
+                    q[k] = (float)(wg * m->prev_lstm[k] + (1 - wg) * m->prev_base[k]);
+                grid_loss[g] += pinball3(q, x->bucket.units);
+            }
             scored++;
         }
     }
     /* Only now: a SKU added above may have moved the arena. */
     for (size_t j = 0; j < n; j++)
         fc->recs[j] = model_rec(fc, fc->index[j]);
-    if (scored && loss_l + loss_b > 0) {
-        fc->loss_lstm += BLEND_ALPHA * (loss_l / scored - fc->loss_lstm);
-        fc->loss_base += BLEND_ALPHA * (loss_b / scored - fc->loss_base);
-    }
+    if (scored)
+        for (int g = 0; g < BLEND_GRID; g++)
+            fc->blend_loss[g] += BLEND_ALPHA * (grid_loss[g] / scored - fc->blend_loss[g]);
     w = dc_forecaster_blend_weight(fc);
 
     dc_baseline_season_observe(&fc->bseason, &fc->bparams, bucket_start, total_units);
@@ -329,7 +344,11 @@ int dc_forecaster_close(dc_forecaster_t *fc, int64_t bucket_start, const dc_fore
         sku_meta_t *m = &fc->meta[i];
 
         dc_baseline_sku_push(&fc->bparams, base, bucket_start, b->units, total_units <= 0);
-        snprintf(out->sku, sizeof(out->sku), "%s", dc_strmap_key(fc->skus, i));
+        /* snprintf's truncation without its format parsing, once per SKU. */
+        const char *key = dc_strmap_key(fc->skus, i);
+        size_t key_len = strnlen(key, sizeof(out->sku) - 1);
+        memcpy(out->sku, key, key_len);
+        out->sku[key_len] = '\0';
         out->cold_start = dc_model_sku_is_cold(fc->recs[j]);
         dc_baseline_forecast_horizons(&fc->bparams, &fc->bseason, base, bucket_start + fc->width,
                                       hz, fc->base_fc);
@@ -377,8 +396,8 @@ int dc_forecaster_close(dc_forecaster_t *fc, int64_t bucket_start, const dc_fore
 #define SKU_MAGIC "DCFS"
 #define STATE_VERSION 1
 #define GLOBAL_FIXED                                                                            \
-    (48 + DC_BASELINE_MAX_SLOTS * 12 + 31 * 12 + 3 * 8 + 4) /* up to and including P */
-#define SKU_FIXED 68 /* header, blend memory, surge, baseline header */
+    (32 + BLEND_GRID * 8 + DC_BASELINE_MAX_SLOTS * 12 + 31 * 12 + 3 * 8 + 4) /* up to P */
+#define SKU_FIXED 72 /* header, blend memory, surge, baseline header */
 
 /* Little-endian cursors. A writer has its room reserved up front; a reader
  * checks every read against the end and remembers that one overran. */
@@ -496,8 +515,8 @@ int dc_forecaster_save_global(const dc_forecaster_t *fc, dc_buf_t *out)
     wr_u(&w, (uint32_t)fc->bseason.slots, 4);
     wr_u(&w, (uint64_t)fc->width, 8);
     wr_u(&w, (uint64_t)fc->last_closed, 8);
-    wr_f64(&w, fc->loss_lstm);
-    wr_f64(&w, fc->loss_base);
+    for (int g = 0; g < BLEND_GRID; g++)
+        wr_f64(&w, fc->blend_loss[g]);
     for (int i = 0; i < DC_BASELINE_MAX_SLOTS; i++)
         wr_f64(&w, fc->bseason.level[i]);
     for (int i = 0; i < DC_BASELINE_MAX_SLOTS; i++)
@@ -555,7 +574,9 @@ int dc_forecaster_load_global(dc_forecaster_t *fc, const void *buf, size_t len, 
         return dc_seterr(errstr, errstr_size, DC_ERR_VERSION,
                          "%s: horizon %u, bucket width %lld ms; this forecaster has %d, %lld ms",
                          what, horizon, (long long)width, fc->horizon, (long long)fc->width);
-    double loss_lstm = rd_f64(&r), loss_base = rd_f64(&r);
+    double blend_loss[BLEND_GRID];
+    for (int g = 0; g < BLEND_GRID; g++)
+        blend_loss[g] = rd_f64(&r);
     memset(&bs, 0, sizeof(bs));
     memset(&ss, 0, sizeof(ss));
     bs.slots = (int)slots;
@@ -622,8 +643,7 @@ int dc_forecaster_load_global(dc_forecaster_t *fc, const void *buf, size_t len, 
 
     /* Everything checked: from here on the state is replaced. */
     fc->last_closed = last_closed;
-    fc->loss_lstm = loss_lstm;
-    fc->loss_base = loss_base;
+    memcpy(fc->blend_loss, blend_loss, sizeof(blend_loss));
     fc->bseason = bs;
     fc->sseason = ss;
     for (size_t i = 0; i < 3 * P; i++) {
@@ -658,24 +678,18 @@ static size_t base_window(const dc_forecaster_t *fc)
 int dc_forecaster_save_sku(const dc_forecaster_t *fc, const char *sku, dc_buf_t *out)
 {
     int64_t i = dc_strmap_find(fc->skus, sku);
-    size_t W = base_window(fc);
-    dc_buf_t rec = {0};
+    size_t W = base_window(fc), start = out->len, fixed = SKU_FIXED + 4 * W + 4;
     int err;
     if (i < 0)
         return DC_ERR_INVAL;
-    const dc_model_sku_t *mrec = (const dc_model_sku_t *)(fc->model_arena + (size_t)i * fc->model_size);
+    const dc_model_sku_t *mrec =
+        (const dc_model_sku_t *)(fc->model_arena + (size_t)i * fc->model_size);
     const dc_baseline_sku_t *base =
         (const dc_baseline_sku_t *)(fc->base_arena + (size_t)i * fc->base_size);
     const sku_meta_t *m = &fc->meta[i];
-    /* The model record goes in the middle: saved into the tail of out first,
-     * then the fixed part is built around it. */
-    if ((err = dc_model_sku_save(fc->model, mrec, &rec)))
-        goto out;
-    size_t len = SKU_FIXED + 4 * W + 4 + rec.len + 4;
-    if ((err = dc_buf_reserve(out, len)))
-        goto out;
-    uint8_t *start = out->data + out->len;
-    st_wr_t w = {start};
+    if ((err = dc_buf_reserve(out, fixed)))
+        return err;
+    st_wr_t w = {out->data + start};
     wr_bytes(&w, SKU_MAGIC, 4);
     wr_u(&w, STATE_VERSION, 1);
     wr_u(&w, 0, 1);
@@ -687,6 +701,7 @@ int dc_forecaster_save_sku(const dc_forecaster_t *fc, const char *sku, dc_buf_t 
         wr_f32(&w, m->prev_base[k]);
     wr_f32(&w, m->surge.level_units);
     wr_f32(&w, m->surge.level_views);
+    wr_f32(&w, m->surge.level_carts);
     wr_f32(&w, m->surge.last_expected);
     wr_u(&w, m->surge.seen, 2);
     wr_u(&w, m->surge.active, 1);
@@ -696,13 +711,19 @@ int dc_forecaster_save_sku(const dc_forecaster_t *fc, const char *sku, dc_buf_t 
     wr_u(&w, base->head, 2);
     for (size_t k = 0; k < W; k++)
         wr_f32(&w, base->units[k]);
-    wr_u(&w, rec.len, 4);
-    wr_bytes(&w, rec.data, rec.len);
-    st_close(start, &w);
-    out->len += len;
-out:
-    dc_buf_free(&rec);
-    return err;
+    out->len += fixed;
+    /* The model record goes straight into out (which may move); its length
+     * is filled in after. */
+    if ((err = dc_model_sku_save(fc->model, mrec, out)) || (err = dc_buf_reserve(out, 4))) {
+        out->len = start;
+        return err;
+    }
+    w.p = out->data + start + fixed - 4;
+    wr_u(&w, out->len - start - fixed, 4);
+    w.p = out->data + out->len;
+    st_close(out->data + start, &w);
+    out->len += 4;
+    return DC_OK;
 }
 
 int dc_forecaster_load_sku(dc_forecaster_t *fc, const char *sku, const void *buf, size_t len,
@@ -734,6 +755,7 @@ int dc_forecaster_load_sku(dc_forecaster_t *fc, const char *sku, const void *buf
         m.prev_base[k] = rd_f32(&r);
     m.surge.level_units = rd_f32(&r);
     m.surge.level_views = rd_f32(&r);
+    m.surge.level_carts = rd_f32(&r);
     m.surge.last_expected = rd_f32(&r);
     m.surge.seen = (uint16_t)rd_u(&r, 2);
     m.surge.active = (uint8_t)rd_u(&r, 1);

@@ -9,16 +9,33 @@
  *
  *     q = w * q_lstm + (1 - w) * q_baseline      (q = mean, p10, p50, p90)
  *
- * with w = L_baseline / (L_lstm + L_baseline), where L is a slow average of
- * each expert's realised pinball loss (at 10/50/90 %) on the one-bucket-ahead
- * forecasts, over all SKUs. Both experts' quantiles are non-crossing, so
- * their convex blend is too. The weight keeps learning online with the
- * model; `forecast.blend` may pin it instead (0 = baseline only, 1 = LSTM
- * only).
+ * with w learned online by following the leader over the grid 0, 0.1, ..., 1:
+ * at every close each weight's one-bucket-ahead forecasts are scored
+ * (pinball loss at 10/50/90 %, over all SKUs), and the weight with the least
+ * slowly-averaged loss publishes; it starts at 0.5. Both experts' quantiles
+ * are non-crossing, so their convex blend is too. `forecast.blend` may pin w
+ * instead (0 = baseline only, 1 = LSTM only).
  *
  * Determinism: SKUs are processed in byte order of their names whatever
  * order the caller gives, so the same buckets give the same forecasts, bit
  * for bit, and the same online mini-batches.
+ *
+ * Online training at scale (train.skus.per.close = N, train.bptt = K):
+ * while a close has at most N SKUs, every SKU trains at every close on its
+ * window of the last K buckets, which slides one bucket per close. That
+ * costs n*K SKU-steps of BPTT per close (100k SKUs at hourly settings: some
+ * 4 s on one core), so with more SKUs each trains once every
+ * P = max(K, ceil(n / N)) closes instead, on a whole window of the K buckets
+ * before it (restarted K-1 closes ahead): SKU number i (in order of first
+ * appearance) trains at bucket number b when (b + i) mod P = 0. The work is
+ * then at most about N*K SKU-steps per close, spread evenly over the closes.
+ * The trade-off: the shared weights see each SKU's recent history once
+ * instead of up to K times over, and the P - K buckets between two windows
+ * are never trained on (at 100k SKUs, N = 4096: P = 25, about 4,000 windows
+ * and 100k (origin, horizon) targets per close still reach the weights).
+ * Every SKU's state still advances at every close, so forecasts are not
+ * delayed. The schedule depends only on bucket numbers and the order SKUs
+ * first appeared, so a replay trains the same SKUs at the same closes.
  *
  * Ownership: the forecaster owns the model passed to dc_forecaster_new (on
  * success) and every per-SKU record. Not thread-safe.
@@ -97,8 +114,8 @@ size_t dc_forecaster_bytes_per_sku(const dc_forecaster_t *fc);
  * Global record, version 1, little-endian:
  *   0   "DCFG"   4 bytes, then u32 version (1), u32 horizon, u32 baseline slots
  *   16  i64 bucket width, i64 last closed (INT64_MIN: none)
- *   32  f64 LSTM loss, f64 baseline loss (the blend)
- *   48  baseline season: f64 level[168], u32 n[168]
+ *   32  f64 loss[11], the blend's average loss of each grid weight 0, 0.1, ..., 1
+ *   120 baseline season: f64 level[168], u32 n[168]
  *       surge season: f64 hod_level[24], f64 dow_level[7], u32 hod_n[24], u32 dow_n[7]
  *       u64 loss count, u64 good steps since snapshot, u64 snapshot Adam t,
  *       u32 P, f32 snapshot params[P], m[P], v[P]

@@ -227,7 +227,10 @@ typedef struct {
  * on the incomplete gamma) or, for a nearly symmetric one, a normal. The
  * results are finite, >= 0 and never cross, for every input. alpha is
  * clamped to [1e-6, 1e6]. mu = 0 gives all zeros; a non-finite or negative
- * mu or alpha gives all zeros and returns DC_ERR_NUMERIC. */
+ * mu or alpha gives all zeros and returns DC_ERR_NUMERIC. A mean below
+ * -log(q) puts at least q on 0 (P(0) >= e^-mu), so the many SKU-horizons
+ * with such small means return zeros without a log or an exp, the same
+ * zeros the walk would give. */
 int dc_nb_summary(double mu, double alpha, dc_nb_summary_t *out);
 /* One quantile, as above, for 0 < q < 1. */
 double dc_nb_quantile(double mu, double alpha, double q);

@@ -266,6 +266,9 @@ typedef struct {
  * forecast made at this bucket uses. cal may be NULL. */
 float dc__sku_observe(dc_model_sku_t *sku, const dc_model_bucket_t *bucket, dc__calendar_t *cal,
                       float *x);
+/* A count from a bucket as the model uses it: 0 unless finite and
+ * positive, and capped at 1e12. */
+double dc__clean_count(double v);
 /* dc__sku_observe in three parts, so that a batch of rows takes its
  * logarithms in one vector loop: dc__sku_observe_args leaves the
  * DC__LOG_ARGS inputs that go through log1p as their arguments in args;

@@ -72,18 +72,22 @@ float dc_model_sku_scale(const dc_model_sku_t *sku)
     return s > DC__SCALE_MIN ? s : DC__SCALE_MIN;
 }
 
-static double clean_count(double v)
+/* Counts no shop reaches (beyond 1e12) are capped, so that an absurd value
+ * that got this far can neither overflow the float scaling nor poison it. */
+#define COUNT_MAX 1e12
+
+double dc__clean_count(double v)
 {
-    return isfinite(v) && v > 0 ? v : 0.0;
+    return isfinite(v) && v > 0 ? (v < COUNT_MAX ? v : COUNT_MAX) : 0.0;
 }
 
-/* v over its scale (the SKU's own value before its first bucket), kept
- * finite for dc__log1pf: 1e30 times the scale is no count. */
+
+/* v over its scale (the SKU's own value before its first bucket). */
 static float scaled_arg(double v, float m, float w)
 {
     float s = ewma_value(m, w, (float)v);
     s = s > DC__SCALE_MIN ? s : DC__SCALE_MIN;
-    return (float)(v < 1e30 * s ? v / s : 1e30);
+    return (float)(v / s);
 }
 
 static void calendar(int64_t start_ms, float *v)
@@ -108,15 +112,15 @@ static void calendar(int64_t start_ms, float *v)
 static void features_args(const dc_model_sku_t *sku, const dc_model_bucket_t *bucket,
                           dc__calendar_t *cal, float *x, float *args)
 {
-    double units = clean_count(bucket->units);
+    double units = dc__clean_count(bucket->units);
     args[0] = scaled_arg(units, sku->units_m, sku->units_w);
-    args[1] = scaled_arg(clean_count(bucket->views), sku->views_m, sku->views_w);
-    args[2] = scaled_arg(clean_count(bucket->carts), sku->carts_m, sku->carts_w);
+    args[1] = scaled_arg(dc__clean_count(bucket->views), sku->views_m, sku->views_w);
+    args[2] = scaled_arg(dc__clean_count(bucket->carts), sku->carts_m, sku->carts_w);
     /* Cancellations are scaled like the units they cancel. */
     float su = ewma_value(sku->units_m, sku->units_w, (float)units);
     su = su > DC__SCALE_MIN ? su : DC__SCALE_MIN;
-    double cancelled = clean_count(bucket->cancelled);
-    args[3] = (float)(cancelled < 1e30 * su ? cancelled / su : 1e30);
+    double cancelled = dc__clean_count(bucket->cancelled);
+    args[3] = (float)(cancelled / su);
     args[4] = dc_model_sku_scale(sku);
     float rel = 0.0f;
     if (isfinite(bucket->price) && bucket->price > 0 && sku->price_w > 0) {
@@ -179,9 +183,9 @@ float dc__sku_observe_args(dc_model_sku_t *sku, const dc_model_bucket_t *bucket,
     double width = bucket->width_ms > 0 ? (double)bucket->width_ms : 3600000.0;
     double b = width / SCALE_SPAN_MS;
     float beta = (float)(b < 1.0 / 4096 ? 1.0 / 4096 : b > 0.5 ? 0.5 : b);
-    ewma_update(&sku->units_m, &sku->units_w, clean_count(bucket->units), beta);
-    ewma_update(&sku->views_m, &sku->views_w, clean_count(bucket->views), beta);
-    ewma_update(&sku->carts_m, &sku->carts_w, clean_count(bucket->carts), beta);
+    ewma_update(&sku->units_m, &sku->units_w, dc__clean_count(bucket->units), beta);
+    ewma_update(&sku->views_m, &sku->views_w, dc__clean_count(bucket->views), beta);
+    ewma_update(&sku->carts_m, &sku->carts_w, dc__clean_count(bucket->carts), beta);
     /* The usual price follows only buckets that saw a price. */
     if (isfinite(bucket->price) && bucket->price > 0 && bucket->price < 1e12)
         ewma_update(&sku->price_m, &sku->price_w, bucket->price, beta);

@@ -120,32 +120,40 @@ int dc_surge_observe(const dc_surge_params_t *params, const dc_surge_season_t *s
     double f_next = dc_surge_season_factor(season, params, obs->bucket_start + params->bucket_width);
     double base_units = fmax(state->level_units * f_now, BASELINE_FLOOR);
     double base_views = fmax(state->level_views * f_now, BASELINE_FLOOR);
+    double base_carts = fmax(state->level_carts * f_now, BASELINE_FLOOR);
     double base_next = fmax(state->level_units * f_next, BASELINE_FLOOR);
     double forecast = isfinite(obs->forecast_next) ? obs->forecast_next : 0;
     double units_ratio = obs->units / base_units, views_ratio = obs->views / base_views;
-    double forecast_ratio = forecast / base_next;
-    double views_z = poisson_z(obs->views, base_views), units_z = poisson_z(obs->units, base_units);
+    double carts_ratio = obs->carts / base_carts, forecast_ratio = forecast / base_next;
+    double views_z = poisson_z(obs->views, base_views), carts_z = poisson_z(obs->carts, base_carts);
     double expected = fmax(forecast, obs->units);
     int warm = state->seen >= params->warmup, emit = 0;
 
-    /* The two starts of DESIGN.md section 5: traffic far above normal (views
-     * lead orders: the early signal), or the model expecting demand far above
-     * the baseline. One bucket of high units alone starts nothing: wholesale
-     * orders are lumpy, and a single large order is not a surge; if demand
-     * stays high, the forecast follows it and starts the episode. */
+    /* The starts of DESIGN.md section 5. Traffic leads orders: views far
+     * above normal, or add-to-carts far above normal (a promotion raises
+     * carts by its whole lift, views only by part of it; carts count only
+     * with views clearly up too, as a burst of carts alone is mostly noise),
+     * are the early signal; a forecast far above the baseline is the model's,
+     * and counts when traffic is clearly up as well (a forecast alone carries
+     * the model's bias at quiet hours). One bucket of high units alone starts
+     * nothing: orders are lumpy, and a single large order is not a surge.
+     * Each needs the minimum volume. */
     int views_jump = views_ratio >= params->ratio && views_z >= params->min_z &&
                      obs->views >= params->min_volume;
-    int forecast_jump = forecast_ratio >= params->ratio && forecast >= params->min_volume;
-    /* An episode holds while the SKU stays clearly above normal: half way (on
-     * a log scale) to the start ratio and half the start z-score, so it
-     * neither flaps at the threshold nor lingers on one noisy bucket. */
+    int carts_jump = carts_ratio >= params->ratio && carts_z >= params->min_z &&
+                     obs->carts >= params->min_volume && views_ratio >= sqrt(params->ratio);
+    int forecast_jump = forecast_ratio >= params->ratio && forecast >= params->min_volume &&
+                        views_ratio >= sqrt(params->ratio);
+    /* An episode holds while the traffic stays clearly above normal: half way
+     * (on a log scale) to the start ratio with half the start z-score. The
+     * forecast does not hold it: it lags the end of a promotion by design. */
     double hold = sqrt(params->ratio), hold_z = params->min_z / 2;
-    int hot = (views_ratio >= hold && views_z >= hold_z) ||
-              (units_ratio >= hold && units_z >= hold_z) || forecast_ratio >= hold;
+    int hot = views_ratio >= hold &&
+              (views_z >= hold_z || (carts_ratio >= hold && carts_z >= hold_z));
 
     memset(alert, 0, sizeof(*alert));
     if (!state->active) {
-        if (warm && (views_jump || forecast_jump)) {
+        if (warm && (views_jump || carts_jump || forecast_jump)) {
             state->active = 1;
             state->calm = 0;
             alert->state = DC_SURGE_START;
@@ -168,12 +176,13 @@ int dc_surge_observe(const dc_surge_params_t *params, const dc_surge_season_t *s
         }
     }
 
-    /* The level learns only from normal buckets. */
+    /* The levels learn only from normal buckets. */
     if (!state->active) {
         double n = state->seen + 1.0;
         double alpha = n < LEVEL_SPAN ? 1.0 / n : 1.0 / LEVEL_SPAN;
         state->level_units += (float)(alpha * (obs->units / f_now - state->level_units));
         state->level_views += (float)(alpha * (obs->views / f_now - state->level_views));
+        state->level_carts += (float)(alpha * (obs->carts / f_now - state->level_carts));
     }
     if (state->seen < UINT16_MAX)
         state->seen++;
@@ -187,6 +196,8 @@ int dc_surge_observe(const dc_surge_params_t *params, const dc_surge_season_t *s
     alert->ratio = expected / base_next;
     add_signal(alert, "views_ratio", views_ratio);
     add_signal(alert, "views_z", views_z);
+    add_signal(alert, "carts_ratio", carts_ratio);
+    add_signal(alert, "carts_z", carts_z);
     add_signal(alert, "units_ratio", units_ratio);
     add_signal(alert, "forecast_ratio", forecast_ratio);
     add_signal(alert, "cart_rate", obs->views > 0 ? obs->carts / obs->views : 0);

@@ -55,11 +55,11 @@ double dc_surge_season_factor(const dc_surge_season_t *season, const dc_surge_pa
 typedef struct {
     float level_units;    /* deseasonalised slow level of units per bucket */
     float level_views;    /* the same for views */
+    float level_carts;    /* the same for add-to-carts */
     float last_expected;  /* expected of the last START/UPDATE sent */
     uint16_t seen;        /* buckets observed, saturating */
     uint8_t active;       /* 1 while an episode runs */
     uint8_t calm;         /* consecutive calm buckets within an episode */
-    uint32_t reserved;    /* keeps the size a multiple of 4 for checkpoints */
 } dc_surge_sku_t;
 
 /* What one SKU showed in the bucket that just closed. forecast_next is the

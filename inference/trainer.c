@@ -470,7 +470,7 @@ int dc_model_fit(dc_model_t *model, const dc_model_series_t *series, size_t n,
             const dc_model_bucket_t *b = &series[i].buckets[t];
             float *row = rows + (offs[i] + t) * DC__ROW;
             row[DC__F] = dc__sku_observe(scratch, b, &cal, row);
-            row[DC__F + 1] = (float)(isfinite(b->units) && b->units > 0 ? b->units : 0.0);
+            row[DC__F + 1] = (float)dc__clean_count(b->units);
             ys[offs[i] + t] = row[DC__F + 1];
         }
         if (series[i].n >= 2)

@@ -207,7 +207,10 @@ static int flush(dc_pipeline_t *pl)
     dc_metric_set(pl->m_flush_last, pl->last_flush - t0);
     pl->closed_until = res.closed_until;
     pl->closer = res.closer;
-    if (!pl->closer || pl->delivered_until == INT64_MIN || pl->delivered_until < res.acked_until)
+    /* Until the first bucket closes, the store may still move the clock's
+     * start back (older data from a partition heard late): follow it. */
+    if (!pl->closer || pl->delivered_until == INT64_MIN || pl->delivered_until < res.acked_until ||
+        res.closed_until == INT64_MIN)
         pl->delivered_until = res.acked_until;
     if (pl->source && pl->source->commit && (err = pl->source->commit(pl->source->src, pl->parts)))
         dc_log(DC_LOG_WARN, "pipeline", "commit to the source failed (%s); the store holds "

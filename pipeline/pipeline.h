@@ -198,6 +198,24 @@ const char *dc_file_source_errstr(const dc_file_source_t *fs);
 /* CSV statistics (zeros for OCF input). */
 void dc_file_source_csv_stats(const dc_file_source_t *fs, dc_csv_stats_t *stats);
 
+/* A finite source over the input topics (topic.clickstream, topic.orders)
+ * between two message timestamps, for `replay` from Kafka. Every partition
+ * is read from the offset offsets-for-times gives for from_ms, or from the
+ * beginning where the broker cannot say (the embedded broker never can;
+ * messages before from_ms are then skipped), up to its end or its first
+ * message after to_ms. A consumer without a group commit is used: replay
+ * moves no consumer group. If the cluster stays silent for 30 s the source
+ * fails with DC_ERR_KAFKA. */
+typedef struct dc_kafka_range_s dc_kafka_range_t;
+
+dc_kafka_range_t *dc_kafka_range_new(const dc_conf_t *conf, int64_t from_ms, int64_t to_ms,
+                                     char *errstr, size_t errstr_size);
+void dc_kafka_range_destroy(dc_kafka_range_t *kr);
+void dc_kafka_range_attach(dc_kafka_range_t *kr, dc_source_t *source);
+/* Messages delivered to the pipeline so far, and the newest timestamp. */
+int64_t dc_kafka_range_records(const dc_kafka_range_t *kr);
+int64_t dc_kafka_range_newest(const dc_kafka_range_t *kr);
+
 /* ------------------------------------------------------------------------ */
 /* The model stage: closed buckets into the forecaster                      */
 /* ------------------------------------------------------------------------ */

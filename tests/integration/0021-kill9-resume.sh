@@ -10,7 +10,7 @@ source "$(dirname "$0")/fclib.sh"
 
 dc_start_redis --appendonly yes --appendfsync always
 dc_start_broker --partitions 4
-fc_gen 9 60 30000 3
+fc_gen 9 60 20000 2
 
 fc_run_bg "$DC_TMP/a.log" -X kafka.group.id=a -X topic.forecasts=fa -X topic.surges=sa
 dc_wait_for 120 fc_all_forecast 0

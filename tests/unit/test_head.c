@@ -71,6 +71,32 @@ static void test_large_means(void **state)
     assert_true(dc_nb_quantile(5e4, 1e-4, 0.5) == brute_quantile(5e4, 1e-4, 0.5));
 }
 
+/* Means just below and above -log(q), where dc_nb_summary stops computing
+ * because every quantile is 0, and the single-quantile form for q near 1,
+ * agree with brute force: the shortcut never changes an answer. */
+static void test_zero_shortcut_edge(void **state)
+{
+    (void)state;
+    const double alphas[] = {1e-6, 1e-3, 0.3, 1, 7, 1e3, 1e6};
+    const double qs[] = {0.1, 0.5, 0.9, 0.999};
+    for (size_t a = 0; a < DC_ARRAY_SIZE(alphas); a++)
+        for (size_t k = 0; k < DC_ARRAY_SIZE(qs); k++)
+            for (int i = -20; i <= 20; i++) {
+                double mu = -log(qs[k]) * (1 + i * 1e-3);
+                double got = dc_nb_quantile(mu, alphas[a], qs[k]);
+                double want = brute_quantile(mu, alphas[a], qs[k]);
+                if (got != want)
+                    fail_msg("mu %.17g alpha %g q %g: %g, brute force %g", mu, alphas[a], qs[k],
+                             got, want);
+                dc_nb_summary_t s;
+                assert_int_equal(dc_nb_summary(mu, alphas[a], &s), 0);
+                assert_true(s.mean == mu);
+                assert_true(s.p10 == brute_quantile(mu, alphas[a], 0.1));
+                assert_true(s.p50 == brute_quantile(mu, alphas[a], 0.5));
+                assert_true(s.p90 == brute_quantile(mu, alphas[a], 0.9));
+            }
+}
+
 static void check_summary(double mu, double alpha)
 {
     dc_nb_summary_t s;
@@ -158,6 +184,7 @@ int main(void)
         cmocka_unit_test(test_closed_forms),
         cmocka_unit_test(test_against_brute_force),
         cmocka_unit_test(test_large_means),
+        cmocka_unit_test(test_zero_shortcut_edge),
         cmocka_unit_test(test_adversarial),
         cmocka_unit_test(test_loss_gradient),
     };

@@ -425,6 +425,57 @@ static void test_history_anchor_consistent(void **state)
     dc_model_destroy(model);
 }
 
+/* A batched step builds exactly the inputs dc_model_features builds for one
+ * SKU (the step takes the logarithms of a whole chunk in one vector loop),
+ * and dc_model_sku_restart starts a fresh window at the current state
+ * without changing the state or the forecast. */
+static void test_batched_inputs_and_restart(void **state)
+{
+    (void)state;
+    const int H = 16, Hz = 3, K = 4, B = 1500; /* more than one chunk */
+    dc_model_t *model = make_model(H, Hz, K);
+    dc_model_sku_t **skus = make_skus(model, B);
+    dc_model_bucket_t *bk = malloc(sizeof(*bk) * B);
+    float *want = malloc(sizeof(float) * B * DC__F);
+    dc_model_dist_t *d1 = malloc(sizeof(*d1) * B * Hz), *d2 = malloc(sizeof(*d2) * B * Hz);
+    for (int t = 0; t < 3; t++) {
+        for (int i = 0; i < B; i++) {
+            random_bucket(&bk[i], 1300000000000LL + t * 3600000LL);
+            if (i % 97 == 5)
+                bk[i].units = 1e300; /* absurd but finite: inputs stay finite */
+            dc_model_features(skus[i], &bk[i], want + (size_t)i * DC__F);
+        }
+        assert_int_equal(dc_model_step(model, skus, bk, B, d1), 0);
+        for (int i = 0; i < B; i++) {
+            float rows[8 * DC__ROW], y[8];
+            size_t len = dc__sku_history(model, skus[i], rows, y);
+            assert_int_equal(len, t + 1);
+            assert_memory_equal(rows + t * DC__ROW, want + (size_t)i * DC__F, sizeof(float) * DC__F);
+            for (int f = 0; f < DC__F; f++)
+                assert_true(isfinite(rows[t * DC__ROW + f]));
+        }
+    }
+    dc_model_sku_t *sku = skus[0];
+    float h[64], c[64];
+    memcpy(h, dc_model_sku_h(model, sku), sizeof(float) * H);
+    memcpy(c, dc_model_sku_c(model, sku), sizeof(float) * H);
+    assert_int_equal(dc_model_predict(model, &sku, 1, d1), 0);
+    dc_model_sku_restart(model, sku);
+    assert_int_equal(sku->hist_len, 0);
+    assert_int_equal(sku->n_steps, 3);
+    assert_memory_equal(dc__sku_h0(model, sku), h, sizeof(float) * H);
+    assert_memory_equal(dc__sku_c0(model, sku), c, sizeof(float) * H);
+    assert_memory_equal(dc_model_sku_h(model, sku), h, sizeof(float) * H);
+    assert_int_equal(dc_model_predict(model, &sku, 1, d2), 0);
+    assert_memory_equal(d1, d2, sizeof(*d1) * Hz);
+    free(bk);
+    free(want);
+    free(d1);
+    free(d2);
+    free_skus(skus, B);
+    dc_model_destroy(model);
+}
+
 static void test_sku_save_load(void **state)
 {
     (void)state;
@@ -487,6 +538,7 @@ int main(void)
         cmocka_unit_test(test_features),
         cmocka_unit_test(test_gradient_check),
         cmocka_unit_test(test_history_anchor_consistent),
+        cmocka_unit_test(test_batched_inputs_and_restart),
         cmocka_unit_test(test_sku_save_load),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

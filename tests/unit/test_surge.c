@@ -154,12 +154,16 @@ static void test_warmup_and_forecast_signal(void **state)
     /* A huge first bucket is no surge: the SKU has no baseline yet. */
     dc_surge_obs_t obs = {0, 500, 5000, 100, NAN};
     assert_int_equal(dc_surge_observe(&params, &season, &sku, "N", &obs, &alert), 0);
-    for (int h = 1; h < 30; h++) {
+    for (int h = 1; h < 60; h++) {
         dc_surge_obs_t calm = {h * HOUR, 10, 100, 10, 10};
         assert_int_equal(dc_surge_observe(&params, &season, &sku, "N", &calm, &alert), 0);
     }
-    /* The model expecting 5x next bucket starts an episode by itself. */
-    dc_surge_obs_t fc = {30 * HOUR, 10, 100, 10, 80};
+    /* The model expecting 5x next bucket with traffic as usual starts
+     * nothing; with traffic clearly up it starts an episode even though the
+     * traffic alone would not. */
+    dc_surge_obs_t flat = {60 * HOUR, 10, 100, 10, 80};
+    assert_int_equal(dc_surge_observe(&params, &season, &sku, "N", &flat, &alert), 0);
+    dc_surge_obs_t fc = {61 * HOUR, 10, 450, 10, 80};
     assert_int_equal(dc_surge_observe(&params, &season, &sku, "N", &fc, &alert), 1);
     assert_int_equal(alert.state, DC_SURGE_START);
     assert_true(alert.expected == 80);
