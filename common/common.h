@@ -256,6 +256,47 @@ size_t dc_strmap_count(const dc_strmap_t *map);
 /* The key of an index (valid until the map is destroyed). */
 const char *dc_strmap_key(const dc_strmap_t *map, size_t index);
 
+/* ------------------------------------------------------------------------ */
+/* Seeded random numbers                                                    */
+/* ------------------------------------------------------------------------ */
+
+/* xoshiro256** (Blackman and Vigna) seeded through splitmix64: the one
+ * generator of the project, so that everything random (weight
+ * initialisation, training windows, the synthetic shop) is reproducible for
+ * a seed on every platform. Never rand() or the clock. Independent streams of
+ * one seed (e.g. one per purpose) keep a change in how one part draws numbers
+ * from reshuffling the others. */
+typedef struct {
+    uint64_t s[4];
+} dc_rng_t;
+
+void dc_rng_seed(dc_rng_t *rng, uint64_t seed, uint64_t stream);
+
+static inline uint64_t dc__rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+static inline uint64_t dc_rng_next(dc_rng_t *rng)
+{
+    uint64_t *s = rng->s;
+    uint64_t result = dc__rotl(s[1] * 5, 7) * 9;
+    uint64_t t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = dc__rotl(s[3], 45);
+    return result;
+}
+
+/* Uniform in [0, 1) with 53 random bits. */
+static inline double dc_rng_uniform(dc_rng_t *rng)
+{
+    return (double)(dc_rng_next(rng) >> 11) * 0x1.0p-53;
+}
+
+/* Uniform in [0, n), n > 0, without modulo bias. */
+uint64_t dc_rng_below(dc_rng_t *rng, uint64_t n);
+
 #define DC_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 #endif /* DC_COMMON_H */

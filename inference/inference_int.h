@@ -81,16 +81,6 @@ struct dc_model_s {
     float *tr_h1;     /* [seqs][2H] */
 };
 
-/* xoshiro256** seeded through splitmix64: the only randomness in the stage. */
-typedef struct {
-    uint64_t s[4];
-} dc__rng_t;
-void dc__rng_seed(dc__rng_t *rng, uint64_t seed);
-uint64_t dc__rng_next(dc__rng_t *rng);
-/* Uniform in [0, 1) with 53 random bits. */
-double dc__rng_uniform(dc__rng_t *rng);
-/* Uniform in [0, n), n > 0, without modulo bias. */
-uint64_t dc__rng_below(dc__rng_t *rng, uint64_t n);
 
 /* The elementwise loops of the gates are built for AVX-512, AVX2 and
  * baseline x86-64, and the loader picks the best the CPU runs: results stay

@@ -5,51 +5,6 @@
 #include <cblas.h>
 #include <stdlib.h>
 
-void dc__rng_seed(dc__rng_t *rng, uint64_t seed)
-{
-    /* splitmix64 spreads any seed, 0 included, over the xoshiro state. */
-    for (int i = 0; i < 4; i++) {
-        uint64_t z = (seed += 0x9e3779b97f4a7c15ULL);
-        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-        z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-        rng->s[i] = z ^ (z >> 31);
-    }
-}
-
-static uint64_t rotl(uint64_t x, int k)
-{
-    return (x << k) | (x >> (64 - k));
-}
-
-uint64_t dc__rng_next(dc__rng_t *rng)
-{
-    uint64_t *s = rng->s;
-    uint64_t result = rotl(s[1] * 5, 7) * 9;
-    uint64_t t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return result;
-}
-
-double dc__rng_uniform(dc__rng_t *rng)
-{
-    return (double)(dc__rng_next(rng) >> 11) * 0x1.0p-53;
-}
-
-uint64_t dc__rng_below(dc__rng_t *rng, uint64_t n)
-{
-    uint64_t limit = UINT64_MAX - UINT64_MAX % n;
-    uint64_t v;
-    do
-        v = dc__rng_next(rng);
-    while (v >= limit);
-    return v % n;
-}
-
 void dc_model_conf_default(dc_model_conf_t *mc)
 {
     mc->hidden = 64;
@@ -121,17 +76,17 @@ void dc_model_destroy(dc_model_t *model)
  * mu = scale (softplus(0.5413) = 1) and alpha = 1, a sensible lumpy prior. */
 static void model_init_weights(dc_model_t *model)
 {
-    dc__rng_t rng;
+    dc_rng_t rng;
     int F = model->F, H = model->H, Hz = model->Hz;
-    dc__rng_seed(&rng, model->conf.seed);
+    dc_rng_seed(&rng, model->conf.seed, 0);
     float k = 1.0f / sqrtf((float)H);
     for (size_t i = 0; i < (size_t)(F + H) * 4 * H; i++)
-        model->W[i] = (float)((2.0 * dc__rng_uniform(&rng) - 1.0) * k);
+        model->W[i] = (float)((2.0 * dc_rng_uniform(&rng) - 1.0) * k);
     for (int i = 0; i < 4 * H; i++)
         model->b[i] = (i >= H && i < 2 * H) ? 1.0f : 0.0f;
     float kh = 0.1f * k;
     for (size_t i = 0; i < (size_t)H * 2 * Hz; i++)
-        model->Wh[i] = (float)((2.0 * dc__rng_uniform(&rng) - 1.0) * kh);
+        model->Wh[i] = (float)((2.0 * dc_rng_uniform(&rng) - 1.0) * kh);
     for (int i = 0; i < 2 * Hz; i++)
         model->bh[i] = 0.5413249f;
 }

@@ -480,8 +480,8 @@ int dc_model_fit(dc_model_t *model, const dc_model_series_t *series, size_t n,
     seqs = malloc(sizeof(*seqs) * (size_t)opts->batch);
     if (!wins || !seqs)
         goto fail;
-    dc__rng_t rng;
-    dc__rng_seed(&rng, opts->seed);
+    dc_rng_t rng;
+    dc_rng_seed(&rng, opts->seed, 0);
     for (int epoch = 0; n_wins > 0 && epoch < opts->epochs; epoch++) {
         size_t w = 0;
         for (size_t i = 0; i < n; i++) {
@@ -489,12 +489,12 @@ int dc_model_fit(dc_model_t *model, const dc_model_series_t *series, size_t n,
                 continue;
             for (int k = 0; k < opts->windows; k++) {
                 wins[w].series = (uint32_t)i;
-                wins[w].end = (uint32_t)(1 + dc__rng_below(&rng, series[i].n - 1));
+                wins[w].end = (uint32_t)(1 + dc_rng_below(&rng, series[i].n - 1));
                 w++;
             }
         }
         for (size_t i = n_wins; i > 1; i--) {
-            size_t j = (size_t)dc__rng_below(&rng, i);
+            size_t j = (size_t)dc_rng_below(&rng, i);
             fit_window_t tmp = wins[i - 1];
             wins[i - 1] = wins[j];
             wins[j] = tmp;

@@ -47,66 +47,25 @@ static const double daily_curve[24] = {0.45, 0.30, 0.20, 0.15, 0.13, 0.15, 0.25,
 /* Monday first; the mean is 1. */
 static const double weekly_curve[7] = {1.10, 1.02, 1.00, 1.00, 0.92, 0.80, 1.16};
 
-typedef struct {
-    uint64_t s[4];
-} rng_t;
-
-static uint64_t splitmix64(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-/* Independent streams per purpose, so changing how one part draws numbers
- * does not reshuffle the others. */
-static void rng_seed(rng_t *r, uint64_t seed, uint64_t stream)
-{
-    uint64_t x = seed ^ (stream * 0xd1b54a32d192ed03ULL);
-    for (int i = 0; i < 4; i++)
-        r->s[i] = splitmix64(&x);
-}
-
-static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-
-/* xoshiro256** (Blackman and Vigna). */
-static inline uint64_t rng_next(rng_t *r)
-{
-    uint64_t *s = r->s;
-    uint64_t result = rotl(s[1] * 5, 7) * 9;
-    uint64_t t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return result;
-}
-
-/* Uniform in [0, 1). */
-static inline double rng_unif(rng_t *r) { return (double)(rng_next(r) >> 11) * 0x1.0p-53; }
-
 /* Uniform in [0, n). The slight modulo bias is irrelevant at these sizes. */
-static inline uint32_t rng_below(rng_t *r, uint32_t n) { return (uint32_t)(rng_next(r) % n); }
+static inline uint32_t rng_below(dc_rng_t *r, uint32_t n) { return (uint32_t)(dc_rng_next(r) % n); }
 
 /* Exponential with the given mean, in (0, inf). */
-static inline double rng_exp(rng_t *r, double mean) { return -mean * log(1.0 - rng_unif(r)); }
+static inline double rng_exp(dc_rng_t *r, double mean) { return -mean * log(1.0 - dc_rng_uniform(r)); }
 
 /* Geometric on {0, 1, ...} with the given mean. */
-static uint32_t rng_geom(rng_t *r, double mean, uint32_t cap)
+static uint32_t rng_geom(dc_rng_t *r, double mean, uint32_t cap)
 {
     double q = mean / (1.0 + mean); /* probability of one more */
     uint32_t k = 0;
-    while (k < cap && rng_unif(r) < q)
+    while (k < cap && dc_rng_uniform(r) < q)
         k++;
     return k;
 }
 
-static inline double rng_normal(rng_t *r)
+static inline double rng_normal(dc_rng_t *r)
 {
-    double u = 1.0 - rng_unif(r), v = rng_unif(r);
+    double u = 1.0 - dc_rng_uniform(r), v = dc_rng_uniform(r);
     return sqrt(-2.0 * log(u)) * cos(2.0 * M_PI * v);
 }
 
@@ -152,7 +111,7 @@ typedef struct {
 
 struct dc_shop_s {
     dc_shop_params_t params;
-    rng_t rng_session, rng_promo;
+    dc_rng_t rng_session, rng_promo;
 
     uint32_t n_skus, n_users;
     char (*names)[8];
@@ -233,7 +192,7 @@ static int promo_append(dc_shop_t *shop)
 {
     const promo_t *prev;
     double gap_mean = DAY_MS / shop->params.promos_per_day;
-    rng_t *r = &shop->rng_promo;
+    dc_rng_t *r = &shop->rng_promo;
     promo_t *p;
     uint32_t sku = 0;
 
@@ -256,18 +215,18 @@ static int promo_append(dc_shop_t *shop)
     if (!prev) {
         /* Half a day of history at least, so there is a baseline to lift from. */
         p->start_ms = shop->params.start_ms + 12 * HOUR_MS +
-                      (int64_t)(rng_unif(r) * gap_mean / MINUTE_MS) * MINUTE_MS;
+                      (int64_t)(dc_rng_uniform(r) * gap_mean / MINUTE_MS) * MINUTE_MS;
     } else {
-        int64_t gap = (int64_t)(gap_mean * (0.6 + 0.8 * rng_unif(r)) / MINUTE_MS) * MINUTE_MS;
+        int64_t gap = (int64_t)(gap_mean * (0.6 + 0.8 * dc_rng_uniform(r)) / MINUTE_MS) * MINUTE_MS;
         int64_t earliest = prev->end_ms + PROMO_REST_MS;
         p->start_ms = prev->start_ms + gap;
         if (p->start_ms < earliest)
             p->start_ms = earliest;
     }
     p->end_ms = p->start_ms + dur;
-    p->lift = round((PROMO_MIN_LIFT + (PROMO_MAX_LIFT - PROMO_MIN_LIFT) * rng_unif(r)) * 100) / 100;
+    p->lift = round((PROMO_MIN_LIFT + (PROMO_MAX_LIFT - PROMO_MIN_LIFT) * dc_rng_uniform(r)) * 100) / 100;
     p->sqrt_lift = sqrt(p->lift);
-    p->discount = round((0.10 + 0.20 * rng_unif(r)) * 100) / 100;
+    p->discount = round((0.10 + 0.20 * dc_rng_uniform(r)) * 100) / 100;
 
     /* A SKU not among the last few promoted, when there are enough. */
     for (int tries = 0; tries < 32; tries++) {
@@ -407,10 +366,10 @@ static heap_ent_t pop(dc_shop_t *shop)
  * the session rate rises by (1 + boost) (see next_arrival()). */
 static uint32_t pick_sku(dc_shop_t *shop, int64_t t)
 {
-    rng_t *r = &shop->rng_session;
+    dc_rng_t *r = &shop->rng_session;
     double boost = promo_boost(shop, t), u;
 
-    if (boost > 0 && (u = rng_unif(r) * (1.0 + boost)) < boost) {
+    if (boost > 0 && (u = dc_rng_uniform(r) * (1.0 + boost)) < boost) {
         const promo_t *chosen = NULL;
         for (size_t i = shop->promo_lo; i < shop->n_promos && shop->promos[i].start_ms <= t;
              i++) {
@@ -423,7 +382,7 @@ static uint32_t pick_sku(dc_shop_t *shop, int64_t t)
         }
         return chosen->sku;
     }
-    u = rng_unif(r);
+    u = dc_rng_uniform(r);
     size_t lo = 0, hi = shop->n_skus - 1;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
@@ -452,7 +411,7 @@ static int push_click(dc_shop_t *shop, int64_t ts, const pend_t *base, dc_click_
 /* Generates one whole session starting at t0 and queues its events. */
 static int session(dc_shop_t *shop, int64_t t0)
 {
-    rng_t *r = &shop->rng_session;
+    dc_rng_t *r = &shop->rng_session;
     pend_t base = {0}, order = {0};
     uint32_t n_views = 1 + rng_geom(r, MEAN_EXTRA_VIEWS, MAX_VIEWS - 1);
     int64_t t = t0;
@@ -467,22 +426,22 @@ static int session(dc_shop_t *shop, int64_t t0)
         uint32_t sku = pick_sku(shop, t);
         uint32_t promo = promo_of(shop, sku, t);
 
-        if (rng_unif(r) < P_SEARCH) {
+        if (dc_rng_uniform(r) < P_SEARCH) {
             if ((err = push_click(shop, t, &base, DC_CLICK_SEARCH_CLICK, sku)))
                 return err;
             t += 1000 + rng_below(r, 3000);
         }
         if ((err = push_click(shop, t, &base, DC_CLICK_VIEW, sku)))
             return err;
-        if (rng_unif(r) < P_WISHLIST &&
+        if (dc_rng_uniform(r) < P_WISHLIST &&
             (err = push_click(shop, t + 3000 + rng_below(r, 17000), &base, DC_CLICK_WISHLIST,
                               sku)))
             return err;
 
         double p_cart = P_CART * (promo ? shop->promos[promo - 1].sqrt_lift : 1.0);
-        if (rng_unif(r) < (p_cart < P_CART_MAX ? p_cart : P_CART_MAX)) {
+        if (dc_rng_uniform(r) < (p_cart < P_CART_MAX ? p_cart : P_CART_MAX)) {
             uint16_t qty = 1;
-            if (rng_unif(r) >= 0.75)
+            if (dc_rng_uniform(r) >= 0.75)
                 qty = (uint16_t)(2 + (uint32_t)rng_exp(r, 1.5) % 49);
             t += 5000 + (int64_t)rng_exp(r, 20000);
             uint8_t li = 0;
@@ -496,7 +455,7 @@ static int session(dc_shop_t *shop, int64_t t0)
                     order.n_lines++;
                 }
                 order.lines[li].qty += qty;
-                if (rng_unif(r) < P_REMOVE) {
+                if (dc_rng_uniform(r) < P_REMOVE) {
                     t += 5000 + (int64_t)rng_exp(r, 30000);
                     if ((err = push_click(shop, t, &base, DC_CLICK_REMOVE_FROM_CART, sku)))
                         return err;
@@ -510,7 +469,7 @@ static int session(dc_shop_t *shop, int64_t t0)
         t += 2000 + (int64_t)rng_exp(r, 40000);
     }
 
-    if (order.n_lines && rng_unif(r) < P_ORDER) {
+    if (order.n_lines && dc_rng_uniform(r) < P_ORDER) {
         order.kind = PEND_ORDER;
         order.user = base.user;
         order.session = base.session;
@@ -518,7 +477,7 @@ static int session(dc_shop_t *shop, int64_t t0)
         t += 2 * MINUTE_MS + (int64_t)rng_exp(r, 12 * MINUTE_MS);
         if ((err = push(shop, t, &order)))
             return err;
-        if (rng_unif(r) < P_CANCEL) {
+        if (dc_rng_uniform(r) < P_CANCEL) {
             order.kind = PEND_CANCEL;
             t += 30 * MINUTE_MS + (int64_t)rng_exp(r, 6 * HOUR_MS);
             if ((err = push(shop, t, &order)))
@@ -533,7 +492,7 @@ static int session(dc_shop_t *shop, int64_t t0)
  * against rate_bound. */
 static int next_arrival(dc_shop_t *shop, int64_t *t)
 {
-    rng_t *r = &shop->rng_session;
+    dc_rng_t *r = &shop->rng_session;
     double tt = (double)*t;
     int err;
 
@@ -543,7 +502,7 @@ static int next_arrival(dc_shop_t *shop, int64_t *t)
         if ((err = promos_until(shop, ti)))
             return err;
         double rate = shop->rate_per_ms * seasonality(shop, ti) * (1.0 + promo_boost(shop, ti));
-        if (rng_unif(r) * shop->rate_bound < rate) {
+        if (dc_rng_uniform(r) * shop->rate_bound < rate) {
             *t = ti;
             return DC_OK;
         }
@@ -686,7 +645,7 @@ int dc_shop_next(dc_shop_t *shop, dc_click_t *click, dc_order_t *order)
 dc_shop_t *dc_shop_new(const dc_shop_params_t *params, char *errstr, size_t errstr_size)
 {
     dc_shop_t *shop = NULL;
-    rng_t setup;
+    dc_rng_t setup;
     double sum = 0, max_daily = 0, max_weekly = 0, promo_pop = 0;
     uint32_t n;
 
@@ -728,9 +687,9 @@ dc_shop_t *dc_shop_new(const dc_shop_params_t *params, char *errstr, size_t errs
         !shop->rank || !shop->counts)
         goto nomem;
 
-    rng_seed(&setup, params->seed, 1);
-    rng_seed(&shop->rng_session, params->seed, 2);
-    rng_seed(&shop->rng_promo, params->seed, 3);
+    dc_rng_seed(&setup, params->seed, 1);
+    dc_rng_seed(&shop->rng_session, params->seed, 2);
+    dc_rng_seed(&shop->rng_promo, params->seed, 3);
     shop->prefix_len = (size_t)(put_u64(shop->prefix, params->seed) - shop->prefix);
     shop->prefix[shop->prefix_len++] = '-';
 
