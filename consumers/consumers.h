@@ -144,6 +144,15 @@ int dc_csv_is_product_code(const char *code);
 rd_kafka_t *dc_kafka_consumer_new(const dc_conf_t *conf, const char *const *overrides,
                                   char *errstr, size_t errstr_size);
 
+/* For consumers of this stage that need more than a plain handle (the
+ * ingest's rebalance callback): the configuration dc_kafka_consumer_new()
+ * would use, with the given defaults (name, value pairs, NULL-terminated)
+ * first, then kafka.*, then overrides, logging through dc_log(). The caller
+ * owns the result. NULL with errstr set on failure. */
+rd_kafka_conf_t *dc__kafka_consumer_conf(const dc_conf_t *conf, const char *const *defaults,
+                                         const char *const *overrides, char *errstr,
+                                         size_t errstr_size);
+
 /* ======================================================================== */
 /* Kafka ingest: the consumer group of `run`                                */
 /* ======================================================================== */

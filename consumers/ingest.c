@@ -18,14 +18,6 @@ struct dc_ingest_s {
     dc_metric_t *m_lag;
 };
 
-static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
-{
-    (void)rk;
-    dc_log(level <= 3 ? DC_LOG_ERROR : level <= 4 ? DC_LOG_WARN : level <= 6 ? DC_LOG_INFO
-                                                                              : DC_LOG_DEBUG,
-           "kafka", "%s: %s", fac, buf);
-}
-
 static int topic_index(const dc_ingest_t *in, const char *name)
 {
     for (int i = 0; i < 2; i++)
@@ -103,46 +95,22 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         revoke(in, rk, parts, cooperative);
 }
 
-typedef struct {
-    rd_kafka_conf_t *rkconf;
-    char *errstr;
-    size_t errstr_size;
-} conf_ctx_t;
-
-static int set_prop(conf_ctx_t *ctx, const char *prefix, const char *name, const char *value)
-{
-    char why[256];
-    if (rd_kafka_conf_set(ctx->rkconf, name, value, why, sizeof(why)) != RD_KAFKA_CONF_OK)
-        return dc_seterr(ctx->errstr, ctx->errstr_size, DC_ERR_CONFIG, "%s%s: %s", prefix, name,
-                         why);
-    return DC_OK;
-}
-
-static int apply_kafka_prop(const char *name, const char *value, void *opaque)
-{
-    return set_prop(opaque, "kafka.", name, value);
-}
-
 dc_ingest_t *dc_ingest_new(const dc_conf_t *conf, const dc_ingest_cbs_t *cbs,
                            dc_metrics_t *metrics, char *errstr, size_t errstr_size)
 {
-    static const char *const defaults[][2] = {
-        {"group.id", "demandcast"},
-        {"auto.offset.reset", "earliest"},
-        {"fetch.wait.max.ms", "100"},
-    };
-    static const char *const forced[][2] = {
-        {"enable.auto.commit", "false"},
-        {"enable.auto.offset.store", "false"},
-        {"enable.partition.eof", "true"},
-    };
+    static const char *const defaults[] = {"group.id", "demandcast", "auto.offset.reset",
+                                           "earliest", "fetch.wait.max.ms", "100", NULL};
+    /* Exactly once depends on these; a user setting cannot turn them off. */
+    static const char *const forced[] = {"enable.auto.commit", "false",
+                                         "enable.auto.offset.store", "false",
+                                         "enable.partition.eof", "true", NULL};
     dc_ingest_t *in = calloc(1, sizeof(*in));
-    conf_ctx_t ctx = {rd_kafka_conf_new(), errstr, errstr_size};
+    rd_kafka_conf_t *rkconf = NULL;
     rd_kafka_topic_partition_list_t *subs = NULL;
     rd_kafka_resp_err_t err;
     char why[512];
 
-    if (!in || !ctx.rkconf) {
+    if (!in) {
         dc_seterr(errstr, errstr_size, DC_ERR_NOMEM, "out of memory");
         goto fail;
     }
@@ -153,27 +121,15 @@ dc_ingest_t *dc_ingest_new(const dc_conf_t *conf, const dc_ingest_cbs_t *cbs,
         dc_seterr(errstr, errstr_size, DC_ERR_NOMEM, "out of memory");
         goto fail;
     }
-    if (!dc_conf_passthrough(conf, "kafka.bootstrap.servers")) {
-        dc_seterr(errstr, errstr_size, DC_ERR_CONFIG, "kafka.bootstrap.servers is not set");
+    if (!(rkconf = dc__kafka_consumer_conf(conf, defaults, forced, errstr, errstr_size)))
         goto fail;
-    }
-    for (size_t i = 0; i < DC_ARRAY_SIZE(defaults); i++)
-        if (set_prop(&ctx, "", defaults[i][0], defaults[i][1]))
-            goto fail;
-    if (dc_conf_foreach_prefixed(conf, "kafka.", apply_kafka_prop, &ctx))
-        goto fail;
-    /* Exactly once depends on these; a user setting cannot turn them off. */
-    for (size_t i = 0; i < DC_ARRAY_SIZE(forced); i++)
-        if (set_prop(&ctx, "", forced[i][0], forced[i][1]))
-            goto fail;
-    rd_kafka_conf_set_log_cb(ctx.rkconf, on_log);
-    rd_kafka_conf_set_rebalance_cb(ctx.rkconf, on_rebalance);
-    rd_kafka_conf_set_opaque(ctx.rkconf, in);
-    if (!(in->rk = rd_kafka_new(RD_KAFKA_CONSUMER, ctx.rkconf, why, sizeof(why)))) {
+    rd_kafka_conf_set_rebalance_cb(rkconf, on_rebalance);
+    rd_kafka_conf_set_opaque(rkconf, in);
+    if (!(in->rk = rd_kafka_new(RD_KAFKA_CONSUMER, rkconf, why, sizeof(why)))) {
         dc_seterr(errstr, errstr_size, DC_ERR_KAFKA, "kafka consumer: %s", why);
         goto fail;
     }
-    ctx.rkconf = NULL; /* owned by the handle now */
+    rkconf = NULL; /* owned by the handle now */
     rd_kafka_poll_set_consumer(in->rk);
     subs = rd_kafka_topic_partition_list_new(2);
     rd_kafka_topic_partition_list_add(subs, in->topics[0], RD_KAFKA_PARTITION_UA);
@@ -190,8 +146,8 @@ dc_ingest_t *dc_ingest_new(const dc_conf_t *conf, const dc_ingest_cbs_t *cbs,
 fail:
     if (subs)
         rd_kafka_topic_partition_list_destroy(subs);
-    if (ctx.rkconf)
-        rd_kafka_conf_destroy(ctx.rkconf);
+    if (rkconf)
+        rd_kafka_conf_destroy(rkconf);
     dc_ingest_destroy(in);
     return NULL;
 }

@@ -4,10 +4,6 @@
 
 #include <string.h>
 
-static const char *const defaults[][2] = {
-    {"fetch.wait.max.ms", "100"},
-};
-
 static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
     (void)rk;
@@ -37,44 +33,62 @@ static int apply_kafka_prop(const char *name, const char *value, void *opaque)
     return set_prop(opaque, "kafka.", name, value);
 }
 
-rd_kafka_t *dc_kafka_consumer_new(const dc_conf_t *conf, const char *const *overrides,
-                                  char *errstr, size_t errstr_size)
+rd_kafka_conf_t *dc__kafka_consumer_conf(const dc_conf_t *conf, const char *const *defaults,
+                                         const char *const *overrides, char *errstr,
+                                         size_t errstr_size)
 {
     conf_ctx_t ctx = {rd_kafka_conf_new(), errstr, errstr_size};
-    rd_kafka_t *rk = NULL;
-    char why[512];
-    size_t size = 0;
 
+    if (!ctx.rkconf) {
+        dc_seterr(errstr, errstr_size, DC_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
     if (!dc_conf_passthrough(conf, "kafka.bootstrap.servers")) {
         dc_seterr(errstr, errstr_size, DC_ERR_CONFIG, "kafka.bootstrap.servers is not set");
         goto fail;
     }
-    for (size_t i = 0; i < DC_ARRAY_SIZE(defaults); i++)
-        if (set_prop(&ctx, "", defaults[i][0], defaults[i][1]))
+    for (size_t i = 0; defaults && defaults[i]; i += 2)
+        if (set_prop(&ctx, "", defaults[i], defaults[i + 1]))
             goto fail;
     if (dc_conf_foreach_prefixed(conf, "kafka.", apply_kafka_prop, &ctx))
         goto fail;
     for (size_t i = 0; overrides && overrides[i]; i += 2)
         if (set_prop(&ctx, "", overrides[i], overrides[i + 1]))
             goto fail;
-    /* With no destination, only the length (including the NUL) is read. */
-    if (rd_kafka_conf_get(ctx.rkconf, "group.id", NULL, &size) != RD_KAFKA_CONF_OK ||
-        size <= 1) {
-        dc_seterr(errstr, errstr_size, DC_ERR_CONFIG, "kafka.group.id is not set");
-        goto fail;
-    }
     rd_kafka_conf_set_log_cb(ctx.rkconf, on_log);
-    rk = rd_kafka_new(RD_KAFKA_CONSUMER, ctx.rkconf, why, sizeof(why));
-    if (!rk) {
-        dc_seterr(errstr, errstr_size, DC_ERR_KAFKA, "cannot create Kafka consumer: %s", why);
-        goto fail;
-    }
-    /* Everything, rebalances included, is served by rd_kafka_consumer_poll(). */
-    rd_kafka_poll_set_consumer(rk);
-    return rk; /* rd_kafka_new() took the conf */
-
+    return ctx.rkconf;
 fail:
-    if (ctx.rkconf)
-        rd_kafka_conf_destroy(ctx.rkconf);
+    rd_kafka_conf_destroy(ctx.rkconf);
     return NULL;
+}
+
+rd_kafka_t *dc_kafka_consumer_new(const dc_conf_t *conf, const char *const *overrides,
+                                  char *errstr, size_t errstr_size)
+{
+    /* An empty fetch waits fetch.wait.max.ms, and the embedded broker answers
+     * an empty fetch only then: keep it short for latency. */
+    static const char *const defaults[] = {"fetch.wait.max.ms", "100", NULL};
+    rd_kafka_conf_t *rkconf = dc__kafka_consumer_conf(conf, defaults, overrides, errstr,
+                                                      errstr_size);
+    rd_kafka_t *rk;
+    char why[512];
+    size_t size = 0;
+
+    if (!rkconf)
+        return NULL;
+    /* With no destination, only the length (including the NUL) is read. */
+    if (rd_kafka_conf_get(rkconf, "group.id", NULL, &size) != RD_KAFKA_CONF_OK || size <= 1) {
+        dc_seterr(errstr, errstr_size, DC_ERR_CONFIG, "kafka.group.id is not set");
+        rd_kafka_conf_destroy(rkconf);
+        return NULL;
+    }
+    if (!(rk = rd_kafka_new(RD_KAFKA_CONSUMER, rkconf, why, sizeof(why)))) {
+        dc_seterr(errstr, errstr_size, DC_ERR_KAFKA, "cannot create Kafka consumer: %s", why);
+        rd_kafka_conf_destroy(rkconf);
+        return NULL;
+    }
+    /* Everything, rebalances included, is served by rd_kafka_consumer_poll();
+     * rd_kafka_new() took the conf. */
+    rd_kafka_poll_set_consumer(rk);
+    return rk;
 }

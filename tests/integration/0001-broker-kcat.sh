@@ -54,12 +54,34 @@ from confluent_kafka import Consumer, TopicPartition
 bootstrap, sent_path = sys.argv[1], sys.argv[2]
 sent = sorted(l.rstrip("\n") for l in open(sent_path))
 
+assigned = {}
+
+def on_assign(c, parts):
+    # Hold every partition until both members of the group own some: a
+    # member that joins late must not find the messages already read.
+    assigned[id(c)] = parts
+    c.assign(parts)
+    c.pause(parts)
+
 def consumer(group):
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": group,
                   "auto.offset.reset": "earliest", "enable.auto.commit": False,
                   "fetch.wait.max.ms": 100})
-    c.subscribe(["shop.orders"])
+    c.subscribe(["shop.orders"], on_assign=on_assign)
     return c
+
+def join(consumers, limit):
+    deadline = time.time() + limit
+    while time.time() < deadline:
+        for c in consumers:
+            msgs = [m for m in c.consume(100, 0.1) if not m.error()]
+            assert not msgs, "a paused member delivered %d messages" % len(msgs)
+        if all(assigned.get(id(c)) for c in consumers) and \
+                sum(len(assigned[id(c)]) for c in consumers) == 3:
+            for c in consumers:
+                c.resume(assigned[id(c)])
+            return
+    raise AssertionError("the group did not assign every partition within %d s" % limit)
 
 def drain(consumers, want, limit):
     got, deadline = [], time.time() + limit
@@ -73,6 +95,7 @@ def drain(consumers, want, limit):
     return got
 
 a, b = consumer("py-group"), consumer("py-group")
+join([a, b], 60)
 got = drain([a, b], len(sent), 60)
 assert sorted(got) == sent, (len(got), len(sent))
 assert a.assignment() and b.assignment(), "the two members did not share the partitions"
@@ -86,6 +109,7 @@ assert sum(ends) == len(sent), ends
 a.close(); b.close()
 
 d = consumer("py-other")
+join([d], 60)
 assert sorted(drain([d], len(sent), 60)) == sent
 d.close()
 EOF
