@@ -22,12 +22,15 @@ static const struct {
     int has_quantiles;
 } baselines[BT__BASELINES] = {
     {"zero", "0 everywhere (reference)", 0},
-    {"naive", "the origin day's demand, for every h", 0},
-    {"snaive7", "demand on the same weekday of the last week", 0},
-    {"ma28", "mean of the last 28 days", 0},
+    {"naive", "the origin bucket's demand, for every h", 0},
+    {"snaive7",
+     "demand a multiple of 7 buckets before the target, the latest on or before the origin "
+     "(daily: the same weekday last week)",
+     0},
+    {"ma28", "mean of the last 28 buckets", 0},
     {"ma28 median",
-     "median of the last 28 days; quantiles: empirical (linearly interpolated) quantiles of "
-     "the same 28 days",
+     "median of the last 28 buckets; quantiles: empirical (linearly interpolated) quantiles of "
+     "the same 28 buckets",
      1},
 };
 
