@@ -291,8 +291,7 @@ static int on_bucket(void *opaque, const dc_bucket_t *bucket)
             dc_time_format(bucket->start, when, sizeof(when));
         for (size_t i = 0; i < bucket->n_skus; i++) {
             const dc_bucket_sku_t *s = &bucket->skus[i];
-            if (getenv("DBG")) fprintf(rp->buckets_out, "X %s %s %.17g %.17g %.17g\n", when, s->sku, s->avg_price, s->promo_share, s->users);
-            if ((getenv("DBG") || s->units || s->cancelled || s->views || s->carts) &&
+            if ((s->units || s->cancelled || s->views || s->carts) &&
                 fprintf(rp->buckets_out, "%s,%s,%lld,%lld,%lld,%lld\n", when, s->sku,
                         (long long)s->units, (long long)s->cancelled, (long long)s->views,
                         (long long)s->carts) < 0)

@@ -95,6 +95,7 @@ cmp "$DC_TMP/a.csv" "$DC_TMP/a2.csv" || dc_fail "two replays of the same files d
 for f in report.md report.json report.html; do
     cmp "$DC_TMP/ra/$f" "$DC_TMP/ra2/$f" || dc_fail "$f differs between two replays"
 done
+cmp "$DC_TMP/ba.csv" "$DC_TMP/bk.csv" || dc_fail "the buckets from Kafka differ from the files' buckets"
 cmp "$DC_TMP/a.csv" "$DC_TMP/k.csv" || dc_fail "replay from Kafka differs from replay of the files"
 
 # The page has its plots inline and asks for nothing from elsewhere.
