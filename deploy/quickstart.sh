@@ -20,8 +20,9 @@ JOBS=$(nproc 2>/dev/null || echo 2)
 BUILD_PACKAGES=(gcc make cmake pkg-config librdkafka-dev libavro-dev libopenblas-dev
     libhiredis-dev libjansson-dev libcmocka-dev libmicrohttpd-dev libmsgpack-dev zlib1g-dev
     redis-server)
-# Tests also talk to demandcast through clients nobody here wrote.
-TEST_PACKAGES=(kcat python3-avro python3-confluent-kafka)
+# Tests also talk to demandcast through clients nobody here wrote, and render
+# the backtest report in a real browser.
+TEST_PACKAGES=(kcat python3-avro python3-confluent-kafka chromium)
 
 usage() {
     echo "usage: $0 demo|test" >&2
