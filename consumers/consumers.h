@@ -149,6 +149,11 @@ rd_kafka_t *dc_kafka_consumer_new(const dc_conf_t *conf, const char *const *over
  * would use, with the given defaults (name, value pairs, NULL-terminated)
  * first, then kafka.*, then overrides, logging through dc_log(). The caller
  * owns the result. NULL with errstr set on failure. */
+/* A librdkafka log callback that routes client logs (syslog levels) to
+ * dc_log() under the component "kafka"; for every client the project makes.
+ * librdkafka calls it from its own threads, and dc_log is safe there. */
+void dc__kafka_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf);
+
 rd_kafka_conf_t *dc__kafka_consumer_conf(const dc_conf_t *conf, const char *const *defaults,
                                          const char *const *overrides, char *errstr,
                                          size_t errstr_size);

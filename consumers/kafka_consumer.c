@@ -4,7 +4,7 @@
 
 #include <string.h>
 
-static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+void dc__kafka_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
     (void)rk;
     dc_log(level <= 3 ? DC_LOG_ERROR : level <= 4 ? DC_LOG_WARN : level <= 6 ? DC_LOG_INFO
@@ -55,7 +55,7 @@ rd_kafka_conf_t *dc__kafka_consumer_conf(const dc_conf_t *conf, const char *cons
     for (size_t i = 0; overrides && overrides[i]; i += 2)
         if (set_prop(&ctx, "", overrides[i], overrides[i + 1]))
             goto fail;
-    rd_kafka_conf_set_log_cb(ctx.rkconf, on_log);
+    rd_kafka_conf_set_log_cb(ctx.rkconf, dc__kafka_log);
     return ctx.rkconf;
 fail:
     rd_kafka_conf_destroy(ctx.rkconf);

@@ -11,40 +11,12 @@
 
 #define HEADER_SIZE 72
 
-static void put_u32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put_u64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t get_u32(const uint8_t *p)
-{
-    uint32_t v = 0;
-    for (int i = 3; i >= 0; i--)
-        v = (v << 8) | p[i];
-    return v;
-}
-
-static uint64_t get_u64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = (v << 8) | p[i];
-    return v;
-}
-
 static void put_floats(uint8_t *p, const float *f, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         uint32_t u;
         memcpy(&u, &f[i], 4);
-        put_u32(p + 4 * i, u);
+        dc__put_le(p + 4 * i, u, 4);
     }
 }
 
@@ -53,7 +25,7 @@ static int get_floats(const uint8_t *p, float *f, size_t n)
 {
     int finite = 1;
     for (size_t i = 0; i < n; i++) {
-        uint32_t u = get_u32(p + 4 * i);
+        uint32_t u = (uint32_t)dc__get_le(p + 4 * i, 4);
         memcpy(&f[i], &u, 4);
         finite &= isfinite(f[i]);
     }
@@ -69,23 +41,23 @@ int dc_model_save(const dc_model_t *model, dc_buf_t *out)
         return err;
     uint8_t *p = out->data + out->len;
     memcpy(p, DC_MODEL_MAGIC, 8);
-    put_u32(p + 8, DC_MODEL_FORMAT_VERSION);
-    put_u32(p + 12, (uint32_t)model->F);
-    put_u32(p + 16, (uint32_t)model->H);
-    put_u32(p + 20, (uint32_t)model->Hz);
-    put_u32(p + 24, (uint32_t)model->K);
-    put_u32(p + 28, (uint32_t)P);
-    put_u64(p + 32, model->version);
-    put_u64(p + 40, model->adam_t);
-    put_u64(p + 48, model->skipped);
-    put_u64(p + 56, model->rollbacks);
+    dc__put_le(p + 8, DC_MODEL_FORMAT_VERSION, 4);
+    dc__put_le(p + 12, (uint32_t)model->F, 4);
+    dc__put_le(p + 16, (uint32_t)model->H, 4);
+    dc__put_le(p + 20, (uint32_t)model->Hz, 4);
+    dc__put_le(p + 24, (uint32_t)model->K, 4);
+    dc__put_le(p + 28, (uint32_t)P, 4);
+    dc__put_le(p + 32, model->version, 8);
+    dc__put_le(p + 40, model->adam_t, 8);
+    dc__put_le(p + 48, model->skipped, 8);
+    dc__put_le(p + 56, model->rollbacks, 8);
     uint64_t lm;
     memcpy(&lm, &model->loss_mean, 8);
-    put_u64(p + 64, lm);
+    dc__put_le(p + 64, lm, 8);
     put_floats(p + HEADER_SIZE, model->params, P);
     put_floats(p + HEADER_SIZE + 4 * P, model->adam_m, P);
     put_floats(p + HEADER_SIZE + 8 * P, model->adam_v, P);
-    put_u32(p + len - 4, (uint32_t)crc32(0L, p, (uInt)(len - 4)));
+    dc__put_le(p + len - 4, (uint32_t)crc32(0L, p, (uInt)(len - 4)), 4);
     out->len += len;
     return 0;
 }
@@ -100,12 +72,12 @@ static int check_frame(const uint8_t *p, size_t len, uint32_t *P, char *errstr,
     if (memcmp(p, DC_MODEL_MAGIC, 8))
         return dc_seterr(errstr, errstr_size, DC_ERR_BAD_MAGIC,
                          "checkpoint: bad magic (not a demandcast model)");
-    uint32_t version = get_u32(p + 8);
+    uint32_t version = (uint32_t)dc__get_le(p + 8, 4);
     if (version != DC_MODEL_FORMAT_VERSION)
         return dc_seterr(errstr, errstr_size, DC_ERR_VERSION,
                          "checkpoint: format version %u, this build reads %d", version,
                          DC_MODEL_FORMAT_VERSION);
-    *P = get_u32(p + 28);
+    *P = (uint32_t)dc__get_le(p + 28, 4);
     uint64_t want = HEADER_SIZE + 12 * (uint64_t)*P + 4;
     if (len < want)
         return dc_seterr(errstr, errstr_size, DC_ERR_TRUNCATED,
@@ -115,7 +87,7 @@ static int check_frame(const uint8_t *p, size_t len, uint32_t *P, char *errstr,
         return dc_seterr(errstr, errstr_size, DC_ERR_TRAILING,
                          "checkpoint: %zu bytes, its header says %llu", len,
                          (unsigned long long)want);
-    if (get_u32(p + want - 4) != (uint32_t)crc32(0L, p, (uInt)(want - 4)))
+    if ((uint32_t)dc__get_le(p + want - 4, 4) != (uint32_t)crc32(0L, p, (uInt)(want - 4)))
         return dc_seterr(errstr, errstr_size, DC_ERR_CHECKSUM, "checkpoint: CRC-32 mismatch");
     return 0;
 }
@@ -128,13 +100,13 @@ int dc_model_peek(const void *buf, size_t len, dc_model_conf_t *mc, char *errstr
     int err = check_frame(p, len, &P, errstr, errstr_size);
     if (err)
         return err;
-    if (get_u32(p + 12) != DC__F)
+    if ((uint32_t)dc__get_le(p + 12, 4) != DC__F)
         return dc_seterr(errstr, errstr_size, DC_ERR_VERSION,
-                         "checkpoint: %u input features, this build has %d", get_u32(p + 12),
+                         "checkpoint: %u input features, this build has %d", (uint32_t)dc__get_le(p + 12, 4),
                          DC__F);
-    mc->hidden = (int)get_u32(p + 16);
-    mc->horizon = (int)get_u32(p + 20);
-    mc->bptt = (int)get_u32(p + 24);
+    mc->hidden = (int)(uint32_t)dc__get_le(p + 16, 4);
+    mc->horizon = (int)(uint32_t)dc__get_le(p + 20, 4);
+    mc->bptt = (int)(uint32_t)dc__get_le(p + 24, 4);
     return 0;
 }
 
@@ -147,13 +119,13 @@ int dc_model_load(dc_model_t *model, const void *buf, size_t len, char *errstr,
     int err = check_frame(p, len, &P, errstr, errstr_size);
     if (err)
         goto fail;
-    if (get_u32(p + 12) != (uint32_t)model->F || get_u32(p + 16) != (uint32_t)model->H ||
-        get_u32(p + 20) != (uint32_t)model->Hz || get_u32(p + 24) != (uint32_t)model->K ||
+    if ((uint32_t)dc__get_le(p + 12, 4) != (uint32_t)model->F || (uint32_t)dc__get_le(p + 16, 4) != (uint32_t)model->H ||
+        (uint32_t)dc__get_le(p + 20, 4) != (uint32_t)model->Hz || (uint32_t)dc__get_le(p + 24, 4) != (uint32_t)model->K ||
         P != model->n_params) {
         err = dc_seterr(errstr, errstr_size, DC_ERR_VERSION,
                         "checkpoint: F=%u hidden=%u horizon=%u bptt=%u, the model has F=%d "
                         "hidden=%d horizon=%d bptt=%d",
-                        get_u32(p + 12), get_u32(p + 16), get_u32(p + 20), get_u32(p + 24),
+                        (uint32_t)dc__get_le(p + 12, 4), (uint32_t)dc__get_le(p + 16, 4), (uint32_t)dc__get_le(p + 20, 4), (uint32_t)dc__get_le(p + 24, 4),
                         model->F, model->H, model->Hz, model->K);
         goto fail;
     }
@@ -168,15 +140,15 @@ int dc_model_load(dc_model_t *model, const void *buf, size_t len, char *errstr,
         goto fail;
     }
     double loss_mean;
-    uint64_t lm = get_u64(p + 64);
+    uint64_t lm = dc__get_le(p + 64, 8);
     memcpy(&loss_mean, &lm, 8);
     memcpy(model->params, tmp, sizeof(float) * P);
     memcpy(model->adam_m, tmp + P, sizeof(float) * P);
     memcpy(model->adam_v, tmp + 2 * (size_t)P, sizeof(float) * P);
-    model->version = get_u64(p + 32);
-    model->adam_t = get_u64(p + 40);
-    model->skipped = get_u64(p + 48);
-    model->rollbacks = get_u64(p + 56);
+    model->version = dc__get_le(p + 32, 8);
+    model->adam_t = dc__get_le(p + 40, 8);
+    model->skipped = dc__get_le(p + 48, 8);
+    model->rollbacks = dc__get_le(p + 56, 8);
     model->loss_mean = isfinite(loss_mean) ? loss_mean : 0.0;
     /* A loaded model trusts its running loss as if warmed up, and its
      * weights are the last good ones. */

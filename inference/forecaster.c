@@ -418,8 +418,8 @@ static void wr_bytes(st_wr_t *w, const void *v, size_t n)
 
 static void wr_u(st_wr_t *w, uint64_t v, int n)
 {
-    for (int i = 0; i < n; i++)
-        *w->p++ = (uint8_t)(v >> (8 * i));
+    dc__put_le(w->p, v, n);
+    w->p += n;
 }
 
 static void wr_f64(st_wr_t *w, double d)
@@ -431,23 +431,19 @@ static void wr_f64(st_wr_t *w, double d)
 
 static void wr_f32(st_wr_t *w, float f)
 {
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    wr_u(w, u, 4);
+    dc__put_f32(w->p, f);
+    w->p += 4;
 }
 
 static uint64_t rd_u(st_rd_t *r, int n)
 {
-    uint64_t v = 0;
     if (r->end - r->p < n) {
         r->short_read = 1;
         r->p = r->end;
         return 0;
     }
-    for (int i = n - 1; i >= 0; i--)
-        v = (v << 8) | r->p[i];
     r->p += n;
-    return v;
+    return dc__get_le(r->p - n, n);
 }
 
 static double rd_f64(st_rd_t *r)

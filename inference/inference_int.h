@@ -82,6 +82,38 @@ struct dc_model_s {
 };
 
 
+/* Little-endian fields of the stage's binary formats (the checkpoint, the
+ * per-SKU record, the forecaster's state): n-byte unsigned integers and
+ * IEEE floats, the same on every host. */
+static inline void dc__put_le(uint8_t *p, uint64_t v, int n)
+{
+    for (int i = 0; i < n; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static inline uint64_t dc__get_le(const uint8_t *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = n - 1; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+static inline void dc__put_f32(uint8_t *p, float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    dc__put_le(p, u, 4);
+}
+
+static inline float dc__get_f32(const uint8_t *p)
+{
+    uint32_t u = (uint32_t)dc__get_le(p, 4);
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
 /* The elementwise loops of the gates are built for AVX-512, AVX2 and
  * baseline x86-64, and the loader picks the best the CPU runs: results stay
  * deterministic on a given machine (OpenBLAS dispatches its kernels the same

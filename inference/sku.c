@@ -218,60 +218,6 @@ size_t dc__sku_history(const dc_model_t *model, const dc_model_sku_t *sku, float
 #define SKU_FORMAT_VERSION 1
 #define SKU_HEADER 24
 
-static void put_u16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-}
-
-static void put_u32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put_u64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint16_t get_u16(const uint8_t *p)
-{
-    return (uint16_t)(p[0] | (p[1] << 8));
-}
-
-static uint32_t get_u32(const uint8_t *p)
-{
-    uint32_t v = 0;
-    for (int i = 3; i >= 0; i--)
-        v = (v << 8) | p[i];
-    return v;
-}
-
-static uint64_t get_u64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = (v << 8) | p[i];
-    return v;
-}
-
-static void put_f32(uint8_t *p, float f)
-{
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    put_u32(p, u);
-}
-
-static float get_f32(const uint8_t *p)
-{
-    uint32_t u = get_u32(p);
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
-
 int dc_model_sku_save(const dc_model_t *model, const dc_model_sku_t *sku, dc_buf_t *out)
 {
     int H = model->H, K = model->K;
@@ -285,26 +231,26 @@ int dc_model_sku_save(const dc_model_t *model, const dc_model_sku_t *sku, dc_buf
     p[1] = 'S';
     p[2] = SKU_FORMAT_VERSION;
     p[3] = DC__F;
-    put_u16(p + 4, (uint16_t)H);
-    put_u16(p + 6, (uint16_t)K);
-    put_u16(p + 8, sku->hist_len);
-    put_u32(p + 10, sku->n_steps);
-    put_u64(p + 14, (uint64_t)sku->last_bucket);
-    put_u16(p + 22, 0);
+    dc__put_le(p + 4, (uint16_t)H, 2);
+    dc__put_le(p + 6, (uint16_t)K, 2);
+    dc__put_le(p + 8, sku->hist_len, 2);
+    dc__put_le(p + 10, sku->n_steps, 4);
+    dc__put_le(p + 14, (uint64_t)sku->last_bucket, 8);
+    dc__put_le(p + 22, 0, 2);
     uint8_t *q = p + SKU_HEADER;
     const float scal[8] = {sku->units_m, sku->units_w, sku->views_m, sku->views_w,
                            sku->carts_m, sku->carts_w, sku->price_m, sku->price_w};
     for (int i = 0; i < 8; i++, q += 4)
-        put_f32(q, scal[i]);
+        dc__put_f32(q, scal[i]);
     for (size_t i = 0; i < 4 * (size_t)H; i++, q += 4)
-        put_f32(q, sku->data[i]);
+        dc__put_f32(q, sku->data[i]);
     const float *hist = sku->data + 4 * H;
     for (size_t j = 0; j < sku->hist_len; j++) {
         const float *row = hist + ((sku->hist_head + j) % (size_t)K) * DC__ROW;
         for (int i = 0; i < DC__ROW; i++, q += 4)
-            put_f32(q, row[i]);
+            dc__put_f32(q, row[i]);
     }
-    put_u32(q, (uint32_t)crc32(0L, p, (uInt)(q - p)));
+    dc__put_le(q, (uint32_t)crc32(0L, p, (uInt)(q - p)), 4);
     out->len += len;
     return 0;
 }
@@ -322,11 +268,13 @@ int dc_model_sku_load(const dc_model_t *model, dc_model_sku_t *sku, const void *
     if (p[2] != SKU_FORMAT_VERSION)
         return dc_seterr(errstr, errstr_size, DC_ERR_VERSION, "SKU state: format version %u, want %u",
                          p[2], SKU_FORMAT_VERSION);
-    uint16_t hist_len = get_u16(p + 8);
-    if (p[3] != DC__F || get_u16(p + 4) != H || get_u16(p + 6) != K || hist_len > K)
+    uint16_t hist_len = (uint16_t)dc__get_le(p + 8, 2);
+    if (p[3] != DC__F || dc__get_le(p + 4, 2) != (uint64_t)H || dc__get_le(p + 6, 2) != (uint64_t)K ||
+        hist_len > K)
         return dc_seterr(errstr, errstr_size, DC_ERR_VERSION,
                          "SKU state: dimensions F=%u H=%u K=%u differ from the model's F=%d H=%d K=%d",
-                         p[3], get_u16(p + 4), get_u16(p + 6), DC__F, H, K);
+                         p[3], (unsigned)dc__get_le(p + 4, 2), (unsigned)dc__get_le(p + 6, 2),
+                         DC__F, H, K);
     size_t want = SKU_HEADER + 4 * (8 + 4 * (size_t)H + (size_t)hist_len * DC__ROW) + 4;
     if (len < want)
         return dc_seterr(errstr, errstr_size, DC_ERR_TRUNCATED, "SKU state: %zu bytes, want %zu",
@@ -334,21 +282,21 @@ int dc_model_sku_load(const dc_model_t *model, dc_model_sku_t *sku, const void *
     if (len > want)
         return dc_seterr(errstr, errstr_size, DC_ERR_TRAILING, "SKU state: %zu bytes, want %zu",
                          len, want);
-    if (get_u32(p + want - 4) != (uint32_t)crc32(0L, p, (uInt)(want - 4)))
+    if ((uint32_t)dc__get_le(p + want - 4, 4) != (uint32_t)crc32(0L, p, (uInt)(want - 4)))
         return dc_seterr(errstr, errstr_size, DC_ERR_CHECKSUM, "SKU state: CRC mismatch");
     const uint8_t *q = p + SKU_HEADER;
     for (size_t i = 0; i < (want - SKU_HEADER - 4) / 4; i++)
-        if (!isfinite(get_f32(q + 4 * i)))
+        if (!isfinite(dc__get_f32(q + 4 * i)))
             return dc_seterr(errstr, errstr_size, DC_ERR_NUMERIC, "SKU state: non-finite value");
     dc_model_sku_init(model, sku);
     sku->hist_len = hist_len;
-    sku->n_steps = get_u32(p + 10);
-    sku->last_bucket = (int64_t)get_u64(p + 14);
+    sku->n_steps = (uint32_t)dc__get_le(p + 10, 4);
+    sku->last_bucket = (int64_t)dc__get_le(p + 14, 8);
     float *scal[8] = {&sku->units_m, &sku->units_w, &sku->views_m, &sku->views_w,
                       &sku->carts_m, &sku->carts_w, &sku->price_m, &sku->price_w};
     for (int i = 0; i < 8; i++, q += 4)
-        *scal[i] = get_f32(q);
+        *scal[i] = dc__get_f32(q);
     for (size_t i = 0; i < 4 * (size_t)H + (size_t)hist_len * DC__ROW; i++, q += 4)
-        sku->data[i] = get_f32(q);
+        sku->data[i] = dc__get_f32(q);
     return 0;
 }

@@ -1,6 +1,7 @@
 /* producers/kafka.c - the Kafka producer every demandcast sink writes
  * through: configured from dc_conf_t, idempotent and batched by default,
  * never dropping a message on a full queue, counting delivery reports. */
+#include "consumers/consumers.h"
 #include "producers/producers.h"
 
 #include <librdkafka/rdkafka.h>
@@ -83,15 +84,6 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
     dc_log(DC_LOG_WARN, "kafka", "%s: %s", rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
 }
 
-/* librdkafka logs from its own threads; dc_log is safe to call from them. */
-static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
-{
-    (void)rk;
-    dc_log(level <= 3 ? DC_LOG_ERROR : level <= 4 ? DC_LOG_WARN : level <= 6 ? DC_LOG_INFO
-                                                                              : DC_LOG_DEBUG,
-           "kafka", "%s: %s", fac, buf);
-}
-
 typedef struct {
     rd_kafka_conf_t *rkconf;
     char *errstr;
@@ -138,7 +130,7 @@ dc_kafka_producer_t *dc_kafka_producer_new(const dc_conf_t *conf, char *errstr,
     rd_kafka_conf_set_opaque(rkconf, kp);
     rd_kafka_conf_set_dr_msg_cb(rkconf, on_delivery);
     rd_kafka_conf_set_error_cb(rkconf, on_error);
-    rd_kafka_conf_set_log_cb(rkconf, on_log);
+    rd_kafka_conf_set_log_cb(rkconf, dc__kafka_log);
     kp->rk = rd_kafka_new(RD_KAFKA_PRODUCER, rkconf, why, sizeof(why));
     if (!kp->rk) {
         dc_seterr(errstr, errstr_size, DC_ERR_KAFKA, "cannot create Kafka producer: %s", why);
