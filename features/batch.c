@@ -20,7 +20,6 @@ struct dc_featbatch_s {
     dc_user_obs_t *obs;
     size_t n_obs, cap_obs;
     uint32_t *last_obs; /* per SKU: its newest observation, to chain and dedupe */
-    dc_buf_t arena;     /* user ids */
     size_t events;
 };
 
@@ -58,7 +57,6 @@ void dc_featbatch_destroy(dc_featbatch_t *batch)
     free(batch->index);
     free(batch->obs);
     free(batch->last_obs);
-    dc_buf_free(&batch->arena);
     free(batch);
 }
 
@@ -67,7 +65,6 @@ void dc_featbatch_reset(dc_featbatch_t *batch)
     memset(batch->index, 0xff, batch->index_cap * sizeof(*batch->index));
     batch->n_skus = 0;
     batch->n_obs = 0;
-    batch->arena.len = 0;
     batch->events = 0;
 }
 
@@ -159,9 +156,21 @@ static dc_bucket_delta_t *bucket_delta(dc_sku_delta_t *d, int64_t start)
     return b;
 }
 
+uint32_t dc_user_hash(const char *user)
+{
+    uint64_t h = hash_str(user);
+
+    /* FNV-1a leaves the high bits weakly mixed: the splitmix64 finisher
+     * spreads every input bit over all of them. */
+    h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    h = (h ^ (h >> 27)) * 0x94d049bb133111ebULL;
+    h ^= h >> 31;
+    return (uint32_t)(h >> 32);
+}
+
 static int add_user(dc_featbatch_t *batch, uint32_t idx, dc_sku_delta_t *d, const dc_fevent_t *ev)
 {
-    size_t len = strlen(ev->user);
+    uint32_t hash = dc_user_hash(ev->user);
     uint32_t last = batch->last_obs[idx];
     int64_t slot0 = dc_time_floor(ev->ts_ms, batch->slot_ms[0]);
 
@@ -169,8 +178,7 @@ static int add_user(dc_featbatch_t *batch, uint32_t idx, dc_sku_delta_t *d, cons
      * observation per user and finest slot is all the sketches need. */
     if (last != EMPTY) {
         const dc_user_obs_t *o = &batch->obs[last];
-        if (o->user_len == len && dc_time_floor(o->ts_ms, batch->slot_ms[0]) == slot0 &&
-            !memcmp(batch->arena.data + o->user_off, ev->user, len))
+        if (o->user_hash == hash && dc_time_floor(o->ts_ms, batch->slot_ms[0]) == slot0)
             return DC_OK;
     }
     if (batch->n_obs == batch->cap_obs) {
@@ -181,16 +189,11 @@ static int add_user(dc_featbatch_t *batch, uint32_t idx, dc_sku_delta_t *d, cons
         batch->obs = obs;
         batch->cap_obs = cap;
     }
-    if (batch->arena.len + len > UINT32_MAX)
-        return DC_ERR_NOMEM;
     dc_user_obs_t *o = &batch->obs[batch->n_obs];
     o->sku = idx;
     o->next = EMPTY;
     o->ts_ms = ev->ts_ms;
-    o->user_off = (uint32_t)batch->arena.len;
-    o->user_len = (uint32_t)len;
-    if (dc_buf_append(&batch->arena, ev->user, len))
-        return DC_ERR_NOMEM;
+    o->user_hash = hash;
     if (last != EMPTY)
         batch->obs[last].next = (uint32_t)batch->n_obs;
     else
@@ -301,11 +304,6 @@ const dc_user_obs_t *dc_featbatch_user_first(const dc_featbatch_t *batch, size_t
 const dc_user_obs_t *dc_featbatch_user_next(const dc_featbatch_t *batch, const dc_user_obs_t *obs)
 {
     return obs->next == EMPTY ? NULL : &batch->obs[obs->next];
-}
-
-const char *dc_featbatch_user_text(const dc_featbatch_t *batch, const dc_user_obs_t *obs)
-{
-    return (const char *)batch->arena.data + obs->user_off;
 }
 
 void dc_bucket_clear(dc_bucket_t *bucket)

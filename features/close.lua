@@ -17,6 +17,7 @@
 
 local P, B, bucket, idle_ttl, ttl = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]),
   tonumber(ARGV[4]), tonumber(ARGV[5])
+local K = 12
 local function I(x) return string.format('%d', x) end
 
 local snapkey = P .. ':{meta}:closed:' .. I(B)
@@ -47,30 +48,58 @@ local touchedkey = P .. ':{meta}:touched:' .. I(B)
 local touched = {}
 for _, sku in ipairs(redis.call('SMEMBERS', touchedkey)) do touched[sku] = true end
 
+local CHUNK = 2000
+local bkeys, bsku = {}, {}
+for _, sku in ipairs(active) do
+  if touched[sku] then
+    bkeys[#bkeys + 1] = P .. ':{' .. sku .. '}:b:' .. I(B)
+    bsku[#bkeys] = sku
+  end
+end
+local agg = {}
+for i = 1, #bkeys, CHUNK do
+  local part = {unpack(bkeys, i, math.min(i + CHUNK - 1, #bkeys))}
+  local got = redis.call('MGET', unpack(part))
+  for j = 1, #got do
+    if got[j] then
+      local a = {struct.unpack(BUCKET_FMT, got[j])}
+      a[12] = sk_count({string.sub(got[j], a[12])}) -- the users, after the aggregates
+      agg[bsku[i + j - 1]] = a
+    end
+  end
+  redis.call('DEL', unpack(part))
+end
+
 local rows = {}
 for _, sku in ipairs(active) do
-  local tag = P .. ':{' .. sku .. '}'
-  local skey, ukey = tag .. ':state', tag .. ':ub:' .. I(B)
-  local cur = touched[sku] and redis.call('HGET', skey, 'b' .. I(B))
-  local agg = cur and cmsgpack.unpack(cur) or {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
-  local users = 0
-  if cur then
-    users = redis.call('PFCOUNT', ukey)
-    redis.call('DEL', ukey)
-    redis.call('HDEL', skey, 'b' .. I(B))
-  end
+  local a = agg[sku]
   local row = {sku}
-  for f = 1, 11 do row[f + 1] = agg[f] end
-  row[13] = users
+  for f = 1, 11 do row[f + 1] = a and a[f] or 0 end
+  row[13] = a and a[12] or 0
   rows[#rows + 1] = row
 end
 
--- SKUs idle for longer than the TTL leave the active set.
+-- SKUs idle for longer than the TTL leave the active set, and their window
+-- slots go with them (an idle SKU has no open bucket left).
+local nwin = 0
+local spec = redis.call('HGET', P .. ':{meta}:clock', 'windows') or ''
+for _ in string.gmatch(spec, '[^,]+') do nwin = nwin + 1 end
 local gone = redis.call('ZRANGEBYSCORE', activekey, '-inf', '(' .. I(stop - idle_ttl))
-for i = 1, #gone, 4000 do
-  local part = {unpack(gone, i, math.min(i + 3999, #gone))}
+for i = 1, #gone, CHUNK do
+  local part = {unpack(gone, i, math.min(i + CHUNK - 1, #gone))}
   redis.call('ZREM', activekey, unpack(part))
   redis.call('ZREM', firstkey, unpack(part))
+  local dead = {}
+  for _, sku in ipairs(part) do
+    for w = 0, nwin - 1 do
+      for pos = 0, K - 1 do
+        dead[#dead + 1] = P .. ':{' .. sku .. '}:w:' .. w .. ':' .. pos
+      end
+    end
+  end
+  for j = 1, #dead, CHUNK do
+    redis.call('DEL', unpack(dead, j, math.min(j + CHUNK - 1, #dead)))
+  end
 end
 
 redis.call('DEL', touchedkey)

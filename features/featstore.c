@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define DC_KEY_PREFIX_MAX 128
+
 extern const char dc__lua_flush[];
 extern const char dc__lua_close[];
 extern const char dc__lua_features[];
@@ -25,6 +27,7 @@ struct dc_featstore_s {
     dc_limits_t lim;
     char sha_flush[64], sha_close[64];
     msgpack_sbuffer sbuf;
+    dc_buf_t hashes; /* pack_users(): one slot's user hashes, then their bytes */
     char errstr[512];
 };
 
@@ -160,9 +163,14 @@ static char *dup_or_null(const char *s) { return has_text(s) ? strdup(s) : NULL;
 dc_featstore_t *dc_featstore_new(const dc_conf_t *conf, const dc_limits_t *lim,
                                  const char *instance, char *errstr, size_t errstr_size)
 {
-    dc_featstore_t *fs = calloc(1, sizeof(*fs));
+    dc_featstore_t *fs;
 
-    if (!fs)
+    if (strlen(dc_conf_str(conf, "redis.key.prefix")) > DC_KEY_PREFIX_MAX) {
+        dc_seterr(errstr, errstr_size, DC_ERR_CONFIG, "redis.key.prefix: longer than %d bytes",
+                  DC_KEY_PREFIX_MAX);
+        return NULL;
+    }
+    if (!(fs = calloc(1, sizeof(*fs))))
         goto nomem;
     fs->host = strdup(dc_conf_str(conf, "redis.host"));
     fs->user = dup_or_null(dc_conf_str(conf, "redis.user"));
@@ -197,6 +205,7 @@ void dc_featstore_destroy(dc_featstore_t *fs)
         return;
     disconnect(fs);
     msgpack_sbuffer_destroy(&fs->sbuf);
+    dc_buf_free(&fs->hashes);
     free(fs->host);
     free(fs->user);
     free(fs->password);
@@ -292,22 +301,68 @@ static size_t count_slots(const dc_limits_t *lim, const dc_sku_delta_t *d)
     return n;
 }
 
-static void pack_batch(dc_featstore_t *fs, const dc_featbatch_t *batch, dc_parts_t *parts,
-                       int64_t ack_until, double now_mono)
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Packs the distinct users of SKU i whose events fall in [from, from + len)
+ * as one string of 4-byte big-endian hashes, sorted (values.lua). A SKU's
+ * observations are few per flush, so a scan per slot is cheap. */
+static int pack_users(dc_featstore_t *fs, msgpack_packer *pk, const dc_featbatch_t *batch,
+                      size_t i, int64_t from, int64_t len)
+{
+    size_t n = 0;
+    uint32_t *h, prev = 0;
+
+    fs->hashes.len = 0;
+    for (const dc_user_obs_t *o = dc_featbatch_user_first(batch, i); o;
+         o = dc_featbatch_user_next(batch, o)) {
+        if (o->ts_ms < from || o->ts_ms - from >= len)
+            continue;
+        if (dc_buf_append(&fs->hashes, &o->user_hash, sizeof(o->user_hash)))
+            return DC_ERR_NOMEM;
+        n++;
+    }
+    h = (uint32_t *)(void *)fs->hashes.data;
+    if (n > 1)
+        qsort(h, n, sizeof(*h), cmp_u32);
+    size_t out = 0;
+    for (size_t k = 0; k < n; k++) {
+        uint32_t v = h[k];
+        if (k && v == prev)
+            continue;
+        prev = v;
+        /* Written in place: byte `out` never passes h[k], read above. */
+        uint8_t *b = (uint8_t *)fs->hashes.data + out;
+        b[0] = (uint8_t)(v >> 24);
+        b[1] = (uint8_t)(v >> 16);
+        b[2] = (uint8_t)(v >> 8);
+        b[3] = (uint8_t)v;
+        out += 4;
+    }
+    pack_str(pk, (const char *)fs->hashes.data, out);
+    return DC_OK;
+}
+
+static int pack_batch(dc_featstore_t *fs, const dc_featbatch_t *batch, dc_parts_t *parts,
+                      int64_t ack_until, double now_mono)
 {
     msgpack_packer pk;
     const dc_limits_t *lim = &fs->lim;
     size_t n_parts = 0, n_skus = batch ? dc_featbatch_skus(batch) : 0;
+    /* The store's keys are named here (KEYS.md): prefix, {SKU}, a suffix. */
+    char key[DC_KEY_PREFIX_MAX + DC_SKU_MAX + 64];
 
     msgpack_sbuffer_clear(&fs->sbuf);
     msgpack_packer_init(&pk, &fs->sbuf, msgpack_sbuffer_write);
-    msgpack_pack_array(&pk, 11);
+    msgpack_pack_array(&pk, 9);
     pack_cstr(&pk, fs->prefix);
     pack_cstr(&pk, fs->instance);
     msgpack_pack_int64(&pk, fs->lease_ms);
     msgpack_pack_int64(&pk, lim->bucket_ms);
     msgpack_pack_int64(&pk, lim->lateness_ms);
-    msgpack_pack_int64(&pk, lim->idle_ttl_ms);
     if (ack_until == INT64_MIN)
         msgpack_pack_nil(&pk);
     else
@@ -339,30 +394,38 @@ static void pack_batch(dc_featstore_t *fs, const dc_featbatch_t *batch, dc_parts
     msgpack_pack_array(&pk, n_skus);
     for (size_t i = 0; i < n_skus; i++) {
         const dc_sku_delta_t *d = dc_featbatch_sku(batch, i);
-        msgpack_pack_array(&pk, 6);
+        msgpack_pack_array(&pk, 5);
         pack_cstr(&pk, d->sku);
         msgpack_pack_int64(&pk, d->newest_ts);
         msgpack_pack_int64(&pk, d->oldest_ts);
         msgpack_pack_array(&pk, count_slots(lim, d));
         for (size_t w = 0; w < lim->n_windows; w++) {
+            int64_t slot_ms = lim->window_ms[w] / DC_WINDOW_SLOTS;
             for (size_t s = 0; s < DC_WINDOW_SLOTS; s++) {
                 const dc_slot_delta_t *sd = &d->slots[w][s];
                 if (sd->slot == INT64_MIN || sd->slot <= d->top_slot[w] - DC_WINDOW_SLOTS)
                     continue;
-                msgpack_pack_array(&pk, 7);
-                msgpack_pack_int64(&pk, (int64_t)w);
+                int64_t pos = sd->slot % DC_WINDOW_SLOTS;
+                msgpack_pack_array(&pk, 8);
+                pack_str(&pk, key, (size_t)snprintf(key, sizeof(key), "%s:{%s}:w:%zu:%lld",
+                                                    fs->prefix, d->sku, w,
+                                                    (long long)(pos < 0 ? pos + DC_WINDOW_SLOTS : pos)));
                 msgpack_pack_int64(&pk, sd->slot);
                 msgpack_pack_int64(&pk, sd->views);
                 msgpack_pack_int64(&pk, sd->carts);
                 msgpack_pack_int64(&pk, sd->units);
                 msgpack_pack_int64(&pk, sd->orders);
                 msgpack_pack_int64(&pk, sd->revenue_e4);
+                if (pack_users(fs, &pk, batch, i, sd->slot * slot_ms, slot_ms))
+                    return DC_ERR_NOMEM;
             }
         }
         msgpack_pack_array(&pk, d->n_buckets);
         for (size_t b = 0; b < d->n_buckets; b++) {
             const dc_bucket_delta_t *bd = &d->buckets[b];
-            msgpack_pack_array(&pk, 12);
+            msgpack_pack_array(&pk, 14);
+            pack_str(&pk, key, (size_t)snprintf(key, sizeof(key), "%s:{%s}:b:%lld", fs->prefix,
+                                                d->sku, (long long)bd->start));
             msgpack_pack_int64(&pk, bd->start);
             msgpack_pack_int64(&pk, bd->units);
             msgpack_pack_int64(&pk, bd->cancelled);
@@ -375,17 +438,11 @@ static void pack_batch(dc_featstore_t *fs, const dc_featbatch_t *batch, dc_parts
             msgpack_pack_int64(&pk, bd->promo_events);
             msgpack_pack_int64(&pk, bd->price_n);
             msgpack_pack_int64(&pk, bd->price_sum_e4);
-        }
-        msgpack_pack_array(&pk, d->n_users);
-        for (const dc_user_obs_t *o = dc_featbatch_user_first(batch, i); o;
-             o = dc_featbatch_user_next(batch, o)) {
-            msgpack_pack_array(&pk, 2);
-            msgpack_pack_int64(&pk, o->ts_ms);
-            pack_str(&pk, dc_featbatch_user_text(batch, o), o->user_len);
+            if (pack_users(fs, &pk, batch, i, bd->start, lim->bucket_ms))
+                return DC_ERR_NOMEM;
         }
     }
-    /* The wall clock, for key TTLs only. */
-    msgpack_pack_int64(&pk, dc_wallclock_ms());
+    return DC_OK;
 }
 
 /* EVALSHA with one reload on NOSCRIPT (Redis restarted without the script
@@ -431,7 +488,8 @@ int dc_featstore_flush(dc_featstore_t *fs, const dc_featbatch_t *batch, dc_parts
     redisReply *r;
     int err = DC_OK;
 
-    pack_batch(fs, batch, parts, ack_until, now_mono);
+    if (pack_batch(fs, batch, parts, ack_until, now_mono))
+        return fs_err(fs, DC_ERR_NOMEM, "out of memory packing a flush");
     argv[3] = fs->sbuf.data;
     lens[3] = fs->sbuf.size;
     if (!(r = evalsha(fs, 1, 4, argv, lens)))

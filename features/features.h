@@ -73,7 +73,8 @@ typedef struct {
 /* Fills lim from conf. Fails with DC_ERR_CONFIG (errstr says why) when
  * `windows` does not parse, is empty, has more than DC_WINDOWS_MAX entries,
  * repeats a length, or holds a length that is not a multiple of
- * DC_WINDOW_SLOTS ms. */
+ * DC_WINDOW_SLOTS ms, or when sku.idle.ttl is shorter than the longest
+ * window. */
 int dc_limits_init(dc_limits_t *lim, const dc_conf_t *conf, char *errstr, size_t errstr_size);
 
 /* The longest window (events older than that behind the closed time are
@@ -192,14 +193,19 @@ typedef struct {
     size_t first_user, n_users; /* into the batch's user list */
 } dc_sku_delta_t;
 
-/* One distinct-user observation: the user at event time ts on a SKU. */
+/* One distinct-user observation: the user at event time ts on a SKU. The
+ * store counts distinct users by this hash (features/values.lua). */
 typedef struct {
-    uint32_t sku;      /* index of the SKU delta */
-    uint32_t next;     /* next observation of the same SKU, UINT32_MAX at the end */
+    uint32_t sku;       /* index of the SKU delta */
+    uint32_t next;      /* next observation of the same SKU, UINT32_MAX at the end */
     int64_t ts_ms;
-    uint32_t user_off; /* into the batch's string arena */
-    uint32_t user_len;
+    uint32_t user_hash; /* dc_user_hash() of the user id */
 } dc_user_obs_t;
+
+/* The 32-bit hash of a user id the distinct-user sketches are built from:
+ * well mixed in every bit, since its top bits pick a HyperLogLog register
+ * and the rest gives the rank. */
+uint32_t dc_user_hash(const char *user);
 
 typedef struct dc_featbatch_s dc_featbatch_t;
 
@@ -221,12 +227,11 @@ int dc_featbatch_fits(const dc_featbatch_t *batch, const char *sku, int64_t ts_m
 size_t dc_featbatch_events(const dc_featbatch_t *batch);
 size_t dc_featbatch_skus(const dc_featbatch_t *batch);
 const dc_sku_delta_t *dc_featbatch_sku(const dc_featbatch_t *batch, size_t i);
-/* The user observations of SKU i, in the order they were added; the user
- * text is not NUL-terminated. Iterate with dc_featbatch_user_next(). */
+/* The user observations of SKU i, in the order they were added. Iterate
+ * with dc_featbatch_user_next(). */
 const dc_user_obs_t *dc_featbatch_user_first(const dc_featbatch_t *batch, size_t i);
 const dc_user_obs_t *dc_featbatch_user_next(const dc_featbatch_t *batch,
                                             const dc_user_obs_t *obs);
-const char *dc_featbatch_user_text(const dc_featbatch_t *batch, const dc_user_obs_t *obs);
 /* Forgets every delta and keeps the memory for the next batch. */
 void dc_featbatch_reset(dc_featbatch_t *batch);
 

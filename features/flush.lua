@@ -1,28 +1,27 @@
 -- features/flush.lua - the one atomic step of a flush (features/featstore.c).
 --
 -- ARGV[1] is a MessagePack array built by featstore.c:
---   [prefix, instance, lease_ms, bucket_ms, lateness_ms, ttl_wall_ms, ack_until|nil,
+--   [prefix, instance, lease_ms, bucket_ms, lateness_ms, ack_until|nil,
 --    windows [[name, slot_ms]...],
 --    parts [[name, stored_offset, next_offset, max_ts|nil, idle]...],
 --    skus [[sku, newest, oldest,
---           slots [[w, slot, views, carts, units, orders, revenue_e4]...],
---           buckets [[start, units, cancelled, views, carts, removes, orders,
---                     revenue_e4, events, promo_events, price_n, price_sum_e4]...],
---           users [[ts, user]...]]...],
---    now_wall_ms]
--- Key layout: features/KEYS.md. Only the state the windows are summed from
--- is written here; the readable totals are computed when they are read
--- (features.lua), so a flush costs a SKU one HMGET, one HSET and the PFADDs
--- of its users, and a PEXPIRE only when the key's TTL is due for renewal. Every check that can refuse the batch runs
--- before the first write, because Redis does not roll a script back.
+--           slots [[key, slot, views, carts, units, orders, revenue_e4, users]...],
+--           buckets [[key, start, units, cancelled, views, carts, removes, orders,
+--                     revenue_e4, events, promo_events, price_n, price_sum_e4,
+--                     users]...]]...]]
+-- where users are the 32-bit hashes of the slot's or bucket's users
+-- (values.lua). Key layout: features/KEYS.md. Only the state the windows are
+-- summed from is written here; the readable totals are computed when they
+-- are read (features.lua). Every check that can refuse the batch runs before
+-- the first write, because Redis does not roll a script back.
 --
 -- Returns {1, closed_until|false, acked_until|false, closer, late_dropped, commands}
 -- or {0, partition, stored_offset} when a partition's offset is not the one
 -- the caller expected (another instance moved it: the caller is fenced).
 
 local a = cmsgpack.unpack(ARGV[1])
-local P, me, lease, bucket, lateness, ttl = a[1], a[2], a[3], a[4], a[5], a[6]
-local ack_until, windows, parts, skus, now = a[7], a[8], a[9], a[10], a[11]
+local P, me, lease, bucket, lateness = a[1], a[2], a[3], a[4], a[5]
+local ack_until, windows, parts, skus = a[6], a[7], a[8], a[9]
 local K = 12
 local ncmd = 0
 local function call(...)
@@ -64,113 +63,78 @@ end
 if closed == nil or (closed == origin and acked == origin) then
   for _, s in ipairs(skus) do
     for _, b in ipairs(s[5]) do
-      if closed == nil or b[1] < closed then closed = b[1] end
+      if closed == nil or b[2] < closed then closed = b[2] end
     end
   end
   acked = closed
   origin = closed
 end
 
--- 2. The SKUs.
+-- 2. The SKUs: every value they touch is read with MGET and written back
+-- with MSET, a few thousand keys per command, so the commands a flush runs
+-- do not grow with the SKUs it touches. featstore.c names the keys.
 local late_dropped = 0
 local zactive, zfirst = {}, {}
 local touched = {} -- open bucket start -> SKUs with deltas in it, for close.lua
-
-local function ring_decode(txt)
-  if txt then return cmsgpack.unpack(txt) end
-  local r = {}
-  for i = 1, K * 6 do r[i] = (i % 6 == 1) and -1 or 0 end
-  return r
-end
+local keys, deltas, is_bucket = {}, {}, {}
 
 for _, s in ipairs(skus) do
-  local sku, newest, oldest, sdel, bdel, users = s[1], s[2], s[3], s[4], s[5], s[6]
-  local tag = P .. ':{' .. sku .. '}'
-  local skey = tag .. ':state'
-  local fields = {'seen', 'first', 'x'}
-  for w = 1, #windows do fields[#fields + 1] = 'r' .. (w - 1) end
-  local live = {}
+  local sku, newest, oldest, sdel, bdel = s[1], s[2], s[3], s[4], s[5]
+  for _, d in ipairs(sdel) do
+    keys[#keys + 1] = d[1]
+    deltas[#keys] = d
+  end
   for _, b in ipairs(bdel) do
-    if closed ~= nil and b[1] < closed then
-      late_dropped = late_dropped + b[9]
+    if closed ~= nil and b[2] < closed then
+      late_dropped = late_dropped + b[10]
     else
-      live[#live + 1] = b
-      fields[#fields + 1] = 'b' .. I(b[1])
-      local t = touched[b[1]]
-      if not t then t = {}; touched[b[1]] = t end
+      keys[#keys + 1] = b[1]
+      deltas[#keys] = b
+      is_bucket[#keys] = true
+      local t = touched[b[2]]
+      if not t then t = {}; touched[b[2]] = t end
       t[#t + 1] = sku
     end
   end
-  local st = call('HMGET', skey, unpack(fields))
-  local newb = {} -- buckets this SKU had no aggregate of yet
-  for i, b in ipairs(live) do
-    if not st[3 + #windows + i] then newb[b[1]] = true end
-  end
-  local seen = math.max(tonumber(st[1]) or newest, newest)
-  local first = math.min(tonumber(st[2]) or oldest, oldest)
-  local out = {'seen', I(seen), 'first', I(first)}
-  -- The TTL is renewed once an eighth of it has passed, not on every flush.
-  local renew = not st[3] or now - tonumber(st[3]) > ttl / 8
-  if renew then out[#out + 1] = 'x'; out[#out + 1] = I(now) end
+  zactive[#zactive + 1] = newest; zactive[#zactive + 1] = sku
+  zfirst[#zfirst + 1] = oldest;   zfirst[#zfirst + 1] = sku
+end
 
-  -- Window slots: a delta for a slot the ring has moved past is outside
-  -- every window already; a newer slot replaces the one it evicts, whose
-  -- users sketch then expires on its own.
-  local rings, fresh = {}, {}
-  for w = 1, #windows do rings[w] = ring_decode(st[3 + w]) end
-  for _, d in ipairs(sdel) do
-    local r, pos = rings[d[1] + 1], (d[2] % K) * 6
-    if r[pos + 1] == d[2] then
-      for f = 2, 6 do r[pos + f] = r[pos + f] + d[f + 1] end
-    elseif r[pos + 1] < d[2] then
-      r[pos + 1] = d[2]
-      for f = 2, 6 do r[pos + f] = d[f + 1] end
-      fresh[(d[1] + 1) .. ':' .. I(d[2])] = true
-    end
-  end
-
-  -- Distinct users: one HyperLogLog per window slot and per open bucket.
-  local adds = {}
-  local function add(key, user, new)
-    local e = adds[key]
-    if not e then e = {new = new}; adds[key] = e end
-    e[#e + 1] = user
-  end
-  for _, u in ipairs(users) do
-    for w = 1, #windows do
-      local slot = math.floor(u[1] / windows[w][2])
-      local r = rings[w]
-      if r[(slot % K) * 6 + 1] == slot then
-        add(tag .. ':u:' .. windows[w][1] .. ':' .. I(slot), u[2], fresh[w .. ':' .. I(slot)])
+-- Values: values.lua. A window slot value sits at ring position slot % K:
+-- a delta for the slot it holds adds to it, a delta for a newer slot
+-- replaces it (the old slot has left every window), a delta for an older
+-- slot is outside the window already.
+local CHUNK = 2000
+for c = 1, #keys, CHUNK do
+  local last = math.min(c + CHUNK - 1, #keys)
+  local old = call('MGET', unpack(keys, c, last))
+  local out = {}
+  for i = c, last do
+    local d, cur, new = deltas[i], old[i - c + 1], nil
+    if is_bucket[i] then
+      local a, users = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, nil
+      if cur then
+        a = {struct.unpack(BUCKET_FMT, cur)}
+        users = string.sub(cur, a[12])
+      end
+      for f = 1, 11 do a[f] = a[f] + d[f + 2] end
+      new = struct.pack(BUCKET_FMT, unpack(a, 1, 11)) .. sk_add(users, d[14])
+    else
+      local slot, v, ca, u, o, rev, rest
+      if cur then slot, v, ca, u, o, rev, rest = struct.unpack(SLOT_FMT, cur) end
+      if cur and slot == d[2] then
+        new = struct.pack(SLOT_FMT, slot, v + d[3], ca + d[4], u + d[5], o + d[6], rev + d[7]) ..
+          sk_add(string.sub(cur, rest), d[8])
+      elseif not cur or slot < d[2] then
+        new = struct.pack(SLOT_FMT, d[2], d[3], d[4], d[5], d[6], d[7]) .. sk_add(nil, d[8])
       end
     end
-    local b = math.floor(u[1] / bucket) * bucket
-    if closed == nil or b >= closed then add(tag .. ':ub:' .. I(b), u[2], newb[b]) end
-  end
-  for key, e in pairs(adds) do
-    for i = 1, #e, 4000 do
-      call('PFADD', key, unpack(e, i, math.min(i + 3999, #e)))
+    if new then
+      out[#out + 1] = keys[i]
+      out[#out + 1] = new
     end
-    if e.new then call('PEXPIRE', key, ttl) end
   end
-
-  -- Open buckets.
-  for i, b in ipairs(live) do
-    local cur = st[3 + #windows + i]
-    local agg = cur and cmsgpack.unpack(cur) or {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
-    for f = 1, 11 do agg[f] = agg[f] + b[f + 1] end
-    out[#out + 1] = 'b' .. I(b[1])
-    out[#out + 1] = cmsgpack.pack(agg)
-  end
-
-  for w = 1, #windows do
-    out[#out + 1] = 'r' .. (w - 1)
-    out[#out + 1] = cmsgpack.pack(rings[w])
-  end
-  call('HSET', skey, unpack(out))
-  if renew then call('PEXPIRE', skey, ttl) end
-  zactive[#zactive + 1] = seen;  zactive[#zactive + 1] = sku
-  zfirst[#zfirst + 1] = first;   zfirst[#zfirst + 1] = sku
+  if #out > 0 then call('MSET', unpack(out)) end
 end
 
 local function zadd(key, flag, args)

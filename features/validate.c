@@ -69,7 +69,16 @@ int dc_limits_init(dc_limits_t *lim, const dc_conf_t *conf, char *errstr, size_t
     lim->future_ms = dc_conf_duration_ms(conf, "future.tolerance");
     lim->max_quantity = dc_conf_int(conf, "max.quantity");
     lim->max_price = dc_conf_double(conf, "max.price");
-    return parse_windows(lim, dc_conf_str(conf, "windows"), errstr, errstr_size);
+    int err = parse_windows(lim, dc_conf_str(conf, "windows"), errstr, errstr_size);
+    if (err)
+        return err;
+    /* An idle SKU's keys are deleted (close.lua): by then every window of it
+     * must be empty, or a SKU that sells again would lose window contents. */
+    if (lim->idle_ttl_ms < dc_limits_longest_window(lim))
+        return dc_seterr(errstr, errstr_size, DC_ERR_CONFIG,
+                         "sku.idle.ttl (%lld ms) is shorter than the longest window (%s)",
+                         (long long)lim->idle_ttl_ms, lim->window_name[lim->n_windows - 1]);
+    return DC_OK;
 }
 
 int64_t dc_limits_longest_window(const dc_limits_t *lim)

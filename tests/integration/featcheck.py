@@ -2,11 +2,18 @@
 windows from the events `demandcast gen --out-dir` wrote (read with Debian's
 python3-avro, not our codec), compared with what `demandcast features` prints.
 
-Usage: featcheck.py OCF_DIR FEATURES_JSONL CLOSED_UNTIL_MS
+Usage: featcheck.py OCF_DIR FEATURES_JSONL CLOSED_UNTIL_MS [IDLE_TTL_MS GONE_OUT]
+       featcheck.py idle-ttl OCF_DIR CLOSED_UNTIL_MS
 Window definition (features/features.h): T = max(newest event of the SKU,
 closed_until - 1); window W (slots of W/12) covers the 12 slots up to the one
-holding T. Counts and revenue must match exactly; users is a HyperLogLog
-estimate and must be within 3% (+1) of the exact distinct count.
+holding T. Counts and revenue must match exactly; users must be exact up to
+256 users in the window and within 10% beyond (features/values.lua).
+
+With IDLE_TTL_MS (the run's sku.idle.ttl), a SKU whose newest event is older
+than CLOSED_UNTIL_MS - IDLE_TTL_MS must be gone from the store; GONE_OUT
+receives those SKUs, one per line. `idle-ttl` prints a TTL (whole minutes, at
+least the longest window) under which about half of the SKUs are gone by
+CLOSED_UNTIL_MS, if the data is long enough.
 """
 import datetime
 import json
@@ -44,8 +51,24 @@ def events(ocf_dir):
                            rec["price"])
 
 
+def newest_per_sku(ocf_dir):
+    newest = {}
+    for ev in events(ocf_dir):
+        newest[ev[0]] = max(newest.get(ev[0], ev[1]), ev[1])
+    return newest
+
+
+def idle_ttl(ocf_dir, closed):
+    idle = sorted(closed - t for t in newest_per_sku(ocf_dir).values())
+    return max((idle[len(idle) // 2] // 60000 + 1) * 60000, WINDOWS[-1][1])
+
+
 def main():
+    if sys.argv[1] == "idle-ttl":
+        print(idle_ttl(sys.argv[2], int(sys.argv[3])))
+        return 0
     ocf_dir, feat_path, closed = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    ttl = int(sys.argv[4]) if len(sys.argv) > 4 else None
     per_sku = {}
     for ev in events(ocf_dir):
         per_sku.setdefault(ev[0], []).append(ev)
@@ -55,9 +78,16 @@ def main():
             j = json.loads(line)
             got[j["sku"]] = j
     bad = 0
+    gone = []
     for sku, evs in sorted(per_sku.items()):
         t = max(max(e[1] for e in evs), closed - 1)
         g = got.get(sku)
+        if ttl is not None and max(e[1] for e in evs) < closed - ttl:
+            gone.append(sku)
+            if g and g["found"]:
+                print(f"{sku}: idle since {max(e[1] for e in evs)}, still in the store")
+                bad += 1
+            continue
         if not g or not g["found"]:
             print(f"{sku}: missing from the store")
             bad += 1
@@ -82,7 +112,9 @@ def main():
             if abs(have["revenue"] - rev_e4 / 1e4) > 5e-5:
                 print(f"{sku} {name}.revenue: store {have['revenue']}, recount {rev_e4 / 1e4}")
                 bad += 1
-            if abs(have["users"] - users) > 0.03 * users + 1:
+            # features/values.lua: exact up to 256 users in the window,
+            # then a HyperLogLog of standard error 3.3 % (3 sigma here).
+            if abs(have["users"] - users) > (0 if users <= 256 else 0.1 * users):
                 print(f"{sku} {name}.users: store {have['users']}, recount {users}")
                 bad += 1
     extra = set(got) - set(per_sku)
@@ -90,7 +122,13 @@ def main():
         if got[sku]["found"]:
             print(f"{sku}: in the store but never produced")
             bad += 1
-    print(f"featcheck: {len(per_sku)} SKUs, {bad} mismatches")
+    if ttl is not None:
+        with open(sys.argv[5], "w") as f:
+            f.writelines(sku + "\n" for sku in gone)
+        if not gone or len(gone) == len(per_sku):
+            print(f"featcheck: {len(gone)} of {len(per_sku)} SKUs idle: the check needs both kinds")
+            bad += 1
+    print(f"featcheck: {len(per_sku)} SKUs, {len(gone)} gone idle, {bad} mismatches")
     return 1 if bad else 0
 
 

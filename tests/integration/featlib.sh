@@ -4,13 +4,14 @@
 # with that recount.
 FEAT_DIR="$(dirname "${BASH_SOURCE[0]}")"
 
-# feat_gen SEED SKUS EVENTS: into Kafka and into $DC_TMP/ocf; sets FEAT_MSGS
-# (Kafka messages), FEAT_LAST_MS (newest event time).
+# feat_gen SEED SKUS EVENTS [gen args...]: into Kafka and into $DC_TMP/ocf;
+# sets FEAT_MSGS (Kafka messages), FEAT_LAST_MS (newest event time).
 feat_gen() {
-    "$DC_BIN" gen -X kafka.bootstrap.servers="$BOOTSTRAP" --seed "$1" --skus "$2" \
-        --events "$3" --summary "$DC_TMP/summary.json" 2>"$DC_TMP/gen.log" ||
+    local seed=$1 skus=$2 n=$3; shift 3
+    "$DC_BIN" gen -X kafka.bootstrap.servers="$BOOTSTRAP" --seed "$seed" --skus "$skus" \
+        --events "$n" --summary "$DC_TMP/summary.json" "$@" 2>"$DC_TMP/gen.log" ||
         dc_fail "gen to Kafka failed: $(cat "$DC_TMP/gen.log")"
-    "$DC_BIN" gen --out-dir "$DC_TMP/ocf" --seed "$1" --skus "$2" --events "$3" \
+    "$DC_BIN" gen --out-dir "$DC_TMP/ocf" --seed "$seed" --skus "$skus" --events "$n" "$@" \
         2>>"$DC_TMP/gen.log" || dc_fail "gen --out-dir failed"
     FEAT_MSGS=$(/usr/bin/python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); print(s["clicks"]+s["orders"])' "$DC_TMP/summary.json")
     FEAT_LAST_MS=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["last_ts_ms"])' "$DC_TMP/summary.json")
@@ -45,7 +46,9 @@ feat_closed_reached() {
     [[ "$(redis-cli -p "$REDIS_PORT" hget 'dc:{meta}:clock' closed)" == "$(feat_expected_closed)" ]]
 }
 
-# Compares every generated SKU's windows with the recount.
+# feat_check [IDLE_TTL_MS]: compares every generated SKU's windows with the
+# recount; with the run's sku.idle.ttl, SKUs idle that long must be gone
+# (listed in $DC_TMP/gone).
 feat_check() {
     local skus
     skus=$(/usr/bin/python3 -c 'import json,sys; print(" ".join(json.load(open(sys.argv[1]))["per_sku"]))' "$DC_TMP/summary.json")
@@ -53,7 +56,8 @@ feat_check() {
     "$DC_BIN" features -X redis.port="$REDIS_PORT" $skus >"$DC_TMP/features.jsonl" ||
         dc_fail "features failed"
     /usr/bin/python3 "$FEAT_DIR/featcheck.py" "$DC_TMP/ocf" "$DC_TMP/features.jsonl" \
-        "$(feat_expected_closed)" || dc_fail "the store differs from the recount"
+        "$(feat_expected_closed)" ${1:+"$1" "$DC_TMP/gone"} ||
+        dc_fail "the store differs from the recount"
 }
 
 # feat_wait_exit PID SECONDS: waits for PID to exit; succeeds if it exited 0.

@@ -56,6 +56,13 @@ static void test_limits(void **state)
         assert_int_equal(dc_limits_init(&lim, conf, err, sizeof(err)), DC_ERR_CONFIG);
         assert_non_null(strstr(err, "windows"));
     }
+    /* Idle SKUs lose their keys: not before their longest window is empty. */
+    assert_int_equal(dc_conf_set(conf, "windows", "5m,1h", err, sizeof(err)), 0);
+    assert_int_equal(dc_conf_set(conf, "sku.idle.ttl", "59m", err, sizeof(err)), 0);
+    assert_int_equal(dc_limits_init(&lim, conf, err, sizeof(err)), DC_ERR_CONFIG);
+    assert_non_null(strstr(err, "sku.idle.ttl"));
+    assert_int_equal(dc_conf_set(conf, "sku.idle.ttl", "1h", err, sizeof(err)), 0);
+    assert_int_equal(dc_limits_init(&lim, conf, err, sizeof(err)), 0);
     dc_conf_destroy(conf);
 }
 

@@ -1,0 +1,126 @@
+-- features/values.lua - the stored values, shared by flush.lua, close.lua
+-- and features.lua: featstore.c puts this file in front of each of them when
+-- it loads them into Redis (features/embed_lua.cmake).
+--
+-- A window slot value is SLOT_FMT [slot, views, carts, units, orders,
+-- revenue_e4] followed by the slot's users sketch; an open bucket value is
+-- BUCKET_FMT [units, cancelled, views, carts, removes, orders, revenue_e4,
+-- events, promo_events, price_n, price_sum_e4] followed by the bucket's
+-- users sketch. Integers are 8 bytes little-endian.
+--
+-- A sketch counts distinct users inside the value it belongs to, so a flush
+-- writes a SKU's users with the same MSET as its counts instead of one
+-- PFADD per slot. featstore.c sends users as 32-bit hashes, 4 bytes
+-- big-endian each. A sketch is a string:
+--   ''                     no users
+--   'E' .. hashes          the exact set, while it holds at most SK_EXACT
+--   'H' .. SK_REGS bytes   HyperLogLog registers once it outgrows that:
+--                          the top 10 bits of a hash pick the register, the
+--                          other 22 give the rank (standard error
+--                          1.04 / sqrt(SK_REGS), about 3.3 %)
+-- Both forms take at most 1 KiB. Counts of unions of exact sets are exact,
+-- so a window whose users number at most SK_EXACT is counted exactly.
+
+local SLOT_FMT = '<i8i8i8i8i8i8'
+local BUCKET_FMT = '<i8i8i8i8i8i8i8i8i8i8i8'
+local SK_EXACT, SK_REGS = 256, 1024
+
+-- Register (1-based) and rank (leading zeros of the low 22 bits, plus one)
+-- of the hash at byte i of a string of hashes.
+local function sk_rank(h, i)
+  local b1, b2, b3, b4 = string.byte(h, i, i + 3)
+  local v = ((b1 * 256 + b2) * 256 + b3) * 256 + b4
+  local low, rank, bit = v % 4194304, 1, 2097152
+  while rank <= 22 and low < bit do
+    rank = rank + 1
+    bit = bit / 2
+  end
+  return math.floor(v / 4194304) + 1, rank
+end
+
+local function sk_registers(regs, hashes)
+  for i = 1, #hashes, 4 do
+    local reg, rank = sk_rank(hashes, i)
+    if rank > regs[reg] then regs[reg] = rank end
+  end
+end
+
+-- The registers of any sketch, as a table of SK_REGS numbers.
+local function sk_to_registers(s)
+  if string.sub(s, 1, 1) == 'H' then return {string.byte(s, 2, SK_REGS + 1)} end
+  local regs = {}
+  for i = 1, SK_REGS do regs[i] = 0 end
+  sk_registers(regs, string.sub(s, 2))
+  return regs
+end
+
+-- Whether the exact sketch s holds hash h: a plain search, checked to land
+-- on a hash boundary.
+local function sk_has(s, h)
+  local p = string.find(s, h, 2, true)
+  while p and (p - 2) % 4 ~= 0 do p = string.find(s, h, p + 1, true) end
+  return p ~= nil
+end
+
+-- s (a sketch, or false/nil for none) with the users of hashes added. The
+-- work is proportional to the hashes added, not to the sketch: a flush
+-- touches a busy slot again and again.
+local function sk_add(s, hashes)
+  s = s or ''
+  if hashes == nil or #hashes == 0 then return s end
+  local i = 1
+  if string.sub(s, 1, 1) ~= 'H' then
+    if s == '' then s = 'E' end
+    while i <= #hashes do
+      local h = string.sub(hashes, i, i + 3)
+      if not sk_has(s, h) then
+        if (#s - 1) / 4 >= SK_EXACT then break end
+        s = s .. h
+      end
+      i = i + 4
+    end
+    if i > #hashes then return s end
+    s = 'H' .. string.char(unpack(sk_to_registers(s)))
+  end
+  for j = i, #hashes, 4 do
+    local reg, rank = sk_rank(hashes, j)
+    if rank > string.byte(s, reg + 1) then
+      s = string.sub(s, 1, reg) .. string.char(rank) .. string.sub(s, reg + 2)
+    end
+  end
+  return s
+end
+
+-- Distinct users of the union of a list of sketches: exact while every one
+-- is exact, the HyperLogLog estimate (with the small-range correction)
+-- otherwise.
+local function sk_count(list)
+  local exact, seen, n = true, {}, 0
+  for _, s in ipairs(list) do
+    if string.sub(s, 1, 1) == 'H' then exact = false end
+  end
+  if exact then
+    for _, s in ipairs(list) do
+      for i = 2, #s, 4 do
+        local h = string.sub(s, i, i + 3)
+        if not seen[h] then seen[h] = true; n = n + 1 end
+      end
+    end
+    return n
+  end
+  local regs = sk_to_registers('')
+  for _, s in ipairs(list) do
+    local r = sk_to_registers(s)
+    for i = 1, SK_REGS do
+      if r[i] > regs[i] then regs[i] = r[i] end
+    end
+  end
+  local z, zeros = 0, 0
+  for i = 1, SK_REGS do
+    z = z + 2 ^ -regs[i]
+    if regs[i] == 0 then zeros = zeros + 1 end
+  end
+  local est = 0.7213 / (1 + 1.079 / SK_REGS) * SK_REGS * SK_REGS / z
+  if est <= 2.5 * SK_REGS and zeros > 0 then est = SK_REGS * math.log(SK_REGS / zeros) end
+  return math.floor(est + 0.5)
+end
