@@ -7,9 +7,12 @@
 #define WEEK_MS 604800000LL
 /* 1970-01-05, the first Monday of the epoch: slot 0 is Monday's first bucket. */
 #define FIRST_MONDAY_MS 345600000LL
-/* A slot is revisited once a week: this adapts within a few weeks, yet one
- * holiday does not erase what a weekday looks like. */
-#define SEASON_ALPHA 0.1
+/* A slot is revisited once a week, and a single wholesale order can double a
+ * day's shop total: the shape of the week is a slow property of the shop,
+ * best averaged over about half a year of visits (26), which still follows a
+ * new trading pattern within months. Closed buckets do not enter the levels,
+ * so a holiday does not drag its weekday down. */
+#define SEASON_ALPHA (1.0 / 26)
 #define SEASON_WARM 5
 #define MAX_WINDOW 4096
 
@@ -38,32 +41,32 @@ void dc_baseline_season_init(dc_baseline_season_t *season, const dc_baseline_par
         season->slots = (int)(WEEK_MS / params->bucket_width);
 }
 
+/* Moves an average toward x by the weight of the n-th observation: a plain
+ * mean for the first SEASON_WARM, an exponential one after. */
+static void season_update(double *avg, uint32_t *n, double x)
+{
+    double a = *n < SEASON_WARM ? 1.0 / (*n + 1) : SEASON_ALPHA;
+    *avg += a * (x - *avg);
+    if (*n < UINT32_MAX)
+        (*n)++;
+}
+
 void dc_baseline_season_observe(dc_baseline_season_t *season, const dc_baseline_params_t *params,
                                 int64_t bucket_start, double total_units)
 {
     int s = slot_of(season, params, bucket_start);
-    double a = season->n[s] < SEASON_WARM ? 1.0 / (season->n[s] + 1) : SEASON_ALPHA;
     if (!isfinite(total_units) || total_units < 0)
         return;
-    season->level[s] += a * (total_units - season->level[s]);
-    if (season->n[s] < UINT32_MAX)
-        season->n[s]++;
+    season_update(&season->open[s], &season->seen[s], total_units > 0);
+    if (total_units > 0)
+        season_update(&season->level[s], &season->n[s], total_units);
 }
 
-double dc_baseline_season_factor(const dc_baseline_season_t *season,
-                                 const dc_baseline_params_t *params, int64_t bucket_start)
+/* Whether the shop usually does not trade in slot s (a slot not seen yet is
+ * taken as open). */
+static int slot_closed(const dc_baseline_season_t *season, int s)
 {
-    double sum = 0;
-    int visited = 0, s = slot_of(season, params, bucket_start);
-    for (int i = 0; i < season->slots; i++) {
-        if (season->n[i]) {
-            sum += season->level[i];
-            visited++;
-        }
-    }
-    if (!season->n[s] || sum <= 0)
-        return 1.0;
-    return season->level[s] / (sum / visited);
+    return season->seen[s] && season->open[s] < DC_BASELINE_OPEN_MIN;
 }
 
 size_t dc_baseline_sku_size(const dc_baseline_params_t *params)
@@ -128,36 +131,44 @@ static double weighted_quantile(const sample_t *s, int n, double total, double q
     return s[n - 1].value;
 }
 
-/* The factor of each slot for one season state: dc_baseline_season_factor()
- * with the mean over visited slots computed once instead of per call. */
+/* The factor of each slot for one season state, with the mean level of the
+ * open slots computed once instead of per slot. */
 typedef struct {
     const dc_baseline_season_t *season;
-    const dc_baseline_params_t *params;
-    double mean; /* sum / visited, as dc_baseline_season_factor divides by it */
-    double sum;
+    double mean; /* mean level of the open slots that traded; 0 if none */
 } factors_t;
 
-static void factors_init(factors_t *fs, const dc_baseline_season_t *season,
-                         const dc_baseline_params_t *params)
+static void factors_init(factors_t *fs, const dc_baseline_season_t *season)
 {
-    int visited = 0;
+    double sum = 0;
+    int open = 0;
     fs->season = season;
-    fs->params = params;
-    fs->sum = 0;
     for (int i = 0; i < season->slots; i++) {
-        if (season->n[i]) {
-            fs->sum += season->level[i];
-            visited++;
+        if (season->n[i] && !slot_closed(season, i)) {
+            sum += season->level[i];
+            open++;
         }
     }
-    fs->mean = visited ? fs->sum / visited : 0;
+    fs->mean = open ? sum / open : 0;
 }
 
+/* 0 for a closed slot (see baseline.h), else the slot's level over the mean. */
 static double factor_of_slot(const factors_t *fs, int s)
 {
-    if (!fs->season->n[s] || fs->sum <= 0)
+    if (slot_closed(fs->season, s))
+        return 0.0;
+    if (!fs->season->n[s] || fs->mean <= 0)
         return 1.0;
-    return fs->season->level[s] / fs->mean;
+    double f = fs->season->level[s] / fs->mean;
+    return f < DC_BASELINE_CLOSED ? 0.0 : f;
+}
+
+double dc_baseline_season_factor(const dc_baseline_season_t *season,
+                                 const dc_baseline_params_t *params, int64_t bucket_start)
+{
+    factors_t fs;
+    factors_init(&fs, season);
+    return factor_of_slot(&fs, slot_of(season, params, bucket_start));
 }
 
 void dc_baseline_forecast(const dc_baseline_params_t *params, const dc_baseline_season_t *season,
@@ -177,7 +188,7 @@ void dc_baseline_forecast_horizons(const dc_baseline_params_t *params,
     double w = 1, q10 = 0, q50 = 0, q90 = 0, mean = 0;
     factors_t fs;
 
-    factors_init(&fs, season, params);
+    factors_init(&fs, season);
     /* Newest first; age 0 is the bucket just closed. Each age is one bucket
      * further back: one ring slot and one season slot down. */
     int slot = sku->len ? slot_of(season, params, sku->last_bucket) : 0;
@@ -186,7 +197,7 @@ void dc_baseline_forecast_horizons(const dc_baseline_params_t *params,
         double f = factor_of_slot(&fs, slot);
         at = at ? at - 1 : window - 1;
         slot = slot ? slot - 1 : season->slots - 1;
-        if (isnan(v) || f < DC_BASELINE_CLOSED)
+        if (isnan(v) || f <= 0)
             continue;
         sample_t x = {(float)(v / f), (float)w};
         aged[n++] = x;
@@ -219,7 +230,7 @@ void dc_baseline_forecast_horizons(const dc_baseline_params_t *params,
         double target_factor = factor_of_slot(&fs, ts);
         ts = ts + 1 < season->slots ? ts + 1 : 0;
         memset(&out[k], 0, sizeof(out[k]));
-        if (target_factor < DC_BASELINE_CLOSED || !n)
+        if (target_factor <= 0 || !n)
             continue;
         out[k].p10 = q10 * target_factor;
         out[k].p50 = q50 * target_factor;

@@ -16,9 +16,13 @@
  * The seasonal profile is shared by all SKUs and learned from the shop's total
  * units per bucket: one slot per bucket of the week (7 for daily buckets, 168
  * for hourly ones; a single slot for widths that do not divide a week). A
- * bucket in which the whole shop sold nothing (closed) is left out of every
- * SKU's history, and a slot whose factor is below DC_BASELINE_CLOSED forecasts
- * zero.
+ * bucket in which the whole shop sold nothing (closed: a Saturday, a bank
+ * holiday) is not a demand observation: it is left out of every SKU's history
+ * and of the profile's levels, which average trading buckets only. What the
+ * profile keeps of closed buckets is how often each slot is open. A slot open
+ * in fewer than DC_BASELINE_OPEN_MIN of its buckets, or whose factor is below
+ * DC_BASELINE_CLOSED (an hour in which the shop barely trades), is a closed
+ * slot: it forecasts zero and its odd sale is not read as demand.
  */
 #ifndef DC_INFERENCE_BASELINE_H
 #define DC_INFERENCE_BASELINE_H
@@ -26,6 +30,7 @@
 #include "common/common.h"
 
 #define DC_BASELINE_MAX_SLOTS 168
+#define DC_BASELINE_OPEN_MIN 0.5
 #define DC_BASELINE_CLOSED 0.05
 
 typedef struct {
@@ -39,16 +44,20 @@ void dc_baseline_params_from_conf(dc_baseline_params_t *params, const dc_conf_t 
 /* The shop-wide seasonal profile. Plain data (checkpointable with memcpy). */
 typedef struct {
     int slots;
-    double level[DC_BASELINE_MAX_SLOTS];
-    uint32_t n[DC_BASELINE_MAX_SLOTS];
+    double level[DC_BASELINE_MAX_SLOTS]; /* average shop units of a trading bucket */
+    uint32_t n[DC_BASELINE_MAX_SLOTS];   /* trading buckets seen */
+    double open[DC_BASELINE_MAX_SLOTS];  /* share of buckets in which the shop traded */
+    uint32_t seen[DC_BASELINE_MAX_SLOTS]; /* buckets seen, trading or closed */
 } dc_baseline_season_t;
 
 void dc_baseline_season_init(dc_baseline_season_t *season, const dc_baseline_params_t *params);
 /* Learns from one closed bucket's total units over all SKUs; call once per
- * bucket close, before the SKUs of that bucket are pushed. */
+ * bucket close, before the SKUs of that bucket are pushed. A total of 0 (the
+ * shop was closed) counts toward the slot's open share only. */
 void dc_baseline_season_observe(dc_baseline_season_t *season, const dc_baseline_params_t *params,
                                 int64_t bucket_start, double total_units);
-/* Seasonal factor of the bucket starting at t (1 = an average bucket). */
+/* Seasonal factor of the bucket starting at t (1 = an average trading
+ * bucket; 0 in a closed slot). */
 double dc_baseline_season_factor(const dc_baseline_season_t *season,
                                  const dc_baseline_params_t *params, int64_t bucket_start);
 

@@ -394,9 +394,9 @@ int dc_forecaster_close(dc_forecaster_t *fc, int64_t bucket_start, const dc_fore
 
 #define GLOBAL_MAGIC "DCFG"
 #define SKU_MAGIC "DCFS"
-#define STATE_VERSION 1
+#define STATE_VERSION 2
 #define GLOBAL_FIXED                                                                            \
-    (32 + BLEND_GRID * 8 + DC_BASELINE_MAX_SLOTS * 12 + 31 * 12 + 3 * 8 + 4) /* up to P */
+    (32 + BLEND_GRID * 8 + DC_BASELINE_MAX_SLOTS * 24 + 31 * 12 + 3 * 8 + 4) /* up to P */
 #define SKU_FIXED 72 /* header, blend memory, surge, baseline header */
 
 /* Little-endian cursors. A writer has its room reserved up front; a reader
@@ -517,6 +517,10 @@ int dc_forecaster_save_global(const dc_forecaster_t *fc, dc_buf_t *out)
         wr_f64(&w, fc->bseason.level[i]);
     for (int i = 0; i < DC_BASELINE_MAX_SLOTS; i++)
         wr_u(&w, fc->bseason.n[i], 4);
+    for (int i = 0; i < DC_BASELINE_MAX_SLOTS; i++)
+        wr_f64(&w, fc->bseason.open[i]);
+    for (int i = 0; i < DC_BASELINE_MAX_SLOTS; i++)
+        wr_u(&w, fc->bseason.seen[i], 4);
     for (int i = 0; i < 24; i++)
         wr_f64(&w, fc->sseason.hod_level[i]);
     for (int i = 0; i < 7; i++)
@@ -580,6 +584,10 @@ int dc_forecaster_load_global(dc_forecaster_t *fc, const void *buf, size_t len, 
         bs.level[i] = rd_f64(&r);
     for (int i = 0; i < DC_BASELINE_MAX_SLOTS; i++)
         bs.n[i] = (uint32_t)rd_u(&r, 4);
+    for (int i = 0; i < DC_BASELINE_MAX_SLOTS; i++)
+        bs.open[i] = rd_f64(&r);
+    for (int i = 0; i < DC_BASELINE_MAX_SLOTS; i++)
+        bs.seen[i] = (uint32_t)rd_u(&r, 4);
     for (int i = 0; i < 24; i++)
         ss.hod_level[i] = rd_f64(&r);
     for (int i = 0; i < 7; i++)

@@ -111,19 +111,19 @@ size_t dc_forecaster_bytes_per_sku(const dc_forecaster_t *fc);
  * SKUs of a close change at that close, so a caller that keeps the records
  * of earlier closes need save only those SKUs.
  *
- * Global record, version 1, little-endian:
- *   0   "DCFG"   4 bytes, then u32 version (1), u32 horizon, u32 baseline slots
+ * Global record, version 2, little-endian:
+ *   0   "DCFG"   4 bytes, then u32 version (2), u32 horizon, u32 baseline slots
  *   16  i64 bucket width, i64 last closed (INT64_MIN: none)
  *   32  f64 loss[11], the blend's average loss of each grid weight 0, 0.1, ..., 1
- *   120 baseline season: f64 level[168], u32 n[168]
+ *   120 baseline season: f64 level[168], u32 n[168], f64 open[168], u32 seen[168]
  *       surge season: f64 hod_level[24], f64 dow_level[7], u32 hod_n[24], u32 dow_n[7]
  *       u64 loss count, u64 good steps since snapshot, u64 snapshot Adam t,
  *       u32 P, f32 snapshot params[P], m[P], v[P]
  *       u32 SKU count, per SKU: u8 length + the name's bytes, in first-seen order
  *       u32 CRC-32 (zlib) of every byte before it
  *
- * SKU record, version 1, little-endian:
- *   0   "DCFS"   4 bytes, u8 version (1), u8 0, u16 baseline window W
+ * SKU record, version 2, little-endian:
+ *   0   "DCFS"   4 bytes, u8 version (2), u8 0, u16 baseline window W
  *   8   i64 target of the one-ahead forecasts, f32 LSTM p10 p50 p90, f32 baseline p10 p50 p90
  *   40  surge: f32 level_units, level_views, last_expected, u16 seen, u8 active, u8 calm
  *   56  baseline: i64 last bucket, u16 len, u16 head, f32 units[W] (the raw ring)

@@ -71,6 +71,60 @@ static void test_season_and_closed_day(void **state)
     free(sku);
 }
 
+/* The shop of test_season_and_closed_day (closed on Saturdays, 100 units on
+ * Monday up to 600 on Sunday, the SKU always 2 % of it) for `weeks` weeks;
+ * a day listed in `holidays` (days since MONDAY) is a bank holiday on which
+ * nobody sells anything, and the shop opens one Saturday, day 19, for a
+ * sale of 50 units of the SKU. */
+static void feed_shop(const dc_baseline_params_t *p, dc_baseline_season_t *season,
+                      dc_baseline_sku_t *sku, int weeks, const int *holidays, int n_holidays)
+{
+    dc_baseline_season_init(season, p);
+    dc_baseline_sku_init(sku);
+    for (int d = 0; d < 7 * weeks; d++) {
+        int dow = d % 7, holiday = 0;
+        for (int i = 0; i < n_holidays; i++)
+            holiday |= holidays[i] == d;
+        double shop = dow == 5 ? 0 : 100.0 * (dow + 1), units = shop * 0.02;
+        if (d == 19)
+            shop = units = 50;
+        if (holiday)
+            shop = units = 0;
+        dc_baseline_season_observe(season, p, MONDAY + d * DAY, shop);
+        dc_baseline_sku_push(p, sku, MONDAY + d * DAY, units, shop == 0);
+    }
+}
+
+/* A day on which the whole shop sold nothing is not a demand observation:
+ * bank holidays on three Mondays and a Wednesday change neither the weekday
+ * profile nor the SKU's quantiles, so the Monday after forecasts what it
+ * would have without them. And a Saturday the shop opens once is an odd
+ * sale in a closed slot: Saturdays still forecast zero, and the sale does
+ * not lift the other days. */
+static void test_shop_closed_days_are_not_demand(void **state)
+{
+    dc_baseline_params_t p = params_of(DAY, 56, 14);
+    dc_baseline_season_t season, plain;
+    dc_baseline_sku_t *sku = malloc(dc_baseline_sku_size(&p));
+    const int holidays[] = {21, 28, 35, 44};
+    dc_baseline_fc_t fc;
+    (void)state;
+    feed_shop(&p, &plain, sku, 8, NULL, 0);
+    feed_shop(&p, &season, sku, 8, holidays, 4);
+    for (int dow = 0; dow < 7; dow++) {
+        int64_t t = MONDAY + (56 + dow) * DAY;
+        assert_float_equal(dc_baseline_season_factor(&season, &p, t),
+                           dc_baseline_season_factor(&plain, &p, t), 1e-12);
+        dc_baseline_forecast(&p, &season, sku, t, &fc);
+        double share = dow == 5 ? 0 : 2.0 * (dow + 1);
+        assert_float_equal(fc.p10, share, 1e-4);
+        assert_float_equal(fc.p50, share, 1e-4);
+        assert_float_equal(fc.p90, share, 1e-4);
+        assert_float_equal(fc.mean, share, 1e-4);
+    }
+    free(sku);
+}
+
 /* With one flat slot and equal weights the quantiles are numpy.interp of
  * the cumulative midpoints: values 0..9 give p10 0.5, p50 4.5, p90 8.5. */
 static void test_weighted_quantiles(void **state)
@@ -138,6 +192,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_slots),
         cmocka_unit_test(test_season_and_closed_day),
+        cmocka_unit_test(test_shop_closed_days_are_not_demand),
         cmocka_unit_test(test_weighted_quantiles),
         cmocka_unit_test(test_empty_and_adversarial),
     };
