@@ -8,7 +8,9 @@
 # episodes with reasons, keyed by SKU, timestamped with their event time.
 #
 # SURGE_DAYS and SURGE_SEED choose the data (12 days of seed 3 by default,
-# 10 promotions scored); extra `run` settings go in SURGE_ARGS, e.g.
+# 10 promotions scored; its 144k events fit the embedded broker's retention,
+# while 20 days written before `run` reads them lose their oldest part);
+# extra `run` settings go in SURGE_ARGS, e.g.
 # SURGE_ARGS='-X surge.promo=false' for traffic alone. By hand, from a build
 # directory (DC_KEEP_TMP=1 keeps surges.jsonl, truth.csv and run.log):
 #   DC_BIN=cli/demandcast DC_SOURCE_DIR=.. DC_BUILD_DIR=. \
