@@ -68,11 +68,14 @@ static const dc_conf_prop_t props[] = {
     {"forecast.blend", DC_CONF_DOUBLE, "-1", -1, 1, "Weight of the LSTM in the published quantiles (the rest is the seasonal baseline); -1 learns it online from both experts' pinball losses."},
 
     /* Surges (DESIGN.md section 5). */
-    {"surge.ratio", DC_CONF_DOUBLE, "2.0", 1, 1000, "A surge starts when expected demand exceeds the baseline by this ratio."},
-    {"surge.min.volume", DC_CONF_DOUBLE, "5", 0, 1e12, "Minimum expected units per bucket for a surge."},
-    {"surge.z", DC_CONF_DOUBLE, "4", 0, 1000, "Least Poisson z-score of a jump over the baseline for a surge to start."},
-    {"surge.warmup", DC_CONF_INT, "48", 0, 100000, "Buckets a SKU must have been seen before it may raise a surge."},
-    {"surge.end.after", DC_CONF_INT, "2", 1, 1000, "Consecutive calm buckets that end a surge episode."},
+    {"surge.ratio", DC_CONF_DOUBLE, "2.0", 1.1, 1000, "The lift a surge is tested for: views and the share of them carted each up by its square root (carts up by the whole ratio). A forecast this many times the baseline is a cause for a surge (see surge.cause.evidence)."},
+    {"surge.min.volume", DC_CONF_DOUBLE, "5", 0, 1e12, "Least views in a bucket for a surge to start in it, and least expected units for the forecast to count as a cause."},
+    {"surge.evidence", DC_CONF_DOUBLE, "12", 0.1, 1000, "Evidence that starts a surge on traffic alone: the log-likelihood ratio, in nats, of views and carts surging by surge.ratio over normal, summed over recent buckets (never below zero)."},
+    {"surge.cause.evidence", DC_CONF_DOUBLE, "2", 0.1, 1000, "Evidence that starts a surge when a cause backs it: a promotion running on the SKU (see surge.promo; the evidence counts from the promotion's first bucket or the SKU's last episode's end, whichever is later), or a forecast surge.ratio times the seasonal baseline forecaster's. Above zero: the traffic must still favour a surge."},
+    {"surge.promo", DC_CONF_BOOL, "true", NOLIM, "Count a promotion flagged in the events (see surge.promo.share) as a cause of a surge; false judges promoted SKUs by their traffic alone."},
+    {"surge.promo.share", DC_CONF_DOUBLE, "0.5", 0, 1, "Least share of a SKU's events in a bucket carrying a promotion code for a promotion to count as running on it (orders carry one code for all their lines, so other SKUs of a promoted order show a few)."},
+    {"surge.warmup", DC_CONF_INT, "24", 0, 100000, "Buckets a SKU must have been seen before it may raise a surge."},
+    {"surge.end.after", DC_CONF_INT, "2", 1, 1000, "Consecutive calm buckets (whose traffic favours normal demand over a surge) that end a surge episode."},
 
     /* Process. */
     {"log.level", DC_CONF_STR, "info", NOLIM, "Log level: error, warn, info or debug."},

@@ -377,8 +377,9 @@ int dc_forecaster_close(dc_forecaster_t *fc, int64_t bucket_start, const dc_fore
         if ((err = sink->forecast(sink->opaque, out)))
             return err;
 
-        dc_surge_obs_t obs = {bucket_start, b->units, b->views, b->carts,
-                              hz > 0 ? out->horizons[0].mean : NAN};
+        dc_surge_obs_t obs = {bucket_start, b->units, b->views, b->carts, b->promo_share,
+                              hz > 0 ? out->horizons[0].mean : NAN,
+                              hz > 0 ? fc->base_fc[0].mean : NAN};
         if (dc_surge_observe(&fc->sparams, &fc->sseason, &m->surge, out->sku, &obs, &fc->alert) &&
             sink->surge && (err = sink->surge(sink->opaque, &fc->alert)))
             return err;
@@ -394,10 +395,11 @@ int dc_forecaster_close(dc_forecaster_t *fc, int64_t bucket_start, const dc_fore
 
 #define GLOBAL_MAGIC "DCFG"
 #define SKU_MAGIC "DCFS"
-#define STATE_VERSION 2
+#define GLOBAL_VERSION 2 /* 2: the baseline's open share of each weekday */
+#define SKU_VERSION 2    /* 2: the surge detector's evidence */
 #define GLOBAL_FIXED                                                                            \
     (32 + BLEND_GRID * 8 + DC_BASELINE_MAX_SLOTS * 24 + 31 * 12 + 3 * 8 + 4) /* up to P */
-#define SKU_FIXED 72 /* header, blend memory, surge, baseline header */
+#define SKU_FIXED 80 /* header, blend memory, surge, baseline header */
 
 /* Little-endian cursors. A writer has its room reserved up front; a reader
  * checks every read against the end and remembers that one overran. */
@@ -506,7 +508,7 @@ int dc_forecaster_save_global(const dc_forecaster_t *fc, dc_buf_t *out)
     uint8_t *start = out->data + out->len;
     st_wr_t w = {start};
     wr_bytes(&w, GLOBAL_MAGIC, 4);
-    wr_u(&w, STATE_VERSION, 4);
+    wr_u(&w, GLOBAL_VERSION, 4);
     wr_u(&w, (uint32_t)fc->horizon, 4);
     wr_u(&w, (uint32_t)fc->bseason.slots, 4);
     wr_u(&w, (uint64_t)fc->width, 8);
@@ -564,9 +566,9 @@ int dc_forecaster_load_global(dc_forecaster_t *fc, const void *buf, size_t len, 
     if (err)
         return err;
     uint32_t version = (uint32_t)rd_u(&r, 4);
-    if (version != STATE_VERSION)
+    if (version != GLOBAL_VERSION)
         return dc_seterr(errstr, errstr_size, DC_ERR_VERSION, "%s: version %u, this build reads %d",
-                         what, version, STATE_VERSION);
+                         what, version, GLOBAL_VERSION);
     uint32_t horizon = (uint32_t)rd_u(&r, 4), slots = (uint32_t)rd_u(&r, 4);
     int64_t width = (int64_t)rd_u(&r, 8), last_closed = (int64_t)rd_u(&r, 8);
     if (horizon != (uint32_t)fc->horizon || width != fc->width ||
@@ -695,7 +697,7 @@ int dc_forecaster_save_sku(const dc_forecaster_t *fc, const char *sku, dc_buf_t 
         return err;
     st_wr_t w = {out->data + start};
     wr_bytes(&w, SKU_MAGIC, 4);
-    wr_u(&w, STATE_VERSION, 1);
+    wr_u(&w, SKU_VERSION, 1);
     wr_u(&w, 0, 1);
     wr_u(&w, W, 2);
     wr_u(&w, (uint64_t)m->prev_target, 8);
@@ -707,6 +709,8 @@ int dc_forecaster_save_sku(const dc_forecaster_t *fc, const char *sku, dc_buf_t 
     wr_f32(&w, m->surge.level_views);
     wr_f32(&w, m->surge.level_carts);
     wr_f32(&w, m->surge.last_expected);
+    wr_f32(&w, m->surge.evidence);
+    wr_f32(&w, m->surge.promo_evidence);
     wr_u(&w, m->surge.seen, 2);
     wr_u(&w, m->surge.active, 1);
     wr_u(&w, m->surge.calm, 1);
@@ -747,10 +751,10 @@ int dc_forecaster_load_sku(dc_forecaster_t *fc, const char *sku, const void *buf
     uint32_t version = (uint32_t)rd_u(&r, 1);
     rd_u(&r, 1);
     size_t w = (size_t)rd_u(&r, 2);
-    if (version != STATE_VERSION || w != W)
+    if (version != SKU_VERSION || w != W)
         return dc_seterr(errstr, errstr_size, DC_ERR_VERSION,
                          "SKU %s state: version %u, baseline window %zu; want %d, %zu", sku,
-                         version, w, STATE_VERSION, W);
+                         version, w, SKU_VERSION, W);
     memset(&m, 0, sizeof(m));
     m.prev_target = (int64_t)rd_u(&r, 8);
     for (int k = 0; k < 3; k++)
@@ -761,6 +765,8 @@ int dc_forecaster_load_sku(dc_forecaster_t *fc, const char *sku, const void *buf
     m.surge.level_views = rd_f32(&r);
     m.surge.level_carts = rd_f32(&r);
     m.surge.last_expected = rd_f32(&r);
+    m.surge.evidence = rd_f32(&r);
+    m.surge.promo_evidence = rd_f32(&r);
     m.surge.seen = (uint16_t)rd_u(&r, 2);
     m.surge.active = (uint8_t)rd_u(&r, 1);
     m.surge.calm = (uint8_t)rd_u(&r, 1);

@@ -125,8 +125,9 @@ size_t dc_forecaster_bytes_per_sku(const dc_forecaster_t *fc);
  * SKU record, version 2, little-endian:
  *   0   "DCFS"   4 bytes, u8 version (2), u8 0, u16 baseline window W
  *   8   i64 target of the one-ahead forecasts, f32 LSTM p10 p50 p90, f32 baseline p10 p50 p90
- *   40  surge: f32 level_units, level_views, last_expected, u16 seen, u8 active, u8 calm
- *   56  baseline: i64 last bucket, u16 len, u16 head, f32 units[W] (the raw ring)
+ *   40  surge: f32 level_units, level_views, level_carts, last_expected, evidence,
+ *       promo_evidence, u16 seen, u8 active, u8 calm
+ *   68  baseline: i64 last bucket, u16 len, u16 head, f32 units[W] (the raw ring)
  *       u32 length L, L bytes of dc_model_sku_save()
  *       u32 CRC-32 (zlib) of every byte before it
  *

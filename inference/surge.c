@@ -20,7 +20,10 @@ void dc_surge_params_from_conf(dc_surge_params_t *params, const dc_conf_t *conf)
     params->bucket_width = dc_conf_duration_ms(conf, "bucket.width");
     params->ratio = dc_conf_double(conf, "surge.ratio");
     params->min_volume = dc_conf_double(conf, "surge.min.volume");
-    params->min_z = dc_conf_double(conf, "surge.z");
+    params->evidence = dc_conf_double(conf, "surge.evidence");
+    params->cause_evidence = dc_conf_double(conf, "surge.cause.evidence");
+    params->promo = dc_conf_bool(conf, "surge.promo");
+    params->promo_share = dc_conf_double(conf, "surge.promo.share");
     params->warmup = (int)dc_conf_int(conf, "surge.warmup");
     params->end_after = (int)dc_conf_int(conf, "surge.end.after");
 }
@@ -97,19 +100,38 @@ double dc_surge_season_factor(const dc_surge_season_t *season, const dc_surge_pa
     return f;
 }
 
-/* Poisson z-score of an observation against its expected count. */
-static double poisson_z(double observed, double expected)
-{
-    return (observed - expected) / sqrt(expected + 1.0);
-}
+/* The signals of an alert, in the order they are published after the
+ * reason. */
+enum {
+    SIG_EVIDENCE,
+    SIG_PROMO_EVIDENCE,
+    SIG_FORECAST_RATIO,
+    SIG_VIEWS_RATIO,
+    SIG_CARTS_RATIO,
+    SIG_CART_RATE_RATIO,
+    SIG_UNITS_RATIO,
+    SIG_PROMO_SHARE,
+    SIG__COUNT
+};
 
-static void add_signal(dc_surge_t *alert, const char *name, double value)
+static const char *const signal_names[SIG__COUNT] = {
+    "evidence",    "promo_evidence", "forecast_ratio", "views_ratio",
+    "carts_ratio", "cart_rate_ratio", "units_ratio",   "promo_share",
+};
+
+/* Fills the signals, the one at index `first` (the reason of a START, or
+ * -1) leading and the rest in their fixed order. */
+static void fill_signals(dc_surge_t *alert, const double values[SIG__COUNT], int first)
 {
-    if (alert->n_signals >= DC_SIGNALS_MAX)
-        return;
-    dc_signal_t *s = &alert->signals[alert->n_signals++];
-    snprintf(s->name, sizeof(s->name), "%s", name);
-    s->value = isfinite(value) ? value : 0;
+    alert->n_signals = 0;
+    for (int k = -1; k < SIG__COUNT && alert->n_signals < DC_SIGNALS_MAX; k++) {
+        int i = k < 0 ? first : k;
+        if (i < 0 || (k >= 0 && k == first))
+            continue;
+        dc_signal_t *s = &alert->signals[alert->n_signals++];
+        snprintf(s->name, sizeof(s->name), "%s", signal_names[i]);
+        s->value = isfinite(values[i]) ? values[i] : 0;
+    }
 }
 
 int dc_surge_observe(const dc_surge_params_t *params, const dc_surge_season_t *season,
@@ -121,62 +143,85 @@ int dc_surge_observe(const dc_surge_params_t *params, const dc_surge_season_t *s
     double base_units = fmax(state->level_units * f_now, BASELINE_FLOOR);
     double base_views = fmax(state->level_views * f_now, BASELINE_FLOOR);
     double base_carts = fmax(state->level_carts * f_now, BASELINE_FLOOR);
-    double base_next = fmax(state->level_units * f_next, BASELINE_FLOOR);
+    /* The model's forecast is measured against the baseline forecaster's
+     * expectation for the same bucket: both follow the SKU's own week,
+     * where the detector's level follows the shop's. */
+    double base_next = fmax(isfinite(obs->normal_next) ? obs->normal_next
+                                                        : state->level_units * f_next,
+                            BASELINE_FLOOR);
+    /* The SKU's usual share of views that are carted; 0 before it has one. */
+    double cart_rate = state->level_views > 0 ? state->level_carts / state->level_views : 0;
     double forecast = isfinite(obs->forecast_next) ? obs->forecast_next : 0;
-    double units_ratio = obs->units / base_units, views_ratio = obs->views / base_views;
-    double carts_ratio = obs->carts / base_carts, forecast_ratio = forecast / base_next;
-    double views_z = poisson_z(obs->views, base_views), carts_z = poisson_z(obs->carts, base_carts);
-    double expected = fmax(forecast, obs->units);
-    int warm = state->seen >= params->warmup, emit = 0;
+    double values[SIG__COUNT];
+    int warm = state->seen >= params->warmup, reason = -1;
+    /* Orders carry one code for all their lines: a SKU bought along with a
+     * promoted one shows a few coded events without a promotion of its own. */
+    int promo = params->promo && obs->promo_share > 0 && obs->promo_share >= params->promo_share;
 
-    /* The starts of DESIGN.md section 5. Traffic leads orders: views far
-     * above normal, or add-to-carts far above normal (a promotion raises
-     * carts by its whole lift, views only by part of it; carts count only
-     * with views clearly up too, as a burst of carts alone is mostly noise),
-     * are the early signal; a forecast far above the baseline is the model's,
-     * and counts when traffic is clearly up as well (a forecast alone carries
-     * the model's bias at quiet hours). One bucket of high units alone starts
-     * nothing: orders are lumpy, and a single large order is not a surge.
-     * Each needs the minimum volume. */
-    int views_jump = views_ratio >= params->ratio && views_z >= params->min_z &&
-                     obs->views >= params->min_volume;
-    int carts_jump = carts_ratio >= params->ratio && carts_z >= params->min_z &&
-                     obs->carts >= params->min_volume && views_ratio >= sqrt(params->ratio);
-    int forecast_jump = forecast_ratio >= params->ratio && forecast >= params->min_volume &&
-                        views_ratio >= sqrt(params->ratio);
-    /* An episode holds while the traffic stays clearly above normal: half way
-     * (on a log scale) to the start ratio with half the start z-score. The
-     * forecast does not hold it: it lags the end of a promotion by design. */
-    double hold = sqrt(params->ratio), hold_z = params->min_z / 2;
-    int hot = views_ratio >= hold &&
-              (views_z >= hold_z || (carts_ratio >= hold && carts_z >= hold_z));
+    /* The bucket's log-likelihood ratio of a surge by `ratio` over normal
+     * demand: views Poisson around base_views against a times that, carts
+     * given the views Poisson around cart_rate of them against a times that,
+     * with a = sqrt(ratio). */
+    double a = sqrt(params->ratio), log_a = log(a);
+    double llr = (obs->views + obs->carts) * log_a - (a - 1) * (base_views + cart_rate * obs->views);
+
+    values[SIG_VIEWS_RATIO] = obs->views / base_views;
+    values[SIG_CARTS_RATIO] = obs->carts / base_carts;
+    values[SIG_CART_RATE_RATIO] =
+        obs->views > 0 && cart_rate > 0 ? obs->carts / obs->views / cart_rate : 0;
+    values[SIG_UNITS_RATIO] = obs->units / base_units;
+    values[SIG_FORECAST_RATIO] = forecast / base_next;
+    values[SIG_PROMO_SHARE] = obs->promo_share;
+
+    /* Evidence gathers only once the baseline it is measured against has
+     * been learned; the promotion's from the promotion's first bucket. */
+    state->evidence = warm ? (float)fmax(0, state->evidence + llr) : 0;
+    state->promo_evidence = warm && promo ? (float)(state->promo_evidence + llr) : 0;
+    values[SIG_EVIDENCE] = state->evidence;
+    values[SIG_PROMO_EVIDENCE] = state->promo_evidence;
 
     memset(alert, 0, sizeof(*alert));
     if (!state->active) {
-        if (warm && (views_jump || carts_jump || forecast_jump)) {
+        if (warm && obs->views >= params->min_volume) {
+            if (state->evidence >= params->evidence)
+                reason = SIG_EVIDENCE;
+            else if (promo && state->promo_evidence >= params->cause_evidence)
+                reason = SIG_PROMO_EVIDENCE;
+            else if (values[SIG_FORECAST_RATIO] >= params->ratio && forecast >= params->min_volume &&
+                     state->evidence >= params->cause_evidence)
+                reason = SIG_FORECAST_RATIO;
+        }
+        if (reason >= 0) {
             state->active = 1;
             state->calm = 0;
             alert->state = DC_SURGE_START;
-            emit = 1;
         }
-    } else if (!hot) {
+    } else if (llr < 0) {
         if (++state->calm >= params->end_after) {
             state->active = 0;
             state->calm = 0;
             alert->state = DC_SURGE_END;
-            emit = 1;
         }
     } else {
         state->calm = 0;
-        /* An UPDATE only when the expectation moved by half or more: a
-         * running promotion yields a few alerts, not one per bucket. */
-        if (expected >= 1.5 * state->last_expected || expected <= state->last_expected / 1.5) {
-            alert->state = DC_SURGE_UPDATE;
-            emit = 1;
-        }
     }
 
-    /* The levels learn only from normal buckets. */
+    /* Units follow carts: the surge's units are the baseline's scaled by
+     * the carts' lift, or the forecast when that is higher. */
+    double expected = fmax(forecast, base_next * values[SIG_CARTS_RATIO]);
+    int emit = reason >= 0 || alert->state == DC_SURGE_END;
+    /* An UPDATE only when the expectation moved by the surge ratio or more
+     * (carts per bucket are lumpy): a running promotion yields a few alerts,
+     * not one per bucket. */
+    if (state->active && reason < 0 &&
+        (expected >= params->ratio * state->last_expected ||
+         expected * params->ratio <= state->last_expected)) {
+        alert->state = DC_SURGE_UPDATE;
+        emit = 1;
+    }
+
+    /* The levels learn only from normal buckets. An episode's end starts
+     * the evidence afresh: what built up during it is no news after it. */
     if (!state->active) {
         double n = state->seen + 1.0;
         double alpha = n < LEVEL_SPAN ? 1.0 / n : 1.0 / LEVEL_SPAN;
@@ -184,6 +229,8 @@ int dc_surge_observe(const dc_surge_params_t *params, const dc_surge_season_t *s
         state->level_views += (float)(alpha * (obs->views / f_now - state->level_views));
         state->level_carts += (float)(alpha * (obs->carts / f_now - state->level_carts));
     }
+    if (alert->state == DC_SURGE_END)
+        state->evidence = state->promo_evidence = 0;
     if (state->seen < UINT16_MAX)
         state->seen++;
     if (!emit)
@@ -194,13 +241,7 @@ int dc_surge_observe(const dc_surge_params_t *params, const dc_surge_season_t *s
     alert->expected = expected;
     alert->baseline = base_next;
     alert->ratio = expected / base_next;
-    add_signal(alert, "views_ratio", views_ratio);
-    add_signal(alert, "views_z", views_z);
-    add_signal(alert, "carts_ratio", carts_ratio);
-    add_signal(alert, "carts_z", carts_z);
-    add_signal(alert, "units_ratio", units_ratio);
-    add_signal(alert, "forecast_ratio", forecast_ratio);
-    add_signal(alert, "cart_rate", obs->views > 0 ? obs->carts / obs->views : 0);
+    fill_signals(alert, values, reason);
     if (alert->state != DC_SURGE_END)
         state->last_expected = (float)expected;
     return 1;

@@ -18,7 +18,7 @@ it against the input (tests 0020..0029).
       reasons, keyed by SKU and timestamped with detected_at
   fccheck.py surges DUMP TRUTH_CSV FIRST_MS LAST_MS WARMUP_H SCHEMA_DIR
       surge episodes against the injected promotions; prints precision and
-      recall and fails below 0.9
+      recall and fails below 0.9, or with fewer than 10 promotions to score
 
 Exits non-zero with a message on the first violation.
 """
@@ -187,8 +187,9 @@ def cmd_same(dump_a, dump_b, schema_dir):
 
 
 def episodes(dump, schema_dir):
-    """Per SKU: [start_ms, end_ms or None] from START ... END, in detection
-    order; checks that START, UPDATE and END alternate properly."""
+    """Per SKU: [start_ms, end_ms or None, the START's first signal (its
+    reason)] from START ... END, in detection order; checks that START,
+    UPDATE and END alternate properly."""
     rdr = reader(schema_dir, "SurgeAlert")
     alerts = []
     for m in dump:
@@ -206,7 +207,7 @@ def episodes(dump, schema_dir):
         if a["state"] == "START":
             if open_ep:
                 fail(f"{a['sku']}: START at {t} inside a running episode")
-            mine.append([t, None])
+            mine.append([t, None, a["signals"][0]["name"]])
         elif not open_ep:
             fail(f"{a['sku']}: {a['state']} at {t} without a running episode")
         elif a["state"] == "END":
@@ -241,11 +242,13 @@ def cmd_surges(dump, truth, first_ms, last_ms, warmup_h, schema_dir):
     # An episode is right when it starts while a promotion of its SKU runs
     # (or within the bucket after it ends, the bucket holding its end).
     n_eps = right = 0
+    reasons = {}
     for sku, mine in eps.items():
-        for s, _ in mine:
+        for s, _, reason in mine:
             if s < first_ms + warmup_h * HOUR or s > last_ms - 3 * HOUR:
                 continue
             n_eps += 1
+            reasons[reason] = reasons.get(reason, 0) + 1
             if any(p[0] == sku and p[1] // HOUR * HOUR < s <= p[2] // HOUR * HOUR + 2 * HOUR
                    for p in promos):
                 right += 1
@@ -254,8 +257,9 @@ def cmd_surges(dump, truth, first_ms, last_ms, warmup_h, schema_dir):
     recall = sum(caught) / len(caught) if caught else float("nan")
     precision = right / n_eps if n_eps else float("nan")
     print(f"surges: precision {precision:.3f} ({right}/{n_eps} episodes), "
-          f"recall {recall:.3f} ({sum(caught)}/{len(caught)} promotions)")
-    if len(caught) < 5:
+          f"recall {recall:.3f} ({sum(caught)}/{len(caught)} promotions); started by "
+          + ", ".join(f"{r} {k}" for r, k in sorted(reasons.items())))
+    if len(caught) < 10:
         fail(f"only {len(caught)} promotions to score")
     if not (precision >= 0.9 and recall >= 0.9):
         fail("precision or recall below 0.9")
