@@ -1,5 +1,6 @@
 /* inference/head.c - the negative binomial of the forecast head: its loss
- * and gradient, and its quantiles read exactly from the CDF. */
+ * and gradient, and its quantiles read exactly from the CDF interpolated
+ * linearly between whole numbers. */
 #include "inference/inference_int.h"
 
 #define ALPHA_LO 1e-6
@@ -131,7 +132,9 @@ static double gamma_p(double a, double x)
 /* Quantiles when the exact walk would be too long: the NB is then a gamma
  * of shape r and mean mu blurred by Poisson noise far smaller than its
  * spread, so the gamma's quantile (bisection in log space), or a normal's
- * when the gamma is nearly symmetric, stands in for it. */
+ * when the gamma is nearly symmetric, stands in for it. Its quantile is
+ * taken as it is, not rounded, as the interpolated CDF it stands for is
+ * continuous too. */
 static void nb_quantiles_approx(double mu, double alpha, const double *q, size_t n, double *res)
 {
     double r = 1.0 / alpha, theta = mu / r;
@@ -151,15 +154,29 @@ static void nb_quantiles_approx(double mu, double alpha, const double *q, size_t
             }
             x = exp(hi);
         }
-        res[i] = x > 0 ? floor(x) : 0.0;
+        res[i] = x > 0 ? x : 0.0;
     }
+}
+
+/* The quantile q of the CDF interpolated linearly between whole numbers,
+ * given the least k with CDF(k) >= q (cdf) and P(k) (pk): the x in
+ * [k - 1, k] where the line from CDF(k - 1) to CDF(k) reaches q. Counts are
+ * never negative, so q <= P(0) is the point mass at 0. Clamped to
+ * [k - 1, k] where rounding leaves the walk's CDF a hair off q. */
+static double interpolate(double k, double cdf, double pk, double q)
+{
+    if (k == 0.0 || !(pk > 0.0))
+        return k;
+    double frac = (q - (cdf - pk)) / pk;
+    return k - 1.0 + (frac < 0.0 ? 0.0 : frac > 1.0 ? 1.0 : frac);
 }
 
 /* Exact quantiles by walking the pmf upwards with the ratio
  * P(k+1)/P(k) = (k + r) / (k + 1) * t, t = alpha mu / (1 + alpha mu),
  * from 0 or, when P(0) underflows, from a point below the mode where the
- * tail is negligible, with P there taken from lgamma in log space. q must be
- * ascending. */
+ * tail is negligible, with P there taken from lgamma in log space. The walk
+ * stops at the least k with CDF(k) >= q, and the quantile is read from the
+ * CDF interpolated linearly between k - 1 and k. q must be ascending. */
 static int nb_quantiles_exact(double mu, double alpha, double log1p_am, const double *q, size_t n,
                               double *res)
 {
@@ -191,7 +208,7 @@ static int nb_quantiles_exact(double mu, double alpha, double log1p_am, const do
             k += 1.0;
             cdf += pk;
         }
-        res[i] = k;
+        res[i] = interpolate(k, cdf, pk, q[i]);
     }
     return 0;
 }

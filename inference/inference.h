@@ -26,13 +26,14 @@
  *
  * for horizons k = 1..Hz: demand in the k-th bucket after the one just closed
  * is NegBin(mean mu_k, variance mu_k + alpha_k mu_k^2), and the forecast
- * quantiles are read exactly from that distribution (dc_nb_summary).
+ * quantiles are read exactly from its CDF, interpolated linearly between
+ * whole numbers (dc_nb_summary).
  *
  * Loss: the mean negative log-likelihood of the NB over every (origin, horizon)
  * whose actual is known. The NLL is a proper scoring rule for the whole
  * distribution, so the p10/p50/p90 read from it are calibrated together; a
- * pinball term on the median cannot be differentiated through a discrete
- * quantile and is not used.
+ * pinball term on the median would have to be differentiated through the
+ * walk over the CDF that finds the quantile and is not used.
  */
 #ifndef DC_INFERENCE_H
 #define DC_INFERENCE_H
@@ -218,19 +219,23 @@ typedef struct {
     double mean, p10, p50, p90;
 } dc_nb_summary_t;
 
-/* Mean and the 10/50/90 % quantiles (the smallest count k with
- * P(Y <= k) >= q) of NegBin(mu, alpha). Exact: the pmf is summed with the
- * stable ratio recursion from 0 or, when P(0) underflows, from below the
- * mode (started in log space). The walk is bounded (200,000 counts, or a
- * standard deviation of 4000 when starting at the mode); past that the NB
- * is smooth and its quantiles come from the gamma it mixes over (bisection
- * on the incomplete gamma) or, for a nearly symmetric one, a normal. The
- * results are finite, >= 0 and never cross, for every input. alpha is
- * clamped to [1e-6, 1e6]. mu = 0 gives all zeros; a non-finite or negative
- * mu or alpha gives all zeros and returns DC_ERR_NUMERIC. A mean below
- * -log(q) puts at least q on 0 (P(0) >= e^-mu), so the many SKU-horizons
- * with such small means return zeros without a log or an exp, the same
- * zeros the walk would give. */
+/* Mean and the 10/50/90 % quantiles of NegBin(mu, alpha), read from its
+ * CDF F interpolated linearly between whole numbers: for the least count k
+ * with F(k) >= q, k - 1 + (q - F(k-1)) / (F(k) - F(k-1)), and 0 when
+ * q <= P(0), since counts are never negative. So a quantile lies in
+ * [k - 1, k] and need not be a whole number, like the baseline's, which are
+ * interpolated linearly in its history; the discrete quantile k would round
+ * every p90 up. Exact: the pmf is summed with the stable ratio recursion
+ * from 0 or, when P(0) underflows, from below the mode (started in log
+ * space). The walk is bounded (200,000 counts, or a standard deviation of
+ * 4000 when starting at the mode); past that the NB is smooth and its
+ * quantiles come from the gamma it mixes over (bisection on the incomplete
+ * gamma) or, for a nearly symmetric one, a normal. The results are finite,
+ * >= 0 and never cross, for every input. alpha is clamped to [1e-6, 1e6].
+ * mu = 0 gives all zeros; a non-finite or negative mu or alpha gives all
+ * zeros and returns DC_ERR_NUMERIC. A mean below -log(q) puts at least q on
+ * 0 (P(0) >= e^-mu), so the many SKU-horizons with such small means return
+ * zeros without a log or an exp, the same zeros the walk would give. */
 int dc_nb_summary(double mu, double alpha, dc_nb_summary_t *out);
 /* One quantile, as above, for 0 < q < 1. */
 double dc_nb_quantile(double mu, double alpha, double q);

@@ -10,17 +10,48 @@
 
 #include <stdlib.h>
 
-/* Brute force: the pmf of every count from lgamma, summed in long double. */
-static double brute_quantile(double mu, double alpha, double q)
+/* Brute force: the pmf of every count from lgamma, summed in long double,
+ * to the least k with CDF(k) >= q, and the CDF interpolated linearly from
+ * k - 1 to k (0 when q <= P(0)). *whole gets k when not NULL. */
+static double brute_quantile_k(double mu, double alpha, double q, double *whole)
 {
     double r = 1.0 / alpha, t = alpha * mu / (1 + alpha * mu);
     long double cdf = 0;
     for (double k = 0;; k += 1) {
         double lp = lgamma(k + r) - lgamma(r) - lgamma(k + 1) - r * log1p(alpha * mu) + k * log(t);
-        cdf += expl((long double)lp);
-        if (cdf >= q)
-            return k;
+        long double pk = expl((long double)lp);
+        cdf += pk;
+        if (cdf >= q) {
+            if (whole)
+                *whole = k;
+            return k == 0 ? 0.0 : (double)(k - 1 + (q - (cdf - pk)) / pk);
+        }
     }
+}
+
+static double brute_quantile(double mu, double alpha, double q)
+{
+    return brute_quantile_k(mu, alpha, q, NULL);
+}
+
+/* The brute force's lgamma(k + r) - lgamma(r) loses about 1e-9 of each log
+ * pmf when r = 1 / alpha is large, and the interpolation divides that error
+ * by the pmf at k: a wrong count or fraction is off by far more. */
+static int near(double got, double want)
+{
+    return fabs(got - want) <= 1e-6 * (1 + fabs(want));
+}
+
+/* The interpolated quantile of the geometric (NB with alpha = 1), whose CDF
+ * has a closed form: F(k) = 1 - t^(k+1), t = mu / (1 + mu). */
+static double geometric_quantile(double mu, double q)
+{
+    double t = mu / (1 + mu);
+    double k = ceil(log1p(-q) / log(t)) - 1;
+    if (k <= 0)
+        return 0.0;
+    double f0 = 1 - pow(t, k), f1 = 1 - pow(t, k + 1);
+    return k - 1 + (q - f0) / (f1 - f0);
 }
 
 static void test_closed_forms(void **state)
@@ -28,17 +59,53 @@ static void test_closed_forms(void **state)
     (void)state;
     dc_nb_summary_t s;
     /* alpha -> 0 is Poisson(10): CDF(5)=.067 CDF(6)=.130, CDF(9)=.458
-     * CDF(10)=.583, CDF(13)=.864 CDF(14)=.917. */
+     * CDF(10)=.583, CDF(13)=.864 CDF(14)=.917: the quantiles lie in
+     * (5, 6), (9, 10) and (13, 14). */
     assert_int_equal(dc_nb_summary(10, 1e-7, &s), 0);
-    assert_true(s.mean == 10 && s.p10 == 6 && s.p50 == 10 && s.p90 == 14);
-    /* alpha = 1 is geometric: P(Y <= k) = 1 - t^(k+1), t = mu / (1 + mu).
-     * mu = 3: t = .75, quantile q is ceil(log(1-q)/log(t)) - 1. */
+    assert_true(s.mean == 10);
+    assert_true(s.p10 > 5 && s.p10 < 6 && s.p50 > 9 && s.p50 < 10 && s.p90 > 13 && s.p90 < 14);
+    /* alpha = 1 is geometric. mu = 3: t = .75, F(0) = .25 >= .1, so p10 = 0;
+     * F(1) = .4375 F(2) = .578 put p50 at 1 + .0625 / .1406 = 1.444;
+     * F(7) = .8999 F(8) = .9249 put p90 at 7.0045, where the least k with
+     * F(k) >= .9 would say 8. */
     assert_int_equal(dc_nb_summary(3, 1, &s), 0);
-    assert_true(s.p10 == 0 && s.p50 == 2 && s.p90 == 8);
+    assert_true(s.p10 == 0);
+    assert_true(fabs(s.p50 - 13.0 / 9.0) < 1e-12);
+    assert_true(near(s.p50, geometric_quantile(3, 0.5)) && near(s.p90, geometric_quantile(3, 0.9)));
+    assert_true(s.p90 > 7 && s.p90 < 7.01);
     /* A small mean with high dispersion has its median at zero: the lumpy
      * series case, where the p50 forecast rightly says "nothing". */
     assert_int_equal(dc_nb_summary(2, 4, &s), 0);
     assert_true(s.p50 == 0 && s.p90 > 0);
+}
+
+/* The interpolated quantile lies between the discrete one and the count
+ * below, matches the formula on the geometric's closed-form CDF, and never
+ * falls as q rises. */
+static void test_interpolation(void **state)
+{
+    (void)state;
+    const double mus[] = {0.3, 3, 40};
+    for (size_t i = 0; i < DC_ARRAY_SIZE(mus); i++) {
+        double prev = 0;
+        for (int j = 1; j < 1000; j++) {
+            double q = j / 1000.0, k;
+            double got = dc_nb_quantile(mus[i], 1, q);
+            double want = brute_quantile_k(mus[i], 1, q, &k);
+            if (!near(got, want) || !near(got, geometric_quantile(mus[i], q)))
+                fail_msg("mu %g q %g: %.17g, brute force %.17g, closed form %.17g", mus[i], q,
+                         got, want, geometric_quantile(mus[i], q));
+            if (!(got <= k && (k == 0 ? got == 0 : got >= k - 1)))
+                fail_msg("mu %g q %g: %g outside [%g, %g]", mus[i], q, got, k - 1, k);
+            if (got < prev)
+                fail_msg("mu %g: quantile %g at q %g below %g just before", mus[i], got, q, prev);
+            prev = got;
+        }
+    }
+    /* Between two whole numbers the quantile is linear in q. */
+    double a = dc_nb_quantile(3, 1, 0.46), b = dc_nb_quantile(3, 1, 0.5),
+           c = dc_nb_quantile(3, 1, 0.54);
+    assert_true(a > 1 && c < 2 && fabs((b - a) - (c - b)) < 1e-12);
 }
 
 static void test_against_brute_force(void **state)
@@ -52,9 +119,9 @@ static void test_against_brute_force(void **state)
             for (size_t k = 0; k < DC_ARRAY_SIZE(qs); k++) {
                 double got = dc_nb_quantile(mus[i], alphas[j], qs[k]);
                 double want = brute_quantile(mus[i], alphas[j], qs[k]);
-                if (got != want)
-                    fail_msg("mu %g alpha %g q %g: %g, brute force %g", mus[i], alphas[j], qs[k],
-                             got, want);
+                if (!near(got, want))
+                    fail_msg("mu %g alpha %g q %g: %.17g, brute force %.17g", mus[i], alphas[j],
+                             qs[k], got, want);
             }
 }
 
@@ -68,7 +135,7 @@ static void test_large_means(void **state)
     double sd = sqrt(5e4 + 1e-6 * 5e4 * 5e4);
     assert_true(fabs(s.p90 - (5e4 + 1.2816 * sd)) <= 2);
     assert_true(fabs(s.p10 - (5e4 - 1.2816 * sd)) <= 2);
-    assert_true(dc_nb_quantile(5e4, 1e-4, 0.5) == brute_quantile(5e4, 1e-4, 0.5));
+    assert_true(near(dc_nb_quantile(5e4, 1e-4, 0.5), brute_quantile(5e4, 1e-4, 0.5)));
 }
 
 /* Means just below and above -log(q), where dc_nb_summary stops computing
@@ -85,15 +152,15 @@ static void test_zero_shortcut_edge(void **state)
                 double mu = -log(qs[k]) * (1 + i * 1e-3);
                 double got = dc_nb_quantile(mu, alphas[a], qs[k]);
                 double want = brute_quantile(mu, alphas[a], qs[k]);
-                if (got != want)
-                    fail_msg("mu %.17g alpha %g q %g: %g, brute force %g", mu, alphas[a], qs[k],
-                             got, want);
+                if (!near(got, want))
+                    fail_msg("mu %.17g alpha %g q %g: %.17g, brute force %.17g", mu, alphas[a],
+                             qs[k], got, want);
                 dc_nb_summary_t s;
                 assert_int_equal(dc_nb_summary(mu, alphas[a], &s), 0);
                 assert_true(s.mean == mu);
-                assert_true(s.p10 == brute_quantile(mu, alphas[a], 0.1));
-                assert_true(s.p50 == brute_quantile(mu, alphas[a], 0.5));
-                assert_true(s.p90 == brute_quantile(mu, alphas[a], 0.9));
+                assert_true(near(s.p10, brute_quantile(mu, alphas[a], 0.1)));
+                assert_true(near(s.p50, brute_quantile(mu, alphas[a], 0.5)));
+                assert_true(near(s.p90, brute_quantile(mu, alphas[a], 0.9)));
             }
 }
 
@@ -182,6 +249,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_closed_forms),
+        cmocka_unit_test(test_interpolation),
         cmocka_unit_test(test_against_brute_force),
         cmocka_unit_test(test_large_means),
         cmocka_unit_test(test_zero_shortcut_edge),
