@@ -60,7 +60,7 @@ static const dc_conf_prop_t props[] = {
     {"train.lr", DC_CONF_DOUBLE, "0.001", 0, 1, "Adam learning rate."},
     {"train.epochs", DC_CONF_INT, "10", 1, 100000, "Passes over the history when a model is fitted offline (`replay --train-until`, `train`). More passes lower the training loss further, yet on both backtest windows of the Online Retail data 20 and 30 passes gave wider, worse-scoring forecasts than 10."},
     {"train.batch", DC_CONF_INT, "256", 1, 1000000, "SKUs per online mini-batch."},
-    {"train.skus.per.close", DC_CONF_INT, "4096", 0, 100000000, "Most SKUs trained online at one bucket close (0 = all). With more SKUs, each trains on a whole window of train.bptt buckets once every ceil(SKUs / this) closes (at least every train.bptt), chosen by SKU and bucket number, instead of on a window sliding every close: bounds the close time at scale."},
+    {"train.skus.per.close", DC_CONF_INT, "4096", 0, 100000000, "About the most SKUs trained online at one bucket close. Each SKU trains on a whole window of train.bptt buckets once every max(train.bptt, ceil(SKUs / this)) closes, chosen by SKU and bucket number: bounds the close time at scale. 0: every SKU at every close, on a window sliding one bucket (train.bptt times the work)."},
 
     {"baseline.window", DC_CONF_INT, "84", 1, 4096, "Buckets of each SKU's history the seasonal quantile baseline reads."},
     {"baseline.halflife", DC_CONF_DOUBLE, "28", 0, 100000, "Recency half-life of the baseline's weights, in buckets; 0 weighs all alike."},

@@ -20,18 +20,18 @@
  * order the caller gives, so the same buckets give the same forecasts, bit
  * for bit, and the same online mini-batches.
  *
- * Online training at scale (train.skus.per.close = N, train.bptt = K):
- * while a close has at most N SKUs, every SKU trains at every close on its
- * window of the last K buckets, which slides one bucket per close. That
- * costs n*K SKU-steps of BPTT per close (100k SKUs at hourly settings: some
- * 4 s on one core), so with more SKUs each trains once every
- * P = max(K, ceil(n / N)) closes instead, on a whole window of the K buckets
- * before it (restarted K-1 closes ahead): SKU number i (in order of first
- * appearance) trains at bucket number b when (b + i) mod P = 0. The work is
- * then at most about N*K SKU-steps per close, spread evenly over the closes.
- * The trade-off: the shared weights see each SKU's recent history once
- * instead of up to K times over, and the P - K buckets between two windows
- * are never trained on (at 100k SKUs, N = 4096: P = 25, about 4,000 windows
+ * Online training (train.skus.per.close = N, train.bptt = K): each SKU
+ * trains once every P = max(K, ceil(n / N)) closes, on a whole window of
+ * the K buckets before it (restarted K-1 closes ahead), so every bucket is
+ * trained on once while n <= N*K. (N = 0 trains every SKU at every close on
+ * its window of the last K buckets, sliding one bucket per close: n*K
+ * SKU-steps of BPTT per close, 100k SKUs at hourly settings some 4 s on one
+ * core, and on the Online Retail backtests no better forecasts.)
+ * SKU number i (in order of first appearance) trains at bucket number b
+ * when (b + i) mod P = 0. The work is then at most about N*K SKU-steps per
+ * close, spread evenly over the closes. The trade-off: the shared weights
+ * see each SKU's recent history once instead of up to K times over, and
+ * beyond N*K SKUs the P - K buckets between two windows are never trained on (at 100k SKUs, N = 4096: P = 25, about 4,000 windows
  * and 100k (origin, horizon) targets per close still reach the weights).
  * Every SKU's state still advances at every close, so forecasts are not
  * delayed. The schedule depends only on bucket numbers and the order SKUs
