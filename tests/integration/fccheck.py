@@ -80,14 +80,14 @@ def cmd_dump(bootstrap, topic, out, timeout):
         fail(f"topic {topic} not found")
     parts = sorted(md.topics[topic].partitions)
     high = {p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in parts}
-    todo = {p for p in parts if high[p] > 0}
-    c.assign([TopicPartition(topic, p, 0) for p in todo])
+    unread = {p for p in parts if high[p] > 0}
+    c.assign([TopicPartition(topic, p, 0) for p in unread])
     deadline = time.monotonic() + timeout
     n = 0
     with open(out, "w") as f:
-        while todo:
+        while unread:
             if time.monotonic() > deadline:
-                fail(f"{topic}: timed out with partitions {sorted(todo)} unread")
+                fail(f"{topic}: timed out with partitions {sorted(unread)} unread")
             m = c.poll(0.2)
             if m is None:
                 continue
@@ -100,7 +100,7 @@ def cmd_dump(bootstrap, topic, out, timeout):
                                     "value": m.value().hex()}) + "\n")
                 n += 1
             if m.offset() + 1 >= high[p]:
-                todo.discard(p)
+                unread.discard(p)
     c.close()
     print(f"{topic}: {n} messages")
 

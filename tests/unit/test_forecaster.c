@@ -39,15 +39,14 @@ static int on_surge(void *opaque, const dc_surge_t *alert)
     return 0;
 }
 
-static dc_forecaster_t *make(const char *blend)
+/* A forecaster with the defaults but for the settings in kv. */
+static dc_forecaster_t *make_with(const char *const kv[][2], size_t n)
 {
     char errstr[256];
     dc_conf_t *conf = dc_conf_new();
     dc_model_conf_t mc;
-    assert_int_equal(dc_conf_set(conf, "bucket.width", "1d", errstr, sizeof(errstr)), 0);
-    assert_int_equal(dc_conf_set(conf, "horizon", "7", errstr, sizeof(errstr)), 0);
-    assert_int_equal(dc_conf_set(conf, "model.hidden", "16", errstr, sizeof(errstr)), 0);
-    assert_int_equal(dc_conf_set(conf, "forecast.blend", blend, errstr, sizeof(errstr)), 0);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(dc_conf_set(conf, kv[i][0], kv[i][1], errstr, sizeof(errstr)), 0);
     assert_int_equal(dc_model_conf_load(&mc, conf, errstr, sizeof(errstr)), 0);
     dc_model_t *model = dc_model_new(&mc, errstr, sizeof(errstr));
     assert_non_null(model);
@@ -55,6 +54,13 @@ static dc_forecaster_t *make(const char *blend)
     assert_non_null(fc);
     dc_conf_destroy(conf);
     return fc;
+}
+
+static dc_forecaster_t *make(const char *blend)
+{
+    const char *const kv[][2] = {{"bucket.width", "1d"}, {"horizon", "7"},
+                                 {"model.hidden", "16"}, {"forecast.blend", blend}};
+    return make_with(kv, DC_ARRAY_SIZE(kv));
 }
 
 static const char *const skus[N_SKUS] = {"85123A", "22423", "84077", "85099B", "20725"};
@@ -242,22 +248,10 @@ static void test_warmstart(void **state)
  * order matters) and has a horizon other than its default. */
 static dc_forecaster_t *make_sparse_training(const char *horizon)
 {
-    char errstr[256];
-    dc_conf_t *conf = dc_conf_new();
-    dc_model_conf_t mc;
-    assert_int_equal(dc_conf_set(conf, "bucket.width", "1d", errstr, sizeof(errstr)), 0);
-    assert_int_equal(dc_conf_set(conf, "horizon", horizon, errstr, sizeof(errstr)), 0);
-    assert_int_equal(dc_conf_set(conf, "model.hidden", "8", errstr, sizeof(errstr)), 0);
-    assert_int_equal(dc_conf_set(conf, "train.bptt", "3", errstr, sizeof(errstr)), 0);
-    assert_int_equal(dc_conf_set(conf, "train.skus.per.close", "2", errstr, sizeof(errstr)), 0);
-    assert_int_equal(dc_conf_set(conf, "surge.warmup", "3", errstr, sizeof(errstr)), 0);
-    assert_int_equal(dc_model_conf_load(&mc, conf, errstr, sizeof(errstr)), 0);
-    dc_model_t *model = dc_model_new(&mc, errstr, sizeof(errstr));
-    assert_non_null(model);
-    dc_forecaster_t *fc = dc_forecaster_new(conf, model, errstr, sizeof(errstr));
-    assert_non_null(fc);
-    dc_conf_destroy(conf);
-    return fc;
+    const char *const kv[][2] = {{"bucket.width", "1d"},        {"horizon", horizon},
+                                 {"model.hidden", "8"},         {"train.bptt", "3"},
+                                 {"train.skus.per.close", "2"}, {"surge.warmup", "3"}};
+    return make_with(kv, DC_ARRAY_SIZE(kv));
 }
 
 /* Day d's closes: the five SKUs, each missing one day in five, a sixth SKU
