@@ -28,6 +28,9 @@ local closed = tonumber(redis.call('HGET', P .. ':{meta}:clock', 'closed'))
 if closed == nil or B + bucket > closed then
   return redis.error_reply('bucket ' .. I(B) .. ' is not closed')
 end
+-- A flush that read any of what follows before this close must start over
+-- (flush.lua).
+redis.call('INCR', P .. ':{meta}:version')
 
 local stop = B + bucket
 local activekey, firstkey = P .. ':{meta}:active', P .. ':{meta}:first'

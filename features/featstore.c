@@ -14,6 +14,7 @@
 #include <string.h>
 
 #define DC_KEY_PREFIX_MAX 128
+#define DC_STORE_CHUNK 2000 /* keys per MGET or MSET: big commands, bounded buffers */
 
 extern const char dc__lua_flush[];
 extern const char dc__lua_close[];
@@ -25,9 +26,17 @@ struct dc_featstore_s {
     int port, db;
     int64_t timeout_ms, lease_ms;
     dc_limits_t lim;
-    char sha_flush[64], sha_close[64];
-    msgpack_sbuffer sbuf;
-    dc_buf_t hashes; /* pack_users(): one slot's user hashes, then their bytes */
+    char sha_close[64];
+    msgpack_sbuffer sbuf; /* the meta step's argument */
+    /* A flush's work space, kept across flushes (see entry_t): */
+    dc_buf_t ent_buf;     /* the entries, */
+    struct entry_s *ents; /* seen as an array */
+    size_t n_ents;
+    dc_buf_t keys, users, values; /* the entries' keys, user hashes, merged values */
+    dc_buf_t scores, touched;     /* ZADD scores of one chunk; the touched buckets */
+    const char **argv;            /* one command's arguments */
+    size_t *argl, cap_argv;
+    int send_failed;              /* an append ran out of memory */
     char errstr[512];
 };
 
@@ -144,8 +153,7 @@ int dc_featstore_connect(dc_featstore_t *fs)
         freeReplyObject(r);
         r = NULL;
     }
-    if ((err = load_script(fs, dc__lua_flush, fs->sha_flush, sizeof(fs->sha_flush))) ||
-        (err = load_script(fs, dc__lua_close, fs->sha_close, sizeof(fs->sha_close))) ||
+    if ((err = load_script(fs, dc__lua_close, fs->sha_close, sizeof(fs->sha_close))) ||
         (err = load_functions(fs)))
         goto fail;
     return DC_OK;
@@ -205,7 +213,14 @@ void dc_featstore_destroy(dc_featstore_t *fs)
         return;
     disconnect(fs);
     msgpack_sbuffer_destroy(&fs->sbuf);
-    dc_buf_free(&fs->hashes);
+    dc_buf_free(&fs->ent_buf);
+    dc_buf_free(&fs->keys);
+    dc_buf_free(&fs->users);
+    dc_buf_free(&fs->values);
+    dc_buf_free(&fs->scores);
+    dc_buf_free(&fs->touched);
+    free(fs->argv);
+    free(fs->argl);
     free(fs->host);
     free(fs->user);
     free(fs->password);
@@ -289,17 +304,16 @@ static void pack_str(msgpack_packer *pk, const char *s, size_t len)
 
 static void pack_cstr(msgpack_packer *pk, const char *s) { pack_str(pk, s, strlen(s)); }
 
-/* The window deltas of one SKU that can still matter: those of the last K
- * slots of each window. */
-static size_t count_slots(const dc_limits_t *lim, const dc_sku_delta_t *d)
-{
-    size_t n = 0;
-    for (size_t w = 0; w < lim->n_windows; w++)
-        for (size_t s = 0; s < DC_WINDOW_SLOTS; s++)
-            n += d->slots[w][s].slot != INT64_MIN &&
-                 d->slots[w][s].slot > d->top_slot[w] - DC_WINDOW_SLOTS;
-    return n;
-}
+/* One value a flush writes: its key, the delta merged into it and the
+ * delta's users, by offsets into the store's flush buffers (they grow). */
+typedef struct entry_s {
+    size_t key_off, key_len;
+    size_t users_off, users_len;
+    size_t sku;                     /* index in the batch */
+    const dc_slot_delta_t *slot;    /* a window slot's delta, or */
+    const dc_bucket_delta_t *bucket;/* an open bucket's */
+    size_t value_off, value_len;    /* the merged value; value_len 0: not written */
+} entry_t;
 
 static int cmp_u32(const void *a, const void *b)
 {
@@ -307,53 +321,145 @@ static int cmp_u32(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Packs the distinct users of SKU i whose events fall in [from, from + len)
- * as one string of 4-byte big-endian hashes, sorted (values.lua). A SKU's
+/* Appends to fs->users the distinct users of SKU i whose events fall in
+ * [from, from + len) as 4-byte big-endian hashes (values.lua). A SKU's
  * observations are few per flush, so a scan per slot is cheap. */
-static int pack_users(dc_featstore_t *fs, msgpack_packer *pk, const dc_featbatch_t *batch,
-                      size_t i, int64_t from, int64_t len)
+static int collect_users(dc_featstore_t *fs, const dc_featbatch_t *batch, size_t i,
+                         int64_t from, int64_t len, entry_t *e)
 {
-    size_t n = 0;
-    uint32_t *h, prev = 0;
+    size_t n = 0, start = fs->users.len;
+    uint32_t *h;
 
-    fs->hashes.len = 0;
     for (const dc_user_obs_t *o = dc_featbatch_user_first(batch, i); o;
-         o = dc_featbatch_user_next(batch, o)) {
-        if (o->ts_ms < from || o->ts_ms - from >= len)
-            continue;
-        if (dc_buf_append(&fs->hashes, &o->user_hash, sizeof(o->user_hash)))
-            return DC_ERR_NOMEM;
-        n++;
-    }
-    h = (uint32_t *)(void *)fs->hashes.data;
+         o = dc_featbatch_user_next(batch, o))
+        if (o->ts_ms >= from && o->ts_ms - from < len) {
+            if (dc_buf_append(&fs->users, &o->user_hash, sizeof(o->user_hash)))
+                return DC_ERR_NOMEM;
+            n++;
+        }
+    h = (uint32_t *)(void *)(fs->users.data + start);
     if (n > 1)
         qsort(h, n, sizeof(*h), cmp_u32);
     size_t out = 0;
     for (size_t k = 0; k < n; k++) {
         uint32_t v = h[k];
-        if (k && v == prev)
+        if (k && v == h[k - 1])
             continue;
-        prev = v;
         /* Written in place: byte `out` never passes h[k], read above. */
-        uint8_t *b = (uint8_t *)fs->hashes.data + out;
+        uint8_t *b = fs->users.data + start + out;
         b[0] = (uint8_t)(v >> 24);
         b[1] = (uint8_t)(v >> 16);
         b[2] = (uint8_t)(v >> 8);
         b[3] = (uint8_t)v;
         out += 4;
     }
-    pack_str(pk, (const char *)fs->hashes.data, out);
+    fs->users.len = start + out;
+    e->users_off = start;
+    e->users_len = out;
     return DC_OK;
 }
 
-static int pack_batch(dc_featstore_t *fs, const dc_featbatch_t *batch, dc_parts_t *parts,
-                      int64_t ack_until, double now_mono)
+static entry_t *new_entry(dc_featstore_t *fs)
+{
+    if (dc_buf_reserve(&fs->ent_buf, sizeof(entry_t)))
+        return NULL;
+    fs->ents = (entry_t *)(void *)fs->ent_buf.data;
+    fs->ent_buf.len += sizeof(entry_t);
+    entry_t *e = &fs->ents[fs->n_ents++];
+    memset(e, 0, sizeof(*e));
+    e->key_off = fs->keys.len;
+    return e;
+}
+
+/* Lists the values batch touches: the slots of each window that can still
+ * matter (the last K up to the SKU's newest) and the open buckets. The
+ * store's keys are named here (KEYS.md): prefix, {SKU}, a suffix. */
+static int collect_entries(dc_featstore_t *fs, const dc_featbatch_t *batch)
+{
+    const dc_limits_t *lim = &fs->lim;
+    size_t n_skus = batch ? dc_featbatch_skus(batch) : 0;
+
+    fs->n_ents = 0;
+    fs->ent_buf.len = fs->keys.len = fs->users.len = 0;
+    for (size_t i = 0; i < n_skus; i++) {
+        const dc_sku_delta_t *d = dc_featbatch_sku(batch, i);
+        entry_t *e;
+        for (size_t w = 0; w < lim->n_windows; w++) {
+            int64_t slot_ms = lim->window_ms[w] / DC_WINDOW_SLOTS;
+            for (size_t s = 0; s < DC_WINDOW_SLOTS; s++) {
+                const dc_slot_delta_t *sd = &d->slots[w][s];
+                if (sd->slot == INT64_MIN || sd->slot <= d->top_slot[w] - DC_WINDOW_SLOTS)
+                    continue;
+                int64_t pos = sd->slot % DC_WINDOW_SLOTS;
+                if (!(e = new_entry(fs)) ||
+                    dc_buf_printf(&fs->keys, "%s:{%s}:w:%zu:%lld", fs->prefix, d->sku, w,
+                                  (long long)(pos < 0 ? pos + DC_WINDOW_SLOTS : pos)) ||
+                    collect_users(fs, batch, i, sd->slot * slot_ms, slot_ms, e))
+                    return DC_ERR_NOMEM;
+                e->key_len = fs->keys.len - e->key_off;
+                e->sku = i;
+                e->slot = sd;
+            }
+        }
+        for (size_t b = 0; b < d->n_buckets; b++) {
+            const dc_bucket_delta_t *bd = &d->buckets[b];
+            if (!(e = new_entry(fs)) ||
+                dc_buf_printf(&fs->keys, "%s:{%s}:b:%lld", fs->prefix, d->sku,
+                              (long long)bd->start) ||
+                collect_users(fs, batch, i, bd->start, lim->bucket_ms, e))
+                return DC_ERR_NOMEM;
+            e->key_len = fs->keys.len - e->key_off;
+            e->sku = i;
+            e->bucket = bd;
+        }
+    }
+    return DC_OK;
+}
+
+/* Room for one command of up to n arguments in fs->argv / fs->argl. */
+static int reserve_argv(dc_featstore_t *fs, size_t n)
+{
+    if (n <= fs->cap_argv)
+        return DC_OK;
+    const char **argv = realloc(fs->argv, n * sizeof(*argv));
+    if (argv)
+        fs->argv = argv;
+    size_t *argl = realloc(fs->argl, n * sizeof(*argl));
+    if (argl)
+        fs->argl = argl;
+    if (!argv || !argl)
+        return DC_ERR_NOMEM;
+    fs->cap_argv = n;
+    return DC_OK;
+}
+
+static void arg(dc_featstore_t *fs, size_t *argc, const void *s, size_t len)
+{
+    fs->argv[*argc] = s;
+    fs->argl[*argc] = len;
+    (*argc)++;
+}
+
+static void arg_str(dc_featstore_t *fs, size_t *argc, const char *s)
+{
+    arg(fs, argc, s, strlen(s));
+}
+
+/* Appends the command in fs->argv to the connection's output. A failure
+ * (out of memory) is remembered: the caller drops the connection, whose
+ * output no longer matches the replies it expects. */
+static void send_argv(dc_featstore_t *fs, size_t argc)
+{
+    if (redisAppendCommandArgv(fs->rc, (int)argc, fs->argv, fs->argl) != REDIS_OK)
+        fs->send_failed = 1;
+}
+
+/* The meta step's argument (flush.lua). */
+static void pack_meta(dc_featstore_t *fs, dc_parts_t *parts, int64_t ack_until,
+                      double now_mono, int64_t oldest_bucket)
 {
     msgpack_packer pk;
     const dc_limits_t *lim = &fs->lim;
-    size_t n_parts = 0, n_skus = batch ? dc_featbatch_skus(batch) : 0;
-    /* The store's keys are named here (KEYS.md): prefix, {SKU}, a suffix. */
-    char key[DC_KEY_PREFIX_MAX + DC_SKU_MAX + 64];
 
     msgpack_sbuffer_clear(&fs->sbuf);
     msgpack_packer_init(&pk, &fs->sbuf, msgpack_sbuffer_write);
@@ -373,16 +479,13 @@ static int pack_batch(dc_featstore_t *fs, const dc_featbatch_t *batch, dc_parts_
         pack_cstr(&pk, lim->window_name[w]);
         msgpack_pack_int64(&pk, lim->window_ms[w] / DC_WINDOW_SLOTS);
     }
-
     /* A partition with nothing read and nothing stored (next_offset -1) has
      * no offset to write, but it still holds buckets open until it is idle. */
-    n_parts = dc_parts_count(parts);
-    msgpack_pack_array(&pk, n_parts);
+    msgpack_pack_array(&pk, dc_parts_count(parts));
     for (size_t i = 0; i < dc_parts_count(parts); i++) {
         const dc_part_t *p = dc_parts_at(parts, i);
-        msgpack_pack_array(&pk, 5);
+        msgpack_pack_array(&pk, 4);
         pack_cstr(&pk, p->name);
-        msgpack_pack_int64(&pk, p->stored_offset);
         msgpack_pack_int64(&pk, p->next_offset);
         if (p->max_ts == INT64_MIN)
             msgpack_pack_nil(&pk);
@@ -390,67 +493,371 @@ static int pack_batch(dc_featstore_t *fs, const dc_featbatch_t *batch, dc_parts_
             msgpack_pack_int64(&pk, p->max_ts);
         pack_cstr(&pk, dc_part_is_idle(p, lim->idle_timeout_ms, now_mono) ? "1" : "0");
     }
+    if (oldest_bucket == INT64_MAX)
+        msgpack_pack_nil(&pk);
+    else
+        msgpack_pack_int64(&pk, oldest_bucket);
+}
 
-    msgpack_pack_array(&pk, n_skus);
-    for (size_t i = 0; i < n_skus; i++) {
-        const dc_sku_delta_t *d = dc_featbatch_sku(batch, i);
-        msgpack_pack_array(&pk, 5);
-        pack_cstr(&pk, d->sku);
-        msgpack_pack_int64(&pk, d->newest_ts);
-        msgpack_pack_int64(&pk, d->oldest_ts);
-        msgpack_pack_array(&pk, count_slots(lim, d));
-        for (size_t w = 0; w < lim->n_windows; w++) {
-            int64_t slot_ms = lim->window_ms[w] / DC_WINDOW_SLOTS;
-            for (size_t s = 0; s < DC_WINDOW_SLOTS; s++) {
-                const dc_slot_delta_t *sd = &d->slots[w][s];
-                if (sd->slot == INT64_MIN || sd->slot <= d->top_slot[w] - DC_WINDOW_SLOTS)
-                    continue;
-                int64_t pos = sd->slot % DC_WINDOW_SLOTS;
-                msgpack_pack_array(&pk, 8);
-                pack_str(&pk, key, (size_t)snprintf(key, sizeof(key), "%s:{%s}:w:%zu:%lld",
-                                                    fs->prefix, d->sku, w,
-                                                    (long long)(pos < 0 ? pos + DC_WINDOW_SLOTS : pos)));
-                msgpack_pack_int64(&pk, sd->slot);
-                msgpack_pack_int64(&pk, sd->views);
-                msgpack_pack_int64(&pk, sd->carts);
-                msgpack_pack_int64(&pk, sd->units);
-                msgpack_pack_int64(&pk, sd->orders);
-                msgpack_pack_int64(&pk, sd->revenue_e4);
-                if (pack_users(fs, &pk, batch, i, sd->slot * slot_ms, slot_ms))
-                    return DC_ERR_NOMEM;
-            }
+/* Sends what a flush reads, under WATCH of the version key: the clock, the
+ * partition offsets and every value the batch touches. */
+static int send_reads(dc_featstore_t *fs, dc_parts_t *parts, int64_t *ncmd)
+{
+    char key[DC_KEY_PREFIX_MAX + 32];
+    size_t argc = 0, n_parts = dc_parts_count(parts);
+
+    if (reserve_argv(fs, 2 + (n_parts > DC_STORE_CHUNK ? n_parts : DC_STORE_CHUNK)))
+        return DC_ERR_NOMEM;
+    snprintf(key, sizeof(key), "%s:{meta}:version", fs->prefix);
+    arg_str(fs, &argc, "WATCH");
+    arg_str(fs, &argc, key);
+    send_argv(fs, argc);
+    argc = 0;
+    snprintf(key, sizeof(key), "%s:{meta}:clock", fs->prefix);
+    arg_str(fs, &argc, "HMGET");
+    arg_str(fs, &argc, key);
+    arg_str(fs, &argc, "closed");
+    arg_str(fs, &argc, "acked");
+    arg_str(fs, &argc, "origin");
+    send_argv(fs, argc);
+    *ncmd += 2;
+    if (n_parts) {
+        argc = 0;
+        snprintf(key, sizeof(key), "%s:{meta}:offsets", fs->prefix);
+        arg_str(fs, &argc, "HMGET");
+        arg_str(fs, &argc, key);
+        for (size_t i = 0; i < n_parts; i++)
+            arg_str(fs, &argc, dc_parts_at(parts, i)->name);
+        send_argv(fs, argc);
+        ++*ncmd;
+    }
+    for (size_t c = 0; c < fs->n_ents; c += DC_STORE_CHUNK) {
+        argc = 0;
+        arg_str(fs, &argc, "MGET");
+        for (size_t i = c; i < fs->n_ents && i < c + DC_STORE_CHUNK; i++)
+            arg(fs, &argc, fs->keys.data + fs->ents[i].key_off, fs->ents[i].key_len);
+        send_argv(fs, argc);
+        ++*ncmd;
+    }
+    return DC_OK;
+}
+
+/* The next reply, or NULL with the connection dropped. */
+static redisReply *next_reply(dc_featstore_t *fs)
+{
+    redisReply *r = NULL;
+
+    if (redisGetReply(fs->rc, (void **)&r) != REDIS_OK || !r) {
+        fs_err(fs, DC_ERR_REDIS, "redis %s:%d: %s", fs->host, fs->port,
+               fs->rc->errstr[0] ? fs->rc->errstr : "connection lost");
+        disconnect(fs);
+        return NULL;
+    }
+    return r;
+}
+
+/* Reads the replies of send_reads(): checks every partition's offset is
+ * where this instance left it (DC_ERR_VERSION: fenced), sets *late_before
+ * (bucket deltas before it go to closed buckets and are dropped; INT64_MIN
+ * while the clock is provisional, flush.lua) and merges every entry into
+ * fs->values. */
+static int read_and_merge(dc_featstore_t *fs, dc_parts_t *parts, int64_t *late_before)
+{
+    size_t n_parts = dc_parts_count(parts);
+    redisReply *r;
+    int err = DC_OK;
+
+    if (!(r = next_reply(fs)))
+        return DC_ERR_REDIS;
+    freeReplyObject(r); /* WATCH */
+    if (!(r = next_reply(fs)))
+        return DC_ERR_REDIS;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 3)
+        err = fs_err(fs, DC_ERR_REDIS, "redis: reading the clock: unexpected reply");
+    else {
+        int64_t closed = reply_i64(r->element[0], INT64_MIN);
+        int64_t acked = reply_i64(r->element[1], INT64_MIN);
+        int64_t origin = reply_i64(r->element[2], INT64_MIN);
+        int provisional = closed == INT64_MIN || (closed == origin && acked == origin);
+        *late_before = provisional ? INT64_MIN : closed;
+    }
+    freeReplyObject(r);
+    if (n_parts) {
+        if (!(r = next_reply(fs)))
+            return DC_ERR_REDIS;
+        if (!err && (r->type != REDIS_REPLY_ARRAY || r->elements != n_parts))
+            err = fs_err(fs, DC_ERR_REDIS, "redis: reading the offsets: unexpected reply");
+        for (size_t i = 0; !err && i < n_parts; i++) {
+            const dc_part_t *p = dc_parts_at(parts, i);
+            int64_t stored = reply_i64(r->element[i], -1);
+            if (stored != p->stored_offset)
+                err = fs_err(fs, DC_ERR_VERSION,
+                             "partition %s: the store holds offset %lld, not the one this "
+                             "instance read; another instance owns it now",
+                             p->name, (long long)stored);
         }
-        msgpack_pack_array(&pk, d->n_buckets);
-        for (size_t b = 0; b < d->n_buckets; b++) {
-            const dc_bucket_delta_t *bd = &d->buckets[b];
-            msgpack_pack_array(&pk, 14);
-            pack_str(&pk, key, (size_t)snprintf(key, sizeof(key), "%s:{%s}:b:%lld", fs->prefix,
-                                                d->sku, (long long)bd->start));
-            msgpack_pack_int64(&pk, bd->start);
-            msgpack_pack_int64(&pk, bd->units);
-            msgpack_pack_int64(&pk, bd->cancelled);
-            msgpack_pack_int64(&pk, bd->views);
-            msgpack_pack_int64(&pk, bd->carts);
-            msgpack_pack_int64(&pk, bd->removes);
-            msgpack_pack_int64(&pk, bd->orders);
-            msgpack_pack_int64(&pk, bd->revenue_e4);
-            msgpack_pack_int64(&pk, bd->events);
-            msgpack_pack_int64(&pk, bd->promo_events);
-            msgpack_pack_int64(&pk, bd->price_n);
-            msgpack_pack_int64(&pk, bd->price_sum_e4);
-            if (pack_users(fs, &pk, batch, i, bd->start, lim->bucket_ms))
-                return DC_ERR_NOMEM;
+        freeReplyObject(r);
+    }
+    fs->values.len = 0;
+    for (size_t c = 0; c < fs->n_ents; c += DC_STORE_CHUNK) {
+        size_t n = fs->n_ents - c < DC_STORE_CHUNK ? fs->n_ents - c : DC_STORE_CHUNK;
+        if (!(r = next_reply(fs)))
+            return DC_ERR_REDIS;
+        if (!err && (r->type != REDIS_REPLY_ARRAY || r->elements != n))
+            err = fs_err(fs, DC_ERR_REDIS, "redis: MGET: unexpected reply");
+        for (size_t i = 0; !err && i < n; i++) {
+            entry_t *e = &fs->ents[c + i];
+            const redisReply *v = r->element[i];
+            const char *cur = v->type == REDIS_REPLY_STRING ? v->str : NULL;
+            const uint8_t *users = fs->users.data + e->users_off;
+            int merr;
+            e->value_off = fs->values.len;
+            e->value_len = 0;
+            if (e->bucket && e->bucket->start < *late_before)
+                continue;
+            merr = e->slot ? dc_value_merge_slot(&fs->values, cur, v->len, e->slot, users,
+                                                 e->users_len)
+                           : dc_value_merge_bucket(&fs->values, cur, v->len, e->bucket, users,
+                                                   e->users_len);
+            if (merr == DC_ERR_MALFORMED)
+                err = fs_err(fs, merr, "redis key %.*s holds a value of another format",
+                             (int)e->key_len, (const char *)fs->keys.data + e->key_off);
+            else if (merr && merr != DC_ERR_AGAIN)
+                err = fs_err(fs, merr, "out of memory merging a flush");
+            e->value_len = fs->values.len - e->value_off;
         }
+        freeReplyObject(r);
+    }
+    return err;
+}
+
+static int cmp_touched(const void *a, const void *b)
+{
+    const entry_t *x = *(const entry_t *const *)a, *y = *(const entry_t *const *)b;
+    return (x->bucket->start > y->bucket->start) - (x->bucket->start < y->bucket->start);
+}
+
+/* Queues ZADD key flag (score sku)... over the batch's SKUs, in chunks. */
+static void send_zadd(dc_featstore_t *fs, const dc_featbatch_t *batch, const char *key,
+                      const char *flag, int newest, size_t *n_queued)
+{
+    size_t n = dc_featbatch_skus(batch);
+    char (*score)[24] = (char (*)[24])(void *)fs->scores.data;
+
+    for (size_t c = 0; c < n; c += DC_STORE_CHUNK) {
+        size_t argc = 0;
+        arg_str(fs, &argc, "ZADD");
+        arg_str(fs, &argc, key);
+        arg_str(fs, &argc, flag);
+        for (size_t i = c; i < n && i < c + DC_STORE_CHUNK; i++) {
+            const dc_sku_delta_t *d = dc_featbatch_sku(batch, i);
+            size_t len = (size_t)snprintf(score[i - c], sizeof(score[0]), "%lld",
+                                          (long long)(newest ? d->newest_ts : d->oldest_ts));
+            arg(fs, &argc, score[i - c], len);
+            arg_str(fs, &argc, d->sku);
+        }
+        send_argv(fs, argc);
+        ++*n_queued;
+    }
+}
+
+/* Sends the transaction that writes the merged values, the SKUs' times and
+ * touched sets and the meta step (flush.lua); returns the number of
+ * commands queued between MULTI and EXEC. */
+static int send_commit(dc_featstore_t *fs, const dc_featbatch_t *batch, dc_parts_t *parts,
+                       int64_t ack_until, double now_mono, int64_t late_before,
+                       size_t *n_queued, int64_t *ncmd, int64_t *late_dropped)
+{
+    char key[DC_KEY_PREFIX_MAX + 64];
+    size_t argc, n_touched = 0;
+    int64_t oldest_bucket = INT64_MAX;
+    entry_t **touched;
+
+    *late_dropped = 0;
+    if (dc_buf_reserve(&fs->scores, DC_STORE_CHUNK * 24) ||
+        dc_buf_reserve(&fs->touched, fs->n_ents * sizeof(entry_t *)) ||
+        reserve_argv(fs, 3 + 2 * DC_STORE_CHUNK))
+        return DC_ERR_NOMEM;
+    touched = (entry_t **)(void *)fs->touched.data;
+    for (size_t i = 0; i < fs->n_ents; i++) {
+        entry_t *e = &fs->ents[i];
+        if (!e->bucket)
+            continue;
+        if (e->bucket->start < late_before) {
+            *late_dropped += e->bucket->events;
+            continue;
+        }
+        touched[n_touched++] = e;
+        if (e->bucket->start < oldest_bucket)
+            oldest_bucket = e->bucket->start;
+    }
+
+    *n_queued = 0;
+    if (redisAppendCommand(fs->rc, "MULTI") != REDIS_OK)
+        fs->send_failed = 1;
+    ++*ncmd;
+    for (size_t c = 0; c < fs->n_ents;) {
+        argc = 0;
+        arg_str(fs, &argc, "MSET");
+        for (; c < fs->n_ents && argc < 1 + 2 * DC_STORE_CHUNK; c++) {
+            const entry_t *e = &fs->ents[c];
+            if (!e->value_len)
+                continue;
+            arg(fs, &argc, fs->keys.data + e->key_off, e->key_len);
+            arg(fs, &argc, fs->values.data + e->value_off, e->value_len);
+        }
+        if (argc > 1) {
+            send_argv(fs, argc);
+            ++*n_queued;
+        }
+    }
+    if (batch) {
+        snprintf(key, sizeof(key), "%s:{meta}:active", fs->prefix);
+        send_zadd(fs, batch, key, "GT", 1, n_queued);
+        snprintf(key, sizeof(key), "%s:{meta}:first", fs->prefix);
+        send_zadd(fs, batch, key, "LT", 0, n_queued);
+    }
+    /* The close of a bucket reads only the SKUs listed in its touched set. */
+    qsort(touched, n_touched, sizeof(*touched), cmp_touched);
+    for (size_t i = 0; i < n_touched;) {
+        int64_t start = touched[i]->bucket->start;
+        argc = 0;
+        snprintf(key, sizeof(key), "%s:{meta}:touched:%lld", fs->prefix, (long long)start);
+        arg_str(fs, &argc, "SADD");
+        arg_str(fs, &argc, key);
+        for (; i < n_touched && touched[i]->bucket->start == start && argc < 2 + DC_STORE_CHUNK;
+             i++)
+            arg_str(fs, &argc, dc_featbatch_sku(batch, touched[i]->sku)->sku);
+        send_argv(fs, argc);
+        ++*n_queued;
+    }
+    /* EVAL, not EVALSHA: a script missing from the cache would fail inside
+     * EXEC after the values were written. */
+    pack_meta(fs, parts, ack_until, now_mono, oldest_bucket);
+    argc = 0;
+    arg_str(fs, &argc, "EVAL");
+    arg_str(fs, &argc, dc__lua_flush);
+    arg_str(fs, &argc, "0");
+    arg(fs, &argc, fs->sbuf.data, fs->sbuf.size);
+    send_argv(fs, argc);
+    ++*n_queued;
+    if (redisAppendCommand(fs->rc, "EXEC") != REDIS_OK)
+        fs->send_failed = 1;
+    *ncmd += (int64_t)*n_queued + 1;
+    return DC_OK;
+}
+
+/* Reads the replies of send_commit(). DC_ERR_AGAIN: EXEC found the version
+ * changed (another writer came between the reads and the commit) and wrote
+ * nothing. */
+static int read_commit(dc_featstore_t *fs, size_t n_queued, dc_flush_result_t *res)
+{
+    redisReply *r;
+    int err = DC_OK;
+
+    for (size_t i = 0; i < n_queued + 1; i++) { /* MULTI, then QUEUED or an error */
+        if (!(r = next_reply(fs)))
+            return DC_ERR_REDIS;
+        if (!err && r->type == REDIS_REPLY_ERROR)
+            err = fs_err(fs, DC_ERR_REDIS, "redis: queueing a flush: %s", r->str);
+        freeReplyObject(r);
+    }
+    if (!(r = next_reply(fs)))
+        return DC_ERR_REDIS;
+    if (err) {
+        /* EXEC refused the whole transaction (EXECABORT): nothing written. */
+    } else if (r->type == REDIS_REPLY_NIL) {
+        err = DC_ERR_AGAIN;
+    } else if (r->type == REDIS_REPLY_ERROR) {
+        err = fs_err(fs, DC_ERR_REDIS, "redis: EXEC: %s", r->str);
+    } else if (r->type != REDIS_REPLY_ARRAY || r->elements != n_queued) {
+        err = fs_err(fs, DC_ERR_REDIS, "redis: EXEC: unexpected reply");
+    } else {
+        const redisReply *m = r->element[n_queued - 1];
+        for (size_t i = 0; !err && i < n_queued; i++)
+            if (r->element[i]->type == REDIS_REPLY_ERROR)
+                err = fs_err(fs, DC_ERR_REDIS, "redis: flush command %zu of %zu failed: %s",
+                             i + 1, n_queued, r->element[i]->str);
+        if (!err && (m->type != REDIS_REPLY_ARRAY || m->elements != 4))
+            err = fs_err(fs, DC_ERR_REDIS, "redis: flush script: unexpected reply");
+        if (!err) {
+            res->closed_until = reply_i64(m->element[0], INT64_MIN);
+            res->acked_until = reply_i64(m->element[1], INT64_MIN);
+            res->closer = (int)reply_i64(m->element[2], 0);
+            res->commands += reply_i64(m->element[3], 0);
+        }
+    }
+    freeReplyObject(r);
+    return err;
+}
+
+static void unwatch(dc_featstore_t *fs)
+{
+    redisReply *r;
+
+    if (fs->rc && (r = redisCommand(fs->rc, "UNWATCH")))
+        freeReplyObject(r);
+}
+
+/* After sending: a failed append leaves the connection out of step with
+ * the replies expected, so it goes (dropping its WATCH too). */
+static int check_sent(dc_featstore_t *fs)
+{
+    if (!fs->send_failed)
+        return DC_OK;
+    fs->send_failed = 0;
+    disconnect(fs);
+    return fs_err(fs, DC_ERR_NOMEM, "out of memory sending a flush");
+}
+
+int dc_featstore_flush(dc_featstore_t *fs, const dc_featbatch_t *batch, dc_parts_t *parts,
+                       int64_t ack_until, double now_mono, dc_flush_result_t *res)
+{
+    int err;
+
+    memset(res, 0, sizeof(*res));
+    if (collect_entries(fs, batch))
+        return fs_err(fs, DC_ERR_NOMEM, "out of memory collecting a flush");
+    for (;;) {
+        int64_t late_before = INT64_MIN;
+        size_t n_queued;
+
+        if (!fs->rc && dc_featstore_connect(fs))
+            return DC_ERR_REDIS;
+        if (send_reads(fs, parts, &res->commands))
+            fs->send_failed = 1;
+        if ((err = check_sent(fs)))
+            return err;
+        if ((err = read_and_merge(fs, parts, &late_before))) {
+            if (err != DC_ERR_REDIS)
+                unwatch(fs);
+            return err;
+        }
+        if (send_commit(fs, batch, parts, ack_until, now_mono, late_before, &n_queued,
+                        &res->commands, &res->late_dropped))
+            fs->send_failed = 1;
+        if ((err = check_sent(fs)))
+            return err;
+        err = read_commit(fs, n_queued, res);
+        if (err != DC_ERR_AGAIN)
+            break;
+        res->conflicts++;
+    }
+    if (err)
+        return err;
+    for (size_t i = 0; i < dc_parts_count(parts); i++) {
+        dc_part_t *p = dc_parts_at(parts, i);
+        if (p->next_offset >= 0)
+            p->stored_offset = p->next_offset;
     }
     return DC_OK;
 }
 
 /* EVALSHA with one reload on NOSCRIPT (Redis restarted without the script
  * cache, which never persists). */
-static redisReply *evalsha(dc_featstore_t *fs, int is_flush, int argc, const char **argv,
-                           size_t *lens)
+static redisReply *evalsha_close(dc_featstore_t *fs, int argc, const char **argv, size_t *lens)
 {
-    char *sha = is_flush ? fs->sha_flush : fs->sha_close;
+    char *sha = fs->sha_close;
     redisReply *r;
 
     if (!fs->rc && dc_featstore_connect(fs))
@@ -469,7 +876,7 @@ static redisReply *evalsha(dc_featstore_t *fs, int is_flush, int argc, const cha
             return r;
         if (attempt == 0 && !strncmp(r->str, "NOSCRIPT", 8)) {
             freeReplyObject(r);
-            if (load_script(fs, is_flush ? dc__lua_flush : dc__lua_close, sha, 64))
+            if (load_script(fs, dc__lua_close, sha, 64))
                 return NULL;
             continue;
         }
@@ -478,52 +885,6 @@ static redisReply *evalsha(dc_featstore_t *fs, int is_flush, int argc, const cha
         return NULL;
     }
     return NULL;
-}
-
-int dc_featstore_flush(dc_featstore_t *fs, const dc_featbatch_t *batch, dc_parts_t *parts,
-                       int64_t ack_until, double now_mono, dc_flush_result_t *res)
-{
-    const char *argv[4] = {"EVALSHA", NULL, "0", NULL};
-    size_t lens[4] = {7, 0, 1, 0};
-    redisReply *r;
-    int err = DC_OK;
-
-    if (pack_batch(fs, batch, parts, ack_until, now_mono))
-        return fs_err(fs, DC_ERR_NOMEM, "out of memory packing a flush");
-    argv[3] = fs->sbuf.data;
-    lens[3] = fs->sbuf.size;
-    if (!(r = evalsha(fs, 1, 4, argv, lens)))
-        return DC_ERR_REDIS;
-    if (r->type != REDIS_REPLY_ARRAY || r->elements < 3) {
-        err = fs_err(fs, DC_ERR_REDIS, "redis: flush script: unexpected reply");
-        goto out;
-    }
-    if (reply_i64(r->element[0], 0) == 0) {
-        err = fs_err(fs, DC_ERR_VERSION,
-                     "partition %s: the store holds offset %lld, not the one this instance "
-                     "read; another instance owns it now",
-                     r->element[1]->str ? r->element[1]->str : "?",
-                     (long long)reply_i64(r->element[2], -1));
-        goto out;
-    }
-    if (r->elements < 6) {
-        err = fs_err(fs, DC_ERR_REDIS, "redis: flush script: short reply");
-        goto out;
-    }
-    memset(res, 0, sizeof(*res));
-    res->closed_until = reply_i64(r->element[1], INT64_MIN);
-    res->acked_until = reply_i64(r->element[2], INT64_MIN);
-    res->closer = (int)reply_i64(r->element[3], 0);
-    res->late_dropped = reply_i64(r->element[4], 0);
-    res->commands = reply_i64(r->element[5], 0);
-    for (size_t i = 0; i < dc_parts_count(parts); i++) {
-        dc_part_t *p = dc_parts_at(parts, i);
-        if (p->next_offset >= 0)
-            p->stored_offset = p->next_offset;
-    }
-out:
-    freeReplyObject(r);
-    return err;
 }
 
 static int64_t obj_i64(const msgpack_object *o)
@@ -631,7 +992,7 @@ int dc_featstore_close_bucket(dc_featstore_t *fs, int64_t start, dc_bucket_t *ou
         argv[argc++] = nums[i];
     for (int i = 0; i < argc; i++)
         lens[i] = argv[i] ? strlen(argv[i]) : 0;
-    if (!(r = evalsha(fs, 0, argc, argv, lens)))
+    if (!(r = evalsha_close(fs, argc, argv, lens)))
         return DC_ERR_REDIS;
     if (r->type != REDIS_REPLY_STRING)
         err = fs_err(fs, DC_ERR_REDIS, "redis: close script: unexpected reply");

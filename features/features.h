@@ -207,6 +207,20 @@ typedef struct {
  * and the rest gives the rank. */
 uint32_t dc_user_hash(const char *user);
 
+/* The stored values (format: features/values.lua). dc_value_merge_slot()
+ * appends to out the window slot value cur (cur_len bytes; NULL when the key
+ * is absent) with delta d and the users of hashes added (n_bytes / 4
+ * big-endian dc_user_hash() values): counts add when cur holds the delta's
+ * slot, the delta replaces an older slot at the same ring position, and
+ * DC_ERR_AGAIN (nothing appended) says cur holds a newer slot, which the
+ * delta's slot has left the window for. dc_value_merge_bucket() does the
+ * same for an open bucket's value. DC_ERR_MALFORMED: cur is not a value of
+ * that format (nothing appended). */
+int dc_value_merge_slot(dc_buf_t *out, const void *cur, size_t cur_len,
+                        const dc_slot_delta_t *d, const void *hashes, size_t n_bytes);
+int dc_value_merge_bucket(dc_buf_t *out, const void *cur, size_t cur_len,
+                          const dc_bucket_delta_t *d, const void *hashes, size_t n_bytes);
+
 typedef struct dc_featbatch_s dc_featbatch_t;
 
 dc_featbatch_t *dc_featbatch_new(const dc_limits_t *lim);
@@ -274,20 +288,25 @@ void dc_bucket_clear(dc_bucket_t *bucket);
  * and the scripts that keep the feature state in it under redis.key.prefix.
  *
  * Exactly once: dc_featstore_flush() applies a whole batch, the partition
- * offsets it reaches and their watermarks in one Lua script, which Redis
- * runs atomically. The script first checks that every partition's stored
- * offset is the one this instance last saw (stored_offset); if another
- * instance has moved it (a rebalance this instance has not noticed yet), it
- * writes nothing and the flush fails with DC_ERR_VERSION: the caller must
- * drop its batch, re-read the offsets and seek. An instance therefore
- * commits to Kafka only after a successful flush, and skips (on assignment)
- * everything below the offsets the store holds.
+ * offsets it reaches and their watermarks in one MULTI/EXEC transaction,
+ * which Redis applies atomically. It is optimistic: under WATCH of a
+ * version key that every writer bumps, it reads the partitions' stored
+ * offsets, the clock and the values the batch touches, merges the deltas
+ * into the values here (features/values.c), and commits; if another writer
+ * came in between, EXEC writes nothing and the flush starts over from the
+ * reads. If a partition's stored offset is not the one this instance last
+ * saw (stored_offset), another instance has moved it (a rebalance this
+ * instance has not noticed yet): nothing is written and the flush fails
+ * with DC_ERR_VERSION: the caller must drop its batch, re-read the offsets
+ * and seek. An instance therefore commits to Kafka only after a successful
+ * flush, and skips (on assignment) everything below the offsets the store
+ * holds.
  *
  * Redis must run with persistence (appendonly yes; appendfsync always makes
  * every flush durable, everysec may lose the last second of flushes, whose
  * events are then read again from Kafka since their offsets are lost
- * with them: still exactly once). The scripts touch keys of many SKUs in one
- * step, so the store needs one Redis primary (not a Redis Cluster), and
+ * with them: still exactly once). A flush and a close touch keys of many
+ * SKUs in one step, so the store needs one Redis primary (not a Redis Cluster), and
  * Redis 7 or later: features are read through a Redis function
  * (features.lua, loaded on connect) that any client can call.
  *
@@ -316,7 +335,8 @@ typedef struct {
     int64_t acked_until;   /* closed buckets before this were delivered */
     int closer;            /* this instance holds the close lease */
     int64_t late_dropped;  /* bucket deltas dropped because their bucket had closed */
-    int64_t commands;      /* Redis commands the step ran (from the script) */
+    int64_t commands;      /* Redis commands the step ran, its script's included */
+    int64_t conflicts;     /* times another writer came first and the step started over */
 } dc_flush_result_t;
 
 /* The atomic step: applies batch (may be empty), sets every partition's

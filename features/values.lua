@@ -1,6 +1,6 @@
--- features/values.lua - the stored values, shared by flush.lua, close.lua
--- and features.lua: featstore.c puts this file in front of each of them when
--- it loads them into Redis (features/embed_lua.cmake).
+-- features/values.lua - the stored values, read by close.lua and
+-- features.lua (featstore.c puts this file in front of each script it loads
+-- into Redis, features/embed_lua.cmake) and written by features/values.c.
 --
 -- A window slot value is SLOT_FMT [slot, views, carts, units, orders,
 -- revenue_e4] followed by the slot's users sketch; an open bucket value is
@@ -10,20 +10,20 @@
 --
 -- A sketch counts distinct users inside the value it belongs to, so a flush
 -- writes a SKU's users with the same MSET as its counts instead of one
--- PFADD per slot. featstore.c sends users as 32-bit hashes, 4 bytes
+-- PFADD per slot. Users are 32-bit hashes (dc_user_hash), 4 bytes
 -- big-endian each. A sketch is a string:
 --   ''                     no users
---   'E' .. hashes          the exact set, while it holds at most SK_EXACT
+--   'E' .. hashes          the exact set, while it holds at most 256
 --   'H' .. SK_REGS bytes   HyperLogLog registers once it outgrows that:
 --                          the top 10 bits of a hash pick the register, the
 --                          other 22 give the rank (standard error
 --                          1.04 / sqrt(SK_REGS), about 3.3 %)
 -- Both forms take at most 1 KiB. Counts of unions of exact sets are exact,
--- so a window whose users number at most SK_EXACT is counted exactly.
+-- so a window whose users number at most 256 is counted exactly.
 
 local SLOT_FMT = '<i8i8i8i8i8i8'
 local BUCKET_FMT = '<i8i8i8i8i8i8i8i8i8i8i8'
-local SK_EXACT, SK_REGS = 256, 1024
+local SK_REGS = 1024
 
 -- Register (1-based) and rank (leading zeros of the low 22 bits, plus one)
 -- of the hash at byte i of a string of hashes.
@@ -52,43 +52,6 @@ local function sk_to_registers(s)
   for i = 1, SK_REGS do regs[i] = 0 end
   sk_registers(regs, string.sub(s, 2))
   return regs
-end
-
--- Whether the exact sketch s holds hash h: a plain search, checked to land
--- on a hash boundary.
-local function sk_has(s, h)
-  local p = string.find(s, h, 2, true)
-  while p and (p - 2) % 4 ~= 0 do p = string.find(s, h, p + 1, true) end
-  return p ~= nil
-end
-
--- s (a sketch, or false/nil for none) with the users of hashes added. The
--- work is proportional to the hashes added, not to the sketch: a flush
--- touches a busy slot again and again.
-local function sk_add(s, hashes)
-  s = s or ''
-  if hashes == nil or #hashes == 0 then return s end
-  local i = 1
-  if string.sub(s, 1, 1) ~= 'H' then
-    if s == '' then s = 'E' end
-    while i <= #hashes do
-      local h = string.sub(hashes, i, i + 3)
-      if not sk_has(s, h) then
-        if (#s - 1) / 4 >= SK_EXACT then break end
-        s = s .. h
-      end
-      i = i + 4
-    end
-    if i > #hashes then return s end
-    s = 'H' .. string.char(unpack(sk_to_registers(s)))
-  end
-  for j = i, #hashes, 4 do
-    local reg, rank = sk_rank(hashes, j)
-    if rank > string.byte(s, reg + 1) then
-      s = string.sub(s, 1, reg) .. string.char(rank) .. string.sub(s, reg + 2)
-    end
-  end
-  return s
 end
 
 -- Distinct users of the union of a list of sketches: exact while every one

@@ -42,7 +42,7 @@ struct dc_pipeline_s {
 
     dc_pipeline_stats_t stats;
     dc_metric_t *m_in, *m_out, *m_late, *m_skipped, *m_flushes, *m_flush_fail, *m_flush_s,
-        *m_flush_last, *m_closed, *m_cmds, *m_dlq[DC_ERR__COUNT];
+        *m_flush_last, *m_closed, *m_cmds, *m_conflicts, *m_dlq[DC_ERR__COUNT];
     int64_t dlq[DC_ERR__COUNT]; /* rejects by reason, for the log (metrics may be NULL) */
     char errstr[512];
 };
@@ -92,7 +92,10 @@ dc_pipeline_t *dc_pipeline_new(const dc_conf_t *conf, const dc_limits_t *lim,
     pl->m_closed = dc_metrics_counter(metrics, "dc_buckets_closed_total", NULL,
                                       "Closed buckets delivered.");
     pl->m_cmds = dc_metrics_counter(metrics, "dc_redis_commands_total", NULL,
-                                    "Redis commands run by the flush scripts.");
+                                    "Redis commands run by the flushes.");
+    pl->m_conflicts = dc_metrics_counter(metrics, "dc_flush_conflicts_total", NULL,
+                                         "Flushes started over because another instance "
+                                         "wrote to the store first.");
     for (size_t i = 0; i < DC_ARRAY_SIZE(dlq_reasons); i++) {
         char labels[64];
         snprintf(labels, sizeof(labels), "reason=\"%s\"", dc_err_name(dlq_reasons[i]));
@@ -203,6 +206,7 @@ static int flush(dc_pipeline_t *pl)
     dc_metric_add(pl->m_late, (double)res.late_dropped);
     dc_metric_add(pl->m_flushes, 1);
     dc_metric_add(pl->m_cmds, (double)res.commands);
+    dc_metric_add(pl->m_conflicts, (double)res.conflicts);
     dc_metric_add(pl->m_flush_s, pl->last_flush - t0);
     dc_metric_set(pl->m_flush_last, pl->last_flush - t0);
     pl->closed_until = res.closed_until;

@@ -17,9 +17,9 @@ progress=()
 for trial in $(seq 1 20); do
     before=$(stored)
     feat_run_bg "$DC_TMP/run.log" -X kafka.group.id="k$trial" -X flush.max.events=20
-    # Kill while it works: once its first flush has landed, after 0-150 ms more.
+    # Kill while it works: once its first flush has landed, after 0-50 ms more.
     dc_wait_for 60 moved_past "$before"
-    sleep "0.$(printf '%03d' $((RANDOM % 150)))"
+    sleep "0.$(printf '%03d' $((RANDOM % 50)))"
     kill -KILL "$RUN_PID"
     wait "$RUN_PID" 2>/dev/null || true
     progress+=("$(stored)")

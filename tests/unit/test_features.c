@@ -289,6 +289,110 @@ static void test_batch_late_and_full(void **state)
     dc_featbatch_destroy(NULL);
 }
 
+/* Big-endian hashes h0, h0 + step, ... as the store receives them. */
+static size_t hashes(uint8_t *out, size_t n, uint32_t h0, uint32_t step)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint32_t h = h0 + (uint32_t)i * step;
+        out[4 * i] = (uint8_t)(h >> 24);
+        out[4 * i + 1] = (uint8_t)(h >> 16);
+        out[4 * i + 2] = (uint8_t)(h >> 8);
+        out[4 * i + 3] = (uint8_t)h;
+    }
+    return 4 * n;
+}
+
+static int64_t le64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = v << 8 | p[i];
+    return (int64_t)v;
+}
+
+static void test_values_slot(void **state)
+{
+    (void)state;
+    dc_buf_t a = {0}, b = {0};
+    uint8_t h[4 * 300];
+    dc_slot_delta_t d = {.slot = 100, .views = 2, .carts = 1, .units = 3, .orders = 1,
+                         .revenue_e4 = 12345};
+
+    /* A new key: the delta, its users exact. */
+    assert_int_equal(dc_value_merge_slot(&a, NULL, 0, &d, h, hashes(h, 3, 7, 1)), DC_OK);
+    assert_int_equal(a.len, 48 + 1 + 12);
+    assert_int_equal(le64(a.data), 100);
+    assert_int_equal(le64(a.data + 8), 2);
+    assert_int_equal(le64(a.data + 40), 12345);
+    assert_int_equal(a.data[48], 'E');
+
+    /* The same slot adds, and a user already there counts once. */
+    assert_int_equal(dc_value_merge_slot(&b, a.data, a.len, &d, h, hashes(h, 2, 9, 1)), DC_OK);
+    assert_int_equal(le64(b.data + 8), 4);
+    assert_int_equal(le64(b.data + 24), 6);
+    assert_int_equal(le64(b.data + 40), 24690);
+    assert_int_equal(b.len, 48 + 1 + 4 * 4); /* users 7, 8, 9, 10 */
+
+    /* A newer slot at the same ring position replaces; an older one is
+     * outside the window and leaves the value alone. */
+    dc_slot_delta_t newer = d, older = d;
+    newer.slot = 112;
+    older.slot = 88;
+    a.len = 0;
+    assert_int_equal(dc_value_merge_slot(&a, b.data, b.len, &newer, h, 0), DC_OK);
+    assert_int_equal(le64(a.data), 112);
+    assert_int_equal(le64(a.data + 8), 2);
+    assert_int_equal(a.len, 48); /* no users */
+    size_t len = a.len;
+    assert_int_equal(dc_value_merge_slot(&a, b.data, b.len, &older, h, 0), DC_ERR_AGAIN);
+    assert_int_equal(a.len, len);
+
+    /* Past 256 users the sketch turns into 1024 registers, keeping them. */
+    a.len = 0;
+    assert_int_equal(dc_value_merge_slot(&a, NULL, 0, &d, h, hashes(h, 256, 1, 0x01000001)), DC_OK);
+    assert_int_equal(a.len, 48 + 1 + 4 * 256);
+    b.len = 0;
+    assert_int_equal(dc_value_merge_slot(&b, a.data, a.len, &d, h, hashes(h, 1, 0xffc00000, 0)),
+                     DC_OK);
+    assert_int_equal(b.len, 48 + 1 + 1024);
+    assert_int_equal(b.data[48], 'H');
+    /* Registers as values.lua reads them: hash 0xffc00000 is register
+     * 1023 with its low 22 bits zero, rank 23; hash 1 (the first of the
+     * exact set) register 0, rank 22; hash 0x01000002 register 4, rank 21. */
+    assert_int_equal(b.data[49 + 1023], 23);
+    assert_int_equal(b.data[49], 22);
+    assert_int_equal(b.data[49 + 4], 21);
+
+    /* Bytes of another format are refused, not overwritten. */
+    a.len = 0;
+    assert_int_equal(dc_value_merge_slot(&a, "short", 5, &d, h, 0), DC_ERR_MALFORMED);
+    memcpy(b.data + 48, "X", 1);
+    assert_int_equal(dc_value_merge_slot(&a, b.data, b.len, &d, h, 4), DC_ERR_MALFORMED);
+    assert_int_equal(a.len, 0);
+    dc_buf_free(&a);
+    dc_buf_free(&b);
+}
+
+static void test_values_bucket(void **state)
+{
+    (void)state;
+    dc_buf_t a = {0}, b = {0};
+    uint8_t h[8];
+    dc_bucket_delta_t d = {.start = 0, .units = 5, .cancelled = 2, .views = 9, .events = 12,
+                           .price_n = 3, .price_sum_e4 = 30000};
+
+    assert_int_equal(dc_value_merge_bucket(&a, NULL, 0, &d, h, hashes(h, 2, 5, 3)), DC_OK);
+    assert_int_equal(dc_value_merge_bucket(&b, a.data, a.len, &d, h, hashes(h, 1, 8, 0)), DC_OK);
+    assert_int_equal(le64(b.data), 10);          /* units */
+    assert_int_equal(le64(b.data + 8), 4);       /* cancelled, never netted */
+    assert_int_equal(le64(b.data + 16), 18);     /* views */
+    assert_int_equal(le64(b.data + 56), 24);     /* events */
+    assert_int_equal(le64(b.data + 80), 60000);  /* price_sum_e4 */
+    assert_int_equal(b.len, 88 + 1 + 8);         /* users 5, 8 */
+    dc_buf_free(&a);
+    dc_buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -297,6 +401,8 @@ int main(void)
         cmocka_unit_test(test_parts),
         cmocka_unit_test(test_batch_coalesces),
         cmocka_unit_test(test_batch_late_and_full),
+        cmocka_unit_test(test_values_slot),
+        cmocka_unit_test(test_values_bucket),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
