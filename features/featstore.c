@@ -1,9 +1,10 @@
-/* features/featstore.c - the Redis feature store: connection, the two Lua
- * scripts (flush.lua, close.lua: the logic lives there because it must run
- * atomically inside Redis), and reading features back through the function
- * library features.lua, which other services call too. Batches travel to the
- * scripts as one MessagePack argument, which Redis' embedded cmsgpack decodes
- * far faster than Lua could parse text. */
+/* features/featstore.c - the Redis feature store: connection, the flush and
+ * the bucket close (each one optimistic MULTI/EXEC transaction, see
+ * features.h; values are merged here, features/values.c, so Redis only
+ * moves bytes), and reading features back through the function library
+ * features.lua, which other services call too. The flush's meta step
+ * (flush.lua) gets its arguments as one MessagePack string, which Redis'
+ * embedded cmsgpack decodes far faster than Lua could parse text. */
 #include "features/features.h"
 
 #include <hiredis/hiredis.h>
@@ -17,7 +18,6 @@
 #define DC_STORE_CHUNK 2000 /* keys per MGET or MSET: big commands, bounded buffers */
 
 extern const char dc__lua_flush[];
-extern const char dc__lua_close[];
 extern const char dc__lua_features[];
 
 struct dc_featstore_s {
@@ -26,7 +26,6 @@ struct dc_featstore_s {
     int port, db;
     int64_t timeout_ms, lease_ms;
     dc_limits_t lim;
-    char sha_close[64];
     msgpack_sbuffer sbuf; /* the meta step's argument */
     /* A flush's work space, kept across flushes (see entry_t): */
     dc_buf_t ent_buf;     /* the entries, */
@@ -34,6 +33,7 @@ struct dc_featstore_s {
     size_t n_ents;
     dc_buf_t keys, users, values; /* the entries' keys, user hashes, merged values */
     dc_buf_t scores, touched;     /* ZADD scores of one chunk; the touched buckets */
+    dc_buf_t names;               /* a close's SKU lists, as sorted string arrays */
     const char **argv;            /* one command's arguments */
     size_t *argl, cap_argv;
     int send_failed;              /* an append ran out of memory */
@@ -81,23 +81,6 @@ static redisReply *command(dc_featstore_t *fs, int argc, const char **argv, cons
         return NULL;
     }
     return r;
-}
-
-static int load_script(dc_featstore_t *fs, const char *body, char *sha, size_t sha_size)
-{
-    const char *argv[] = {"SCRIPT", "LOAD", body};
-    size_t lens[] = {6, 4, strlen(body)};
-    redisReply *r = redisCommandArgv(fs->rc, 3, argv, lens);
-    int err = DC_OK;
-
-    if (!r || r->type != REDIS_REPLY_STRING)
-        err = fs_err(fs, DC_ERR_REDIS, "redis: SCRIPT LOAD: %s",
-                     r ? (r->str ? r->str : "unexpected reply") : fs->rc->errstr);
-    else
-        snprintf(sha, sha_size, "%s", r->str);
-    if (r)
-        freeReplyObject(r);
-    return err;
 }
 
 /* Loads (or replaces) the function library features.lua. Redis keeps
@@ -153,8 +136,7 @@ int dc_featstore_connect(dc_featstore_t *fs)
         freeReplyObject(r);
         r = NULL;
     }
-    if ((err = load_script(fs, dc__lua_close, fs->sha_close, sizeof(fs->sha_close))) ||
-        (err = load_functions(fs)))
+    if ((err = load_functions(fs)))
         goto fail;
     return DC_OK;
 fail:
@@ -219,6 +201,7 @@ void dc_featstore_destroy(dc_featstore_t *fs)
     dc_buf_free(&fs->values);
     dc_buf_free(&fs->scores);
     dc_buf_free(&fs->touched);
+    dc_buf_free(&fs->names);
     free(fs->argv);
     free(fs->argl);
     free(fs->host);
@@ -371,6 +354,35 @@ static entry_t *new_entry(dc_featstore_t *fs)
     return e;
 }
 
+/* Restarts the entry list for a new set of keys. */
+static void clear_entries(dc_featstore_t *fs)
+{
+    fs->n_ents = 0;
+    fs->ent_buf.len = fs->keys.len = fs->users.len = 0;
+}
+
+/* Adds an entry whose key is printed from fmt. */
+static int add_key(dc_featstore_t *fs, size_t sku, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int add_key(dc_featstore_t *fs, size_t sku, const char *fmt, ...)
+{
+    entry_t *e = new_entry(fs);
+    va_list ap;
+    int n;
+
+    if (!e || dc_buf_reserve(&fs->keys, DC_KEY_PREFIX_MAX + DC_SKU_MAX + 64))
+        return DC_ERR_NOMEM;
+    va_start(ap, fmt);
+    n = vsnprintf((char *)fs->keys.data + fs->keys.len, fs->keys.cap - fs->keys.len, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= fs->keys.cap - fs->keys.len)
+        return DC_ERR_NOMEM;
+    fs->keys.len += (size_t)n;
+    e->key_len = (size_t)n;
+    e->sku = sku;
+    return DC_OK;
+}
+
 /* Lists the values batch touches: the slots of each window that can still
  * matter (the last K up to the SKU's newest) and the open buckets. The
  * store's keys are named here (KEYS.md): prefix, {SKU}, a suffix. */
@@ -379,11 +391,9 @@ static int collect_entries(dc_featstore_t *fs, const dc_featbatch_t *batch)
     const dc_limits_t *lim = &fs->lim;
     size_t n_skus = batch ? dc_featbatch_skus(batch) : 0;
 
-    fs->n_ents = 0;
-    fs->ent_buf.len = fs->keys.len = fs->users.len = 0;
+    clear_entries(fs);
     for (size_t i = 0; i < n_skus; i++) {
         const dc_sku_delta_t *d = dc_featbatch_sku(batch, i);
-        entry_t *e;
         for (size_t w = 0; w < lim->n_windows; w++) {
             int64_t slot_ms = lim->window_ms[w] / DC_WINDOW_SLOTS;
             for (size_t s = 0; s < DC_WINDOW_SLOTS; s++) {
@@ -391,26 +401,20 @@ static int collect_entries(dc_featstore_t *fs, const dc_featbatch_t *batch)
                 if (sd->slot == INT64_MIN || sd->slot <= d->top_slot[w] - DC_WINDOW_SLOTS)
                     continue;
                 int64_t pos = sd->slot % DC_WINDOW_SLOTS;
-                if (!(e = new_entry(fs)) ||
-                    dc_buf_printf(&fs->keys, "%s:{%s}:w:%zu:%lld", fs->prefix, d->sku, w,
-                                  (long long)(pos < 0 ? pos + DC_WINDOW_SLOTS : pos)) ||
-                    collect_users(fs, batch, i, sd->slot * slot_ms, slot_ms, e))
+                if (add_key(fs, i, "%s:{%s}:w:%zu:%lld", fs->prefix, d->sku, w,
+                            (long long)(pos < 0 ? pos + DC_WINDOW_SLOTS : pos)) ||
+                    collect_users(fs, batch, i, sd->slot * slot_ms, slot_ms,
+                                  &fs->ents[fs->n_ents - 1]))
                     return DC_ERR_NOMEM;
-                e->key_len = fs->keys.len - e->key_off;
-                e->sku = i;
-                e->slot = sd;
+                fs->ents[fs->n_ents - 1].slot = sd;
             }
         }
         for (size_t b = 0; b < d->n_buckets; b++) {
             const dc_bucket_delta_t *bd = &d->buckets[b];
-            if (!(e = new_entry(fs)) ||
-                dc_buf_printf(&fs->keys, "%s:{%s}:b:%lld", fs->prefix, d->sku,
-                              (long long)bd->start) ||
-                collect_users(fs, batch, i, bd->start, lim->bucket_ms, e))
+            if (add_key(fs, i, "%s:{%s}:b:%lld", fs->prefix, d->sku, (long long)bd->start) ||
+                collect_users(fs, batch, i, bd->start, lim->bucket_ms, &fs->ents[fs->n_ents - 1]))
                 return DC_ERR_NOMEM;
-            e->key_len = fs->keys.len - e->key_off;
-            e->sku = i;
-            e->bucket = bd;
+            fs->ents[fs->n_ents - 1].bucket = bd;
         }
     }
     return DC_OK;
@@ -499,6 +503,22 @@ static void pack_meta(dc_featstore_t *fs, dc_parts_t *parts, int64_t ack_until,
         msgpack_pack_int64(&pk, oldest_bucket);
 }
 
+/* Queues "cmd key..." (MGET, DEL) over the entries' keys, in chunks;
+ * returns how many commands. */
+static size_t send_over_entries(dc_featstore_t *fs, const char *cmd)
+{
+    size_t n = 0;
+
+    for (size_t c = 0; c < fs->n_ents; c += DC_STORE_CHUNK, n++) {
+        size_t argc = 0;
+        arg_str(fs, &argc, cmd);
+        for (size_t i = c; i < fs->n_ents && i < c + DC_STORE_CHUNK; i++)
+            arg(fs, &argc, fs->keys.data + fs->ents[i].key_off, fs->ents[i].key_len);
+        send_argv(fs, argc);
+    }
+    return n;
+}
+
 /* Sends what a flush reads, under WATCH of the version key: the clock, the
  * partition offsets and every value the batch touches. */
 static int send_reads(dc_featstore_t *fs, dc_parts_t *parts, int64_t *ncmd)
@@ -531,14 +551,7 @@ static int send_reads(dc_featstore_t *fs, dc_parts_t *parts, int64_t *ncmd)
         send_argv(fs, argc);
         ++*ncmd;
     }
-    for (size_t c = 0; c < fs->n_ents; c += DC_STORE_CHUNK) {
-        argc = 0;
-        arg_str(fs, &argc, "MGET");
-        for (size_t i = c; i < fs->n_ents && i < c + DC_STORE_CHUNK; i++)
-            arg(fs, &argc, fs->keys.data + fs->ents[i].key_off, fs->ents[i].key_len);
-        send_argv(fs, argc);
-        ++*ncmd;
-    }
+    *ncmd += (int64_t)send_over_entries(fs, "MGET");
     return DC_OK;
 }
 
@@ -747,10 +760,12 @@ static int send_commit(dc_featstore_t *fs, const dc_featbatch_t *batch, dc_parts
     return DC_OK;
 }
 
-/* Reads the replies of send_commit(). DC_ERR_AGAIN: EXEC found the version
- * changed (another writer came between the reads and the commit) and wrote
- * nothing. */
-static int read_commit(dc_featstore_t *fs, size_t n_queued, dc_flush_result_t *res)
+/* Reads the replies of MULTI, n_queued queued commands and EXEC.
+ * DC_ERR_AGAIN: EXEC found the version changed (another writer came
+ * between the reads and the transaction) and wrote nothing. On success
+ * *exec (if not NULL) gets EXEC's reply, one element per queued command,
+ * for the caller to free. */
+static int read_exec(dc_featstore_t *fs, size_t n_queued, redisReply **exec)
 {
     redisReply *r;
     int err = DC_OK;
@@ -759,7 +774,7 @@ static int read_commit(dc_featstore_t *fs, size_t n_queued, dc_flush_result_t *r
         if (!(r = next_reply(fs)))
             return DC_ERR_REDIS;
         if (!err && r->type == REDIS_REPLY_ERROR)
-            err = fs_err(fs, DC_ERR_REDIS, "redis: queueing a flush: %s", r->str);
+            err = fs_err(fs, DC_ERR_REDIS, "redis: queueing a transaction: %s", r->str);
         freeReplyObject(r);
     }
     if (!(r = next_reply(fs)))
@@ -773,19 +788,35 @@ static int read_commit(dc_featstore_t *fs, size_t n_queued, dc_flush_result_t *r
     } else if (r->type != REDIS_REPLY_ARRAY || r->elements != n_queued) {
         err = fs_err(fs, DC_ERR_REDIS, "redis: EXEC: unexpected reply");
     } else {
-        const redisReply *m = r->element[n_queued - 1];
         for (size_t i = 0; !err && i < n_queued; i++)
             if (r->element[i]->type == REDIS_REPLY_ERROR)
-                err = fs_err(fs, DC_ERR_REDIS, "redis: flush command %zu of %zu failed: %s",
-                             i + 1, n_queued, r->element[i]->str);
-        if (!err && (m->type != REDIS_REPLY_ARRAY || m->elements != 4))
-            err = fs_err(fs, DC_ERR_REDIS, "redis: flush script: unexpected reply");
-        if (!err) {
-            res->closed_until = reply_i64(m->element[0], INT64_MIN);
-            res->acked_until = reply_i64(m->element[1], INT64_MIN);
-            res->closer = (int)reply_i64(m->element[2], 0);
-            res->commands += reply_i64(m->element[3], 0);
-        }
+                err = fs_err(fs, DC_ERR_REDIS, "redis: command %zu of %zu in a transaction "
+                             "failed: %s", i + 1, n_queued, r->element[i]->str);
+    }
+    if (!err && exec)
+        *exec = r;
+    else
+        freeReplyObject(r);
+    return err;
+}
+
+/* Reads the replies of send_commit() (see read_exec) into res. */
+static int read_commit(dc_featstore_t *fs, size_t n_queued, dc_flush_result_t *res)
+{
+    redisReply *r = NULL;
+    const redisReply *m;
+    int err = read_exec(fs, n_queued, &r);
+
+    if (err)
+        return err;
+    m = r->element[n_queued - 1];
+    if (m->type != REDIS_REPLY_ARRAY || m->elements != 4) {
+        err = fs_err(fs, DC_ERR_REDIS, "redis: flush script: unexpected reply");
+    } else {
+        res->closed_until = reply_i64(m->element[0], INT64_MIN);
+        res->acked_until = reply_i64(m->element[1], INT64_MIN);
+        res->closer = (int)reply_i64(m->element[2], 0);
+        res->commands += reply_i64(m->element[3], 0);
     }
     freeReplyObject(r);
     return err;
@@ -851,40 +882,6 @@ int dc_featstore_flush(dc_featstore_t *fs, const dc_featbatch_t *batch, dc_parts
             p->stored_offset = p->next_offset;
     }
     return DC_OK;
-}
-
-/* EVALSHA with one reload on NOSCRIPT (Redis restarted without the script
- * cache, which never persists). */
-static redisReply *evalsha_close(dc_featstore_t *fs, int argc, const char **argv, size_t *lens)
-{
-    char *sha = fs->sha_close;
-    redisReply *r;
-
-    if (!fs->rc && dc_featstore_connect(fs))
-        return NULL;
-    argv[1] = sha;
-    lens[1] = strlen(sha);
-    for (int attempt = 0; attempt < 2; attempt++) {
-        r = redisCommandArgv(fs->rc, argc, argv, lens);
-        if (!r) {
-            fs_err(fs, DC_ERR_REDIS, "redis %s:%d: %s", fs->host, fs->port,
-                   fs->rc->errstr[0] ? fs->rc->errstr : "connection lost");
-            disconnect(fs);
-            return NULL;
-        }
-        if (r->type != REDIS_REPLY_ERROR)
-            return r;
-        if (attempt == 0 && !strncmp(r->str, "NOSCRIPT", 8)) {
-            freeReplyObject(r);
-            if (load_script(fs, dc__lua_close, sha, 64))
-                return NULL;
-            continue;
-        }
-        fs_err(fs, DC_ERR_REDIS, "redis script: %s", r->str);
-        freeReplyObject(r);
-        return NULL;
-    }
-    return NULL;
 }
 
 static int64_t obj_i64(const msgpack_object *o)
@@ -971,34 +968,240 @@ out:
     return err;
 }
 
-int dc_featstore_close_bucket(dc_featstore_t *fs, int64_t start, dc_bucket_t *out)
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The members in array reply r as C strings, sorted, at *at in fs->names;
+ * advances *at. */
+static const char **sorted_names(dc_featstore_t *fs, const redisReply *r, size_t *at)
+{
+    const char **names = (const char **)(void *)fs->names.data + *at;
+
+    for (size_t i = 0; i < r->elements; i++)
+        names[i] = r->element[i]->str;
+    qsort(names, r->elements, sizeof(*names), cmp_str);
+    *at += r->elements;
+    return names;
+}
+
+/* Whether the sorted list (of n, from *i) has s, for s ascending over the
+ * calls: a merge walk. */
+static int walk_has(const char **sorted, size_t n, size_t *i, const char *s)
+{
+    int c = 1;
+
+    while (*i < n && (c = strcmp(sorted[*i], s)) < 0)
+        ++*i;
+    return *i < n && !c;
+}
+
+
+/* One attempt at closing bucket start (dc_featstore_close_bucket). */
+static int close_once(dc_featstore_t *fs, int64_t start, dc_bucket_t *out)
 {
     const dc_limits_t *lim = &fs->lim;
-    char nums[4][32];
-    const char *argv[8];
-    size_t lens[8];
-    int argc = 0, err;
-    redisReply *r;
+    int64_t stop = start + lim->bucket_ms;
+    char snapkey[DC_KEY_PREFIX_MAX + 64], touchedkey[DC_KEY_PREFIX_MAX + 64];
+    char key[DC_KEY_PREFIX_MAX + 64], since[32], end[32], idle_before[32], ttl[32];
+    enum { R_WATCH, R_SNAP, R_CLOCK, R_RECENT, R_GONE, R_LATER, R_TOUCHED, R_N };
+    redisReply *rep[R_N] = {0}, **got = NULL;
+    size_t argc, at = 0, n_windows = 0, n_active = 0, n_chunks = 0, n_queued = 0;
+    const char **recent, **later, **touched;
+    msgpack_packer pk;
+    int err = DC_OK;
 
-    snprintf(nums[0], sizeof(nums[0]), "%lld", (long long)start);
-    snprintf(nums[1], sizeof(nums[1]), "%lld", (long long)lim->bucket_ms);
-    snprintf(nums[2], sizeof(nums[2]), "%lld", (long long)lim->idle_ttl_ms);
-    snprintf(nums[3], sizeof(nums[3]), "%lld", (long long)lim->idle_ttl_ms);
-    argv[argc++] = "EVALSHA";
-    argv[argc++] = NULL;
-    argv[argc++] = "0";
-    argv[argc++] = fs->prefix;
-    for (int i = 0; i < 4; i++)
-        argv[argc++] = nums[i];
-    for (int i = 0; i < argc; i++)
-        lens[i] = argv[i] ? strlen(argv[i]) : 0;
-    if (!(r = evalsha_close(fs, argc, argv, lens)))
-        return DC_ERR_REDIS;
-    if (r->type != REDIS_REPLY_STRING)
-        err = fs_err(fs, DC_ERR_REDIS, "redis: close script: unexpected reply");
-    else
-        err = decode_snapshot(fs, r->str, r->len, out);
-    freeReplyObject(r);
+    snprintf(snapkey, sizeof(snapkey), "%s:{meta}:closed:%lld", fs->prefix, (long long)start);
+    snprintf(touchedkey, sizeof(touchedkey), "%s:{meta}:touched:%lld", fs->prefix,
+             (long long)start);
+    snprintf(since, sizeof(since), "%lld", (long long)(stop - lim->idle_ttl_ms));
+    snprintf(idle_before, sizeof(idle_before), "(%lld", (long long)(stop - lim->idle_ttl_ms));
+    snprintf(end, sizeof(end), "%lld", (long long)stop);
+    snprintf(ttl, sizeof(ttl), "%lld", (long long)lim->idle_ttl_ms);
+    if (reserve_argv(fs, 3 + 2 * DC_STORE_CHUNK))
+        return fs_err(fs, DC_ERR_NOMEM, "out of memory closing a bucket");
+
+    /* 1. Under WATCH: the snapshot if there is one, the clock, the SKUs
+     * seen within the idle TTL before the bucket's end, those gone idle,
+     * those first seen at or after the end (few: the others are asked for
+     * by exclusion), and those with events in the bucket (the flushes list
+     * them). */
+    snprintf(key, sizeof(key), "%s:{meta}:version", fs->prefix);
+    argc = 0, arg_str(fs, &argc, "WATCH"), arg_str(fs, &argc, key), send_argv(fs, argc);
+    argc = 0, arg_str(fs, &argc, "GET"), arg_str(fs, &argc, snapkey), send_argv(fs, argc);
+    snprintf(key, sizeof(key), "%s:{meta}:clock", fs->prefix);
+    argc = 0, arg_str(fs, &argc, "HMGET"), arg_str(fs, &argc, key);
+    arg_str(fs, &argc, "closed"), arg_str(fs, &argc, "windows"), send_argv(fs, argc);
+    snprintf(key, sizeof(key), "%s:{meta}:active", fs->prefix);
+    argc = 0, arg_str(fs, &argc, "ZRANGEBYSCORE"), arg_str(fs, &argc, key);
+    arg_str(fs, &argc, since), arg_str(fs, &argc, "+inf"), send_argv(fs, argc);
+    argc = 0, arg_str(fs, &argc, "ZRANGEBYSCORE"), arg_str(fs, &argc, key);
+    arg_str(fs, &argc, "-inf"), arg_str(fs, &argc, idle_before), send_argv(fs, argc);
+    snprintf(key, sizeof(key), "%s:{meta}:first", fs->prefix);
+    argc = 0, arg_str(fs, &argc, "ZRANGEBYSCORE"), arg_str(fs, &argc, key);
+    arg_str(fs, &argc, end), arg_str(fs, &argc, "+inf"), send_argv(fs, argc);
+    argc = 0, arg_str(fs, &argc, "SMEMBERS"), arg_str(fs, &argc, touchedkey), send_argv(fs, argc);
+    if ((err = check_sent(fs)))
+        return err;
+    for (int i = 0; i < R_N; i++)
+        if (!(rep[i] = next_reply(fs))) {
+            err = DC_ERR_REDIS;
+            goto out;
+        }
+    if (rep[R_SNAP]->type == REDIS_REPLY_STRING) {
+        unwatch(fs);
+        err = decode_snapshot(fs, rep[R_SNAP]->str, rep[R_SNAP]->len, out);
+        goto out;
+    }
+    for (int i = R_CLOCK; i < R_N; i++)
+        if (rep[i]->type != REDIS_REPLY_ARRAY) {
+            err = fs_err(fs, DC_ERR_REDIS, "redis: closing bucket %lld: unexpected reply",
+                         (long long)start);
+            goto fail;
+        }
+    if (rep[R_CLOCK]->elements != 2 || reply_i64(rep[R_CLOCK]->element[0], INT64_MIN) < stop) {
+        err = fs_err(fs, DC_ERR_REDIS, "redis: bucket %lld is not closed", (long long)start);
+        goto fail;
+    }
+    /* The windows as written ("name=slot_ms,..."), whose slots idle SKUs lose. */
+    if (rep[R_CLOCK]->element[1]->type == REDIS_REPLY_STRING) {
+        n_windows = 1;
+        for (const char *c = rep[R_CLOCK]->element[1]->str; *c; c++)
+            n_windows += *c == ',';
+    }
+    if (dc_buf_reserve(&fs->names, (rep[R_RECENT]->elements + rep[R_LATER]->elements +
+                                    rep[R_TOUCHED]->elements) * sizeof(char *)))
+        goto nomem;
+    recent = sorted_names(fs, rep[R_RECENT], &at);
+    later = sorted_names(fs, rep[R_LATER], &at);
+    touched = sorted_names(fs, rep[R_TOUCHED], &at);
+    /* The active SKUs (seen recently, started before the end), sorted,
+     * compacted into recent. */
+    size_t i_later = 0, i_touched = 0;
+    for (size_t i = 0; i < rep[R_RECENT]->elements; i++)
+        if (!walk_has(later, rep[R_LATER]->elements, &i_later, recent[i]))
+            recent[n_active++] = recent[i];
+
+    /* 2. The aggregates of the active SKUs with events in the bucket; every
+     * other active SKU gets a row of zeros. */
+    clear_entries(fs);
+    for (size_t i = 0; i < n_active; i++)
+        if (walk_has(touched, rep[R_TOUCHED]->elements, &i_touched, recent[i]) &&
+            add_key(fs, i, "%s:{%s}:b:%lld", fs->prefix, recent[i], (long long)start))
+            goto nomem;
+    n_chunks = (fs->n_ents + DC_STORE_CHUNK - 1) / DC_STORE_CHUNK;
+    if (!(got = calloc(n_chunks + 1, sizeof(*got))))
+        goto nomem;
+    send_over_entries(fs, "MGET");
+    if ((err = check_sent(fs)))
+        goto out;
+    for (size_t k = 0; k < n_chunks; k++) {
+        size_t n = k + 1 < n_chunks ? DC_STORE_CHUNK : fs->n_ents - k * DC_STORE_CHUNK;
+        if (!(got[k] = next_reply(fs))) {
+            err = DC_ERR_REDIS;
+            goto out;
+        }
+        if (!err && (got[k]->type != REDIS_REPLY_ARRAY || got[k]->elements != n))
+            err = fs_err(fs, DC_ERR_REDIS, "redis: MGET: unexpected reply");
+    }
+    if (err)
+        goto fail;
+
+    /* The snapshot: MessagePack [start, [[sku, units, cancelled, views,
+     * carts, removes, orders, revenue_e4, events, promo_events, price_n,
+     * price_sum_e4, users]...]], SKUs sorted. */
+    msgpack_sbuffer_clear(&fs->sbuf);
+    msgpack_packer_init(&pk, &fs->sbuf, msgpack_sbuffer_write);
+    msgpack_pack_array(&pk, 2);
+    msgpack_pack_int64(&pk, start);
+    msgpack_pack_array(&pk, n_active);
+    for (size_t i = 0, k = 0; i < n_active; i++) {
+        dc_bucket_delta_t d = {0};
+        double users = 0;
+        if (k < fs->n_ents && fs->ents[k].sku == i) {
+            const redisReply *v = got[k / DC_STORE_CHUNK]->element[k % DC_STORE_CHUNK];
+            if (v->type == REDIS_REPLY_STRING && dc_value_read_bucket(v->str, v->len, &d, &users)) {
+                err = fs_err(fs, DC_ERR_MALFORMED, "redis key %.*s holds a value of another format",
+                             (int)fs->ents[k].key_len,
+                             (const char *)fs->keys.data + fs->ents[k].key_off);
+                goto fail;
+            }
+            k++;
+        }
+        int64_t f[11] = {d.units,  d.cancelled,    d.views,      d.carts,
+                         d.removes, d.orders,      d.revenue_e4, d.events,
+                         d.promo_events, d.price_n, d.price_sum_e4};
+        msgpack_pack_array(&pk, 13);
+        pack_cstr(&pk, recent[i]);
+        for (int j = 0; j < 11; j++)
+            msgpack_pack_int64(&pk, f[j]);
+        msgpack_pack_int64(&pk, (int64_t)users);
+    }
+
+    /* 3. The transaction: the aggregates and the touched set go, the idle
+     * SKUs leave the active set and lose their window slots (an idle SKU
+     * has no open bucket left), the snapshot is kept until acknowledged. */
+    if (redisAppendCommand(fs->rc, "MULTI") != REDIS_OK)
+        fs->send_failed = 1;
+    n_queued += send_over_entries(fs, "DEL");
+    for (int set = 0; set < 2; set++) {
+        snprintf(key, sizeof(key), "%s:{meta}:%s", fs->prefix, set ? "first" : "active");
+        for (size_t c = 0; c < rep[R_GONE]->elements; c += DC_STORE_CHUNK, n_queued++) {
+            argc = 0;
+            arg_str(fs, &argc, "ZREM");
+            arg_str(fs, &argc, key);
+            for (size_t i = c; i < rep[R_GONE]->elements && i < c + DC_STORE_CHUNK; i++)
+                arg(fs, &argc, rep[R_GONE]->element[i]->str, rep[R_GONE]->element[i]->len);
+            send_argv(fs, argc);
+        }
+    }
+    clear_entries(fs);
+    for (size_t i = 0; i < rep[R_GONE]->elements; i++)
+        for (size_t w = 0; w < n_windows; w++)
+            for (int pos = 0; pos < DC_WINDOW_SLOTS; pos++)
+                if (add_key(fs, i, "%s:{%s}:w:%zu:%d", fs->prefix,
+                            rep[R_GONE]->element[i]->str, w, pos))
+                    fs->send_failed = 1;
+    n_queued += send_over_entries(fs, "DEL");
+    argc = 0, arg_str(fs, &argc, "DEL"), arg_str(fs, &argc, touchedkey), send_argv(fs, argc);
+    argc = 0, arg_str(fs, &argc, "SET"), arg_str(fs, &argc, snapkey);
+    arg(fs, &argc, fs->sbuf.data, fs->sbuf.size);
+    arg_str(fs, &argc, "PX"), arg_str(fs, &argc, ttl), send_argv(fs, argc);
+    snprintf(key, sizeof(key), "%s:{meta}:version", fs->prefix);
+    argc = 0, arg_str(fs, &argc, "INCR"), arg_str(fs, &argc, key), send_argv(fs, argc);
+    n_queued += 3;
+    if (redisAppendCommand(fs->rc, "EXEC") != REDIS_OK)
+        fs->send_failed = 1;
+    if ((err = check_sent(fs)))
+        goto out;
+    if (!(err = read_exec(fs, n_queued, NULL)))
+        err = decode_snapshot(fs, fs->sbuf.data, fs->sbuf.size, out);
+    goto out;
+nomem:
+    err = fs_err(fs, DC_ERR_NOMEM, "out of memory closing a bucket");
+fail:
+    unwatch(fs);
+out:
+    for (int i = 0; i < R_N; i++)
+        if (rep[i])
+            freeReplyObject(rep[i]);
+    for (size_t k = 0; got && k < n_chunks; k++)
+        if (got[k])
+            freeReplyObject(got[k]);
+    free(got);
+    return err;
+}
+
+int dc_featstore_close_bucket(dc_featstore_t *fs, int64_t start, dc_bucket_t *out)
+{
+    int err;
+
+    do {
+        if (!fs->rc && dc_featstore_connect(fs))
+            return DC_ERR_REDIS;
+        err = close_once(fs, start, out);
+    } while (err == DC_ERR_AGAIN);
     return err;
 }
 

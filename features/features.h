@@ -220,6 +220,10 @@ int dc_value_merge_slot(dc_buf_t *out, const void *cur, size_t cur_len,
                         const dc_slot_delta_t *d, const void *hashes, size_t n_bytes);
 int dc_value_merge_bucket(dc_buf_t *out, const void *cur, size_t cur_len,
                           const dc_bucket_delta_t *d, const void *hashes, size_t n_bytes);
+/* Reads an open bucket's value into d (start left alone) and its distinct
+ * users into *users (the number values.lua's sk_count gives).
+ * DC_ERR_MALFORMED: v is not such a value. */
+int dc_value_read_bucket(const void *v, size_t len, dc_bucket_delta_t *d, double *users);
 
 typedef struct dc_featbatch_s dc_featbatch_t;
 

@@ -72,7 +72,7 @@ int dc_limits_init(dc_limits_t *lim, const dc_conf_t *conf, char *errstr, size_t
     int err = parse_windows(lim, dc_conf_str(conf, "windows"), errstr, errstr_size);
     if (err)
         return err;
-    /* An idle SKU's keys are deleted (close.lua): by then every window of it
+    /* An idle SKU's keys are deleted (by a bucket close): by then every window of it
      * must be empty, or a SKU that sells again would lose window contents. */
     if (lim->idle_ttl_ms < dc_limits_longest_window(lim))
         return dc_seterr(errstr, errstr_size, DC_ERR_CONFIG,

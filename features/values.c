@@ -1,11 +1,12 @@
-/* features/values.c - the writer of the stored values whose format
- * features/values.lua defines (and whose readers, close.lua and
- * features.lua, live in Redis). A flush reads the values it touches, merges
+/* features/values.c - the stored values whose format features/values.lua
+ * defines (whose reader features.lua runs in Redis): written here, and read
+ * here when a bucket closes. A flush reads the values it touches, merges
  * its deltas into them here and writes them back, so Redis only stores
  * bytes: merging in Lua inside Redis cost several microseconds a value, most
  * of it copying sketch strings, and held up every other client meanwhile. */
 #include "features/features.h"
 
+#include <math.h>
 #include <string.h>
 
 #define SK_EXACT 256  /* hashes an exact sketch holds (values.lua SK_EXACT) */
@@ -168,4 +169,45 @@ int dc_value_merge_bucket(dc_buf_t *out, const void *cur_v, size_t cur_len,
                           cur ? cur_len - BUCKET_FIXED : 0, hashes, n_bytes)))
         out->len = start;
     return err;
+}
+
+/* Distinct users of one sketch, as values.lua's sk_count of a list of one:
+ * the exact count, or the HyperLogLog estimate with the small-range
+ * correction, computed in the same order so both give the same number. */
+static double sketch_count(const uint8_t *sk, size_t len)
+{
+    double z = 0, est;
+    int zeros = 0;
+
+    if (!len)
+        return 0;
+    if (sk[0] == 'E')
+        return (double)((len - 1) / 4);
+    for (size_t i = 0; i < SK_REGS; i++) {
+        z += ldexp(1.0, -sk[1 + i]);
+        zeros += !sk[1 + i];
+    }
+    est = 0.7213 / (1 + 1.079 / SK_REGS) * SK_REGS * SK_REGS / z;
+    if (est <= 2.5 * SK_REGS && zeros > 0)
+        est = SK_REGS * log((double)SK_REGS / zeros);
+    return floor(est + 0.5);
+}
+
+int dc_value_read_bucket(const void *v_in, size_t len, dc_bucket_delta_t *d, double *users)
+{
+    const uint8_t *v = v_in;
+    const uint8_t *sk = v + BUCKET_FIXED;
+    size_t sk_len = len - BUCKET_FIXED;
+
+    if (len < BUCKET_FIXED ||
+        (sk_len && !(sk[0] == 'E' && (sk_len - 1) % 4 == 0) &&
+         !(sk[0] == 'H' && sk_len == 1 + SK_REGS)))
+        return DC_ERR_MALFORMED;
+    int64_t *f[11] = {&d->units,   &d->cancelled,    &d->views,   &d->carts,
+                      &d->removes, &d->orders,       &d->revenue_e4, &d->events,
+                      &d->promo_events, &d->price_n, &d->price_sum_e4};
+    for (int i = 0; i < 11; i++)
+        *f[i] = get_i64(v + 8 * i);
+    *users = sketch_count(sk, sk_len);
+    return DC_OK;
 }

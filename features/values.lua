@@ -1,6 +1,8 @@
--- features/values.lua - the stored values, read by close.lua and
--- features.lua (featstore.c puts this file in front of each script it loads
--- into Redis, features/embed_lua.cmake) and written by features/values.c.
+-- features/values.lua - the stored values: their format, and the distinct
+-- user count the function library features.lua reads from them
+-- (featstore.c puts this file in front of each script it loads into Redis,
+-- features/embed_lua.cmake). features/values.c writes them, and reads open
+-- buckets when it closes them.
 --
 -- A window slot value is SLOT_FMT [slot, views, carts, units, orders,
 -- revenue_e4] followed by the slot's users sketch; an open bucket value is
