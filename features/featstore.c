@@ -33,7 +33,7 @@ struct dc_featstore_s {
     size_t n_ents;
     dc_buf_t keys, users, values; /* the entries' keys, user hashes, merged values */
     dc_buf_t scores, touched;     /* ZADD scores of one chunk; the touched buckets */
-    dc_buf_t names;               /* a close's SKU lists, as sorted string arrays */
+    dc_buf_t names, sort_tmp;     /* a close's SKU lists, as sorted string arrays */
     const char **argv;            /* one command's arguments */
     size_t *argl, cap_argv;
     int send_failed;              /* an append ran out of memory */
@@ -202,6 +202,7 @@ void dc_featstore_destroy(dc_featstore_t *fs)
     dc_buf_free(&fs->scores);
     dc_buf_free(&fs->touched);
     dc_buf_free(&fs->names);
+    dc_buf_free(&fs->sort_tmp);
     free(fs->argv);
     free(fs->argl);
     free(fs->host);
@@ -907,6 +908,42 @@ static double obj_f64(const msgpack_object *o)
 }
 
 /* Turns a close snapshot into out. */
+/* Room for n SKUs in out, which it empties. */
+static int bucket_reserve(dc_bucket_t *out, size_t n)
+{
+    if (n > out->cap) {
+        dc_bucket_sku_t *skus = realloc(out->skus, n * sizeof(*skus));
+        if (!skus)
+            return DC_ERR_NOMEM;
+        out->skus = skus;
+        out->cap = n;
+    }
+    out->n_skus = 0;
+    return DC_OK;
+}
+
+/* Appends one SKU's row of a snapshot (see close_once) to out. */
+static void bucket_row(dc_bucket_t *out, const char *sku, size_t sku_len, const int64_t f[11],
+                       double users)
+{
+    dc_bucket_sku_t *s = &out->skus[out->n_skus++];
+    int64_t events = f[7], promo = f[8], price_n = f[9];
+
+    memset(s, 0, sizeof(*s));
+    memcpy(s->sku, sku, sku_len);
+    s->units = f[0];
+    s->cancelled = f[1];
+    s->views = f[2];
+    s->carts = f[3];
+    s->removes = f[4];
+    s->orders = f[5];
+    s->revenue = (double)f[6] / 1e4;
+    s->avg_price = price_n ? (double)f[10] / 1e4 / (double)price_n : 0;
+    s->promo_share = events ? (double)promo / (double)events : 0;
+    s->promo = promo > 0;
+    s->users = users;
+}
+
 static int decode_snapshot(dc_featstore_t *fs, const char *data, size_t len, dc_bucket_t *out)
 {
     msgpack_unpacked up;
@@ -926,20 +963,12 @@ static int decode_snapshot(dc_featstore_t *fs, const char *data, size_t len, dc_
     rows = &up.data.via.array.ptr[1];
     /* cmsgpack writes an empty table as a map. */
     n = rows->type == MSGPACK_OBJECT_ARRAY ? rows->via.array.size : 0;
-    if (n > out->cap) {
-        dc_bucket_sku_t *skus = realloc(out->skus, n * sizeof(*skus));
-        if (!skus) {
-            err = DC_ERR_NOMEM;
-            goto out;
-        }
-        out->skus = skus;
-        out->cap = n;
-    }
-    out->n_skus = 0;
+    if ((err = bucket_reserve(out, n)))
+        goto out;
     for (size_t i = 0; i < n; i++) {
         const msgpack_object *row = &rows->via.array.ptr[i];
         const msgpack_object *f;
-        dc_bucket_sku_t *s = &out->skus[out->n_skus];
+        int64_t v[11];
         if (row->type != MSGPACK_OBJECT_ARRAY || row->via.array.size != 13 ||
             row->via.array.ptr[0].type != MSGPACK_OBJECT_STR ||
             row->via.array.ptr[0].via.str.size >= DC_SKU_MAX) {
@@ -947,41 +976,54 @@ static int decode_snapshot(dc_featstore_t *fs, const char *data, size_t len, dc_
             goto out;
         }
         f = row->via.array.ptr;
-        memset(s, 0, sizeof(*s));
-        memcpy(s->sku, f[0].via.str.ptr, f[0].via.str.size);
-        s->units = obj_i64(&f[1]);
-        s->cancelled = obj_i64(&f[2]);
-        s->views = obj_i64(&f[3]);
-        s->carts = obj_i64(&f[4]);
-        s->removes = obj_i64(&f[5]);
-        s->orders = obj_i64(&f[6]);
-        s->revenue = (double)obj_i64(&f[7]) / 1e4;
-        int64_t events = obj_i64(&f[8]), promo = obj_i64(&f[9]), price_n = obj_i64(&f[10]);
-        s->avg_price = price_n ? obj_f64(&f[11]) / 1e4 / (double)price_n : 0;
-        s->promo_share = events ? (double)promo / (double)events : 0;
-        s->promo = promo > 0;
-        s->users = obj_f64(&f[12]);
-        out->n_skus++;
+        for (int j = 0; j < 11; j++)
+            v[j] = obj_i64(&f[1 + j]);
+        bucket_row(out, f[0].via.str.ptr, f[0].via.str.size, v, obj_f64(&f[12]));
     }
 out:
     msgpack_unpacked_destroy(&up);
     return err;
 }
 
-static int cmp_str(const void *a, const void *b)
+/* A name to sort, with its first 8 bytes as a big-endian number (zero
+ * after its end), which orders most pairs without a strcmp. */
+typedef struct {
+    uint64_t head;
+    const char *s;
+} sort_name_t;
+
+static int cmp_name(const void *a, const void *b)
 {
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
+    const sort_name_t *x = a, *y = b;
+
+    if (x->head != y->head)
+        return x->head < y->head ? -1 : 1;
+    return strcmp(x->s, y->s);
 }
 
-/* The members in array reply r as C strings, sorted, at *at in fs->names;
- * advances *at. */
+/* The members in array reply r as C strings in byte order, at *at in
+ * fs->names; advances *at. NULL: out of memory. */
 static const char **sorted_names(dc_featstore_t *fs, const redisReply *r, size_t *at)
 {
     const char **names = (const char **)(void *)fs->names.data + *at;
+    sort_name_t *tmp;
 
+    if (dc_buf_reserve(&fs->sort_tmp, r->elements * sizeof(*tmp)))
+        return NULL;
+    tmp = (sort_name_t *)(void *)fs->sort_tmp.data;
+    for (size_t i = 0; i < r->elements; i++) {
+        const char *str = r->element[i]->str;
+        uint64_t head = 0;
+        for (size_t b = 0, end = 0; b < 8; b++) {
+            end = end || !str[b];
+            head = head << 8 | (end ? 0 : (uint8_t)str[b]);
+        }
+        tmp[i].head = head;
+        tmp[i].s = str;
+    }
+    qsort(tmp, r->elements, sizeof(*tmp), cmp_name);
     for (size_t i = 0; i < r->elements; i++)
-        names[i] = r->element[i]->str;
-    qsort(names, r->elements, sizeof(*names), cmp_str);
+        names[i] = tmp[i].s;
     *at += r->elements;
     return names;
 }
@@ -1073,9 +1115,10 @@ static int close_once(dc_featstore_t *fs, int64_t start, dc_bucket_t *out)
     if (dc_buf_reserve(&fs->names, (rep[R_RECENT]->elements + rep[R_LATER]->elements +
                                     rep[R_TOUCHED]->elements) * sizeof(char *)))
         goto nomem;
-    recent = sorted_names(fs, rep[R_RECENT], &at);
-    later = sorted_names(fs, rep[R_LATER], &at);
-    touched = sorted_names(fs, rep[R_TOUCHED], &at);
+    if (!(recent = sorted_names(fs, rep[R_RECENT], &at)) ||
+        !(later = sorted_names(fs, rep[R_LATER], &at)) ||
+        !(touched = sorted_names(fs, rep[R_TOUCHED], &at)))
+        goto nomem;
     /* The active SKUs (seen recently, started before the end), sorted,
      * compacted into recent. */
     size_t i_later = 0, i_touched = 0;
@@ -1116,6 +1159,10 @@ static int close_once(dc_featstore_t *fs, int64_t start, dc_bucket_t *out)
     msgpack_pack_array(&pk, 2);
     msgpack_pack_int64(&pk, start);
     msgpack_pack_array(&pk, n_active);
+    if (bucket_reserve(out, n_active))
+        goto nomem;
+    out->start = start;
+    out->width = lim->bucket_ms;
     for (size_t i = 0, k = 0; i < n_active; i++) {
         dc_bucket_delta_t d = {0};
         double users = 0;
@@ -1137,6 +1184,13 @@ static int close_once(dc_featstore_t *fs, int64_t start, dc_bucket_t *out)
         for (int j = 0; j < 11; j++)
             msgpack_pack_int64(&pk, f[j]);
         msgpack_pack_int64(&pk, (int64_t)users);
+        size_t sku_len = strlen(recent[i]);
+        if (sku_len >= DC_SKU_MAX) {
+            err = fs_err(fs, DC_ERR_MALFORMED, "the active set holds \"%.64s...\", longer than "
+                         "any SKU", recent[i]);
+            goto fail;
+        }
+        bucket_row(out, recent[i], sku_len, f, users);
     }
 
     /* 3. The transaction: the aggregates and the touched set go, the idle
@@ -1175,8 +1229,7 @@ static int close_once(dc_featstore_t *fs, int64_t start, dc_bucket_t *out)
         fs->send_failed = 1;
     if ((err = check_sent(fs)))
         goto out;
-    if (!(err = read_exec(fs, n_queued, NULL)))
-        err = decode_snapshot(fs, fs->sbuf.data, fs->sbuf.size, out);
+    err = read_exec(fs, n_queued, NULL);
     goto out;
 nomem:
     err = fs_err(fs, DC_ERR_NOMEM, "out of memory closing a bucket");
