@@ -3,25 +3,30 @@
  * the same events in the same run:
  *
  *   decode      consume + decode only: the reference (the floor of any ingest)
+ *   busy        consume + decode + 1 us of busy work per message: how the
+ *               reference itself holds up once a consumer does anything
+ *               (the embedded broker shares the machine's cores)
  *   batch       consume + decode + validate + coalesce into the feature batch,
  *               no Redis: the pipeline without the exactly-once step
  *   pipeline    `run`'s code path: consumer group, pipeline, atomic flushes of
  *               deltas and offsets to Redis, commits
  *
- * For the pipeline it also prints the Redis commands per event as INFO
- * commandstats counts them (commands run inside scripts included). Events
- * come from the synthetic shop (Zipf popularity), so the SKUs one flush
- * touches are what a real skew gives.
+ * Each pass runs --repeat times (a fresh consumer group, and for the
+ * pipeline an empty Redis, each time); rates are medians. For the pipeline
+ * it also prints the Redis commands per event as INFO commandstats counts
+ * them (commands run inside scripts included) and the CPU Redis spent per
+ * event. Events come from the synthetic shop (Zipf popularity), so the SKUs
+ * one flush touches are what a real skew gives.
  *
  *   bench_ingest [--skus N] [--events N] [--flush-max N] [--partitions P]
- *                [--sessions-per-hour X] [--redis-port PORT]
+ *                [--sessions-per-hour X] [--repeat N] [--redis-port PORT]
  *
  * Without --redis-port it starts its own redis-server (AOF on, appendfsync
  * everysec) on a spare port in a temporary directory and stops it by PID.
  * Defaults: 10000 SKUs, 300000 events, flush.max.events 50000, 8 partitions
  * per topic, the shop's 1000 sessions an hour (sparse: under one event per
  * SKU and hour; a larger rate packs a flush's events of a SKU into fewer
- * window slots).
+ * window slots), 3 repeats.
  */
 #include "consumers/consumers.h"
 #include "features/features.h"
@@ -128,6 +133,20 @@ static long long redis_calls(redisContext *rc)
     return sum;
 }
 
+/* CPU seconds (user + system) Redis has used, from INFO cpu. */
+static double redis_cpu(redisContext *rc)
+{
+    redisReply *r = redisCommand(rc, "INFO cpu");
+    const char *u, *s;
+
+    if (!r || r->type != REDIS_REPLY_STRING || !(u = strstr(r->str, "used_cpu_user:")) ||
+        !(s = strstr(r->str, "used_cpu_sys:")))
+        die("redis", "INFO cpu failed");
+    double cpu = strtod(u + 14, NULL) + strtod(s + 13, NULL);
+    freeReplyObject(r);
+    return cpu;
+}
+
 static void redis_do(redisContext *rc, const char *cmd)
 {
     redisReply *r = redisCommand(rc, cmd);
@@ -195,6 +214,7 @@ typedef struct {
     dc_codec_t *codec;
     dc_limits_t lim;
     dc_featbatch_t *batch; /* NULL: decode only */
+    double busy_s;         /* busy work per message, seconds */
     int64_t flush_max;
     dc_click_t click;
     dc_order_t order;
@@ -208,6 +228,9 @@ static void decode_one(pass_t *ps, const rd_kafka_message_t *m)
 
     if (dc_codec_peek_id(m->payload, m->len, &id) || dc_codec_id_type(ps->codec, id, &type))
         die("decode", "bad frame");
+    for (double until = ps->busy_s > 0 ? dc_monotonic_s() + ps->busy_s : 0;
+         dc_monotonic_s() < until;)
+        ;
     if (type == DC_REC_CLICK) {
         if (dc_codec_decode_click(ps->codec, m->payload, m->len, &ps->click, errstr,
                                   sizeof(errstr)))
@@ -281,6 +304,19 @@ static double consume_pass(const dc_conf_t *conf, const char *group, pass_t *ps,
     return rate;
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Median of v[0..n) (sorts v). */
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof(*v), cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
 /* The pipeline pass: stop() sees the pipeline through these. */
 static dc_pipeline_t *g_pl;
 static uint64_t g_n;
@@ -319,6 +355,7 @@ static double pipeline_pass(dc_conf_t *conf, const dc_limits_t *lim, uint64_t n,
         die("ingest", errstr);
     dc_pipeline_ingest_source(&source, in);
     g_n = n;
+    g_t0 = g_t1 = 0;
     if ((err = dc_pipeline_run(g_pl, &source, all_in, 30000)))
         die("pipeline", dc_err2str(err));
     /* The final drain flush is part of the work. */
@@ -338,12 +375,13 @@ int main(int argc, char **argv)
                                          {"partitions", required_argument, NULL, 'p'},
                                          {"redis-port", required_argument, NULL, 'r'},
                                          {"sessions-per-hour", required_argument, NULL, 'h'},
+                                         {"repeat", required_argument, NULL, 'n'},
                                          {NULL, 0, NULL, 0}};
     uint32_t skus = 10000;
     uint64_t events = 300000, n;
     long flush_max = 50000, partitions = 8;
     double sessions = 0;
-    int redis_port = 0, opt;
+    int redis_port = 0, opt, repeat = 3;
     pid_t redis_pid = 0;
     char dir[] = "/tmp/bench_ingest.XXXXXX", num[32], errstr[512];
     rd_kafka_conf_t *mconf;
@@ -363,11 +401,17 @@ int main(int argc, char **argv)
         case 'p': partitions = strtol(optarg, NULL, 10); break;
         case 'r': redis_port = (int)strtol(optarg, NULL, 10); break;
         case 'h': sessions = strtod(optarg, NULL); break;
+        case 'n': repeat = (int)strtol(optarg, NULL, 10); break;
         default:
             fprintf(stderr, "usage: bench_ingest [--skus N] [--events N] [--flush-max N] "
-                            "[--partitions P] [--sessions-per-hour X] [--redis-port PORT]\n");
+                            "[--partitions P] [--sessions-per-hour X] [--repeat N] "
+                            "[--redis-port PORT]\n");
             return 2;
         }
+    }
+    if (repeat < 1 || repeat > 99) {
+        fprintf(stderr, "bench_ingest: --repeat must be 1 .. 99\n");
+        return 2;
     }
     dc_log_set_level(DC_LOG_WARN);
     if (!redis_port) {
@@ -405,25 +449,47 @@ int main(int argc, char **argv)
         die("codec", errstr);
     ps.lim = lim;
     ps.flush_max = flush_max;
-    double r_decode = consume_pass(conf, "bench-decode", &ps, n);
     ps.batch = dc_featbatch_new(&lim);
-    double r_batch = consume_pass(conf, "bench-batch", &ps, n);
+    double r_decode[99], r_busy[99], r_batch[99], r_pipe[99], cpu[99];
+    long long calls = 0;
+    for (int i = 0; i < repeat; i++) {
+        char group[32];
+        pass_t plain = {.codec = ps.codec, .lim = lim}, busy = plain;
+        busy.busy_s = 1e-6;
+        snprintf(group, sizeof(group), "bench-decode-%d", i);
+        r_decode[i] = consume_pass(conf, group, &plain, n);
+        snprintf(group, sizeof(group), "bench-busy-%d", i);
+        r_busy[i] = consume_pass(conf, group, &busy, n);
+        snprintf(group, sizeof(group), "bench-batch-%d", i);
+        dc_featbatch_reset(ps.batch);
+        r_batch[i] = consume_pass(conf, group, &ps, n);
 
-    redis_do(rc, "CONFIG RESETSTAT");
-    conf_set(conf, "kafka.group.id", "bench-pipeline");
-    double r_pipe = pipeline_pass(conf, &lim, n, &st);
-    long long calls = redis_calls(rc);
+        redis_do(rc, "FLUSHALL");
+        redis_do(rc, "CONFIG RESETSTAT");
+        snprintf(group, sizeof(group), "bench-pipeline-%d", i);
+        conf_set(conf, "kafka.group.id", group);
+        double cpu0 = redis_cpu(rc);
+        r_pipe[i] = pipeline_pass(conf, &lim, n, &st);
+        cpu[i] = redis_cpu(rc) - cpu0;
+        calls = redis_calls(rc);
+    }
+    double ref = median(r_decode, repeat);
 
-    printf("consume+decode:           %10.0f events/s (reference)\n", r_decode);
-    printf("consume+decode+batch:     %10.0f events/s  %.2f x reference (no Redis)\n", r_batch,
-           r_batch / r_decode);
-    printf("pipeline (exactly once):  %10.0f events/s  %.2f x reference\n", r_pipe,
-           r_pipe / r_decode);
-    printf("flushes:                  %10lld (%.0f events per flush)\n", (long long)st.flushes,
-           st.flushes ? (double)st.events_out / (double)st.flushes : 0.0);
+    printf("runs: %d; rates are medians, ratios are of medians\n", repeat);
+    printf("consume+decode:           %10.0f events/s (reference)\n", ref);
+    printf("consume+decode+1us work:  %10.0f events/s  %.2f x reference (calibration)\n",
+           median(r_busy, repeat), median(r_busy, repeat) / ref);
+    printf("consume+decode+batch:     %10.0f events/s  %.2f x reference (no Redis)\n",
+           median(r_batch, repeat), median(r_batch, repeat) / ref);
+    printf("pipeline (exactly once):  %10.0f events/s  %.2f x reference\n",
+           median(r_pipe, repeat), median(r_pipe, repeat) / ref);
+    printf("redis cpu per event:      %10.2f us (median over the pipeline runs)\n",
+           median(cpu, repeat) / (double)n * 1e6);
+    printf("flushes:                  %10lld (%.0f events per flush, last run)\n",
+           (long long)st.flushes, st.flushes ? (double)st.events_out / (double)st.flushes : 0.0);
     printf("redis commands per event: %10.4f (INFO commandstats: %lld calls for %llu events)\n",
            (double)calls / (double)n, calls, (unsigned long long)n);
-    printf("redis commands per event: %10.4f (counted by the flush script)\n",
+    printf("redis commands per event: %10.4f (counted by the flushes)\n",
            (double)st.redis_commands / (double)n);
 
     dc_featbatch_destroy(ps.batch);
