@@ -207,6 +207,7 @@ static int flush(dc_pipeline_t *pl)
     dc_metric_add(pl->m_flushes, 1);
     dc_metric_add(pl->m_cmds, (double)res.commands);
     dc_metric_add(pl->m_conflicts, (double)res.conflicts);
+    pl->stats.flush_conflicts += res.conflicts;
     dc_metric_add(pl->m_flush_s, pl->last_flush - t0);
     dc_metric_set(pl->m_flush_last, pl->last_flush - t0);
     pl->closed_until = res.closed_until;
@@ -475,11 +476,12 @@ static void log_stats(dc_pipeline_t *pl)
     dc_pipeline_stats_t *s = &pl->stats;
     dc_log(DC_LOG_INFO, "pipeline",
            "in=%lld out=%lld skipped=%lld dlq=%lld late=%lld flushes=%lld failed=%lld "
-           "closed=%lld redis_cmds=%lld last_flush=%.3fs",
+           "closed=%lld redis_cmds=%lld conflicts=%lld last_flush=%.3fs",
            (long long)s->events_in, (long long)s->events_out, (long long)s->skipped,
            (long long)s->rejected, (long long)s->late, (long long)s->flushes,
            (long long)s->flush_failures, (long long)s->buckets_closed,
-           (long long)s->redis_commands, dc_metric_value(pl->m_flush_last));
+           (long long)s->redis_commands, (long long)s->flush_conflicts,
+           dc_metric_value(pl->m_flush_last));
     if (s->rejected) {
         char line[512];
         size_t len = 0;

@@ -140,6 +140,7 @@ typedef struct {
     int64_t flush_failures;
     int64_t buckets_closed;
     int64_t redis_commands; /* Redis commands the flushes ran */
+    int64_t flush_conflicts; /* flushes started over: another instance wrote first */
 } dc_pipeline_stats_t;
 
 void dc_pipeline_stats(const dc_pipeline_t *pl, dc_pipeline_stats_t *stats);
