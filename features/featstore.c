@@ -732,7 +732,8 @@ static int send_commit(dc_featstore_t *fs, const dc_featbatch_t *batch, dc_parts
         send_zadd(fs, batch, key, "LT", 0, n_queued);
     }
     /* The close of a bucket reads only the SKUs listed in its touched set. */
-    qsort(touched, n_touched, sizeof(*touched), cmp_touched);
+    if (n_touched > 1)
+        qsort(touched, n_touched, sizeof(*touched), cmp_touched);
     for (size_t i = 0; i < n_touched;) {
         int64_t start = touched[i]->bucket->start;
         argc = 0;
@@ -1021,7 +1022,8 @@ static const char **sorted_names(dc_featstore_t *fs, const redisReply *r, size_t
         tmp[i].head = head;
         tmp[i].s = str;
     }
-    qsort(tmp, r->elements, sizeof(*tmp), cmp_name);
+    if (r->elements > 1)
+        qsort(tmp, r->elements, sizeof(*tmp), cmp_name);
     for (size_t i = 0; i < r->elements; i++)
         names[i] = tmp[i].s;
     *at += r->elements;

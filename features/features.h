@@ -289,7 +289,7 @@ void dc_bucket_clear(dc_bucket_t *bucket);
 
 /*
  * One Redis connection (redis.host, .port, .user, .password, .db, .timeout)
- * and the scripts that keep the feature state in it under redis.key.prefix.
+ * and the feature state it keeps under redis.key.prefix.
  *
  * Exactly once: dc_featstore_flush() applies a whole batch, the partition
  * offsets it reaches and their watermarks in one MULTI/EXEC transaction,
@@ -318,8 +318,9 @@ void dc_bucket_clear(dc_bucket_t *bucket);
  */
 typedef struct dc_featstore_s dc_featstore_t;
 
-/* Connects and loads the scripts. instance names this process in the close
- * lease (e.g. "host:pid"); it is copied. lim is copied. */
+/* Connects and loads the function library (features.lua). instance names
+ * this process in the close lease (e.g. "host:pid"); it is copied. lim is
+ * copied. */
 dc_featstore_t *dc_featstore_new(const dc_conf_t *conf, const dc_limits_t *lim,
                                  const char *instance, char *errstr, size_t errstr_size);
 void dc_featstore_destroy(dc_featstore_t *fs);
@@ -356,7 +357,11 @@ int dc_featstore_flush(dc_featstore_t *fs, const dc_featbatch_t *batch, dc_parts
 /* Closes bucket [start, start + width) if not already done, and fills out
  * with its SKUs (out's array is reused). Only the lease holder calls it, for
  * start in [acked_until, closed_until) in order; calling it again for the
- * same start (after a crash) returns the same SKUs and totals. */
+ * same start (after a crash) returns the same SKUs and totals. Like a flush,
+ * a close is one optimistic transaction under WATCH of the version key: it
+ * moves the active SKUs' aggregates of the bucket into a snapshot key
+ * (kept until a flush acknowledges the bucket), and deletes the keys of
+ * SKUs idle for sku.idle.ttl of event time. */
 int dc_featstore_close_bucket(dc_featstore_t *fs, int64_t start, dc_bucket_t *out);
 
 /* Rolling windows of one SKU (what `demandcast features` prints), summed by

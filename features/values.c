@@ -76,7 +76,8 @@ static int sketch_add(dc_buf_t *out, const uint8_t *sk, size_t sk_len, const uin
         uint8_t *set = out->data + start + 1;
         out->data[start] = 'E';
         n = sk_len ? (sk_len - 1) / 4 : 0;
-        memcpy(set, sk + 1, 4 * n);
+        if (n)
+            memcpy(set, sk + 1, 4 * n);
         for (; i < n_bytes; i += 4) {
             if (exact_has(set, n, hashes + i))
                 continue;

@@ -200,7 +200,7 @@ static int flush(dc_pipeline_t *pl)
     dc_featbatch_reset(pl->batch);
     pl->stats.flushes++;
     pl->stats.redis_commands += res.commands;
-    /* Another instance closed these buckets first: the script kept the
+    /* Another instance closed these buckets first: the flush kept the
      * events in the windows only, as for any late event. */
     pl->stats.late += res.late_dropped;
     dc_metric_add(pl->m_late, (double)res.late_dropped);
