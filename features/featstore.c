@@ -1170,8 +1170,10 @@ static int close_once(dc_featstore_t *fs, int64_t start, dc_bucket_t *out)
         double users = 0;
         if (k < fs->n_ents && fs->ents[k].sku == i) {
             const redisReply *v = got[k / DC_STORE_CHUNK]->element[k % DC_STORE_CHUNK];
-            if (v->type == REDIS_REPLY_STRING && dc_value_read_bucket(v->str, v->len, &d, &users)) {
-                err = fs_err(fs, DC_ERR_MALFORMED, "redis key %.*s holds a value of another format",
+            if (v->type == REDIS_REPLY_STRING &&
+                dc_value_read_bucket(v->str, v->len, &d, &users)) {
+                err = fs_err(fs, DC_ERR_MALFORMED,
+                             "redis key %.*s holds a value of another format",
                              (int)fs->ents[k].key_len,
                              (const char *)fs->keys.data + fs->ents[k].key_off);
                 goto fail;

@@ -5,8 +5,9 @@
 -- values the batch touches, checks the offsets (fencing) and merges the
 -- deltas in C, then sends MULTI, the merged values (MSET), the SKUs' times
 -- and touched sets (ZADD, SADD), this script, EXEC. Every writer of the
--- store bumps the version (this script and the bucket close), so EXEC fails, and
--- featstore.c starts over, whenever anything it read has changed since.
+-- store bumps the version (this script and the bucket close), so EXEC
+-- fails, and featstore.c starts over, whenever anything it read has
+-- changed since.
 -- Redis does not roll back a transaction whose command fails, so nothing
 -- here may fail once the values are queued: the checks are all made before.
 --
