@@ -18,6 +18,7 @@
  * step over the same rows, measured in the same run: ratio = time / that.
  * Resident bytes per SKU are the forecaster's own count and the growth of
  * the process RSS over the warm-up divided by the SKUs. */
+#include "bench/bench.h"
 #include "inference/forecaster.h"
 #include "inference/inference_int.h"
 #include "schemas/schemas.h"
@@ -133,18 +134,6 @@ static size_t rss_bytes(void)
         fclose(f);
     }
     return (size_t)resident * (size_t)sysconf(_SC_PAGESIZE);
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, size_t n)
-{
-    qsort(v, n, sizeof(*v), cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
 /* ---- the sink: encode every Forecast into one reused buffer ---- */
@@ -371,12 +360,12 @@ static int time_phases(shop_t *shop, dc_forecaster_t *fc, enc_sink_t *enc, int c
             t_ref[k] = t5 - t4;
         }
     }
-    ph->step = median(t_step, (size_t)closes);
-    ph->train = median(t_train, (size_t)closes);
-    ph->nb = median(t_nb, (size_t)closes);
-    ph->base = median(t_base, (size_t)closes);
-    ph->enc = median(t_enc, (size_t)closes);
-    ph->sgemm = median(t_ref, (size_t)closes);
+    ph->step = bench_median(t_step, (size_t)closes);
+    ph->train = bench_median(t_train, (size_t)closes);
+    ph->nb = bench_median(t_nb, (size_t)closes);
+    ph->base = bench_median(t_base, (size_t)closes);
+    ph->enc = bench_median(t_enc, (size_t)closes);
+    ph->sgemm = bench_median(t_ref, (size_t)closes);
     ret = 0;
 done:
     if (ret)
@@ -439,7 +428,7 @@ int main(int argc, char **argv)
         lo = secs[i] < lo ? secs[i] : lo;
         hi = secs[i] > hi ? secs[i] : hi;
     }
-    double close = median(secs, (size_t)closes);
+    double close = bench_median(secs, (size_t)closes);
     dc_model_stats_t st;
     dc_model_stats(dc_forecaster_model(fc), &st);
     size_t bytes_per_sku = dc_forecaster_bytes_per_sku(fc);

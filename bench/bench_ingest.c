@@ -28,6 +28,7 @@
  * SKU and hour; a larger rate packs a flush's events of a SKU into fewer
  * window slots), 3 repeats.
  */
+#include "bench/bench.h"
 #include "consumers/consumers.h"
 #include "features/features.h"
 #include "pipeline/pipeline.h"
@@ -304,19 +305,6 @@ static double consume_pass(const dc_conf_t *conf, const char *group, pass_t *ps,
     return rate;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* Median of v[0..n) (sorts v). */
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof(*v), cmp_double);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 /* The pipeline pass: stop() sees the pipeline through these. */
 static dc_pipeline_t *g_pl;
 static uint64_t g_n;
@@ -473,18 +461,19 @@ int main(int argc, char **argv)
         cpu[i] = redis_cpu(rc) - cpu0;
         calls = redis_calls(rc);
     }
-    double ref = median(r_decode, repeat);
+    size_t runs = (size_t)repeat;
+    double ref = bench_median(r_decode, runs), busy = bench_median(r_busy, runs);
+    double batch = bench_median(r_batch, runs), pipe = bench_median(r_pipe, runs);
 
     printf("runs: %d; rates are medians, ratios are of medians\n", repeat);
     printf("consume+decode:           %10.0f events/s (reference)\n", ref);
-    printf("consume+decode+1us work:  %10.0f events/s  %.2f x reference (calibration)\n",
-           median(r_busy, repeat), median(r_busy, repeat) / ref);
-    printf("consume+decode+batch:     %10.0f events/s  %.2f x reference (no Redis)\n",
-           median(r_batch, repeat), median(r_batch, repeat) / ref);
-    printf("pipeline (exactly once):  %10.0f events/s  %.2f x reference\n",
-           median(r_pipe, repeat), median(r_pipe, repeat) / ref);
+    printf("consume+decode+1us work:  %10.0f events/s  %.2f x reference (calibration)\n", busy,
+           busy / ref);
+    printf("consume+decode+batch:     %10.0f events/s  %.2f x reference (no Redis)\n", batch,
+           batch / ref);
+    printf("pipeline (exactly once):  %10.0f events/s  %.2f x reference\n", pipe, pipe / ref);
     printf("redis cpu per event:      %10.2f us (median over the pipeline runs)\n",
-           median(cpu, repeat) / (double)n * 1e6);
+           bench_median(cpu, runs) / (double)n * 1e6);
     printf("flushes:                  %10lld (%.0f events per flush, last run)\n",
            (long long)st.flushes, st.flushes ? (double)st.events_out / (double)st.flushes : 0.0);
     printf("redis commands per event: %10.4f (INFO commandstats: %lld calls for %llu events)\n",

@@ -362,26 +362,27 @@ static void clear_entries(dc_featstore_t *fs)
     fs->ent_buf.len = fs->keys.len = fs->users.len = 0;
 }
 
-/* Adds an entry whose key is printed from fmt. */
-static int add_key(dc_featstore_t *fs, size_t sku, const char *fmt, ...)
+/* Adds an entry of SKU index sku whose key is printed from fmt; NULL when
+ * out of memory. */
+static entry_t *add_key(dc_featstore_t *fs, size_t sku, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-static int add_key(dc_featstore_t *fs, size_t sku, const char *fmt, ...)
+static entry_t *add_key(dc_featstore_t *fs, size_t sku, const char *fmt, ...)
 {
     entry_t *e = new_entry(fs);
     va_list ap;
     int n;
 
     if (!e || dc_buf_reserve(&fs->keys, DC_KEY_PREFIX_MAX + DC_SKU_MAX + 64))
-        return DC_ERR_NOMEM;
+        return NULL;
     va_start(ap, fmt);
     n = vsnprintf((char *)fs->keys.data + fs->keys.len, fs->keys.cap - fs->keys.len, fmt, ap);
     va_end(ap);
     if (n < 0 || (size_t)n >= fs->keys.cap - fs->keys.len)
-        return DC_ERR_NOMEM;
+        return NULL;
     fs->keys.len += (size_t)n;
     e->key_len = (size_t)n;
     e->sku = sku;
-    return DC_OK;
+    return e;
 }
 
 /* Lists the values batch touches: the slots of each window that can still
@@ -402,20 +403,20 @@ static int collect_entries(dc_featstore_t *fs, const dc_featbatch_t *batch)
                 if (sd->slot == INT64_MIN || sd->slot <= d->top_slot[w] - DC_WINDOW_SLOTS)
                     continue;
                 int64_t pos = sd->slot % DC_WINDOW_SLOTS;
-                if (add_key(fs, i, "%s:{%s}:w:%zu:%lld", fs->prefix, d->sku, w,
-                            (long long)(pos < 0 ? pos + DC_WINDOW_SLOTS : pos)) ||
-                    collect_users(fs, batch, i, sd->slot * slot_ms, slot_ms,
-                                  &fs->ents[fs->n_ents - 1]))
+                entry_t *e = add_key(fs, i, "%s:{%s}:w:%zu:%lld", fs->prefix, d->sku, w,
+                                     (long long)(pos < 0 ? pos + DC_WINDOW_SLOTS : pos));
+                if (!e || collect_users(fs, batch, i, sd->slot * slot_ms, slot_ms, e))
                     return DC_ERR_NOMEM;
-                fs->ents[fs->n_ents - 1].slot = sd;
+                e->slot = sd;
             }
         }
         for (size_t b = 0; b < d->n_buckets; b++) {
             const dc_bucket_delta_t *bd = &d->buckets[b];
-            if (add_key(fs, i, "%s:{%s}:b:%lld", fs->prefix, d->sku, (long long)bd->start) ||
-                collect_users(fs, batch, i, bd->start, lim->bucket_ms, &fs->ents[fs->n_ents - 1]))
+            entry_t *e = add_key(fs, i, "%s:{%s}:b:%lld", fs->prefix, d->sku,
+                                 (long long)bd->start);
+            if (!e || collect_users(fs, batch, i, bd->start, lim->bucket_ms, e))
                 return DC_ERR_NOMEM;
-            fs->ents[fs->n_ents - 1].bucket = bd;
+            e->bucket = bd;
         }
     }
     return DC_OK;
@@ -1133,7 +1134,7 @@ static int close_once(dc_featstore_t *fs, int64_t start, dc_bucket_t *out)
     clear_entries(fs);
     for (size_t i = 0; i < n_active; i++)
         if (walk_has(touched, rep[R_TOUCHED]->elements, &i_touched, recent[i]) &&
-            add_key(fs, i, "%s:{%s}:b:%lld", fs->prefix, recent[i], (long long)start))
+            !add_key(fs, i, "%s:{%s}:b:%lld", fs->prefix, recent[i], (long long)start))
             goto nomem;
     n_chunks = (fs->n_ents + DC_STORE_CHUNK - 1) / DC_STORE_CHUNK;
     if (!(got = calloc(n_chunks + 1, sizeof(*got))))
@@ -1218,8 +1219,8 @@ static int close_once(dc_featstore_t *fs, int64_t start, dc_bucket_t *out)
     for (size_t i = 0; i < rep[R_GONE]->elements; i++)
         for (size_t w = 0; w < n_windows; w++)
             for (int pos = 0; pos < DC_WINDOW_SLOTS; pos++)
-                if (add_key(fs, i, "%s:{%s}:w:%zu:%d", fs->prefix,
-                            rep[R_GONE]->element[i]->str, w, pos))
+                if (!add_key(fs, i, "%s:{%s}:w:%zu:%d", fs->prefix,
+                             rep[R_GONE]->element[i]->str, w, pos))
                     fs->send_failed = 1;
     n_queued += send_over_entries(fs, "DEL");
     argc = 0, arg_str(fs, &argc, "DEL"), arg_str(fs, &argc, touchedkey), send_argv(fs, argc);
