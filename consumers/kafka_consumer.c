@@ -66,8 +66,15 @@ rd_kafka_t *dc_kafka_consumer_new(const dc_conf_t *conf, const char *const *over
                                   char *errstr, size_t errstr_size)
 {
     /* An empty fetch waits fetch.wait.max.ms, and the embedded broker answers
-     * an empty fetch only then: keep it short for latency. */
-    static const char *const defaults[] = {"fetch.wait.max.ms", "100", NULL};
+     * an empty fetch only then: keep it short for latency.
+     * queued.min.messages counts the one consumer queue all partitions feed.
+     * Once it is passed, librdkafka 2.0 fetches again only when its broker
+     * thread next wakes, up to a second later (2.1 adds fetch.queue.backoff.ms
+     * for this): at librdkafka's 100000 a consumer slower than the broker
+     * drains the queue and then idles. The prefetch stays bounded by
+     * queued.max.messages.kbytes. */
+    static const char *const defaults[] = {"fetch.wait.max.ms", "100",
+                                           "queued.min.messages", "1000000", NULL};
     rd_kafka_conf_t *rkconf = dc__kafka_consumer_conf(conf, defaults, overrides, errstr,
                                                       errstr_size);
     rd_kafka_t *rk;

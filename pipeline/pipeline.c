@@ -1,8 +1,14 @@
 /* pipeline/pipeline.c - source -> decode -> validate -> feature batch ->
- * atomic flush -> bucket closes, the loop `run` and `replay` share. */
+ * atomic flush -> bucket closes, the loop `run` and `replay` share.
+ *
+ * A flush runs on a thread of its own while the loop decodes into the next
+ * batch, so Redis and this process work at the same time; at most one flush
+ * is in flight, and the loop takes its result in (commit, closes) before it
+ * starts the next one or uses the store itself. */
 #include "pipeline/pipeline.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -33,7 +39,22 @@ struct dc_pipeline_s {
     int64_t delivered_until; /* closed buckets delivered to bucket_closed */
     int closer;
     int rejects_pending;
-    double last_flush, last_log, retry_at, backoff;
+    double last_flush, last_log, retry_at, backoff; /* last_flush: when the last one started */
+
+    /* The flush in flight. Between flush_start() and flush_join() its
+     * thread owns job.batch, job.parts and the store (fs). */
+    struct {
+        pthread_t thread;
+        int running;           /* started, not joined */
+        int done;              /* joined, result not taken in */
+        int failed;            /* failed: sent again before anything newer */
+        dc_featbatch_t *batch; /* the batch it applies */
+        dc_parts_t *parts;     /* the partitions' progress when it started */
+        int64_t ack_until;
+        double t0, t1;
+        int err;
+        dc_flush_result_t res;
+    } job;
 
     dc_source_t *source;
     int paused;
@@ -69,7 +90,8 @@ dc_pipeline_t *dc_pipeline_new(const dc_conf_t *conf, const dc_limits_t *lim,
     pl->last_flush = pl->last_log = dc_monotonic_s();
     if (!(pl->codec = dc_codec_new(conf, errstr, errstr_size)))
         goto fail;
-    if (!(pl->batch = dc_featbatch_new(lim)) || !(pl->parts = dc_parts_new())) {
+    if (!(pl->batch = dc_featbatch_new(lim)) || !(pl->parts = dc_parts_new()) ||
+        !(pl->job.batch = dc_featbatch_new(lim)) || !(pl->job.parts = dc_parts_new())) {
         dc_seterr(errstr, errstr_size, DC_ERR_NOMEM, "out of memory");
         goto fail;
     }
@@ -108,13 +130,18 @@ fail:
     return NULL;
 }
 
+static void flush_join(dc_pipeline_t *pl);
+
 void dc_pipeline_destroy(dc_pipeline_t *pl)
 {
     if (!pl)
         return;
+    flush_join(pl);
     dc_codec_destroy(pl->codec);
     dc_featbatch_destroy(pl->batch);
     dc_parts_destroy(pl->parts);
+    dc_featbatch_destroy(pl->job.batch);
+    dc_parts_destroy(pl->job.parts);
     dc_order_clear(&pl->order);
     dc_bucket_clear(&pl->bucket);
     free(pl);
@@ -172,55 +199,128 @@ static int deliver_closes(dc_pipeline_t *pl, int max)
     return DC_OK;
 }
 
-/* One atomic step, then the commit and the closes it made possible. */
-static int flush(dc_pipeline_t *pl)
+static void *flush_thread(void *arg)
 {
-    dc_flush_result_t res;
-    double t0 = dc_monotonic_s();
+    dc_pipeline_t *pl = arg;
+
+    pl->job.err = dc_featstore_flush(pl->fs, pl->job.batch, pl->job.parts, pl->job.ack_until,
+                                     pl->job.t0, &pl->job.res);
+    pl->job.t1 = dc_monotonic_s();
+    return NULL;
+}
+
+/* Waits for the flush in flight, if any: the store is the loop's again.
+ * Its result waits for flush_finish(). */
+static void flush_join(dc_pipeline_t *pl)
+{
+    if (!pl->job.running)
+        return;
+    pthread_join(pl->job.thread, NULL);
+    pl->job.running = 0;
+    pl->job.done = 1;
+}
+
+/* Starts the atomic step for the batch so far and the partitions' progress
+ * (nothing may be in flight); again: send the failed one again instead. */
+static int flush_start(dc_pipeline_t *pl, int again)
+{
     int err;
 
-    if (pl->rejects_pending && pl->sinks.reject_flush &&
-        (err = pl->sinks.reject_flush(pl->sinks.reject_opaque)))
-        return err;
-    pl->rejects_pending = 0;
-    err = dc_featstore_flush(pl->fs, pl->batch, pl->parts, pl->delivered_until, t0, &res);
-    pl->last_flush = dc_monotonic_s();
+    if (!again) {
+        /* The DLQ must hold the rejects before their offsets are stored. */
+        if (pl->rejects_pending && pl->sinks.reject_flush &&
+            (err = pl->sinks.reject_flush(pl->sinks.reject_opaque)))
+            return err;
+        pl->rejects_pending = 0;
+        if ((err = dc_parts_copy(pl->job.parts, pl->parts)))
+            return dc_seterr(pl->errstr, sizeof(pl->errstr), err, "out of memory");
+        dc_featbatch_t *filled = pl->batch;
+        pl->batch = pl->job.batch; /* empty: taken in or dropped */
+        pl->job.batch = filled;
+        pl->job.ack_until = pl->delivered_until;
+    }
+    pl->job.t0 = pl->last_flush = dc_monotonic_s();
+    if (pthread_create(&pl->job.thread, NULL, flush_thread, pl)) {
+        flush_thread(pl); /* no thread to be had: the loop waits for it instead */
+        pl->job.done = 1;
+        return DC_OK;
+    }
+    pl->job.running = 1;
+    return DC_OK;
+}
+
+/* Takes in the result of the flush in flight, waiting for it: then the
+ * commit and the closes it made possible. */
+static int flush_finish(dc_pipeline_t *pl)
+{
+    const dc_flush_result_t *res = &pl->job.res;
+    int err;
+
+    flush_join(pl);
+    if (!pl->job.done)
+        return DC_OK;
+    pl->job.done = 0;
+    if ((err = pl->job.err)) {
+        pl->stats.flush_failures++;
+        dc_metric_add(pl->m_flush_fail, 1);
+    }
     if (err == DC_ERR_VERSION) {
         dc_log(DC_LOG_WARN, "pipeline", "%s: dropping the batch and rewinding",
                dc_featstore_errstr(pl->fs));
-        pl->stats.flush_failures++;
-        dc_metric_add(pl->m_flush_fail, 1);
+        pl->job.failed = 0;
+        dc_featbatch_reset(pl->job.batch);
         return drop_batch(pl);
     }
-    if (err) {
-        pl->stats.flush_failures++;
-        dc_metric_add(pl->m_flush_fail, 1);
+    if ((pl->job.failed = err != DC_OK))
         return err;
+    dc_featbatch_reset(pl->job.batch);
+    for (size_t i = 0; i < dc_parts_count(pl->job.parts); i++) {
+        const dc_part_t *done = dc_parts_at(pl->job.parts, i);
+        dc_part_t *p = dc_parts_find(pl->parts, done->topic, done->partition);
+        if (p)
+            p->stored_offset = done->stored_offset;
     }
-    dc_featbatch_reset(pl->batch);
     pl->stats.flushes++;
-    pl->stats.redis_commands += res.commands;
-    /* Another instance closed these buckets first: the flush kept the
-     * events in the windows only, as for any late event. */
-    pl->stats.late += res.late_dropped;
-    dc_metric_add(pl->m_late, (double)res.late_dropped);
+    pl->stats.redis_commands += res->commands;
+    /* Another instance closed these buckets first, or a close of this one
+     * ran while their events were batched: the flush kept the events in
+     * the windows only, as for any late event. */
+    pl->stats.late += res->late_dropped;
+    dc_metric_add(pl->m_late, (double)res->late_dropped);
     dc_metric_add(pl->m_flushes, 1);
-    dc_metric_add(pl->m_cmds, (double)res.commands);
-    dc_metric_add(pl->m_conflicts, (double)res.conflicts);
-    pl->stats.flush_conflicts += res.conflicts;
-    dc_metric_add(pl->m_flush_s, pl->last_flush - t0);
-    dc_metric_set(pl->m_flush_last, pl->last_flush - t0);
-    pl->closed_until = res.closed_until;
-    pl->closer = res.closer;
+    dc_metric_add(pl->m_cmds, (double)res->commands);
+    dc_metric_add(pl->m_conflicts, (double)res->conflicts);
+    pl->stats.flush_conflicts += res->conflicts;
+    dc_metric_add(pl->m_flush_s, pl->job.t1 - pl->job.t0);
+    dc_metric_set(pl->m_flush_last, pl->job.t1 - pl->job.t0);
+    pl->closed_until = res->closed_until;
+    pl->closer = res->closer;
     /* Until the first bucket closes, the store may still move the clock's
      * start back (older data from a partition heard late): follow it. */
-    if (!pl->closer || pl->delivered_until == INT64_MIN || pl->delivered_until < res.acked_until ||
-        res.closed_until == INT64_MIN)
-        pl->delivered_until = res.acked_until;
-    if (pl->source && pl->source->commit && (err = pl->source->commit(pl->source->src, pl->parts)))
+    if (!pl->closer || pl->delivered_until == INT64_MIN || pl->delivered_until < res->acked_until ||
+        res->closed_until == INT64_MIN)
+        pl->delivered_until = res->acked_until;
+    if (pl->source && pl->source->commit &&
+        (err = pl->source->commit(pl->source->src, pl->job.parts)))
         dc_log(DC_LOG_WARN, "pipeline", "commit to the source failed (%s); the store holds "
                "the offsets, so nothing is lost", dc_err2str(err));
     return deliver_closes(pl, CLOSES_PER_ROUND);
+}
+
+/* One atomic step for everything read so far, after the one in flight (and
+ * a failed one, sent again). wait: return once it is applied, rather than
+ * read on while it runs. */
+static int flush(dc_pipeline_t *pl, int wait)
+{
+    int err;
+
+    if ((err = flush_finish(pl)))
+        return err;
+    if (pl->job.failed && ((err = flush_start(pl, 1)) || (err = flush_finish(pl))))
+        return err;
+    if ((err = flush_start(pl, 0)))
+        return err;
+    return wait ? flush_finish(pl) : DC_OK;
 }
 
 static int reject(dc_pipeline_t *pl, const dc_srcmsg_t *msg, int reason, const char *detail)
@@ -406,6 +506,7 @@ int dc_pipeline_assign(dc_pipeline_t *pl, int topic, const char *topic_name, int
     int err = DC_ERR_NOMEM;
 
     *start_offset = -1;
+    flush_join(pl); /* the store's connection is needed here */
     if (!one || !(q = dc_parts_add(one, topic_name, topic, partition)))
         goto out;
     /* Only the new partition is read back: the others may hold progress
@@ -429,7 +530,7 @@ out:
 
 int dc_pipeline_revoke(dc_pipeline_t *pl, int topic, int32_t partition)
 {
-    int err = flush(pl);
+    int err = flush(pl, 1);
 
     if (pl->has_parked && pl->parked.topic == topic && pl->parked.partition == partition)
         unpark(pl);
@@ -439,6 +540,8 @@ int dc_pipeline_revoke(dc_pipeline_t *pl, int topic, int32_t partition)
                dc_err2str(err));
         dc_parts_remove(pl->parts, topic, partition);
         dc_featbatch_reset(pl->batch);
+        dc_featbatch_reset(pl->job.batch);
+        pl->job.failed = 0;
         unpark(pl);
         for (size_t i = 0; i < dc_parts_count(pl->parts); i++)
             dc_parts_at(pl->parts, i)->next_offset = dc_parts_at(pl->parts, i)->stored_offset;
@@ -463,6 +566,8 @@ static void set_paused(dc_pipeline_t *pl, int paused)
 {
     if (pl->paused == paused)
         return;
+    if (paused)
+        flush_join(pl); /* its error text is the store's */
     pl->paused = paused;
     if (pl->source->pause)
         pl->source->pause(pl->source->src, paused);
@@ -498,7 +603,7 @@ static void log_stats(dc_pipeline_t *pl)
 /* Flushes, and on failure pauses the source and schedules a retry. */
 static int try_flush(dc_pipeline_t *pl)
 {
-    int err = flush(pl);
+    int err = flush(pl, 0);
 
     if (err == DC_ERR_REDIS || err == DC_ERR_AGAIN || err == DC_ERR_KAFKA) {
         set_paused(pl, 1);
@@ -539,7 +644,7 @@ static int drain(dc_pipeline_t *pl, int64_t timeout_ms)
             if (err != DC_ERR_AGAIN)
                 return err;
         }
-        err = flush(pl);
+        err = flush(pl, 1);
         if (!err && !pl->has_parked && (!pl->closer || pl->delivered_until >= pl->closed_until))
             return DC_OK;
         if (err && err != DC_ERR_REDIS && err != DC_ERR_KAFKA && err != DC_ERR_AGAIN)
@@ -671,6 +776,7 @@ int dc_pipeline_run(dc_pipeline_t *pl, dc_source_t *source, int (*stop)(void),
         while (!err && pl->closer && pl->delivered_until < pl->closed_until)
             err = deliver_closes(pl, CLOSES_PER_ROUND);
     }
+    flush_join(pl); /* after an error: nothing may outlive the loop */
     unpark(pl);
     log_stats(pl);
     return err;

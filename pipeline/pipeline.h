@@ -21,9 +21,12 @@
  * Backpressure: while Redis is down or failing the pipeline pauses the
  * source, keeps at most one message aside, retries the flush with a growing
  * delay (up to 2 s), and resumes once it succeeds; nothing is dropped and
- * memory stays bounded by flush.max.events.
+ * memory stays bounded by two batches of flush.max.events.
  *
- * Single-threaded: every function runs on the thread of dc_pipeline_run().
+ * A flush runs on a thread of its own while the loop decodes the next batch
+ * (at most one in flight; the next waits for it), so Redis and decoding
+ * overlap. Everything else, the sinks included, runs on the thread of
+ * dc_pipeline_run(), and so must every function here.
  */
 #ifndef DC_PIPELINE_H
 #define DC_PIPELINE_H
