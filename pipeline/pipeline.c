@@ -1,19 +1,23 @@
 /* pipeline/pipeline.c - source -> decode -> validate -> feature batch ->
  * atomic flush -> bucket closes, the loop `run` and `replay` share.
  *
- * A flush runs on a thread of its own while the loop decodes into the next
- * batch, so Redis and this process work at the same time; at most one flush
- * is in flight, and the loop takes its result in (commit, closes) before it
- * starts the next one or uses the store itself. */
+ * A flush, and the bucket closes it makes possible, run on a thread of their
+ * own while the loop decodes into the next batch, so Redis and this process
+ * work at the same time. At most one is in flight; the loop takes its result
+ * in (the commit, the closed buckets for the sink) before it starts the next
+ * one or uses the store itself, and waits for it only when its own batch is
+ * full. */
 #include "pipeline/pipeline.h"
 
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #define CLOSES_PER_ROUND 64 /* closes delivered between two polls of the source */
+#define CLOSES_PER_FLUSH 4  /* closes a flush thread makes after its flush */
 #define HEARTBEAT_S 1.0     /* flush at least this often: lease, idle partitions */
 
 /* The DLQ reasons, each with its counter made at start-up. */
@@ -42,18 +46,22 @@ struct dc_pipeline_s {
     double last_flush, last_log, retry_at, backoff; /* last_flush: when the last one started */
 
     /* The flush in flight. Between flush_start() and flush_join() its
-     * thread owns job.batch, job.parts and the store (fs). */
+     * thread owns job.batch, job.parts, job.closed and the store (fs). */
     struct {
         pthread_t thread;
         int running;           /* started, not joined */
+        atomic_int finished;   /* its thread is done: joining will not wait */
         int done;              /* joined, result not taken in */
         int failed;            /* failed: sent again before anything newer */
         dc_featbatch_t *batch; /* the batch it applies */
         dc_parts_t *parts;     /* the partitions' progress when it started */
-        int64_t ack_until;
+        int64_t ack_until;     /* delivered_until when it started */
         double t0, t1;
         int err;
         dc_flush_result_t res;
+        dc_bucket_t closed[CLOSES_PER_FLUSH]; /* closed after the flush, in order */
+        int n_closed;
+        int close_err; /* why it closed no more (0: none were due) */
     } job;
 
     dc_source_t *source;
@@ -142,6 +150,8 @@ void dc_pipeline_destroy(dc_pipeline_t *pl)
     dc_parts_destroy(pl->parts);
     dc_featbatch_destroy(pl->job.batch);
     dc_parts_destroy(pl->job.parts);
+    for (int i = 0; i < CLOSES_PER_FLUSH; i++)
+        dc_bucket_clear(&pl->job.closed[i]);
     dc_order_clear(&pl->order);
     dc_bucket_clear(&pl->bucket);
     free(pl);
@@ -179,34 +189,83 @@ static int drop_batch(dc_pipeline_t *pl)
     return DC_OK;
 }
 
-/* Delivers closed buckets, at most max of them. */
+/* Whether the bucket starting at delivered is due to close, by the clock a
+ * flush returned (closer, closed_until). */
+static int close_due(int closer, int64_t delivered, int64_t closed_until)
+{
+    return closer && delivered != INT64_MIN && closed_until != INT64_MIN &&
+           delivered < closed_until;
+}
+
+/* Hands a closed bucket to the next stage. */
+static int hand_over(dc_pipeline_t *pl, dc_bucket_t *bucket)
+{
+    int err;
+
+    if (pl->sinks.bucket_closed &&
+        (err = pl->sinks.bucket_closed(pl->sinks.closed_opaque, bucket)))
+        return dc_seterr(pl->errstr, sizeof(pl->errstr), err,
+                         "the bucket-closed consumer failed");
+    pl->delivered_until += pl->lim.bucket_ms;
+    pl->stats.buckets_closed++;
+    dc_metric_add(pl->m_closed, 1);
+    return DC_OK;
+}
+
+/* Closes and delivers buckets here, at most max of them (no flush in
+ * flight). */
 static int deliver_closes(dc_pipeline_t *pl, int max)
 {
     int err;
 
-    while (pl->closer && pl->delivered_until != INT64_MIN && pl->closed_until != INT64_MIN &&
-           pl->delivered_until < pl->closed_until && max-- > 0) {
-        if ((err = dc_featstore_close_bucket(pl->fs, pl->delivered_until, &pl->bucket)))
+    while (close_due(pl->closer, pl->delivered_until, pl->closed_until) && max-- > 0)
+        if ((err = dc_featstore_close_bucket(pl->fs, pl->delivered_until, &pl->bucket)) ||
+            (err = hand_over(pl, &pl->bucket)))
             return err;
-        if (pl->sinks.bucket_closed &&
-            (err = pl->sinks.bucket_closed(pl->sinks.closed_opaque, &pl->bucket)))
-            return dc_seterr(pl->errstr, sizeof(pl->errstr), err,
-                             "the bucket-closed consumer failed");
-        pl->delivered_until += pl->lim.bucket_ms;
-        pl->stats.buckets_closed++;
-        dc_metric_add(pl->m_closed, 1);
-    }
     return DC_OK;
+}
+
+/* The first bucket not yet delivered after a flush that returned res, when
+ * delivered buckets were delivered before it. Until the first bucket closes,
+ * the store may still move the clock's start back (older data from a
+ * partition heard late): follow it. */
+static int64_t delivered_after(int64_t delivered, const dc_flush_result_t *res)
+{
+    if (!res->closer || delivered == INT64_MIN || delivered < res->acked_until ||
+        res->closed_until == INT64_MIN)
+        return res->acked_until;
+    return delivered;
 }
 
 static void *flush_thread(void *arg)
 {
     dc_pipeline_t *pl = arg;
+    dc_flush_result_t *res = &pl->job.res;
 
+    pl->job.n_closed = 0;
+    pl->job.close_err = DC_OK;
     pl->job.err = dc_featstore_flush(pl->fs, pl->job.batch, pl->job.parts, pl->job.ack_until,
-                                     pl->job.t0, &pl->job.res);
+                                     pl->job.t0, res);
     pl->job.t1 = dc_monotonic_s();
+    if (!pl->job.err) {
+        int64_t start = delivered_after(pl->job.ack_until, res);
+        while (pl->job.n_closed < CLOSES_PER_FLUSH &&
+               close_due(res->closer, start, res->closed_until)) {
+            if ((pl->job.close_err = dc_featstore_close_bucket(
+                     pl->fs, start, &pl->job.closed[pl->job.n_closed])))
+                break;
+            pl->job.n_closed++;
+            start += pl->lim.bucket_ms;
+        }
+    }
+    atomic_store(&pl->job.finished, 1);
     return NULL;
+}
+
+/* Whether a flush is in flight and not finished yet. */
+static int flush_busy(dc_pipeline_t *pl)
+{
+    return pl->job.running && !atomic_load(&pl->job.finished);
 }
 
 /* Waits for the flush in flight, if any: the store is the loop's again.
@@ -240,6 +299,7 @@ static int flush_start(dc_pipeline_t *pl, int again)
         pl->job.ack_until = pl->delivered_until;
     }
     pl->job.t0 = pl->last_flush = dc_monotonic_s();
+    atomic_store(&pl->job.finished, 0);
     if (pthread_create(&pl->job.thread, NULL, flush_thread, pl)) {
         flush_thread(pl); /* no thread to be had: the loop waits for it instead */
         pl->job.done = 1;
@@ -249,8 +309,8 @@ static int flush_start(dc_pipeline_t *pl, int again)
     return DC_OK;
 }
 
-/* Takes in the result of the flush in flight, waiting for it: then the
- * commit and the closes it made possible. */
+/* Takes in the result of the flush in flight, waiting for it: the commit,
+ * then the buckets it closed go to the sink. */
 static int flush_finish(dc_pipeline_t *pl)
 {
     const dc_flush_result_t *res = &pl->job.res;
@@ -295,16 +355,15 @@ static int flush_finish(dc_pipeline_t *pl)
     dc_metric_set(pl->m_flush_last, pl->job.t1 - pl->job.t0);
     pl->closed_until = res->closed_until;
     pl->closer = res->closer;
-    /* Until the first bucket closes, the store may still move the clock's
-     * start back (older data from a partition heard late): follow it. */
-    if (!pl->closer || pl->delivered_until == INT64_MIN || pl->delivered_until < res->acked_until ||
-        res->closed_until == INT64_MIN)
-        pl->delivered_until = res->acked_until;
+    pl->delivered_until = delivered_after(pl->delivered_until, res);
     if (pl->source && pl->source->commit &&
         (err = pl->source->commit(pl->source->src, pl->job.parts)))
         dc_log(DC_LOG_WARN, "pipeline", "commit to the source failed (%s); the store holds "
                "the offsets, so nothing is lost", dc_err2str(err));
-    return deliver_closes(pl, CLOSES_PER_ROUND);
+    for (int i = 0; i < pl->job.n_closed; i++)
+        if ((err = hand_over(pl, &pl->job.closed[i])))
+            return err;
+    return pl->job.close_err;
 }
 
 /* One atomic step for everything read so far, after the one in flight (and
@@ -600,10 +659,11 @@ static void log_stats(dc_pipeline_t *pl)
     }
 }
 
-/* Flushes, and on failure pauses the source and schedules a retry. */
-static int try_flush(dc_pipeline_t *pl)
+/* Flushes (start), or takes in the flush in flight, and on failure pauses
+ * the source and schedules a retry. */
+static int try_flush(dc_pipeline_t *pl, int start)
 {
-    int err = flush(pl, 0);
+    int err = start ? flush(pl, 0) : flush_finish(pl);
 
     if (err == DC_ERR_REDIS || err == DC_ERR_AGAIN || err == DC_ERR_KAFKA) {
         set_paused(pl, 1);
@@ -676,7 +736,7 @@ int dc_pipeline_run(dc_pipeline_t *pl, dc_source_t *source, int (*stop)(void),
         if (pl->paused || pl->has_parked) {
             /* Backpressure: keep serving rebalances, retry the store. */
             if (now >= pl->retry_at) {
-                err = try_flush(pl);
+                err = try_flush(pl, 1);
                 if (err && err != DC_ERR_AGAIN)
                     break;
                 if (!err && pl->has_parked) {
@@ -712,12 +772,17 @@ int dc_pipeline_run(dc_pipeline_t *pl, dc_source_t *source, int (*stop)(void),
                 continue;
             }
         }
+        /* A full batch waits for the flush in flight; anything else that
+         * makes a flush due waits for it to finish. */
+        int busy = flush_busy(pl), start = 0;
         if ((int64_t)dc_featbatch_events(pl->batch) >= pl->flush_max ||
-            (dc_featbatch_events(pl->batch) &&
-             (now - pl->last_flush) * 1000.0 >= (double)pl->flush_interval_ms) ||
-            now - pl->last_flush >= HEARTBEAT_S ||
-            (pl->closer && pl->delivered_until < pl->closed_until)) {
-            if ((err = try_flush(pl)) == DC_ERR_AGAIN) {
+            (!busy && ((dc_featbatch_events(pl->batch) &&
+                        (now - pl->last_flush) * 1000.0 >= (double)pl->flush_interval_ms) ||
+                       now - pl->last_flush >= HEARTBEAT_S ||
+                       close_due(pl->closer, pl->delivered_until, pl->closed_until))))
+            start = 1;
+        if (start || (pl->job.running && !busy)) {
+            if ((err = try_flush(pl, start)) == DC_ERR_AGAIN) {
                 err = DC_OK;
                 continue;
             }
@@ -737,7 +802,7 @@ int dc_pipeline_run(dc_pipeline_t *pl, dc_source_t *source, int (*stop)(void),
         }
         err = process(pl, &msg);
         if (err == DC_ERR_AGAIN) {
-            err = try_flush(pl);
+            err = try_flush(pl, 1);
             if (!err)
                 err = process(pl, &msg);
             if (err == DC_ERR_AGAIN) {
