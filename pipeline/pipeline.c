@@ -66,8 +66,6 @@ struct dc_pipeline_s {
 
     dc_source_t *source;
     int paused;
-    dc_srcmsg_t parked; /* the one message held while the store is unavailable */
-    int has_parked;
 
     dc_pipeline_stats_t stats;
     dc_metric_t *m_in, *m_out, *m_late, *m_skipped, *m_flushes, *m_flush_fail, *m_flush_s,
@@ -159,13 +157,6 @@ void dc_pipeline_destroy(dc_pipeline_t *pl)
 
 void dc_pipeline_stats(const dc_pipeline_t *pl, dc_pipeline_stats_t *stats) { *stats = pl->stats; }
 
-static void unpark(dc_pipeline_t *pl)
-{
-    if (pl->has_parked && pl->source && pl->source->release)
-        pl->source->release(pl->source->src, &pl->parked);
-    pl->has_parked = 0;
-}
-
 /* The batch is lost: every partition goes back to what the store holds, and
  * the source reads on from there. */
 static int drop_batch(dc_pipeline_t *pl)
@@ -173,7 +164,6 @@ static int drop_batch(dc_pipeline_t *pl)
     int err;
 
     dc_featbatch_reset(pl->batch);
-    unpark(pl);
     for (size_t i = 0; i < dc_parts_count(pl->parts); i++) {
         dc_part_t *p = dc_parts_at(pl->parts, i);
         p->next_offset = -1;
@@ -485,8 +475,7 @@ static void explain_invalid(dc_pipeline_t *pl, const dc_click_t *click, const dc
              order->n_lines, dc_err2str(reason));
 }
 
-/* Processes one message. DC_ERR_AGAIN: the batch must be flushed before
- * this message fits (nothing of it was added). */
+/* Processes one message into the batch (or the DLQ). */
 static int process(dc_pipeline_t *pl, const dc_srcmsg_t *msg)
 {
     dc_part_t *part = dc_parts_find(pl->parts, msg->topic, msg->partition);
@@ -519,8 +508,6 @@ static int process(dc_pipeline_t *pl, const dc_srcmsg_t *msg)
         goto done;
     }
     if (click) {
-        if (!dc_featbatch_fits(pl->batch, click->sku, ts, pl->closed_until))
-            return DC_ERR_AGAIN;
         dc_fevent_t ev = {.sku = click->sku, .user = click->user_id, .ts_ms = ts,
                           .kind = click_kind(click->type), .price = click->price,
                           .promo = click->has_promo};
@@ -531,9 +518,6 @@ static int process(dc_pipeline_t *pl, const dc_srcmsg_t *msg)
         pl->stats.events_out++;
         dc_metric_add(pl->m_out, 1);
     } else {
-        for (size_t i = 0; i < order->n_lines; i++)
-            if (!dc_featbatch_fits(pl->batch, order->lines[i].sku, ts, pl->closed_until))
-                return DC_ERR_AGAIN;
         for (size_t i = 0; i < order->n_lines; i++) {
             dc_fevent_t ev = {.sku = order->lines[i].sku, .user = order->user_id, .ts_ms = ts,
                               .kind = order->status == DC_ORDER_PLACED ? DC_FEV_PLACED
@@ -591,8 +575,6 @@ int dc_pipeline_revoke(dc_pipeline_t *pl, int topic, int32_t partition)
 {
     int err = flush(pl, 1);
 
-    if (pl->has_parked && pl->parked.topic == topic && pl->parked.partition == partition)
-        unpark(pl);
     if (err) {
         dc_log(DC_LOG_WARN, "pipeline", "cannot store progress before giving up %d/%d (%s); "
                "dropping the batch, the next owner reads it again", topic, (int)partition,
@@ -601,7 +583,6 @@ int dc_pipeline_revoke(dc_pipeline_t *pl, int topic, int32_t partition)
         dc_featbatch_reset(pl->batch);
         dc_featbatch_reset(pl->job.batch);
         pl->job.failed = 0;
-        unpark(pl);
         for (size_t i = 0; i < dc_parts_count(pl->parts); i++)
             dc_parts_at(pl->parts, i)->next_offset = dc_parts_at(pl->parts, i)->stored_offset;
         if (pl->source && pl->source->rewind)
@@ -674,7 +655,7 @@ static int try_flush(dc_pipeline_t *pl, int start)
     if (err)
         return err;
     pl->backoff = 0;
-    if (pl->paused && !pl->has_parked)
+    if (pl->paused)
         set_paused(pl, 0);
     return DC_OK;
 }
@@ -695,17 +676,8 @@ static int drain(dc_pipeline_t *pl, int64_t timeout_ms)
     int err;
 
     for (;;) {
-        if (pl->has_parked) {
-            err = process(pl, &pl->parked);
-            if (err == DC_OK) {
-                unpark(pl);
-                continue;
-            }
-            if (err != DC_ERR_AGAIN)
-                return err;
-        }
         err = flush(pl, 1);
-        if (!err && !pl->has_parked && (!pl->closer || pl->delivered_until >= pl->closed_until))
+        if (!err && (!pl->closer || pl->delivered_until >= pl->closed_until))
             return DC_OK;
         if (err && err != DC_ERR_REDIS && err != DC_ERR_KAFKA && err != DC_ERR_AGAIN)
             return err;
@@ -733,21 +705,12 @@ int dc_pipeline_run(dc_pipeline_t *pl, dc_source_t *source, int (*stop)(void),
             log_stats(pl);
             pl->last_log = now;
         }
-        if (pl->paused || pl->has_parked) {
+        if (pl->paused) {
             /* Backpressure: keep serving rebalances, retry the store. */
             if (now >= pl->retry_at) {
                 err = try_flush(pl, 1);
                 if (err && err != DC_ERR_AGAIN)
                     break;
-                if (!err && pl->has_parked) {
-                    err = process(pl, &pl->parked);
-                    if (err && err != DC_ERR_AGAIN)
-                        break;
-                    if (!err) {
-                        unpark(pl);
-                        set_paused(pl, 0);
-                    }
-                }
                 err = DC_OK;
             }
             if (pl->paused && !source->pause) {
@@ -801,18 +764,6 @@ int dc_pipeline_run(dc_pipeline_t *pl, dc_source_t *source, int (*stop)(void),
             break;
         }
         err = process(pl, &msg);
-        if (err == DC_ERR_AGAIN) {
-            err = try_flush(pl, 1);
-            if (!err)
-                err = process(pl, &msg);
-            if (err == DC_ERR_AGAIN) {
-                pl->parked = msg;
-                pl->has_parked = 1;
-                set_paused(pl, 1);
-                err = DC_OK;
-                continue;
-            }
-        }
         if (source->release)
             source->release(source->src, &msg);
         if (err)
@@ -842,7 +793,6 @@ int dc_pipeline_run(dc_pipeline_t *pl, dc_source_t *source, int (*stop)(void),
             err = deliver_closes(pl, CLOSES_PER_ROUND);
     }
     flush_join(pl); /* after an error: nothing may outlive the loop */
-    unpark(pl);
     log_stats(pl);
     return err;
 }
