@@ -215,10 +215,10 @@ static int deliver_closes(dc_pipeline_t *pl, int max)
     return DC_OK;
 }
 
-/* The first bucket not yet delivered after a flush that returned res, when
- * delivered buckets were delivered before it. Until the first bucket closes,
- * the store may still move the clock's start back (older data from a
- * partition heard late): follow it. */
+/* The start of the next bucket to deliver after a flush that returned res,
+ * delivered being that start before it. Until the first bucket closes, the
+ * store may still move the clock's start back (older data from a partition
+ * heard late): follow it. */
 static int64_t delivered_after(int64_t delivered, const dc_flush_result_t *res)
 {
     if (!res->closer || delivered == INT64_MIN || delivered < res->acked_until ||
