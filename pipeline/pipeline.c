@@ -669,25 +669,25 @@ static void sleep_until(double t)
     }
 }
 
-/* Final flushes at the end: retried while Redis is down, up to the deadline. */
+/* The final flush at the end: retried while Redis is down, up to the
+ * deadline. The closes it makes due are delivered after it, however long
+ * the next stage takes over them. */
 static int drain(dc_pipeline_t *pl, int64_t timeout_ms)
 {
     double deadline = dc_monotonic_s() + (double)timeout_ms / 1000.0;
     int err;
 
     for (;;) {
-        err = flush(pl, 1);
-        if (!err && (!pl->closer || pl->delivered_until >= pl->closed_until))
+        if (!(err = flush(pl, 1)))
             return DC_OK;
-        if (err && err != DC_ERR_REDIS && err != DC_ERR_KAFKA && err != DC_ERR_AGAIN)
+        if (err != DC_ERR_REDIS && err != DC_ERR_KAFKA && err != DC_ERR_AGAIN)
             return err;
         if (dc_monotonic_s() >= deadline) {
             dc_log(DC_LOG_ERROR, "pipeline", "giving up the final flush: %s",
                    dc_featstore_errstr(pl->fs));
-            return err ? err : DC_ERR_AGAIN;
+            return err;
         }
-        if (err)
-            sleep_until(dc_monotonic_s() + 0.1);
+        sleep_until(dc_monotonic_s() + 0.1);
     }
 }
 
