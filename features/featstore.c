@@ -1199,9 +1199,15 @@ static int close_once(dc_featstore_t *fs, int64_t start, dc_bucket_t *out)
 
     /* 3. The transaction: the aggregates and the touched set go, the idle
      * SKUs leave the active set and lose their window slots (an idle SKU
-     * has no open bucket left), the snapshot is kept until acknowledged. */
+     * has no open bucket left), the snapshot is kept until acknowledged.
+     * Every touched SKU's aggregate goes, an inactive one's too: nothing
+     * would find it once the touched set is gone. */
     if (redisAppendCommand(fs->rc, "MULTI") != REDIS_OK)
         fs->send_failed = 1;
+    clear_entries(fs);
+    for (size_t i = 0; i < rep[R_TOUCHED]->elements; i++)
+        if (!add_key(fs, i, "%s:{%s}:b:%lld", fs->prefix, touched[i], (long long)start))
+            fs->send_failed = 1;
     n_queued += send_over_entries(fs, "DEL");
     for (int set = 0; set < 2; set++) {
         snprintf(key, sizeof(key), "%s:{meta}:%s", fs->prefix, set ? "first" : "active");

@@ -752,7 +752,10 @@ int dc_pipeline_run(dc_pipeline_t *pl, dc_source_t *source, int (*stop)(void),
             if (err)
                 break;
         }
-        int rc = source->next(source->src, pl, &msg, 100);
+        /* While a flush is in flight, look back soon: its result (the
+         * buckets it closed, the next closes due) should not wait out an
+         * idle source's full poll. */
+        int rc = source->next(source->src, pl, &msg, pl->job.running ? 10 : 100);
         if (rc == DC_ERR_AGAIN)
             continue;
         if (rc == DC_ERR_EOF) {
