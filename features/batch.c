@@ -17,10 +17,6 @@ struct dc_featbatch_s {
     size_t n_skus, cap_skus;
     uint32_t *index; /* open addressing: SKU hash -> position in skus */
     size_t index_cap;
-    dc_slot_delta_t *slots; /* every SKU's window slot deltas, chained per SKU */
-    size_t n_slots, cap_slots;
-    dc_bucket_delta_t *buckets; /* every SKU's bucket deltas, chained per SKU */
-    size_t n_buckets, cap_buckets;
     dc_user_obs_t *obs;
     size_t n_obs, cap_obs;
     uint32_t *last_obs; /* per SKU: its newest observation, to chain and dedupe */
@@ -59,8 +55,6 @@ void dc_featbatch_destroy(dc_featbatch_t *batch)
         return;
     free(batch->skus);
     free(batch->index);
-    free(batch->slots);
-    free(batch->buckets);
     free(batch->obs);
     free(batch->last_obs);
     free(batch);
@@ -70,8 +64,6 @@ void dc_featbatch_reset(dc_featbatch_t *batch)
 {
     memset(batch->index, 0xff, batch->index_cap * sizeof(*batch->index));
     batch->n_skus = 0;
-    batch->n_slots = 0;
-    batch->n_buckets = 0;
     batch->n_obs = 0;
     batch->events = 0;
 }
@@ -140,75 +132,27 @@ static dc_sku_delta_t *sku_delta(dc_featbatch_t *batch, const char *sku, uint32_
     snprintf(d->sku, sizeof(d->sku), "%s", sku);
     d->newest_ts = INT64_MIN;
     d->oldest_ts = INT64_MAX;
-    for (size_t w = 0; w < batch->lim.n_windows; w++)
+    for (size_t w = 0; w < batch->lim.n_windows; w++) {
         d->top_slot[w] = INT64_MIN;
-    memset(d->ring, 0xff, batch->lim.n_windows * sizeof(d->ring[0]));
-    d->first_slot = EMPTY;
-    d->first_bucket = d->last_bucket = EMPTY;
+        for (size_t s = 0; s < DC_WINDOW_SLOTS; s++)
+            d->slots[w][s].slot = INT64_MIN;
+    }
+    d->n_buckets = 0;
     d->first_user = 0;
     d->n_users = 0;
     return d;
 }
 
-/* Finds or creates the delta of slot of window w, which is not older than
- * the window's newest slot minus DC_WINDOW_SLOTS; NULL on NOMEM. A ring
- * position holding another slot holds an older one, out of the window now:
- * it stays in the SKU's list, where the store skips it. */
-static dc_slot_delta_t *slot_delta(dc_featbatch_t *batch, dc_sku_delta_t *d, uint32_t w,
-                                   int64_t slot)
+static dc_bucket_delta_t *bucket_delta(dc_sku_delta_t *d, int64_t start)
 {
-    int64_t pos = slot % DC_WINDOW_SLOTS;
-    uint32_t *at = &d->ring[w][pos < 0 ? pos + DC_WINDOW_SLOTS : pos];
-    dc_slot_delta_t *s;
-
-    if (*at != EMPTY && batch->slots[*at].slot == slot)
-        return &batch->slots[*at];
-    if (batch->n_slots == batch->cap_slots) {
-        size_t cap = batch->cap_slots ? batch->cap_slots * 2 : 1024;
-        dc_slot_delta_t *slots = realloc(batch->slots, cap * sizeof(*slots));
-        if (!slots)
-            return NULL;
-        batch->slots = slots;
-        batch->cap_slots = cap;
-    }
-    s = &batch->slots[batch->n_slots];
-    memset(s, 0, sizeof(*s));
-    s->slot = slot;
-    s->window = w;
-    s->next = d->first_slot;
-    d->first_slot = *at = (uint32_t)batch->n_slots++;
-    if (d->top_slot[w] == INT64_MIN || slot > d->top_slot[w])
-        d->top_slot[w] = slot;
-    return s;
-}
-
-/* Finds or creates the delta of the bucket starting at start; NULL on
- * NOMEM. Events mostly come in time order, so the SKU's last bucket is
- * tried first. */
-static dc_bucket_delta_t *bucket_delta(dc_featbatch_t *batch, dc_sku_delta_t *d, int64_t start)
-{
-    dc_bucket_delta_t *b;
-
-    if (d->last_bucket != EMPTY && batch->buckets[d->last_bucket].start == start)
-        return &batch->buckets[d->last_bucket];
-    for (uint32_t i = d->first_bucket; i != EMPTY; i = batch->buckets[i].next)
-        if (batch->buckets[i].start == start) {
-            d->last_bucket = i;
-            return &batch->buckets[i];
-        }
-    if (batch->n_buckets == batch->cap_buckets) {
-        size_t cap = batch->cap_buckets ? batch->cap_buckets * 2 : 1024;
-        dc_bucket_delta_t *buckets = realloc(batch->buckets, cap * sizeof(*buckets));
-        if (!buckets)
-            return NULL;
-        batch->buckets = buckets;
-        batch->cap_buckets = cap;
-    }
-    b = &batch->buckets[batch->n_buckets];
+    for (size_t i = 0; i < d->n_buckets; i++)
+        if (d->buckets[i].start == start)
+            return &d->buckets[i];
+    if (d->n_buckets == DC_BATCH_BUCKETS)
+        return NULL;
+    dc_bucket_delta_t *b = &d->buckets[d->n_buckets++];
     memset(b, 0, sizeof(*b));
     b->start = start;
-    b->next = d->first_bucket;
-    d->first_bucket = d->last_bucket = (uint32_t)batch->n_buckets++;
     return b;
 }
 
@@ -269,8 +213,10 @@ int dc_featbatch_add(dc_featbatch_t *batch, const dc_fevent_t *ev, int64_t close
     uint32_t idx;
     dc_sku_delta_t *d = sku_delta(batch, ev->sku, &idx);
 
-    if (!d || (!is_late && !(b = bucket_delta(batch, d, bstart))))
+    if (!d)
         return DC_ERR_NOMEM;
+    if (!is_late && !(b = bucket_delta(d, bstart)))
+        return DC_ERR_AGAIN;
     if (late)
         *late = is_late;
     if (ev->kind == DC_FEV_PLACED)
@@ -280,13 +226,18 @@ int dc_featbatch_add(dc_featbatch_t *batch, const dc_fevent_t *ev, int64_t close
     if (ev->ts_ms < d->oldest_ts)
         d->oldest_ts = ev->ts_ms;
 
-    for (uint32_t w = 0; w < batch->lim.n_windows; w++) {
+    for (size_t w = 0; w < batch->lim.n_windows; w++) {
         int64_t slot = dc_time_floor(ev->ts_ms, batch->slot_ms[w]) / batch->slot_ms[w];
         if (d->top_slot[w] != INT64_MIN && slot <= d->top_slot[w] - DC_WINDOW_SLOTS)
             continue; /* already outside this window, whatever comes later */
-        dc_slot_delta_t *s = slot_delta(batch, d, w, slot);
-        if (!s)
-            return DC_ERR_NOMEM;
+        if (d->top_slot[w] == INT64_MIN || slot > d->top_slot[w])
+            d->top_slot[w] = slot;
+        int64_t pos = slot % DC_WINDOW_SLOTS;
+        dc_slot_delta_t *s = &d->slots[w][pos < 0 ? pos + DC_WINDOW_SLOTS : pos];
+        if (s->slot != slot) {
+            memset(s, 0, sizeof(*s));
+            s->slot = slot;
+        }
         s->views += ev->kind == DC_FEV_VIEW;
         s->carts += ev->kind == DC_FEV_CART;
         if (ev->kind == DC_FEV_PLACED) {
@@ -321,30 +272,26 @@ int dc_featbatch_add(dc_featbatch_t *batch, const dc_fevent_t *ev, int64_t close
     return DC_OK;
 }
 
-const dc_slot_delta_t *dc_featbatch_slot_first(const dc_featbatch_t *batch, size_t i)
+int dc_featbatch_fits(const dc_featbatch_t *batch, const char *sku, int64_t ts_ms,
+                      int64_t closed_until)
 {
-    if (i >= batch->n_skus || batch->skus[i].first_slot == EMPTY)
-        return NULL;
-    return &batch->slots[batch->skus[i].first_slot];
-}
+    int64_t bstart = dc_time_floor(ts_ms, batch->lim.bucket_ms);
+    size_t pos = hash_str(sku) & (batch->index_cap - 1);
 
-const dc_slot_delta_t *dc_featbatch_slot_next(const dc_featbatch_t *batch,
-                                              const dc_slot_delta_t *slot)
-{
-    return slot->next == EMPTY ? NULL : &batch->slots[slot->next];
-}
-
-const dc_bucket_delta_t *dc_featbatch_bucket_first(const dc_featbatch_t *batch, size_t i)
-{
-    if (i >= batch->n_skus || batch->skus[i].first_bucket == EMPTY)
-        return NULL;
-    return &batch->buckets[batch->skus[i].first_bucket];
-}
-
-const dc_bucket_delta_t *dc_featbatch_bucket_next(const dc_featbatch_t *batch,
-                                                  const dc_bucket_delta_t *bucket)
-{
-    return bucket->next == EMPTY ? NULL : &batch->buckets[bucket->next];
+    if (closed_until != INT64_MIN && bstart < closed_until)
+        return 1;
+    for (; batch->index[pos] != EMPTY; pos = (pos + 1) & (batch->index_cap - 1)) {
+        const dc_sku_delta_t *d = &batch->skus[batch->index[pos]];
+        if (strcmp(d->sku, sku))
+            continue;
+        if (d->n_buckets < DC_BATCH_BUCKETS)
+            return 1;
+        for (size_t i = 0; i < d->n_buckets; i++)
+            if (d->buckets[i].start == bstart)
+                return 1;
+        return 0;
+    }
+    return 1;
 }
 
 const dc_user_obs_t *dc_featbatch_user_first(const dc_featbatch_t *batch, size_t i)

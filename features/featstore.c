@@ -396,21 +396,22 @@ static int collect_entries(dc_featstore_t *fs, const dc_featbatch_t *batch)
     clear_entries(fs);
     for (size_t i = 0; i < n_skus; i++) {
         const dc_sku_delta_t *d = dc_featbatch_sku(batch, i);
-        for (const dc_slot_delta_t *sd = dc_featbatch_slot_first(batch, i); sd;
-             sd = dc_featbatch_slot_next(batch, sd)) {
-            uint32_t w = sd->window;
+        for (size_t w = 0; w < lim->n_windows; w++) {
             int64_t slot_ms = lim->window_ms[w] / DC_WINDOW_SLOTS;
-            if (sd->slot <= d->top_slot[w] - DC_WINDOW_SLOTS)
-                continue;
-            int64_t pos = sd->slot % DC_WINDOW_SLOTS;
-            entry_t *e = add_key(fs, i, "%s:{%s}:w:%u:%lld", fs->prefix, d->sku, (unsigned)w,
-                                 (long long)(pos < 0 ? pos + DC_WINDOW_SLOTS : pos));
-            if (!e || collect_users(fs, batch, i, sd->slot * slot_ms, slot_ms, e))
-                return DC_ERR_NOMEM;
-            e->slot = sd;
+            for (size_t s = 0; s < DC_WINDOW_SLOTS; s++) {
+                const dc_slot_delta_t *sd = &d->slots[w][s];
+                if (sd->slot == INT64_MIN || sd->slot <= d->top_slot[w] - DC_WINDOW_SLOTS)
+                    continue;
+                int64_t pos = sd->slot % DC_WINDOW_SLOTS;
+                entry_t *e = add_key(fs, i, "%s:{%s}:w:%zu:%lld", fs->prefix, d->sku, w,
+                                     (long long)(pos < 0 ? pos + DC_WINDOW_SLOTS : pos));
+                if (!e || collect_users(fs, batch, i, sd->slot * slot_ms, slot_ms, e))
+                    return DC_ERR_NOMEM;
+                e->slot = sd;
+            }
         }
-        for (const dc_bucket_delta_t *bd = dc_featbatch_bucket_first(batch, i); bd;
-             bd = dc_featbatch_bucket_next(batch, bd)) {
+        for (size_t b = 0; b < d->n_buckets; b++) {
+            const dc_bucket_delta_t *bd = &d->buckets[b];
             entry_t *e = add_key(fs, i, "%s:{%s}:b:%lld", fs->prefix, d->sku,
                                  (long long)bd->start);
             if (!e || collect_users(fs, batch, i, bd->start, lim->bucket_ms, e))
@@ -1199,15 +1200,9 @@ static int close_once(dc_featstore_t *fs, int64_t start, dc_bucket_t *out)
 
     /* 3. The transaction: the aggregates and the touched set go, the idle
      * SKUs leave the active set and lose their window slots (an idle SKU
-     * has no open bucket left), the snapshot is kept until acknowledged.
-     * Every touched SKU's aggregate goes, an inactive one's too: nothing
-     * would find it once the touched set is gone. */
+     * has no open bucket left), the snapshot is kept until acknowledged. */
     if (redisAppendCommand(fs->rc, "MULTI") != REDIS_OK)
         fs->send_failed = 1;
-    clear_entries(fs);
-    for (size_t i = 0; i < rep[R_TOUCHED]->elements; i++)
-        if (!add_key(fs, i, "%s:{%s}:b:%lld", fs->prefix, touched[i], (long long)start))
-            fs->send_failed = 1;
     n_queued += send_over_entries(fs, "DEL");
     for (int set = 0; set < 2; set++) {
         snprintf(key, sizeof(key), "%s:{meta}:%s", fs->prefix, set ? "first" : "active");

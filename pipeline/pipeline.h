@@ -19,15 +19,11 @@
  * message is then read again, never counted twice.
  *
  * Backpressure: while Redis is down or failing the pipeline pauses the
- * source, retries the flush with a growing delay (up to 2 s), and resumes
- * once it succeeds; nothing is dropped and memory stays bounded by two
- * batches of flush.max.events (an order's lines go into one batch together).
+ * source, keeps at most one message aside, retries the flush with a growing
+ * delay (up to 2 s), and resumes once it succeeds; nothing is dropped and
+ * memory stays bounded by flush.max.events.
  *
- * A flush, and the bucket closes it makes possible, run on a thread of their
- * own while the loop decodes the next batch (at most one in flight; a full
- * batch waits for it), so Redis and decoding overlap. Everything else, the
- * sinks included, runs on the thread of dc_pipeline_run(), and so must every
- * function here.
+ * Single-threaded: every function runs on the thread of dc_pipeline_run().
  */
 #ifndef DC_PIPELINE_H
 #define DC_PIPELINE_H
