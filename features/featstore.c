@@ -909,7 +909,6 @@ static double obj_f64(const msgpack_object *o)
     }
 }
 
-/* Turns a close snapshot into out. */
 /* Room for n SKUs in out, which it empties. */
 static int bucket_reserve(dc_bucket_t *out, size_t n)
 {
@@ -946,6 +945,7 @@ static void bucket_row(dc_bucket_t *out, const char *sku, size_t sku_len, const 
     s->users = users;
 }
 
+/* Turns a close snapshot into out. */
 static int decode_snapshot(dc_featstore_t *fs, const char *data, size_t len, dc_bucket_t *out)
 {
     msgpack_unpacked up;
