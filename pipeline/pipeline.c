@@ -31,6 +31,7 @@ struct dc_pipeline_s {
 
     int64_t closed_until;    /* from the last flush; INT64_MIN before any */
     int64_t delivered_until; /* closed buckets delivered to bucket_closed */
+    int64_t acked_until;     /* closed buckets the store knows were delivered */
     int closer;
     int rejects_pending;
     double last_flush, last_log, retry_at, backoff;
@@ -66,6 +67,7 @@ dc_pipeline_t *dc_pipeline_new(const dc_conf_t *conf, const dc_limits_t *lim,
     pl->log_interval_ms = dc_conf_duration_ms(conf, "metrics.log.interval");
     pl->closed_until = INT64_MIN;
     pl->delivered_until = INT64_MIN;
+    pl->acked_until = INT64_MIN;
     pl->last_flush = pl->last_log = dc_monotonic_s();
     if (!(pl->codec = dc_codec_new(conf, errstr, errstr_size)))
         goto fail;
@@ -183,7 +185,12 @@ static int flush(dc_pipeline_t *pl)
         (err = pl->sinks.reject_flush(pl->sinks.reject_opaque)))
         return err;
     pl->rejects_pending = 0;
-    err = dc_featstore_flush(pl->fs, pl->batch, pl->parts, pl->delivered_until, t0, &res);
+    /* Before anything has closed, this instance has delivered nothing and
+     * acknowledges nothing: its delivered_until is only the clock's
+     * provisional start, which this very flush may move back. */
+    err = dc_featstore_flush(pl->fs, pl->batch, pl->parts,
+                             pl->closed_until == INT64_MIN ? INT64_MIN : pl->delivered_until, t0,
+                             &res);
     pl->last_flush = dc_monotonic_s();
     if (err == DC_ERR_VERSION) {
         dc_log(DC_LOG_WARN, "pipeline", "%s: dropping the batch and rewinding",
@@ -210,13 +217,17 @@ static int flush(dc_pipeline_t *pl)
     pl->stats.flush_conflicts += res.conflicts;
     dc_metric_add(pl->m_flush_s, pl->last_flush - t0);
     dc_metric_set(pl->m_flush_last, pl->last_flush - t0);
-    pl->closed_until = res.closed_until;
-    pl->closer = res.closer;
     /* Until the first bucket closes, the store may still move the clock's
-     * start back (older data from a partition heard late): follow it. */
-    if (!pl->closer || pl->delivered_until == INT64_MIN || pl->delivered_until < res.acked_until ||
-        res.closed_until == INT64_MIN)
+     * start back (older data from a partition heard late), in the very flush
+     * that closes the first buckets too: while nothing had closed before
+     * this flush, nothing was delivered, so the store's acked time is where
+     * delivery starts. A non-closer follows the lease holder. */
+    if (!res.closer || pl->closed_until == INT64_MIN || res.closed_until == INT64_MIN ||
+        pl->delivered_until < res.acked_until)
         pl->delivered_until = res.acked_until;
+    pl->closed_until = res.closed_until;
+    pl->acked_until = res.acked_until;
+    pl->closer = res.closer;
     if (pl->source && pl->source->commit && (err = pl->source->commit(pl->source->src, pl->parts)))
         dc_log(DC_LOG_WARN, "pipeline", "commit to the source failed (%s); the store holds "
                "the offsets, so nothing is lost", dc_err2str(err));
@@ -523,7 +534,11 @@ static void sleep_until(double t)
     }
 }
 
-/* Final flushes at the end: retried while Redis is down, up to the deadline. */
+/* Final flushes at the end: retried while Redis is down. Done once the
+ * store has acknowledged every closed bucket: a flush delivers the closes it
+ * made possible after its step, so the closes of the last one are
+ * acknowledged by one more. The deadline bounds a failing store, not a long
+ * tail of closes: every flush that succeeds starts it over. */
 static int drain(dc_pipeline_t *pl, int64_t timeout_ms)
 {
     double deadline = dc_monotonic_s() + (double)timeout_ms / 1000.0;
@@ -540,8 +555,12 @@ static int drain(dc_pipeline_t *pl, int64_t timeout_ms)
                 return err;
         }
         err = flush(pl);
-        if (!err && !pl->has_parked && (!pl->closer || pl->delivered_until >= pl->closed_until))
-            return DC_OK;
+        if (!err && !pl->has_parked) {
+            if (!pl->closer || pl->acked_until >= pl->closed_until)
+                return DC_OK;
+            deadline = dc_monotonic_s() + (double)timeout_ms / 1000.0;
+            continue;
+        }
         if (err && err != DC_ERR_REDIS && err != DC_ERR_KAFKA && err != DC_ERR_AGAIN)
             return err;
         if (dc_monotonic_s() >= deadline) {
@@ -666,11 +685,8 @@ int dc_pipeline_run(dc_pipeline_t *pl, dc_source_t *source, int (*stop)(void),
                             pl->lim.lateness_ms;
         }
     }
-    if (!err || err == DC_ERR_EOF) {
+    if (!err || err == DC_ERR_EOF)
         err = drain(pl, flush_timeout_ms);
-        while (!err && pl->closer && pl->delivered_until < pl->closed_until)
-            err = deliver_closes(pl, CLOSES_PER_ROUND);
-    }
     unpark(pl);
     log_stats(pl);
     return err;
