@@ -17,6 +17,8 @@ struct dc_featbatch_s {
     size_t n_skus, cap_skus;
     uint32_t *index; /* open addressing: SKU hash -> position in skus */
     size_t index_cap;
+    dc_slot_delta_t *slots; /* every SKU's window slot deltas, chained per SKU */
+    size_t n_slots, cap_slots;
     dc_user_obs_t *obs;
     size_t n_obs, cap_obs;
     uint32_t *last_obs; /* per SKU: its newest observation, to chain and dedupe */
@@ -55,6 +57,7 @@ void dc_featbatch_destroy(dc_featbatch_t *batch)
         return;
     free(batch->skus);
     free(batch->index);
+    free(batch->slots);
     free(batch->obs);
     free(batch->last_obs);
     free(batch);
@@ -64,6 +67,7 @@ void dc_featbatch_reset(dc_featbatch_t *batch)
 {
     memset(batch->index, 0xff, batch->index_cap * sizeof(*batch->index));
     batch->n_skus = 0;
+    batch->n_slots = 0;
     batch->n_obs = 0;
     batch->events = 0;
 }
@@ -132,15 +136,46 @@ static dc_sku_delta_t *sku_delta(dc_featbatch_t *batch, const char *sku, uint32_
     snprintf(d->sku, sizeof(d->sku), "%s", sku);
     d->newest_ts = INT64_MIN;
     d->oldest_ts = INT64_MAX;
-    for (size_t w = 0; w < batch->lim.n_windows; w++) {
+    for (size_t w = 0; w < batch->lim.n_windows; w++)
         d->top_slot[w] = INT64_MIN;
-        for (size_t s = 0; s < DC_WINDOW_SLOTS; s++)
-            d->slots[w][s].slot = INT64_MIN;
-    }
+    d->first_slot = EMPTY;
     d->n_buckets = 0;
     d->first_user = 0;
     d->n_users = 0;
     return d;
+}
+
+/* Finds or creates the delta of slot of window w; NULL on NOMEM. Events
+ * mostly come in time order, so the newest slot is tried first. */
+static dc_slot_delta_t *slot_delta(dc_featbatch_t *batch, dc_sku_delta_t *d, uint32_t w,
+                                   int64_t slot)
+{
+    dc_slot_delta_t *s;
+
+    if (d->top_slot[w] == slot)
+        return &batch->slots[d->top[w]];
+    for (uint32_t i = d->first_slot; i != EMPTY; i = batch->slots[i].next)
+        if (batch->slots[i].window == w && batch->slots[i].slot == slot)
+            return &batch->slots[i];
+    if (batch->n_slots == batch->cap_slots) {
+        size_t cap = batch->cap_slots ? batch->cap_slots * 2 : 1024;
+        dc_slot_delta_t *slots = realloc(batch->slots, cap * sizeof(*slots));
+        if (!slots)
+            return NULL;
+        batch->slots = slots;
+        batch->cap_slots = cap;
+    }
+    s = &batch->slots[batch->n_slots];
+    memset(s, 0, sizeof(*s));
+    s->slot = slot;
+    s->window = w;
+    s->next = d->first_slot;
+    d->first_slot = (uint32_t)batch->n_slots++;
+    if (d->top_slot[w] == INT64_MIN || slot > d->top_slot[w]) {
+        d->top_slot[w] = slot;
+        d->top[w] = d->first_slot;
+    }
+    return s;
 }
 
 static dc_bucket_delta_t *bucket_delta(dc_sku_delta_t *d, int64_t start)
@@ -226,18 +261,13 @@ int dc_featbatch_add(dc_featbatch_t *batch, const dc_fevent_t *ev, int64_t close
     if (ev->ts_ms < d->oldest_ts)
         d->oldest_ts = ev->ts_ms;
 
-    for (size_t w = 0; w < batch->lim.n_windows; w++) {
+    for (uint32_t w = 0; w < batch->lim.n_windows; w++) {
         int64_t slot = dc_time_floor(ev->ts_ms, batch->slot_ms[w]) / batch->slot_ms[w];
         if (d->top_slot[w] != INT64_MIN && slot <= d->top_slot[w] - DC_WINDOW_SLOTS)
             continue; /* already outside this window, whatever comes later */
-        if (d->top_slot[w] == INT64_MIN || slot > d->top_slot[w])
-            d->top_slot[w] = slot;
-        int64_t pos = slot % DC_WINDOW_SLOTS;
-        dc_slot_delta_t *s = &d->slots[w][pos < 0 ? pos + DC_WINDOW_SLOTS : pos];
-        if (s->slot != slot) {
-            memset(s, 0, sizeof(*s));
-            s->slot = slot;
-        }
+        dc_slot_delta_t *s = slot_delta(batch, d, w, slot);
+        if (!s)
+            return DC_ERR_NOMEM;
         s->views += ev->kind == DC_FEV_VIEW;
         s->carts += ev->kind == DC_FEV_CART;
         if (ev->kind == DC_FEV_PLACED) {
@@ -292,6 +322,19 @@ int dc_featbatch_fits(const dc_featbatch_t *batch, const char *sku, int64_t ts_m
         return 0;
     }
     return 1;
+}
+
+const dc_slot_delta_t *dc_featbatch_slot_first(const dc_featbatch_t *batch, size_t i)
+{
+    if (i >= batch->n_skus || batch->skus[i].first_slot == EMPTY)
+        return NULL;
+    return &batch->slots[batch->skus[i].first_slot];
+}
+
+const dc_slot_delta_t *dc_featbatch_slot_next(const dc_featbatch_t *batch,
+                                              const dc_slot_delta_t *slot)
+{
+    return slot->next == EMPTY ? NULL : &batch->slots[slot->next];
 }
 
 const dc_user_obs_t *dc_featbatch_user_first(const dc_featbatch_t *batch, size_t i)

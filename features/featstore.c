@@ -396,19 +396,18 @@ static int collect_entries(dc_featstore_t *fs, const dc_featbatch_t *batch)
     clear_entries(fs);
     for (size_t i = 0; i < n_skus; i++) {
         const dc_sku_delta_t *d = dc_featbatch_sku(batch, i);
-        for (size_t w = 0; w < lim->n_windows; w++) {
+        for (const dc_slot_delta_t *sd = dc_featbatch_slot_first(batch, i); sd;
+             sd = dc_featbatch_slot_next(batch, sd)) {
+            uint32_t w = sd->window;
             int64_t slot_ms = lim->window_ms[w] / DC_WINDOW_SLOTS;
-            for (size_t s = 0; s < DC_WINDOW_SLOTS; s++) {
-                const dc_slot_delta_t *sd = &d->slots[w][s];
-                if (sd->slot == INT64_MIN || sd->slot <= d->top_slot[w] - DC_WINDOW_SLOTS)
-                    continue;
-                int64_t pos = sd->slot % DC_WINDOW_SLOTS;
-                entry_t *e = add_key(fs, i, "%s:{%s}:w:%zu:%lld", fs->prefix, d->sku, w,
-                                     (long long)(pos < 0 ? pos + DC_WINDOW_SLOTS : pos));
-                if (!e || collect_users(fs, batch, i, sd->slot * slot_ms, slot_ms, e))
-                    return DC_ERR_NOMEM;
-                e->slot = sd;
-            }
+            if (sd->slot <= d->top_slot[w] - DC_WINDOW_SLOTS)
+                continue;
+            int64_t pos = sd->slot % DC_WINDOW_SLOTS;
+            entry_t *e = add_key(fs, i, "%s:{%s}:w:%u:%lld", fs->prefix, d->sku, (unsigned)w,
+                                 (long long)(pos < 0 ? pos + DC_WINDOW_SLOTS : pos));
+            if (!e || collect_users(fs, batch, i, sd->slot * slot_ms, slot_ms, e))
+                return DC_ERR_NOMEM;
+            e->slot = sd;
         }
         for (size_t b = 0; b < d->n_buckets; b++) {
             const dc_bucket_delta_t *bd = &d->buckets[b];

@@ -168,8 +168,10 @@ typedef struct {
  * qty * unit_price rounded once), so sums are exact integers whatever order
  * events are added in. */
 typedef struct {
-    int64_t slot; /* slot number: floor(ts / slot width); INT64_MIN when empty */
+    int64_t slot; /* slot number: floor(ts / slot width) */
     int64_t views, carts, units, orders, revenue_e4;
+    uint32_t window; /* which window (config `windows`, shortest first) */
+    uint32_t next;   /* in a batch: the SKU's next slot delta, UINT32_MAX at the end */
 } dc_slot_delta_t;
 
 /* Per-bucket counters of one SKU. */
@@ -183,11 +185,17 @@ typedef struct {
     int64_t price_sum_e4;
 } dc_bucket_delta_t;
 
+/* One SKU's deltas in a batch. Its slot deltas live in the batch's pool, a
+ * few per SKU however many windows and slots there are, so a batch touching
+ * many SKUs once each stays small: iterate them with
+ * dc_featbatch_slot_first(). A slot counts only when it is among the
+ * DC_WINDOW_SLOTS newest of its window (slot > top_slot - DC_WINDOW_SLOTS). */
 typedef struct {
     char sku[DC_SKU_MAX];
     int64_t newest_ts, oldest_ts;
-    dc_slot_delta_t slots[DC_WINDOWS_MAX][DC_WINDOW_SLOTS]; /* ring per window */
-    int64_t top_slot[DC_WINDOWS_MAX];                      /* newest slot per window */
+    int64_t top_slot[DC_WINDOWS_MAX]; /* newest slot per window (INT64_MIN: none) */
+    uint32_t top[DC_WINDOWS_MAX];     /* its slot delta */
+    uint32_t first_slot;              /* the newest slot delta added, UINT32_MAX: none */
     dc_bucket_delta_t buckets[DC_BATCH_BUCKETS];
     size_t n_buckets;
     size_t first_user, n_users; /* into the batch's user list */
@@ -245,6 +253,11 @@ int dc_featbatch_fits(const dc_featbatch_t *batch, const char *sku, int64_t ts_m
 size_t dc_featbatch_events(const dc_featbatch_t *batch);
 size_t dc_featbatch_skus(const dc_featbatch_t *batch);
 const dc_sku_delta_t *dc_featbatch_sku(const dc_featbatch_t *batch, size_t i);
+/* The window slot deltas of SKU i, newest added first (windows mixed).
+ * Iterate with dc_featbatch_slot_next(). */
+const dc_slot_delta_t *dc_featbatch_slot_first(const dc_featbatch_t *batch, size_t i);
+const dc_slot_delta_t *dc_featbatch_slot_next(const dc_featbatch_t *batch,
+                                              const dc_slot_delta_t *slot);
 /* The user observations of SKU i, in the order they were added. Iterate
  * with dc_featbatch_user_next(). */
 const dc_user_obs_t *dc_featbatch_user_first(const dc_featbatch_t *batch, size_t i);

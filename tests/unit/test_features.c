@@ -136,6 +136,20 @@ static void test_parts(void **state)
     assert_false(dc_part_is_idle(p, 30000, 129.9));
     assert_true(dc_part_is_idle(p, 30000, 130.0));
 
+    /* A copy is independent of its source. */
+    dc_parts_t *copy = dc_parts_new();
+    assert_non_null(dc_parts_add(copy, "stale", 5, 5));
+    assert_int_equal(dc_parts_copy(copy, parts), 0);
+    assert_int_equal(dc_parts_count(copy), 2);
+    assert_null(dc_parts_find(copy, 5, 5));
+    dc_part_t *c = dc_parts_find(copy, 1, 3);
+    assert_true(c && c != p);
+    assert_string_equal(c->name, "shop.orders/3");
+    assert_int_equal(c->max_ts, T0);
+    c->stored_offset = 99;
+    assert_int_not_equal(p->stored_offset, 99);
+    dc_parts_destroy(copy);
+
     dc_parts_remove(parts, 1, 3);
     assert_null(dc_parts_find(parts, 1, 3));
     assert_int_equal(dc_parts_count(parts), 1);
@@ -160,12 +174,16 @@ static const dc_sku_delta_t *find_sku(dc_featbatch_t *b, const char *sku)
 }
 
 /* Sum of one counter over the slots of window w that the batch keeps. */
-static int64_t window_sum(const dc_sku_delta_t *d, size_t w, size_t field)
+static int64_t window_sum(dc_featbatch_t *b, const dc_sku_delta_t *d, size_t w, size_t field)
 {
+    size_t i = 0;
     int64_t sum = 0;
-    for (size_t s = 0; s < DC_WINDOW_SLOTS; s++) {
-        const dc_slot_delta_t *sd = &d->slots[w][s];
-        if (sd->slot == INT64_MIN || sd->slot <= d->top_slot[w] - DC_WINDOW_SLOTS)
+
+    while (dc_featbatch_sku(b, i) != d)
+        i++;
+    for (const dc_slot_delta_t *sd = dc_featbatch_slot_first(b, i); sd;
+         sd = dc_featbatch_slot_next(b, sd)) {
+        if (sd->window != w || sd->slot <= d->top_slot[w] - DC_WINDOW_SLOTS)
             continue;
         const int64_t f[] = {sd->views, sd->carts, sd->units, sd->orders, sd->revenue_e4};
         sum += f[field];
@@ -218,11 +236,11 @@ static void test_batch_coalesces(void **state)
 
     /* The 1h window (slots of 5m) holds all of A; the 5m window (slots of
      * 25s) only what is within 12 slots of its newest slot. */
-    assert_int_equal(window_sum(a, 1, 0), 10);
-    assert_int_equal(window_sum(a, 1, 2), 3);
-    assert_int_equal(window_sum(a, 1, 4), 70500);
-    assert_int_equal(window_sum(a, 0, 0), 0);
-    assert_int_equal(window_sum(a, 0, 2), 0); /* the order is 10 minutes before the newest */
+    assert_int_equal(window_sum(b, a, 1, 0), 10);
+    assert_int_equal(window_sum(b, a, 1, 2), 3);
+    assert_int_equal(window_sum(b, a, 1, 4), 70500);
+    assert_int_equal(window_sum(b, a, 0, 0), 0);
+    assert_int_equal(window_sum(b, a, 0, 2), 0); /* the order is 10 minutes before the newest */
 
     /* Users: u1 once per finest slot (ten different minutes), u2 three times. */
     size_t n = 0;
@@ -239,6 +257,45 @@ static void test_batch_coalesces(void **state)
     dc_featbatch_reset(b);
     assert_int_equal(dc_featbatch_skus(b), 0);
     assert_int_equal(dc_featbatch_events(b), 0);
+    dc_featbatch_destroy(b);
+}
+
+/* Events that go back and forth in time (partitions interleave) land in the
+ * slot they belong to, one delta per window and slot, and a reset batch
+ * starts empty. */
+static void test_batch_slots_out_of_order(void **state)
+{
+    dc_limits_t lim = limits(NULL);
+    dc_featbatch_t *b = dc_featbatch_new(&lim);
+    const int64_t ts[] = {T0 + 2 * MIN, T0 + 9 * MIN, T0 + 2 * MIN, T0 + 5 * MIN, T0 + 9 * MIN,
+                          T0 + 2 * MIN};
+    (void)state;
+
+    for (size_t i = 0; i < DC_ARRAY_SIZE(ts); i++) {
+        dc_fevent_t e = ev("A", "u1", ts[i], DC_FEV_VIEW, 0, 1.0);
+        assert_int_equal(dc_featbatch_add(b, &e, INT64_MIN, NULL), 0);
+    }
+    const dc_sku_delta_t *a = find_sku(b, "A");
+    int64_t views[3] = {0}, deltas_1h = 0;
+    for (const dc_slot_delta_t *sd = dc_featbatch_slot_first(b, 0); sd;
+         sd = dc_featbatch_slot_next(b, sd)) {
+        if (sd->window != 1)
+            continue;
+        deltas_1h++;
+        /* 1h window: slots of 5 minutes, T0 is a multiple of them. */
+        views[(sd->slot * 5 * MIN - T0) / (5 * MIN)] += sd->views;
+    }
+    assert_int_equal(deltas_1h, 2);
+    assert_int_equal(views[0], 3); /* 0:02 three times */
+    assert_int_equal(views[1], 3); /* 0:05 and 0:09 twice */
+    assert_int_equal(window_sum(b, a, 1, 0), 6);
+    /* 5m window (slots of 25s): 0:02 is more than 12 slots before 0:09. */
+    assert_int_equal(window_sum(b, a, 0, 0), 3);
+    assert_int_equal(a->top_slot[1] * 5 * MIN, T0 + 5 * MIN);
+
+    dc_featbatch_reset(b);
+    assert_int_equal(dc_featbatch_skus(b), 0);
+    assert_null(dc_featbatch_slot_first(b, 0));
     dc_featbatch_destroy(b);
 }
 
@@ -262,7 +319,7 @@ static void test_batch_late_and_full(void **state)
     assert_int_equal(late, 1);
     const dc_sku_delta_t *a = find_sku(b, "A");
     assert_int_equal(a->buckets[0].units, 0);
-    assert_int_equal(window_sum(a, 1, 2), 2);
+    assert_int_equal(window_sum(b, a, 1, 2), 2);
 
     /* One SKU touches at most DC_BATCH_BUCKETS buckets per batch. */
     for (int i = 1; i < DC_BATCH_BUCKETS; i++) {
@@ -400,6 +457,7 @@ int main(void)
         cmocka_unit_test(test_validate),
         cmocka_unit_test(test_parts),
         cmocka_unit_test(test_batch_coalesces),
+        cmocka_unit_test(test_batch_slots_out_of_order),
         cmocka_unit_test(test_batch_late_and_full),
         cmocka_unit_test(test_values_slot),
         cmocka_unit_test(test_values_bucket),
