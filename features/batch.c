@@ -138,6 +138,7 @@ static dc_sku_delta_t *sku_delta(dc_featbatch_t *batch, const char *sku, uint32_
     d->oldest_ts = INT64_MAX;
     for (size_t w = 0; w < batch->lim.n_windows; w++)
         d->top_slot[w] = INT64_MIN;
+    memset(d->ring, 0xff, batch->lim.n_windows * sizeof(d->ring[0]));
     d->first_slot = EMPTY;
     d->n_buckets = 0;
     d->first_user = 0;
@@ -145,18 +146,19 @@ static dc_sku_delta_t *sku_delta(dc_featbatch_t *batch, const char *sku, uint32_
     return d;
 }
 
-/* Finds or creates the delta of slot of window w; NULL on NOMEM. Events
- * mostly come in time order, so the newest slot is tried first. */
+/* Finds or creates the delta of slot of window w, which is not older than
+ * the window's newest slot minus DC_WINDOW_SLOTS; NULL on NOMEM. A ring
+ * position holding another slot holds an older one, out of the window now:
+ * it stays in the SKU's list, where the store skips it. */
 static dc_slot_delta_t *slot_delta(dc_featbatch_t *batch, dc_sku_delta_t *d, uint32_t w,
                                    int64_t slot)
 {
+    int64_t pos = slot % DC_WINDOW_SLOTS;
+    uint32_t *at = &d->ring[w][pos < 0 ? pos + DC_WINDOW_SLOTS : pos];
     dc_slot_delta_t *s;
 
-    if (d->top_slot[w] == slot)
-        return &batch->slots[d->top[w]];
-    for (uint32_t i = d->first_slot; i != EMPTY; i = batch->slots[i].next)
-        if (batch->slots[i].window == w && batch->slots[i].slot == slot)
-            return &batch->slots[i];
+    if (*at != EMPTY && batch->slots[*at].slot == slot)
+        return &batch->slots[*at];
     if (batch->n_slots == batch->cap_slots) {
         size_t cap = batch->cap_slots ? batch->cap_slots * 2 : 1024;
         dc_slot_delta_t *slots = realloc(batch->slots, cap * sizeof(*slots));
@@ -170,11 +172,9 @@ static dc_slot_delta_t *slot_delta(dc_featbatch_t *batch, dc_sku_delta_t *d, uin
     s->slot = slot;
     s->window = w;
     s->next = d->first_slot;
-    d->first_slot = (uint32_t)batch->n_slots++;
-    if (d->top_slot[w] == INT64_MIN || slot > d->top_slot[w]) {
+    d->first_slot = *at = (uint32_t)batch->n_slots++;
+    if (d->top_slot[w] == INT64_MIN || slot > d->top_slot[w])
         d->top_slot[w] = slot;
-        d->top[w] = d->first_slot;
-    }
     return s;
 }
 

@@ -194,8 +194,10 @@ typedef struct {
     char sku[DC_SKU_MAX];
     int64_t newest_ts, oldest_ts;
     int64_t top_slot[DC_WINDOWS_MAX]; /* newest slot per window (INT64_MIN: none) */
-    uint32_t top[DC_WINDOWS_MAX];     /* its slot delta */
-    uint32_t first_slot;              /* the newest slot delta added, UINT32_MAX: none */
+    /* The slot delta at each ring position (slot mod DC_WINDOW_SLOTS) of
+     * each window, UINT32_MAX: none. */
+    uint32_t ring[DC_WINDOWS_MAX][DC_WINDOW_SLOTS];
+    uint32_t first_slot; /* the newest slot delta added, UINT32_MAX: none */
     dc_bucket_delta_t buckets[DC_BATCH_BUCKETS];
     size_t n_buckets;
     size_t first_user, n_users; /* into the batch's user list */
