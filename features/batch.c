@@ -19,6 +19,8 @@ struct dc_featbatch_s {
     size_t index_cap;
     dc_slot_delta_t *slots; /* every SKU's window slot deltas, chained per SKU */
     size_t n_slots, cap_slots;
+    dc_bucket_delta_t *buckets; /* every SKU's bucket deltas, chained per SKU */
+    size_t n_buckets, cap_buckets;
     dc_user_obs_t *obs;
     size_t n_obs, cap_obs;
     uint32_t *last_obs; /* per SKU: its newest observation, to chain and dedupe */
@@ -58,6 +60,7 @@ void dc_featbatch_destroy(dc_featbatch_t *batch)
     free(batch->skus);
     free(batch->index);
     free(batch->slots);
+    free(batch->buckets);
     free(batch->obs);
     free(batch->last_obs);
     free(batch);
@@ -68,6 +71,7 @@ void dc_featbatch_reset(dc_featbatch_t *batch)
     memset(batch->index, 0xff, batch->index_cap * sizeof(*batch->index));
     batch->n_skus = 0;
     batch->n_slots = 0;
+    batch->n_buckets = 0;
     batch->n_obs = 0;
     batch->events = 0;
 }
@@ -140,7 +144,7 @@ static dc_sku_delta_t *sku_delta(dc_featbatch_t *batch, const char *sku, uint32_
         d->top_slot[w] = INT64_MIN;
     memset(d->ring, 0xff, batch->lim.n_windows * sizeof(d->ring[0]));
     d->first_slot = EMPTY;
-    d->n_buckets = 0;
+    d->first_bucket = d->last_bucket = EMPTY;
     d->first_user = 0;
     d->n_users = 0;
     return d;
@@ -178,16 +182,33 @@ static dc_slot_delta_t *slot_delta(dc_featbatch_t *batch, dc_sku_delta_t *d, uin
     return s;
 }
 
-static dc_bucket_delta_t *bucket_delta(dc_sku_delta_t *d, int64_t start)
+/* Finds or creates the delta of the bucket starting at start; NULL on
+ * NOMEM. Events mostly come in time order, so the SKU's last bucket is
+ * tried first. */
+static dc_bucket_delta_t *bucket_delta(dc_featbatch_t *batch, dc_sku_delta_t *d, int64_t start)
 {
-    for (size_t i = 0; i < d->n_buckets; i++)
-        if (d->buckets[i].start == start)
-            return &d->buckets[i];
-    if (d->n_buckets == DC_BATCH_BUCKETS)
-        return NULL;
-    dc_bucket_delta_t *b = &d->buckets[d->n_buckets++];
+    dc_bucket_delta_t *b;
+
+    if (d->last_bucket != EMPTY && batch->buckets[d->last_bucket].start == start)
+        return &batch->buckets[d->last_bucket];
+    for (uint32_t i = d->first_bucket; i != EMPTY; i = batch->buckets[i].next)
+        if (batch->buckets[i].start == start) {
+            d->last_bucket = i;
+            return &batch->buckets[i];
+        }
+    if (batch->n_buckets == batch->cap_buckets) {
+        size_t cap = batch->cap_buckets ? batch->cap_buckets * 2 : 1024;
+        dc_bucket_delta_t *buckets = realloc(batch->buckets, cap * sizeof(*buckets));
+        if (!buckets)
+            return NULL;
+        batch->buckets = buckets;
+        batch->cap_buckets = cap;
+    }
+    b = &batch->buckets[batch->n_buckets];
     memset(b, 0, sizeof(*b));
     b->start = start;
+    b->next = d->first_bucket;
+    d->first_bucket = d->last_bucket = (uint32_t)batch->n_buckets++;
     return b;
 }
 
@@ -248,10 +269,8 @@ int dc_featbatch_add(dc_featbatch_t *batch, const dc_fevent_t *ev, int64_t close
     uint32_t idx;
     dc_sku_delta_t *d = sku_delta(batch, ev->sku, &idx);
 
-    if (!d)
+    if (!d || (!is_late && !(b = bucket_delta(batch, d, bstart))))
         return DC_ERR_NOMEM;
-    if (!is_late && !(b = bucket_delta(d, bstart)))
-        return DC_ERR_AGAIN;
     if (late)
         *late = is_late;
     if (ev->kind == DC_FEV_PLACED)
@@ -302,28 +321,6 @@ int dc_featbatch_add(dc_featbatch_t *batch, const dc_fevent_t *ev, int64_t close
     return DC_OK;
 }
 
-int dc_featbatch_fits(const dc_featbatch_t *batch, const char *sku, int64_t ts_ms,
-                      int64_t closed_until)
-{
-    int64_t bstart = dc_time_floor(ts_ms, batch->lim.bucket_ms);
-    size_t pos = hash_str(sku) & (batch->index_cap - 1);
-
-    if (closed_until != INT64_MIN && bstart < closed_until)
-        return 1;
-    for (; batch->index[pos] != EMPTY; pos = (pos + 1) & (batch->index_cap - 1)) {
-        const dc_sku_delta_t *d = &batch->skus[batch->index[pos]];
-        if (strcmp(d->sku, sku))
-            continue;
-        if (d->n_buckets < DC_BATCH_BUCKETS)
-            return 1;
-        for (size_t i = 0; i < d->n_buckets; i++)
-            if (d->buckets[i].start == bstart)
-                return 1;
-        return 0;
-    }
-    return 1;
-}
-
 const dc_slot_delta_t *dc_featbatch_slot_first(const dc_featbatch_t *batch, size_t i)
 {
     if (i >= batch->n_skus || batch->skus[i].first_slot == EMPTY)
@@ -335,6 +332,19 @@ const dc_slot_delta_t *dc_featbatch_slot_next(const dc_featbatch_t *batch,
                                               const dc_slot_delta_t *slot)
 {
     return slot->next == EMPTY ? NULL : &batch->slots[slot->next];
+}
+
+const dc_bucket_delta_t *dc_featbatch_bucket_first(const dc_featbatch_t *batch, size_t i)
+{
+    if (i >= batch->n_skus || batch->skus[i].first_bucket == EMPTY)
+        return NULL;
+    return &batch->buckets[batch->skus[i].first_bucket];
+}
+
+const dc_bucket_delta_t *dc_featbatch_bucket_next(const dc_featbatch_t *batch,
+                                                  const dc_bucket_delta_t *bucket)
+{
+    return bucket->next == EMPTY ? NULL : &batch->buckets[bucket->next];
 }
 
 const dc_user_obs_t *dc_featbatch_user_first(const dc_featbatch_t *batch, size_t i)

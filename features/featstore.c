@@ -409,8 +409,8 @@ static int collect_entries(dc_featstore_t *fs, const dc_featbatch_t *batch)
                 return DC_ERR_NOMEM;
             e->slot = sd;
         }
-        for (size_t b = 0; b < d->n_buckets; b++) {
-            const dc_bucket_delta_t *bd = &d->buckets[b];
+        for (const dc_bucket_delta_t *bd = dc_featbatch_bucket_first(batch, i); bd;
+             bd = dc_featbatch_bucket_next(batch, bd)) {
             entry_t *e = add_key(fs, i, "%s:{%s}:b:%lld", fs->prefix, d->sku,
                                  (long long)bd->start);
             if (!e || collect_users(fs, batch, i, bd->start, lim->bucket_ms, e))

@@ -47,7 +47,6 @@
 
 #define DC_WINDOWS_MAX 6     /* rolling windows (config `windows`) */
 #define DC_WINDOW_SLOTS 12   /* slots per window */
-#define DC_BATCH_BUCKETS 6   /* open buckets one SKU may touch in one batch */
 #define DC_MIN_EVENT_TIME 946684800000LL /* 2000-01-01: older is bad_timestamp */
 
 /* ------------------------------------------------------------------------ */
@@ -183,12 +182,14 @@ typedef struct {
      * any order, so a bucket's mean price (a model input) does not depend on
      * how partitions interleaved. */
     int64_t price_sum_e4;
+    uint32_t next; /* in a batch: the SKU's next bucket delta, UINT32_MAX at the end */
 } dc_bucket_delta_t;
 
-/* One SKU's deltas in a batch. Its slot deltas live in the batch's pool, a
- * few per SKU however many windows and slots there are, so a batch touching
- * many SKUs once each stays small: iterate them with
- * dc_featbatch_slot_first(). A slot counts only when it is among the
+/* One SKU's deltas in a batch. Its slot and bucket deltas live in pools of
+ * the batch, as many per SKU as its events reach, so a batch touching many
+ * SKUs once each stays small and one touching a SKU over many buckets needs
+ * no early flush: iterate them with dc_featbatch_slot_first() and
+ * dc_featbatch_bucket_first(). A slot counts only when it is among the
  * DC_WINDOW_SLOTS newest of its window (slot > top_slot - DC_WINDOW_SLOTS). */
 typedef struct {
     char sku[DC_SKU_MAX];
@@ -197,9 +198,9 @@ typedef struct {
     /* The slot delta at each ring position (slot mod DC_WINDOW_SLOTS) of
      * each window, UINT32_MAX: none. */
     uint32_t ring[DC_WINDOWS_MAX][DC_WINDOW_SLOTS];
-    uint32_t first_slot; /* the newest slot delta added, UINT32_MAX: none */
-    dc_bucket_delta_t buckets[DC_BATCH_BUCKETS];
-    size_t n_buckets;
+    uint32_t first_slot;   /* the newest slot delta added, UINT32_MAX: none */
+    uint32_t first_bucket; /* the newest bucket delta added, UINT32_MAX: none */
+    uint32_t last_bucket;  /* the bucket delta the SKU's last event went to */
     size_t first_user, n_users; /* into the batch's user list */
 } dc_sku_delta_t;
 
@@ -241,16 +242,10 @@ dc_featbatch_t *dc_featbatch_new(const dc_limits_t *lim);
 void dc_featbatch_destroy(dc_featbatch_t *batch);
 /* Adds one event. Its bucket counters are kept only when its bucket is not
  * closed (bucket start >= closed_until; pass INT64_MIN before the store has
- * closed anything); *late (may be NULL) is set to 1 when it was. Returns
- * DC_ERR_AGAIN, adding nothing, when the SKU already touches
- * DC_BATCH_BUCKETS buckets in this batch: flush, then add it again. */
+ * closed anything); *late (may be NULL) is set to 1 when it was.
+ * DC_ERR_NOMEM. */
 int dc_featbatch_add(dc_featbatch_t *batch, const dc_fevent_t *ev, int64_t closed_until,
                      int *late);
-/* 1 if dc_featbatch_add() of an event of sku at ts_ms would succeed, 0 if it
- * would return DC_ERR_AGAIN. Lets a caller keep an order's lines together:
- * check them all, flush if needed, then add them all. */
-int dc_featbatch_fits(const dc_featbatch_t *batch, const char *sku, int64_t ts_ms,
-                      int64_t closed_until);
 /* Events added since the last reset. */
 size_t dc_featbatch_events(const dc_featbatch_t *batch);
 size_t dc_featbatch_skus(const dc_featbatch_t *batch);
@@ -260,6 +255,11 @@ const dc_sku_delta_t *dc_featbatch_sku(const dc_featbatch_t *batch, size_t i);
 const dc_slot_delta_t *dc_featbatch_slot_first(const dc_featbatch_t *batch, size_t i);
 const dc_slot_delta_t *dc_featbatch_slot_next(const dc_featbatch_t *batch,
                                               const dc_slot_delta_t *slot);
+/* The open-bucket deltas of SKU i, newest added first. Iterate with
+ * dc_featbatch_bucket_next(). */
+const dc_bucket_delta_t *dc_featbatch_bucket_first(const dc_featbatch_t *batch, size_t i);
+const dc_bucket_delta_t *dc_featbatch_bucket_next(const dc_featbatch_t *batch,
+                                                  const dc_bucket_delta_t *bucket);
 /* The user observations of SKU i, in the order they were added. Iterate
  * with dc_featbatch_user_next(). */
 const dc_user_obs_t *dc_featbatch_user_first(const dc_featbatch_t *batch, size_t i);

@@ -38,8 +38,6 @@ struct dc_pipeline_s {
 
     dc_source_t *source;
     int paused;
-    dc_srcmsg_t parked; /* the one message held while the store is unavailable */
-    int has_parked;
 
     dc_pipeline_stats_t stats;
     dc_metric_t *m_in, *m_out, *m_late, *m_skipped, *m_flushes, *m_flush_fail, *m_flush_s,
@@ -124,13 +122,6 @@ void dc_pipeline_destroy(dc_pipeline_t *pl)
 
 void dc_pipeline_stats(const dc_pipeline_t *pl, dc_pipeline_stats_t *stats) { *stats = pl->stats; }
 
-static void unpark(dc_pipeline_t *pl)
-{
-    if (pl->has_parked && pl->source && pl->source->release)
-        pl->source->release(pl->source->src, &pl->parked);
-    pl->has_parked = 0;
-}
-
 /* The batch is lost: every partition goes back to what the store holds, and
  * the source reads on from there. */
 static int drop_batch(dc_pipeline_t *pl)
@@ -138,7 +129,6 @@ static int drop_batch(dc_pipeline_t *pl)
     int err;
 
     dc_featbatch_reset(pl->batch);
-    unpark(pl);
     for (size_t i = 0; i < dc_parts_count(pl->parts); i++) {
         dc_part_t *p = dc_parts_at(pl->parts, i);
         p->next_offset = -1;
@@ -337,8 +327,7 @@ static void explain_invalid(dc_pipeline_t *pl, const dc_click_t *click, const dc
              order->n_lines, dc_err2str(reason));
 }
 
-/* Processes one message. DC_ERR_AGAIN: the batch must be flushed before
- * this message fits (nothing of it was added). */
+/* Processes one message into the batch (or the DLQ). */
 static int process(dc_pipeline_t *pl, const dc_srcmsg_t *msg)
 {
     dc_part_t *part = dc_parts_find(pl->parts, msg->topic, msg->partition);
@@ -371,8 +360,6 @@ static int process(dc_pipeline_t *pl, const dc_srcmsg_t *msg)
         goto done;
     }
     if (click) {
-        if (!dc_featbatch_fits(pl->batch, click->sku, ts, pl->closed_until))
-            return DC_ERR_AGAIN;
         dc_fevent_t ev = {.sku = click->sku, .user = click->user_id, .ts_ms = ts,
                           .kind = click_kind(click->type), .price = click->price,
                           .promo = click->has_promo};
@@ -383,9 +370,6 @@ static int process(dc_pipeline_t *pl, const dc_srcmsg_t *msg)
         pl->stats.events_out++;
         dc_metric_add(pl->m_out, 1);
     } else {
-        for (size_t i = 0; i < order->n_lines; i++)
-            if (!dc_featbatch_fits(pl->batch, order->lines[i].sku, ts, pl->closed_until))
-                return DC_ERR_AGAIN;
         for (size_t i = 0; i < order->n_lines; i++) {
             dc_fevent_t ev = {.sku = order->lines[i].sku, .user = order->user_id, .ts_ms = ts,
                               .kind = order->status == DC_ORDER_PLACED ? DC_FEV_PLACED
@@ -442,15 +426,12 @@ int dc_pipeline_revoke(dc_pipeline_t *pl, int topic, int32_t partition)
 {
     int err = flush(pl);
 
-    if (pl->has_parked && pl->parked.topic == topic && pl->parked.partition == partition)
-        unpark(pl);
     if (err) {
         dc_log(DC_LOG_WARN, "pipeline", "cannot store progress before giving up %d/%d (%s); "
                "dropping the batch, the next owner reads it again", topic, (int)partition,
                dc_err2str(err));
         dc_parts_remove(pl->parts, topic, partition);
         dc_featbatch_reset(pl->batch);
-        unpark(pl);
         for (size_t i = 0; i < dc_parts_count(pl->parts); i++)
             dc_parts_at(pl->parts, i)->next_offset = dc_parts_at(pl->parts, i)->stored_offset;
         if (pl->source && pl->source->rewind)
@@ -520,7 +501,7 @@ static int try_flush(dc_pipeline_t *pl)
     if (err)
         return err;
     pl->backoff = 0;
-    if (pl->paused && !pl->has_parked)
+    if (pl->paused)
         set_paused(pl, 0);
     return DC_OK;
 }
@@ -545,31 +526,21 @@ static int drain(dc_pipeline_t *pl, int64_t timeout_ms)
     int err;
 
     for (;;) {
-        if (pl->has_parked) {
-            err = process(pl, &pl->parked);
-            if (err == DC_OK) {
-                unpark(pl);
-                continue;
-            }
-            if (err != DC_ERR_AGAIN)
-                return err;
-        }
         err = flush(pl);
-        if (!err && !pl->has_parked) {
+        if (!err) {
             if (!pl->closer || pl->acked_until >= pl->closed_until)
                 return DC_OK;
             deadline = dc_monotonic_s() + (double)timeout_ms / 1000.0;
             continue;
         }
-        if (err && err != DC_ERR_REDIS && err != DC_ERR_KAFKA && err != DC_ERR_AGAIN)
+        if (err != DC_ERR_REDIS && err != DC_ERR_KAFKA && err != DC_ERR_AGAIN)
             return err;
         if (dc_monotonic_s() >= deadline) {
             dc_log(DC_LOG_ERROR, "pipeline", "giving up the final flush: %s",
                    dc_featstore_errstr(pl->fs));
-            return err ? err : DC_ERR_AGAIN;
+            return err;
         }
-        if (err)
-            sleep_until(dc_monotonic_s() + 0.1);
+        sleep_until(dc_monotonic_s() + 0.1);
     }
 }
 
@@ -587,21 +558,12 @@ int dc_pipeline_run(dc_pipeline_t *pl, dc_source_t *source, int (*stop)(void),
             log_stats(pl);
             pl->last_log = now;
         }
-        if (pl->paused || pl->has_parked) {
+        if (pl->paused) {
             /* Backpressure: keep serving rebalances, retry the store. */
             if (now >= pl->retry_at) {
                 err = try_flush(pl);
                 if (err && err != DC_ERR_AGAIN)
                     break;
-                if (!err && pl->has_parked) {
-                    err = process(pl, &pl->parked);
-                    if (err && err != DC_ERR_AGAIN)
-                        break;
-                    if (!err) {
-                        unpark(pl);
-                        set_paused(pl, 0);
-                    }
-                }
                 err = DC_OK;
             }
             if (pl->paused && !source->pause) {
@@ -650,18 +612,6 @@ int dc_pipeline_run(dc_pipeline_t *pl, dc_source_t *source, int (*stop)(void),
             break;
         }
         err = process(pl, &msg);
-        if (err == DC_ERR_AGAIN) {
-            err = try_flush(pl);
-            if (!err)
-                err = process(pl, &msg);
-            if (err == DC_ERR_AGAIN) {
-                pl->parked = msg;
-                pl->has_parked = 1;
-                set_paused(pl, 1);
-                err = DC_OK;
-                continue;
-            }
-        }
         if (source->release)
             source->release(source->src, &msg);
         if (err)
@@ -687,7 +637,6 @@ int dc_pipeline_run(dc_pipeline_t *pl, dc_source_t *source, int (*stop)(void),
     }
     if (!err || err == DC_ERR_EOF)
         err = drain(pl, flush_timeout_ms);
-    unpark(pl);
     log_stats(pl);
     return err;
 }

@@ -19,9 +19,9 @@
  * message is then read again, never counted twice.
  *
  * Backpressure: while Redis is down or failing the pipeline pauses the
- * source, keeps at most one message aside, retries the flush with a growing
- * delay (up to 2 s), and resumes once it succeeds; nothing is dropped and
- * memory stays bounded by flush.max.events.
+ * source, retries the flush with a growing delay (up to 2 s), and resumes
+ * once it succeeds; nothing is dropped and memory stays bounded by
+ * flush.max.events (an order's lines go into one batch together).
  *
  * Single-threaded: every function runs on the thread of dc_pipeline_run().
  */
