@@ -77,6 +77,7 @@ void dc_featbatch_reset(dc_featbatch_t *batch)
 }
 
 size_t dc_featbatch_events(const dc_featbatch_t *batch) { return batch->events; }
+const dc_limits_t *dc_featbatch_limits(const dc_featbatch_t *batch) { return &batch->lim; }
 size_t dc_featbatch_skus(const dc_featbatch_t *batch) { return batch->n_skus; }
 
 const dc_sku_delta_t *dc_featbatch_sku(const dc_featbatch_t *batch, size_t i)

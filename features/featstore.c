@@ -31,8 +31,10 @@ struct dc_featstore_s {
     dc_buf_t ent_buf;     /* the entries, */
     struct entry_s *ents; /* seen as an array */
     size_t n_ents;
-    dc_buf_t keys, users, values; /* the entries' keys, user hashes, merged values */
-    dc_buf_t scores, touched;     /* ZADD scores of one chunk; the touched buckets */
+    dc_buf_t keys, values;        /* the entries' keys, merged records */
+    dc_value_scratch_t scratch;   /* the merge's and a close's record parsing */
+    dc_buf_t scores, touched;     /* ZADD scores of one chunk; the bucket deltas */
+    dc_buf_t log;                 /* one bucket's log entries of a flush */
     dc_buf_t names, sort_tmp;     /* a close's SKU lists, as sorted string arrays */
     const char **argv;            /* one command's arguments */
     size_t *argl, cap_argv;
@@ -197,10 +199,11 @@ void dc_featstore_destroy(dc_featstore_t *fs)
     msgpack_sbuffer_destroy(&fs->sbuf);
     dc_buf_free(&fs->ent_buf);
     dc_buf_free(&fs->keys);
-    dc_buf_free(&fs->users);
+    dc_value_scratch_free(&fs->scratch);
     dc_buf_free(&fs->values);
     dc_buf_free(&fs->scores);
     dc_buf_free(&fs->touched);
+    dc_buf_free(&fs->log);
     dc_buf_free(&fs->names);
     dc_buf_free(&fs->sort_tmp);
     free(fs->argv);
@@ -288,60 +291,13 @@ static void pack_str(msgpack_packer *pk, const char *s, size_t len)
 
 static void pack_cstr(msgpack_packer *pk, const char *s) { pack_str(pk, s, strlen(s)); }
 
-/* One value a flush writes: its key, the delta merged into it and the
- * delta's users, by offsets into the store's flush buffers (they grow). */
+/* One record a flush or a close reads, and a flush writes: its key and the
+ * merged record, by offsets into the store's buffers (they grow). */
 typedef struct entry_s {
     size_t key_off, key_len;
-    size_t users_off, users_len;
-    size_t sku;                     /* index in the batch */
-    const dc_slot_delta_t *slot;    /* a window slot's delta, or */
-    const dc_bucket_delta_t *bucket;/* an open bucket's */
-    size_t value_off, value_len;    /* the merged value; value_len 0: not written */
+    size_t sku;                  /* index in the batch, or in a close's list */
+    size_t value_off, value_len; /* the merged record */
 } entry_t;
-
-static int cmp_u32(const void *a, const void *b)
-{
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    return (x > y) - (x < y);
-}
-
-/* Appends to fs->users the distinct users of SKU i whose events fall in
- * [from, from + len) as 4-byte big-endian hashes (values.lua). A SKU's
- * observations are few per flush, so a scan per slot is cheap. */
-static int collect_users(dc_featstore_t *fs, const dc_featbatch_t *batch, size_t i,
-                         int64_t from, int64_t len, entry_t *e)
-{
-    size_t n = 0, start = fs->users.len;
-    uint32_t *h;
-
-    for (const dc_user_obs_t *o = dc_featbatch_user_first(batch, i); o;
-         o = dc_featbatch_user_next(batch, o))
-        if (o->ts_ms >= from && o->ts_ms - from < len) {
-            if (dc_buf_append(&fs->users, &o->user_hash, sizeof(o->user_hash)))
-                return DC_ERR_NOMEM;
-            n++;
-        }
-    h = (uint32_t *)(void *)(fs->users.data + start);
-    if (n > 1)
-        qsort(h, n, sizeof(*h), cmp_u32);
-    size_t out = 0;
-    for (size_t k = 0; k < n; k++) {
-        uint32_t v = h[k];
-        if (k && v == h[k - 1])
-            continue;
-        /* Written in place: byte `out` never passes h[k], read above. */
-        uint8_t *b = fs->users.data + start + out;
-        b[0] = (uint8_t)(v >> 24);
-        b[1] = (uint8_t)(v >> 16);
-        b[2] = (uint8_t)(v >> 8);
-        b[3] = (uint8_t)v;
-        out += 4;
-    }
-    fs->users.len = start + out;
-    e->users_off = start;
-    e->users_len = out;
-    return DC_OK;
-}
 
 static entry_t *new_entry(dc_featstore_t *fs)
 {
@@ -359,7 +315,7 @@ static entry_t *new_entry(dc_featstore_t *fs)
 static void clear_entries(dc_featstore_t *fs)
 {
     fs->n_ents = 0;
-    fs->ent_buf.len = fs->keys.len = fs->users.len = 0;
+    fs->ent_buf.len = fs->keys.len = 0;
 }
 
 /* Adds an entry of SKU index sku whose key is printed from fmt; NULL when
@@ -385,39 +341,21 @@ static entry_t *add_key(dc_featstore_t *fs, size_t sku, const char *fmt, ...)
     return e;
 }
 
-/* Lists the values batch touches: the slots of each window that can still
- * matter (the last K up to the SKU's newest) and the open buckets. The
- * store's keys are named here (KEYS.md): prefix, {SKU}, a suffix. */
+/* The key of SKU sku's record (KEYS.md) as a new entry. */
+static entry_t *add_record(dc_featstore_t *fs, size_t i, const char *sku)
+{
+    return add_key(fs, i, "%s:{%s}:f", fs->prefix, sku);
+}
+
+/* Lists the records batch touches: one per SKU. */
 static int collect_entries(dc_featstore_t *fs, const dc_featbatch_t *batch)
 {
-    const dc_limits_t *lim = &fs->lim;
     size_t n_skus = batch ? dc_featbatch_skus(batch) : 0;
 
     clear_entries(fs);
-    for (size_t i = 0; i < n_skus; i++) {
-        const dc_sku_delta_t *d = dc_featbatch_sku(batch, i);
-        for (const dc_slot_delta_t *sd = dc_featbatch_slot_first(batch, i); sd;
-             sd = dc_featbatch_slot_next(batch, sd)) {
-            uint32_t w = sd->window;
-            int64_t slot_ms = lim->window_ms[w] / DC_WINDOW_SLOTS;
-            if (sd->slot <= d->top_slot[w] - DC_WINDOW_SLOTS)
-                continue;
-            int64_t pos = sd->slot % DC_WINDOW_SLOTS;
-            entry_t *e = add_key(fs, i, "%s:{%s}:w:%u:%lld", fs->prefix, d->sku, (unsigned)w,
-                                 (long long)(pos < 0 ? pos + DC_WINDOW_SLOTS : pos));
-            if (!e || collect_users(fs, batch, i, sd->slot * slot_ms, slot_ms, e))
-                return DC_ERR_NOMEM;
-            e->slot = sd;
-        }
-        for (const dc_bucket_delta_t *bd = dc_featbatch_bucket_first(batch, i); bd;
-             bd = dc_featbatch_bucket_next(batch, bd)) {
-            entry_t *e = add_key(fs, i, "%s:{%s}:b:%lld", fs->prefix, d->sku,
-                                 (long long)bd->start);
-            if (!e || collect_users(fs, batch, i, bd->start, lim->bucket_ms, e))
-                return DC_ERR_NOMEM;
-            e->bucket = bd;
-        }
-    }
+    for (size_t i = 0; i < n_skus; i++)
+        if (!add_record(fs, i, dc_featbatch_sku(batch, i)->sku))
+            return DC_ERR_NOMEM;
     return DC_OK;
 }
 
@@ -573,9 +511,10 @@ static redisReply *next_reply(dc_featstore_t *fs)
 /* Reads the replies of send_reads(): checks every partition's offset is
  * where this instance left it (DC_ERR_VERSION: fenced), sets *late_before
  * (bucket deltas before it go to closed buckets and are dropped; INT64_MIN
- * while the clock is provisional, flush.lua) and merges every entry into
- * fs->values. */
-static int read_and_merge(dc_featstore_t *fs, dc_parts_t *parts, int64_t *late_before)
+ * while the clock is provisional, flush.lua) and merges batch into every
+ * entry's record in fs->values. */
+static int read_and_merge(dc_featstore_t *fs, const dc_featbatch_t *batch, dc_parts_t *parts,
+                          int64_t *late_before)
 {
     size_t n_parts = dc_parts_count(parts);
     redisReply *r;
@@ -622,21 +561,15 @@ static int read_and_merge(dc_featstore_t *fs, dc_parts_t *parts, int64_t *late_b
         for (size_t i = 0; !err && i < n; i++) {
             entry_t *e = &fs->ents[c + i];
             const redisReply *v = r->element[i];
-            const char *cur = v->type == REDIS_REPLY_STRING ? v->str : NULL;
-            const uint8_t *users = fs->users.data + e->users_off;
             int merr;
             e->value_off = fs->values.len;
-            e->value_len = 0;
-            if (e->bucket && e->bucket->start < *late_before)
-                continue;
-            merr = e->slot ? dc_value_merge_slot(&fs->values, cur, v->len, e->slot, users,
-                                                 e->users_len)
-                           : dc_value_merge_bucket(&fs->values, cur, v->len, e->bucket, users,
-                                                   e->users_len);
+            merr = dc_value_merge_record(&fs->values, v->type == REDIS_REPLY_STRING ? v->str : "",
+                                         v->type == REDIS_REPLY_STRING ? v->len : 0, batch,
+                                         e->sku, &fs->scratch);
             if (merr == DC_ERR_MALFORMED)
                 err = fs_err(fs, merr, "redis key %.*s holds a value of another format",
                              (int)e->key_len, (const char *)fs->keys.data + e->key_off);
-            else if (merr && merr != DC_ERR_AGAIN)
+            else if (merr)
                 err = fs_err(fs, merr, "out of memory merging a flush");
             e->value_len = fs->values.len - e->value_off;
         }
@@ -645,10 +578,17 @@ static int read_and_merge(dc_featstore_t *fs, dc_parts_t *parts, int64_t *late_b
     return err;
 }
 
+/* A SKU's delta of an open bucket: an entry of the bucket's log. */
+typedef struct {
+    int64_t start;
+    size_t sku;                   /* index in the batch */
+    const dc_bucket_delta_t *d;
+} touched_t;
+
 static int cmp_touched(const void *a, const void *b)
 {
-    const entry_t *x = *(const entry_t *const *)a, *y = *(const entry_t *const *)b;
-    return (x->bucket->start > y->bucket->start) - (x->bucket->start < y->bucket->start);
+    const touched_t *x = a, *y = b;
+    return (x->start > y->start) - (x->start < y->start);
 }
 
 /* Queues ZADD key flag (score sku)... over the batch's SKUs, in chunks. */
@@ -676,7 +616,7 @@ static void send_zadd(dc_featstore_t *fs, const dc_featbatch_t *batch, const cha
 }
 
 /* Sends the transaction that writes the merged values, the SKUs' times and
- * touched sets and the meta step (flush.lua); returns the number of
+ * bucket logs and the meta step (flush.lua); returns the number of
  * commands queued between MULTI and EXEC. */
 static int send_commit(dc_featstore_t *fs, const dc_featbatch_t *batch, dc_parts_t *parts,
                        int64_t ack_until, double now_mono, int64_t late_before,
@@ -685,26 +625,28 @@ static int send_commit(dc_featstore_t *fs, const dc_featbatch_t *batch, dc_parts
     char key[DC_KEY_PREFIX_MAX + 64];
     size_t argc, n_touched = 0;
     int64_t oldest_bucket = INT64_MAX;
-    entry_t **touched;
+    touched_t *touched;
 
     *late_dropped = 0;
     if (dc_buf_reserve(&fs->scores, DC_STORE_CHUNK * 24) ||
-        dc_buf_reserve(&fs->touched, fs->n_ents * sizeof(entry_t *)) ||
         reserve_argv(fs, 3 + 2 * DC_STORE_CHUNK))
         return DC_ERR_NOMEM;
-    touched = (entry_t **)(void *)fs->touched.data;
-    for (size_t i = 0; i < fs->n_ents; i++) {
-        entry_t *e = &fs->ents[i];
-        if (!e->bucket)
-            continue;
-        if (e->bucket->start < late_before) {
-            *late_dropped += e->bucket->events;
-            continue;
+    fs->touched.len = 0;
+    for (size_t i = 0; batch && i < dc_featbatch_skus(batch); i++)
+        for (const dc_bucket_delta_t *b = dc_featbatch_bucket_first(batch, i); b;
+             b = dc_featbatch_bucket_next(batch, b)) {
+            touched_t t = {b->start, i, b};
+            if (b->start < late_before) {
+                *late_dropped += b->events;
+                continue;
+            }
+            if (dc_buf_append(&fs->touched, &t, sizeof(t)))
+                return DC_ERR_NOMEM;
+            if (b->start < oldest_bucket)
+                oldest_bucket = b->start;
         }
-        touched[n_touched++] = e;
-        if (e->bucket->start < oldest_bucket)
-            oldest_bucket = e->bucket->start;
-    }
+    touched = (touched_t *)(void *)fs->touched.data;
+    n_touched = fs->touched.len / sizeof(*touched);
 
     *n_queued = 0;
     if (redisAppendCommand(fs->rc, "MULTI") != REDIS_OK)
@@ -715,15 +657,11 @@ static int send_commit(dc_featstore_t *fs, const dc_featbatch_t *batch, dc_parts
         arg_str(fs, &argc, "MSET");
         for (; c < fs->n_ents && argc < 1 + 2 * DC_STORE_CHUNK; c++) {
             const entry_t *e = &fs->ents[c];
-            if (!e->value_len)
-                continue;
             arg(fs, &argc, fs->keys.data + e->key_off, e->key_len);
             arg(fs, &argc, fs->values.data + e->value_off, e->value_len);
         }
-        if (argc > 1) {
-            send_argv(fs, argc);
-            ++*n_queued;
-        }
+        send_argv(fs, argc);
+        ++*n_queued;
     }
     if (batch) {
         snprintf(key, sizeof(key), "%s:{meta}:active", fs->prefix);
@@ -731,18 +669,25 @@ static int send_commit(dc_featstore_t *fs, const dc_featbatch_t *batch, dc_parts
         snprintf(key, sizeof(key), "%s:{meta}:first", fs->prefix);
         send_zadd(fs, batch, key, "LT", 0, n_queued);
     }
-    /* The close of a bucket reads only the SKUs listed in its touched set. */
+    /* Each open bucket's deltas go to the end of its log, which its close
+     * sums (hiredis copies each command out as it is appended, so one
+     * buffer serves every log). */
     if (n_touched > 1)
         qsort(touched, n_touched, sizeof(*touched), cmp_touched);
     for (size_t i = 0; i < n_touched;) {
-        int64_t start = touched[i]->bucket->start;
+        int64_t start = touched[i].start;
+        fs->log.len = 0;
+        for (; i < n_touched && touched[i].start == start; i++) {
+            int err = dc_value_log_append(&fs->log, batch, touched[i].sku, touched[i].d,
+                                          &fs->scratch);
+            if (err)
+                return err;
+        }
         argc = 0;
-        snprintf(key, sizeof(key), "%s:{meta}:touched:%lld", fs->prefix, (long long)start);
-        arg_str(fs, &argc, "SADD");
+        snprintf(key, sizeof(key), "%s:{meta}:open:%lld", fs->prefix, (long long)start);
+        arg_str(fs, &argc, "APPEND");
         arg_str(fs, &argc, key);
-        for (; i < n_touched && touched[i]->bucket->start == start && argc < 2 + DC_STORE_CHUNK;
-             i++)
-            arg_str(fs, &argc, dc_featbatch_sku(batch, touched[i]->sku)->sku);
+        arg(fs, &argc, fs->log.data, fs->log.len);
         send_argv(fs, argc);
         ++*n_queued;
     }
@@ -861,7 +806,7 @@ int dc_featstore_flush(dc_featstore_t *fs, const dc_featbatch_t *batch, dc_parts
             fs->send_failed = 1;
         if ((err = check_sent(fs)))
             return err;
-        if ((err = read_and_merge(fs, parts, &late_before))) {
+        if ((err = read_and_merge(fs, batch, parts, &late_before))) {
             if (err != DC_ERR_REDIS)
                 unwatch(fs);
             return err;
@@ -1042,23 +987,31 @@ static int walk_has(const char **sorted, size_t n, size_t *i, const char *s)
 }
 
 
+/* A log row's SKU against name s, in byte order like strcmp. */
+static int cmp_row(const dc_log_row_t *row, const char *s)
+{
+    size_t len = strlen(s);
+    int c = memcmp(row->sku, s, row->sku_len < len ? row->sku_len : len);
+    return c ? c : (row->sku_len > len) - (row->sku_len < len);
+}
+
 /* One attempt at closing bucket start (dc_featstore_close_bucket). */
 static int close_once(dc_featstore_t *fs, int64_t start, dc_bucket_t *out)
 {
     const dc_limits_t *lim = &fs->lim;
     int64_t stop = start + lim->bucket_ms;
-    char snapkey[DC_KEY_PREFIX_MAX + 64], touchedkey[DC_KEY_PREFIX_MAX + 64];
+    char snapkey[DC_KEY_PREFIX_MAX + 64], logkey[DC_KEY_PREFIX_MAX + 64];
     char key[DC_KEY_PREFIX_MAX + 64], since[32], end[32], idle_before[32], ttl[32];
-    enum { R_WATCH, R_SNAP, R_CLOCK, R_RECENT, R_GONE, R_LATER, R_TOUCHED, R_N };
-    redisReply *rep[R_N] = {0}, **got = NULL;
-    size_t argc, at = 0, n_windows = 0, n_active = 0, n_chunks = 0, n_queued = 0;
-    const char **recent, **later, **touched;
+    enum { R_WATCH, R_SNAP, R_CLOCK, R_RECENT, R_GONE, R_LATER, R_LOG, R_N };
+    redisReply *rep[R_N] = {0};
+    size_t argc, at = 0, n_active = 0, n_queued = 0, n_rows = 0;
+    const char **recent, **later;
+    dc_log_row_t *rows = NULL;
     msgpack_packer pk;
     int err = DC_OK;
 
     snprintf(snapkey, sizeof(snapkey), "%s:{meta}:closed:%lld", fs->prefix, (long long)start);
-    snprintf(touchedkey, sizeof(touchedkey), "%s:{meta}:touched:%lld", fs->prefix,
-             (long long)start);
+    snprintf(logkey, sizeof(logkey), "%s:{meta}:open:%lld", fs->prefix, (long long)start);
     snprintf(since, sizeof(since), "%lld", (long long)(stop - lim->idle_ttl_ms));
     snprintf(idle_before, sizeof(idle_before), "(%lld", (long long)(stop - lim->idle_ttl_ms));
     snprintf(end, sizeof(end), "%lld", (long long)stop);
@@ -1069,14 +1022,14 @@ static int close_once(dc_featstore_t *fs, int64_t start, dc_bucket_t *out)
     /* 1. Under WATCH: the snapshot if there is one, the clock, the SKUs
      * seen within the idle TTL before the bucket's end, those gone idle,
      * those first seen at or after the end (few: the others are asked for
-     * by exclusion), and those with events in the bucket (the flushes list
-     * them). */
+     * by exclusion), and the bucket's log (the deltas of the SKUs with
+     * events in it). */
     snprintf(key, sizeof(key), "%s:{meta}:version", fs->prefix);
     argc = 0, arg_str(fs, &argc, "WATCH"), arg_str(fs, &argc, key), send_argv(fs, argc);
     argc = 0, arg_str(fs, &argc, "GET"), arg_str(fs, &argc, snapkey), send_argv(fs, argc);
     snprintf(key, sizeof(key), "%s:{meta}:clock", fs->prefix);
     argc = 0, arg_str(fs, &argc, "HMGET"), arg_str(fs, &argc, key);
-    arg_str(fs, &argc, "closed"), arg_str(fs, &argc, "windows"), send_argv(fs, argc);
+    arg_str(fs, &argc, "closed"), send_argv(fs, argc);
     snprintf(key, sizeof(key), "%s:{meta}:active", fs->prefix);
     argc = 0, arg_str(fs, &argc, "ZRANGEBYSCORE"), arg_str(fs, &argc, key);
     arg_str(fs, &argc, since), arg_str(fs, &argc, "+inf"), send_argv(fs, argc);
@@ -1085,7 +1038,7 @@ static int close_once(dc_featstore_t *fs, int64_t start, dc_bucket_t *out)
     snprintf(key, sizeof(key), "%s:{meta}:first", fs->prefix);
     argc = 0, arg_str(fs, &argc, "ZRANGEBYSCORE"), arg_str(fs, &argc, key);
     arg_str(fs, &argc, end), arg_str(fs, &argc, "+inf"), send_argv(fs, argc);
-    argc = 0, arg_str(fs, &argc, "SMEMBERS"), arg_str(fs, &argc, touchedkey), send_argv(fs, argc);
+    argc = 0, arg_str(fs, &argc, "GET"), arg_str(fs, &argc, logkey), send_argv(fs, argc);
     if ((err = check_sent(fs)))
         return err;
     for (int i = 0; i < R_N; i++)
@@ -1099,63 +1052,42 @@ static int close_once(dc_featstore_t *fs, int64_t start, dc_bucket_t *out)
         goto out;
     }
     for (int i = R_CLOCK; i < R_N; i++)
-        if (rep[i]->type != REDIS_REPLY_ARRAY) {
+        if (i == R_LOG ? rep[i]->type != REDIS_REPLY_STRING && rep[i]->type != REDIS_REPLY_NIL
+                       : rep[i]->type != REDIS_REPLY_ARRAY) {
             err = fs_err(fs, DC_ERR_REDIS, "redis: closing bucket %lld: unexpected reply",
                          (long long)start);
             goto fail;
         }
-    if (rep[R_CLOCK]->elements != 2 || reply_i64(rep[R_CLOCK]->element[0], INT64_MIN) < stop) {
+    if (rep[R_CLOCK]->elements != 1 || reply_i64(rep[R_CLOCK]->element[0], INT64_MIN) < stop) {
         err = fs_err(fs, DC_ERR_REDIS, "redis: bucket %lld is not closed", (long long)start);
         goto fail;
     }
-    /* The windows as written ("name=slot_ms,..."), whose slots idle SKUs lose. */
-    if (rep[R_CLOCK]->element[1]->type == REDIS_REPLY_STRING) {
-        n_windows = 1;
-        for (const char *c = rep[R_CLOCK]->element[1]->str; *c; c++)
-            n_windows += *c == ',';
-    }
-    if (dc_buf_reserve(&fs->names, (rep[R_RECENT]->elements + rep[R_LATER]->elements +
-                                    rep[R_TOUCHED]->elements) * sizeof(char *)))
+    if (dc_buf_reserve(&fs->names, (rep[R_RECENT]->elements + rep[R_LATER]->elements) *
+                                        sizeof(char *)))
         goto nomem;
     if (!(recent = sorted_names(fs, rep[R_RECENT], &at)) ||
-        !(later = sorted_names(fs, rep[R_LATER], &at)) ||
-        !(touched = sorted_names(fs, rep[R_TOUCHED], &at)))
+        !(later = sorted_names(fs, rep[R_LATER], &at)))
         goto nomem;
+    if (rep[R_LOG]->type == REDIS_REPLY_STRING &&
+        (err = dc_value_read_log(rep[R_LOG]->str, rep[R_LOG]->len, &fs->scratch, &rows,
+                                 &n_rows))) {
+        err = err == DC_ERR_MALFORMED
+                  ? fs_err(fs, err, "redis key %s holds a value of another format", logkey)
+                  : fs_err(fs, err, "out of memory closing a bucket");
+        goto fail;
+    }
     /* The active SKUs (seen recently, started before the end), sorted,
      * compacted into recent. */
-    size_t i_later = 0, i_touched = 0;
+    size_t i_later = 0, i_row = 0;
     for (size_t i = 0; i < rep[R_RECENT]->elements; i++)
         if (!walk_has(later, rep[R_LATER]->elements, &i_later, recent[i]))
             recent[n_active++] = recent[i];
 
-    /* 2. The aggregates of the active SKUs with events in the bucket; every
-     * other active SKU gets a row of zeros. */
-    clear_entries(fs);
-    for (size_t i = 0; i < n_active; i++)
-        if (walk_has(touched, rep[R_TOUCHED]->elements, &i_touched, recent[i]) &&
-            !add_key(fs, i, "%s:{%s}:b:%lld", fs->prefix, recent[i], (long long)start))
-            goto nomem;
-    n_chunks = (fs->n_ents + DC_STORE_CHUNK - 1) / DC_STORE_CHUNK;
-    if (!(got = calloc(n_chunks + 1, sizeof(*got))))
-        goto nomem;
-    send_over_entries(fs, "MGET");
-    if ((err = check_sent(fs)))
-        goto out;
-    for (size_t k = 0; k < n_chunks; k++) {
-        size_t n = k + 1 < n_chunks ? DC_STORE_CHUNK : fs->n_ents - k * DC_STORE_CHUNK;
-        if (!(got[k] = next_reply(fs))) {
-            err = DC_ERR_REDIS;
-            goto out;
-        }
-        if (!err && (got[k]->type != REDIS_REPLY_ARRAY || got[k]->elements != n))
-            err = fs_err(fs, DC_ERR_REDIS, "redis: MGET: unexpected reply");
-    }
-    if (err)
-        goto fail;
-
-    /* The snapshot: MessagePack [start, [[sku, units, cancelled, views,
-     * carts, removes, orders, revenue_e4, events, promo_events, price_n,
-     * price_sum_e4, users]...]], SKUs sorted. */
+    /* 2. The snapshot: the logged totals of the active SKUs with events in
+     * the bucket; every other active SKU gets a row of zeros. */
+    /* MessagePack [start, [[sku, units, cancelled, views, carts, removes,
+     * orders, revenue_e4, events, promo_events, price_n, price_sum_e4,
+     * users]...]], SKUs sorted. */
     msgpack_sbuffer_clear(&fs->sbuf);
     msgpack_packer_init(&pk, &fs->sbuf, msgpack_sbuffer_write);
     msgpack_pack_array(&pk, 2);
@@ -1165,20 +1097,14 @@ static int close_once(dc_featstore_t *fs, int64_t start, dc_bucket_t *out)
         goto nomem;
     out->start = start;
     out->width = lim->bucket_ms;
-    for (size_t i = 0, k = 0; i < n_active; i++) {
+    for (size_t i = 0; i < n_active; i++) {
         dc_bucket_delta_t d = {0};
         double users = 0;
-        if (k < fs->n_ents && fs->ents[k].sku == i) {
-            const redisReply *v = got[k / DC_STORE_CHUNK]->element[k % DC_STORE_CHUNK];
-            if (v->type == REDIS_REPLY_STRING &&
-                dc_value_read_bucket(v->str, v->len, &d, &users)) {
-                err = fs_err(fs, DC_ERR_MALFORMED,
-                             "redis key %.*s holds a value of another format",
-                             (int)fs->ents[k].key_len,
-                             (const char *)fs->keys.data + fs->ents[k].key_off);
-                goto fail;
-            }
-            k++;
+        while (i_row < n_rows && cmp_row(&rows[i_row], recent[i]) < 0)
+            i_row++;
+        if (i_row < n_rows && !cmp_row(&rows[i_row], recent[i])) {
+            d = rows[i_row].d;
+            users = rows[i_row].users;
         }
         int64_t f[11] = {d.units,  d.cancelled,    d.views,      d.carts,
                          d.removes, d.orders,      d.revenue_e4, d.events,
@@ -1197,12 +1123,11 @@ static int close_once(dc_featstore_t *fs, int64_t start, dc_bucket_t *out)
         bucket_row(out, recent[i], sku_len, f, users);
     }
 
-    /* 3. The transaction: the aggregates and the touched set go, the idle
-     * SKUs leave the active set and lose their window slots (an idle SKU
-     * has no open bucket left), the snapshot is kept until acknowledged. */
+    /* 3. The transaction: the bucket's log goes, the idle SKUs leave the
+     * active set and lose their records, the snapshot is kept until
+     * acknowledged. */
     if (redisAppendCommand(fs->rc, "MULTI") != REDIS_OK)
         fs->send_failed = 1;
-    n_queued += send_over_entries(fs, "DEL");
     for (int set = 0; set < 2; set++) {
         snprintf(key, sizeof(key), "%s:{meta}:%s", fs->prefix, set ? "first" : "active");
         for (size_t c = 0; c < rep[R_GONE]->elements; c += DC_STORE_CHUNK, n_queued++) {
@@ -1216,13 +1141,10 @@ static int close_once(dc_featstore_t *fs, int64_t start, dc_bucket_t *out)
     }
     clear_entries(fs);
     for (size_t i = 0; i < rep[R_GONE]->elements; i++)
-        for (size_t w = 0; w < n_windows; w++)
-            for (int pos = 0; pos < DC_WINDOW_SLOTS; pos++)
-                if (!add_key(fs, i, "%s:{%s}:w:%zu:%d", fs->prefix,
-                             rep[R_GONE]->element[i]->str, w, pos))
-                    fs->send_failed = 1;
+        if (!add_record(fs, i, rep[R_GONE]->element[i]->str))
+            fs->send_failed = 1;
     n_queued += send_over_entries(fs, "DEL");
-    argc = 0, arg_str(fs, &argc, "DEL"), arg_str(fs, &argc, touchedkey), send_argv(fs, argc);
+    argc = 0, arg_str(fs, &argc, "DEL"), arg_str(fs, &argc, logkey), send_argv(fs, argc);
     argc = 0, arg_str(fs, &argc, "SET"), arg_str(fs, &argc, snapkey);
     arg(fs, &argc, fs->sbuf.data, fs->sbuf.size);
     arg_str(fs, &argc, "PX"), arg_str(fs, &argc, ttl), send_argv(fs, argc);
@@ -1243,10 +1165,6 @@ out:
     for (int i = 0; i < R_N; i++)
         if (rep[i])
             freeReplyObject(rep[i]);
-    for (size_t k = 0; got && k < n_chunks; k++)
-        if (got[k])
-            freeReplyObject(got[k]);
-    free(got);
     return err;
 }
 

@@ -218,24 +218,6 @@ typedef struct {
  * and the rest gives the rank. */
 uint32_t dc_user_hash(const char *user);
 
-/* The stored values (format: features/values.lua). dc_value_merge_slot()
- * appends to out the window slot value cur (cur_len bytes; NULL when the key
- * is absent) with delta d and the users of hashes added (n_bytes / 4
- * big-endian dc_user_hash() values): counts add when cur holds the delta's
- * slot, the delta replaces an older slot at the same ring position, and
- * DC_ERR_AGAIN (nothing appended) says cur holds a newer slot, which the
- * delta's slot has left the window for. dc_value_merge_bucket() does the
- * same for an open bucket's value. DC_ERR_MALFORMED: cur is not a value of
- * that format (nothing appended). */
-int dc_value_merge_slot(dc_buf_t *out, const void *cur, size_t cur_len,
-                        const dc_slot_delta_t *d, const void *hashes, size_t n_bytes);
-int dc_value_merge_bucket(dc_buf_t *out, const void *cur, size_t cur_len,
-                          const dc_bucket_delta_t *d, const void *hashes, size_t n_bytes);
-/* Reads an open bucket's value into d (start left alone) and its distinct
- * users into *users (the number values.lua's sk_count gives).
- * DC_ERR_MALFORMED: v is not such a value. */
-int dc_value_read_bucket(const void *v, size_t len, dc_bucket_delta_t *d, double *users);
-
 typedef struct dc_featbatch_s dc_featbatch_t;
 
 dc_featbatch_t *dc_featbatch_new(const dc_limits_t *lim);
@@ -267,6 +249,54 @@ const dc_user_obs_t *dc_featbatch_user_next(const dc_featbatch_t *batch,
                                             const dc_user_obs_t *obs);
 /* Forgets every delta and keeps the memory for the next batch. */
 void dc_featbatch_reset(dc_featbatch_t *batch);
+/* The settings the batch was made with. */
+const dc_limits_t *dc_featbatch_limits(const dc_featbatch_t *batch);
+
+/* ------------------------------------------------------------------------ */
+/* Stored records                                                           */
+/* ------------------------------------------------------------------------ */
+
+/* What the store keeps between flushes (format: features/values.lua):
+ *   a SKU's record, one Redis string per SKU: its window slots, each with a
+ *     distinct-user sketch. A flush writes each SKU it touches once, merged
+ *     here, however many slots its events reach;
+ *   an open bucket's log, one Redis string per bucket: every flush appends
+ *     the deltas of the SKUs it has in the bucket, and the close sums them,
+ *     so a flush reads nothing of a bucket and a close reads one value. */
+
+/* Working memory of the functions below, kept between calls ({0} to start,
+ * dc_value_scratch_free() to release). */
+typedef struct {
+    dc_buf_t items, users, union_tmp;
+} dc_value_scratch_t;
+
+void dc_value_scratch_free(dc_value_scratch_t *scratch);
+
+/* Appends to out the record cur (cur_len bytes; 0 for a SKU the store does
+ * not hold) with the window deltas of SKU sku of batch merged in: counters
+ * add, users join the sketches, slots that left their window go.
+ * DC_ERR_MALFORMED: cur is not a record (nothing appended); DC_ERR_NOMEM. */
+int dc_value_merge_record(dc_buf_t *out, const void *cur, size_t cur_len,
+                          const dc_featbatch_t *batch, size_t sku, dc_value_scratch_t *scratch);
+
+/* Appends to out the log entry of bucket delta d of SKU sku of batch, with
+ * the SKU's users in the bucket. DC_ERR_NOMEM. */
+int dc_value_log_append(dc_buf_t *out, const dc_featbatch_t *batch, size_t sku,
+                        const dc_bucket_delta_t *d, dc_value_scratch_t *scratch);
+
+/* One SKU's totals in a bucket log; sku points into the log. */
+typedef struct {
+    const char *sku;
+    size_t sku_len;
+    dc_bucket_delta_t d; /* start left 0 */
+    double users;        /* distinct users: the number values.lua's sk_count gives */
+} dc_log_row_t;
+
+/* Sums a bucket log per SKU: *rows (n_rows, in scratch, valid until its next
+ * use and while log lives) in byte order of the SKUs. DC_ERR_MALFORMED: log
+ * is not a bucket log. */
+int dc_value_read_log(const void *log, size_t len, dc_value_scratch_t *scratch,
+                      dc_log_row_t **rows, size_t *n_rows);
 
 /* ------------------------------------------------------------------------ */
 /* Closed buckets                                                           */
@@ -310,8 +340,9 @@ void dc_bucket_clear(dc_bucket_t *bucket);
  * offsets it reaches and their watermarks in one MULTI/EXEC transaction,
  * which Redis applies atomically. It is optimistic: under WATCH of a
  * version key that every writer bumps, it reads the partitions' stored
- * offsets, the clock and the values the batch touches, merges the deltas
- * into the values here (features/values.c), and commits; if another writer
+ * offsets, the clock and the records of the SKUs the batch touches, merges
+ * the deltas into them here (features/values.c), and commits them with the
+ * bucket deltas appended to the open buckets' logs; if another writer
  * came in between, EXEC writes nothing and the flush starts over from the
  * reads. If a partition's stored offset is not the one this instance last
  * saw (stored_offset), another instance has moved it (a rebalance this
@@ -374,13 +405,13 @@ int dc_featstore_flush(dc_featstore_t *fs, const dc_featbatch_t *batch, dc_parts
  * start in [acked_until, closed_until) in order; calling it again for the
  * same start (after a crash) returns the same SKUs and totals. Like a flush,
  * a close is one optimistic transaction under WATCH of the version key: it
- * moves the active SKUs' aggregates of the bucket into a snapshot key
- * (kept until a flush acknowledges the bucket), and deletes the keys of
- * SKUs idle for sku.idle.ttl of event time. */
+ * sums the bucket's log into a snapshot key of every active SKU's row (kept
+ * until a flush acknowledges the bucket), and deletes the records of SKUs
+ * idle for sku.idle.ttl of event time. */
 int dc_featstore_close_bucket(dc_featstore_t *fs, int64_t start, dc_bucket_t *out);
 
 /* Rolling windows of one SKU (what `demandcast features` prints), summed by
- * the Redis function dc_features from the stored slot rings as of the SKU's
+ * the Redis function dc_features from the SKU's record as of its
  * as-of time (features/KEYS.md). found is 0 for a SKU the store lacks. */
 typedef struct {
     int64_t views, carts, units, orders;

@@ -12,9 +12,9 @@
 -- decimals), 'W.users' (distinct users, values.lua), 'W.conversion'
 -- (orders / views); empty for a SKU the store does not hold.
 --
--- The totals are summed here rather than kept up to date by every flush:
--- a flush then writes a SKU's slot rings only, and the windows of a SKU
--- without new events still end where the closed time says, without a write.
+-- The totals are summed here from the record's window slots rather than
+-- kept up to date by every flush: the windows of a SKU without new events
+-- still end where the closed time says, without a write.
 
 local K = 12
 
@@ -34,20 +34,17 @@ local function features(keys, args)
   if closed and closed - 1 > T then T = closed - 1 end
   local out = {'sku', sku, 'asof', I(T), 'seen', I(seen)}
 
+  local rec = redis.call('GET', tag .. ':f')
+  local windows = rec and rec_windows(rec) or {}
   local w = 0
   for name, slot_ms in string.gmatch(clock[2] or '', '([^=,]+)=(%d+)') do
     local top = math.floor(T / tonumber(slot_ms))
-    local slots = {}
-    for pos = 0, K - 1 do slots[pos + 1] = tag .. ':w:' .. w .. ':' .. pos end
     w = w + 1
     local v, c, u, o, rev, sketches = 0, 0, 0, 0, 0, {}
-    for _, val in ipairs(redis.call('MGET', unpack(slots))) do
-      if val then
-        local slot, sv, sc, su, so, srev, rest = struct.unpack(SLOT_FMT, val)
-        if slot > top - K and slot <= top then
-          v, c, u, o, rev = v + sv, c + sc, u + su, o + so, rev + srev
-          sketches[#sketches + 1] = string.sub(val, rest)
-        end
+    for _, s in ipairs(windows[w] or {}) do
+      if s[1] > top - K and s[1] <= top then
+        v, c, u, o, rev = v + s[2], c + s[3], u + s[4], o + s[5], rev + s[6]
+        sketches[#sketches + 1] = s[7]
       end
     end
     out[#out + 1] = name .. '.views';      out[#out + 1] = I(v)

@@ -2,9 +2,10 @@
 --
 -- featstore.c runs a flush as one optimistic transaction: it WATCHes the
 -- store's version key, reads the clock, the partition offsets and the
--- values the batch touches, checks the offsets (fencing) and merges the
--- deltas in C, then sends MULTI, the merged values (MSET), the SKUs' times
--- and touched sets (ZADD, SADD), this script, EXEC. Every writer of the
+-- records of the SKUs the batch touches, checks the offsets (fencing) and
+-- merges the deltas in C, then sends MULTI, the merged records (MSET), the
+-- SKUs' times (ZADD), the open buckets' log entries (APPEND), this script,
+-- EXEC. Every writer of the
 -- store bumps the version (this script and the bucket close), so EXEC
 -- fails, and featstore.c starts over, whenever anything it read has
 -- changed since.

@@ -1,18 +1,30 @@
 -- features/values.lua - the stored values: their format, and the distinct
 -- user count the function library features.lua reads from them
 -- (featstore.c puts this file in front of each script it loads into Redis,
--- features/embed_lua.cmake). features/values.c writes them, and reads open
--- buckets when it closes them.
+-- features/embed_lua.cmake). features/values.c writes them, and reads the
+-- bucket logs when it closes buckets.
 --
--- A window slot value is SLOT_FMT [slot, views, carts, units, orders,
--- revenue_e4] followed by the slot's users sketch; an open bucket value is
--- BUCKET_FMT [units, cancelled, views, carts, removes, orders, revenue_e4,
--- events, promo_events, price_n, price_sum_e4] followed by the bucket's
--- users sketch. Integers are 8 bytes little-endian.
+-- Integers are little-endian, lengths and counts unsigned.
 --
--- A sketch counts distinct users inside the value it belongs to, so a flush
--- writes a SKU's users with the same MSET as its counts instead of one
--- PFADD per slot. Users are 32-bit hashes (dc_user_hash), 4 bytes
+-- A SKU's record is one string (key PREFIX:{SKU}:f), so a flush writes a
+-- SKU once however many window slots its events reach:
+--   record  = u8 windows, then per window (shortest first) u16 n and n
+--             slots by ascending slot number
+--   slot    = u32 length, SLOT_FMT [slot, views, carts, units, orders,
+--             revenue_e4] (8-byte integers), then the slot's users sketch
+-- A window keeps the slots among the 12 newest it has seen.
+--
+-- An open bucket's log is one string (key PREFIX:{meta}:open:START) that
+-- every flush APPENDs the bucket's deltas to, one entry per SKU, so a
+-- flush reads nothing of a bucket; its close sums the entries per SKU:
+--   entry   = u8 length, the SKU, LOG_FMT [units, cancelled, views, carts,
+--             removes, orders, revenue_e4, events, promo_events, price_n,
+--             price_sum_e4] (8-byte integers), u32 length, the users sketch
+--             of the SKU's events in the bucket in that flush
+
+-- A sketch counts distinct users inside the slot or entry it belongs to,
+-- so a flush writes a SKU's users with the same MSET as its counts instead
+-- of one PFADD per slot. Users are 32-bit hashes (dc_user_hash), 4 bytes
 -- big-endian each. A sketch is a string:
 --   ''                     no users
 --   'E' .. hashes          the exact set, while it holds at most 256
@@ -24,7 +36,7 @@
 -- so a window whose users number at most 256 is counted exactly.
 
 local SLOT_FMT = '<i8i8i8i8i8i8'
-local BUCKET_FMT = '<i8i8i8i8i8i8i8i8i8i8i8'
+local SLOT_FIXED = 48
 local SK_REGS = 1024
 
 -- Register (1-based) and rank (leading zeros of the low 22 bits, plus one)
@@ -88,4 +100,26 @@ local function sk_count(list)
   local est = 0.7213 / (1 + 1.079 / SK_REGS) * SK_REGS * SK_REGS / z
   if est <= 2.5 * SK_REGS and zeros > 0 then est = SK_REGS * math.log(SK_REGS / zeros) end
   return math.floor(est + 0.5)
+end
+
+-- The window slots of record v: for each window (1-based, shortest first) a
+-- list of {slot, views, carts, units, orders, revenue_e4, sketch}.
+local function rec_windows(v)
+  local windows, pos = {}, 1
+  local nw
+  nw, pos = struct.unpack('<B', v, pos)
+  for w = 1, nw do
+    local n
+    n, pos = struct.unpack('<I2', v, pos)
+    local slots = {}
+    for i = 1, n do
+      local len
+      len, pos = struct.unpack('<I4', v, pos)
+      local slot, sv, sc, su, so, srev = struct.unpack(SLOT_FMT, v, pos)
+      slots[i] = {slot, sv, sc, su, so, srev, string.sub(v, pos + SLOT_FIXED, pos + len - 1)}
+      pos = pos + len
+    end
+    windows[w] = slots
+  end
+  return windows
 end

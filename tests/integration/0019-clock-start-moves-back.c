@@ -144,9 +144,9 @@ int main(void)
         failed = 1;
     }
 
-    /* Nothing left open: no touched set and no closed snapshot. */
+    /* Nothing left open: no open bucket log and no closed snapshot. */
     redisContext *rc = redisConnect("127.0.0.1", atoi(port));
-    redisReply *r = rc && !rc->err ? redisCommand(rc, "KEYS dc:{meta}:[tc][ol]*:*") : NULL;
+    redisReply *r = rc && !rc->err ? redisCommand(rc, "KEYS dc:{meta}:[oc][pl]*:*") : NULL;
     if (!r || r->type != REDIS_REPLY_ARRAY)
         die("redis", rc && rc->err ? rc->errstr : "KEYS failed");
     for (size_t i = 0; i < r->elements; i++) {

@@ -1,5 +1,6 @@
 /* tests/unit/test_features.c - the settings of windows, validation, the
- * partition table and the per-flush batch of window and bucket deltas. */
+ * partition table, the per-flush batch of window and bucket deltas, and the
+ * stored records and bucket logs they merge into. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -354,19 +355,6 @@ static void test_batch_late_and_full(void **state)
     dc_featbatch_destroy(NULL);
 }
 
-/* Big-endian hashes h0, h0 + step, ... as the store receives them. */
-static size_t hashes(uint8_t *out, size_t n, uint32_t h0, uint32_t step)
-{
-    for (size_t i = 0; i < n; i++) {
-        uint32_t h = h0 + (uint32_t)i * step;
-        out[4 * i] = (uint8_t)(h >> 24);
-        out[4 * i + 1] = (uint8_t)(h >> 16);
-        out[4 * i + 2] = (uint8_t)(h >> 8);
-        out[4 * i + 3] = (uint8_t)h;
-    }
-    return 4 * n;
-}
-
 static int64_t le64(const uint8_t *p)
 {
     uint64_t v = 0;
@@ -375,87 +363,224 @@ static int64_t le64(const uint8_t *p)
     return (int64_t)v;
 }
 
-static void test_values_slot(void **state)
+static size_t le_u(const uint8_t *p, int bytes)
 {
-    (void)state;
-    dc_buf_t a = {0}, b = {0};
-    uint8_t h[4 * 300];
-    dc_slot_delta_t d = {.slot = 100, .views = 2, .carts = 1, .units = 3, .orders = 1,
-                         .revenue_e4 = 12345};
-
-    /* A new key: the delta, its users exact. */
-    assert_int_equal(dc_value_merge_slot(&a, NULL, 0, &d, h, hashes(h, 3, 7, 1)), DC_OK);
-    assert_int_equal(a.len, 48 + 1 + 12);
-    assert_int_equal(le64(a.data), 100);
-    assert_int_equal(le64(a.data + 8), 2);
-    assert_int_equal(le64(a.data + 40), 12345);
-    assert_int_equal(a.data[48], 'E');
-
-    /* The same slot adds, and a user already there counts once. */
-    assert_int_equal(dc_value_merge_slot(&b, a.data, a.len, &d, h, hashes(h, 2, 9, 1)), DC_OK);
-    assert_int_equal(le64(b.data + 8), 4);
-    assert_int_equal(le64(b.data + 24), 6);
-    assert_int_equal(le64(b.data + 40), 24690);
-    assert_int_equal(b.len, 48 + 1 + 4 * 4); /* users 7, 8, 9, 10 */
-
-    /* A newer slot at the same ring position replaces; an older one is
-     * outside the window and leaves the value alone. */
-    dc_slot_delta_t newer = d, older = d;
-    newer.slot = 112;
-    older.slot = 88;
-    a.len = 0;
-    assert_int_equal(dc_value_merge_slot(&a, b.data, b.len, &newer, h, 0), DC_OK);
-    assert_int_equal(le64(a.data), 112);
-    assert_int_equal(le64(a.data + 8), 2);
-    assert_int_equal(a.len, 48); /* no users */
-    size_t len = a.len;
-    assert_int_equal(dc_value_merge_slot(&a, b.data, b.len, &older, h, 0), DC_ERR_AGAIN);
-    assert_int_equal(a.len, len);
-
-    /* Past 256 users the sketch turns into 1024 registers, keeping them. */
-    a.len = 0;
-    assert_int_equal(dc_value_merge_slot(&a, NULL, 0, &d, h, hashes(h, 256, 1, 0x01000001)), DC_OK);
-    assert_int_equal(a.len, 48 + 1 + 4 * 256);
-    b.len = 0;
-    assert_int_equal(dc_value_merge_slot(&b, a.data, a.len, &d, h, hashes(h, 1, 0xffc00000, 0)),
-                     DC_OK);
-    assert_int_equal(b.len, 48 + 1 + 1024);
-    assert_int_equal(b.data[48], 'H');
-    /* Registers as values.lua reads them: hash 0xffc00000 is register
-     * 1023 with its low 22 bits zero, rank 23; hash 1 (the first of the
-     * exact set) register 0, rank 22; hash 0x01000002 register 4, rank 21. */
-    assert_int_equal(b.data[49 + 1023], 23);
-    assert_int_equal(b.data[49], 22);
-    assert_int_equal(b.data[49 + 4], 21);
-
-    /* Bytes of another format are refused, not overwritten. */
-    a.len = 0;
-    assert_int_equal(dc_value_merge_slot(&a, "short", 5, &d, h, 0), DC_ERR_MALFORMED);
-    memcpy(b.data + 48, "X", 1);
-    assert_int_equal(dc_value_merge_slot(&a, b.data, b.len, &d, h, 4), DC_ERR_MALFORMED);
-    assert_int_equal(a.len, 0);
-    dc_buf_free(&a);
-    dc_buf_free(&b);
+    size_t v = 0;
+    for (int i = bytes - 1; i >= 0; i--)
+        v = v << 8 | p[i];
+    return v;
 }
 
-static void test_values_bucket(void **state)
-{
-    (void)state;
-    dc_buf_t a = {0}, b = {0};
-    uint8_t h[8];
-    dc_bucket_delta_t d = {.start = 0, .units = 5, .cancelled = 2, .views = 9, .events = 12,
-                           .price_n = 3, .price_sum_e4 = 30000};
+/* A window slot as a record holds it (features/values.lua). */
+typedef struct {
+    int64_t f[6]; /* slot, views, carts, units, orders, revenue_e4 */
+    const uint8_t *sketch;
+    size_t sketch_len;
+} rec_slot_t;
 
-    assert_int_equal(dc_value_merge_bucket(&a, NULL, 0, &d, h, hashes(h, 2, 5, 3)), DC_OK);
-    assert_int_equal(dc_value_merge_bucket(&b, a.data, a.len, &d, h, hashes(h, 1, 8, 0)), DC_OK);
-    assert_int_equal(le64(b.data), 10);          /* units */
-    assert_int_equal(le64(b.data + 8), 4);       /* cancelled, never netted */
-    assert_int_equal(le64(b.data + 16), 18);     /* views */
-    assert_int_equal(le64(b.data + 56), 24);     /* events */
-    assert_int_equal(le64(b.data + 80), 60000);  /* price_sum_e4 */
-    assert_int_equal(b.len, 88 + 1 + 8);         /* users 5, 8 */
-    dc_buf_free(&a);
-    dc_buf_free(&b);
+/* Walks record r (len bytes) the way values.lua documents it and returns
+ * the number of slots of window w, filling out[] with them; -1 if the bytes
+ * do not add up. */
+static int rec_slots(const uint8_t *r, size_t len, size_t w, rec_slot_t *out)
+{
+    size_t off = 1;
+    int found = -1;
+
+    for (size_t k = 0; k < r[0]; k++) {
+        if (off + 2 > len)
+            return -1;
+        size_t n = le_u(r + off, 2);
+        off += 2;
+        for (size_t i = 0; i < n; i++) {
+            if (off + 4 > len)
+                return -1;
+            size_t ilen = le_u(r + off, 4);
+            if (ilen < 48 || off + 4 + ilen > len)
+                return -1;
+            if (k == w) {
+                for (int j = 0; j < 6; j++)
+                    out[i].f[j] = le64(r + off + 4 + 8 * j);
+                out[i].sketch = r + off + 4 + 48;
+                out[i].sketch_len = ilen - 48;
+            }
+            off += 4 + ilen;
+        }
+        if (k == w)
+            found = (int)n;
+    }
+    return off == len ? found : -1;
+}
+
+/* Merges batch b (its SKU 0) into record cur, into out (emptied first). */
+static int merge(dc_buf_t *out, const dc_buf_t *cur, dc_featbatch_t *b, dc_value_scratch_t *sc)
+{
+    out->len = 0;
+    return dc_value_merge_record(out, cur ? cur->data : NULL, cur ? cur->len : 0, b, 0, sc);
+}
+
+static void test_values_record(void **state)
+{
+    dc_limits_t lim = limits("5m,1h");
+    dc_featbatch_t *b = dc_featbatch_new(&lim);
+    dc_value_scratch_t sc = {0};
+    dc_buf_t r1 = {0}, r2 = {0};
+    rec_slot_t s[12];
+    char user[16];
+    dc_fevent_t e;
+    (void)state;
+
+    /* A new record: 3 views by u1, u2, u1 and a line of 2 units at 1.25 in
+     * the 5-minute slot of T0 (slot width 5 min / 12 = 25 s). */
+    e = ev("A", "u1", T0, DC_FEV_VIEW, 0, 0);
+    assert_int_equal(dc_featbatch_add(b, &e, INT64_MIN, NULL), 0);
+    e = ev("A", "u2", T0 + 1000, DC_FEV_VIEW, 0, 0);
+    assert_int_equal(dc_featbatch_add(b, &e, INT64_MIN, NULL), 0);
+    e = ev("A", "u1", T0 + 2000, DC_FEV_VIEW, 0, 0);
+    assert_int_equal(dc_featbatch_add(b, &e, INT64_MIN, NULL), 0);
+    e = ev("A", "u3", T0 + 3000, DC_FEV_PLACED, 2, 1.25);
+    assert_int_equal(dc_featbatch_add(b, &e, INT64_MIN, NULL), 0);
+    assert_int_equal(merge(&r1, NULL, b, &sc), DC_OK);
+    assert_int_equal(r1.data[0], 2);
+    assert_int_equal(rec_slots(r1.data, r1.len, 0, s), 1);
+    assert_int_equal(s[0].f[0], T0 / 25000);
+    assert_int_equal(s[0].f[1], 3);
+    assert_int_equal(s[0].f[3], 2);
+    assert_int_equal(s[0].f[4], 1);
+    assert_int_equal(s[0].f[5], 25000);
+    assert_int_equal(s[0].sketch[0], 'E');
+    assert_int_equal(s[0].sketch_len, 1 + 3 * 4); /* u1, u2, u3 */
+    assert_int_equal(rec_slots(r1.data, r1.len, 1, s), 1);
+    assert_int_equal(s[0].f[0], T0 / 300000);
+
+    /* The same slot again: counts add, a user already there counts once;
+     * a new slot comes after it. */
+    dc_featbatch_reset(b);
+    e = ev("A", "u2", T0 + 4000, DC_FEV_CART, 0, 0);
+    assert_int_equal(dc_featbatch_add(b, &e, INT64_MIN, NULL), 0);
+    e = ev("A", "u4", T0 + 30000, DC_FEV_VIEW, 0, 0);
+    assert_int_equal(dc_featbatch_add(b, &e, INT64_MIN, NULL), 0);
+    assert_int_equal(merge(&r2, &r1, b, &sc), DC_OK);
+    assert_int_equal(rec_slots(r2.data, r2.len, 0, s), 2);
+    assert_int_equal(s[0].f[1], 3);
+    assert_int_equal(s[0].f[2], 1);
+    assert_int_equal(s[0].sketch_len, 1 + 3 * 4);
+    assert_int_equal(s[1].f[0], T0 / 25000 + 1);
+    assert_int_equal(s[1].f[1], 1);
+    assert_int_equal(rec_slots(r2.data, r2.len, 1, s), 1);
+    assert_int_equal(s[0].f[1], 4);
+    assert_int_equal(s[0].sketch_len, 1 + 4 * 4);
+
+    /* 12 slots later the first two have left the 5-minute window; the
+     * 1-hour window still holds its slot. */
+    dc_featbatch_reset(b);
+    e = ev("A", "u1", T0 + 13 * 25000, DC_FEV_VIEW, 0, 0);
+    assert_int_equal(dc_featbatch_add(b, &e, INT64_MIN, NULL), 0);
+    assert_int_equal(merge(&r1, &r2, b, &sc), DC_OK);
+    assert_int_equal(rec_slots(r1.data, r1.len, 0, s), 1);
+    assert_int_equal(s[0].f[0], T0 / 25000 + 13);
+    assert_int_equal(rec_slots(r1.data, r1.len, 1, s), 2);
+
+    /* A slot already out of the window when its event comes adds nothing. */
+    dc_featbatch_reset(b);
+    e = ev("A", "u9", T0, DC_FEV_VIEW, 0, 0);
+    assert_int_equal(dc_featbatch_add(b, &e, INT64_MIN, NULL), 0);
+    assert_int_equal(merge(&r2, &r1, b, &sc), DC_OK);
+    assert_int_equal(rec_slots(r2.data, r2.len, 0, s), 1);
+    assert_int_equal(s[0].f[0], T0 / 25000 + 13);
+    assert_int_equal(rec_slots(r2.data, r2.len, 1, s), 2);
+    assert_int_equal(s[0].f[1], 5);
+
+    /* Past 256 users a slot's sketch turns into 1024 registers, each at
+     * least the rank of every user's hash that picks it (values.lua). */
+    dc_featbatch_reset(b);
+    for (int i = 0; i < 300; i++) {
+        snprintf(user, sizeof(user), "v%d", i);
+        e = ev("A", user, T0 + 20 * 25000, DC_FEV_VIEW, 0, 0);
+        assert_int_equal(dc_featbatch_add(b, &e, INT64_MIN, NULL), 0);
+    }
+    assert_int_equal(merge(&r1, &r2, b, &sc), DC_OK);
+    assert_int_equal(rec_slots(r1.data, r1.len, 0, s), 2);
+    s[0] = s[1];
+    assert_int_equal(s[0].sketch[0], 'H');
+    assert_int_equal(s[0].sketch_len, 1 + 1024);
+    for (int i = 0; i < 300; i++) {
+        snprintf(user, sizeof(user), "v%d", i);
+        uint32_t h = dc_user_hash(user), low = h & 0x3fffff;
+        int rank = low ? 22 - (31 - __builtin_clz(low)) : 23;
+        assert_true(s[0].sketch[1 + (h >> 22)] >= rank);
+    }
+
+    /* Bytes of another format are refused, and nothing is appended. */
+    r2.len = 0;
+    assert_int_equal(dc_value_merge_record(&r2, "\x01\x05", 2, b, 0, &sc), DC_ERR_MALFORMED);
+    r1.data[r1.len - 1025] = 'X'; /* the tag of the last slot's sketch (1h window) */
+    assert_int_equal(dc_value_merge_record(&r2, r1.data, r1.len, b, 0, &sc), DC_ERR_MALFORMED);
+    assert_int_equal(r2.len, 0);
+
+    dc_buf_free(&r1);
+    dc_buf_free(&r2);
+    dc_value_scratch_free(&sc);
+    dc_featbatch_destroy(b);
+}
+
+static void test_values_log(void **state)
+{
+    dc_limits_t lim = limits(NULL);
+    dc_featbatch_t *b = dc_featbatch_new(&lim);
+    dc_value_scratch_t sc = {0};
+    dc_buf_t log = {0};
+    dc_log_row_t *rows;
+    size_t n;
+    char user[16];
+    dc_fevent_t e;
+    (void)state;
+
+    /* Two flushes of bucket T0: B, then A and B again, each entry holding
+     * its flush's deltas. */
+    for (int flush = 0; flush < 2; flush++) {
+        dc_featbatch_reset(b);
+        for (int i = 0; i < 3; i++) {
+            snprintf(user, sizeof(user), "u%d", i + flush);
+            e = ev("B", user, T0 + i * MIN, DC_FEV_PLACED, 2, 0.5);
+            assert_int_equal(dc_featbatch_add(b, &e, INT64_MIN, NULL), 0);
+        }
+        e = ev("B", "u0", T0, DC_FEV_CANCEL, 1, 0.5);
+        assert_int_equal(dc_featbatch_add(b, &e, INT64_MIN, NULL), 0);
+        if (flush) {
+            for (int i = 0; i < 300; i++) {
+                snprintf(user, sizeof(user), "w%d", i);
+                e = ev("A", user, T0 + MIN, DC_FEV_VIEW, 0, 4.0);
+                assert_int_equal(dc_featbatch_add(b, &e, INT64_MIN, NULL), 0);
+            }
+        }
+        for (size_t i = 0; i < dc_featbatch_skus(b); i++)
+            assert_int_equal(dc_value_log_append(&log, b, i, dc_featbatch_bucket_first(b, i),
+                                                 &sc), DC_OK);
+    }
+    assert_int_equal(dc_value_read_log(log.data, log.len, &sc, &rows, &n), DC_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(rows[0].sku_len, 1);
+    assert_memory_equal(rows[0].sku, "A", 1);
+    assert_int_equal(rows[0].d.views, 300);
+    assert_int_equal(rows[0].d.events, 300);
+    assert_int_equal(rows[0].d.price_n, 300);
+    assert_int_equal(rows[0].d.price_sum_e4, 300 * 40000);
+    assert_true(fabs(rows[0].users - 300) <= 30); /* HyperLogLog, 3.3 % standard error */
+    assert_memory_equal(rows[1].sku, "B", 1);
+    assert_int_equal(rows[1].d.units, 12);     /* gross: the cancellation is apart */
+    assert_int_equal(rows[1].d.cancelled, 2);
+    assert_int_equal(rows[1].d.orders, 6);
+    assert_int_equal(rows[1].d.revenue_e4, 6 * 10000);
+    assert_int_equal(rows[1].d.events, 8);
+    assert_true(rows[1].users == 4); /* u0 .. u3, exact */
+
+    /* A log cut short or of another format is refused. */
+    assert_int_equal(dc_value_read_log(log.data, log.len - 1, &sc, &rows, &n), DC_ERR_MALFORMED);
+    assert_int_equal(dc_value_read_log("\x00", 1, &sc, &rows, &n), DC_ERR_MALFORMED);
+
+    dc_buf_free(&log);
+    dc_value_scratch_free(&sc);
+    dc_featbatch_destroy(b);
 }
 
 int main(void)
@@ -467,8 +592,8 @@ int main(void)
         cmocka_unit_test(test_batch_coalesces),
         cmocka_unit_test(test_batch_slots_out_of_order),
         cmocka_unit_test(test_batch_late_and_full),
-        cmocka_unit_test(test_values_slot),
-        cmocka_unit_test(test_values_bucket),
+        cmocka_unit_test(test_values_record),
+        cmocka_unit_test(test_values_log),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
