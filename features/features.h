@@ -131,6 +131,8 @@ dc_part_t *dc_parts_add(dc_parts_t *parts, const char *topic_name, int topic, in
 dc_part_t *dc_parts_find(dc_parts_t *parts, int topic, int32_t partition);
 void dc_parts_remove(dc_parts_t *parts, int topic, int32_t partition);
 void dc_parts_clear(dc_parts_t *parts);
+/* Makes dst a copy of src (dst's entries are freed first). DC_ERR_NOMEM. */
+int dc_parts_copy(dc_parts_t *dst, const dc_parts_t *src);
 size_t dc_parts_count(const dc_parts_t *parts);
 dc_part_t *dc_parts_at(dc_parts_t *parts, size_t i);
 /* Whether a partition counts as idle now (see the idle rule at the top). */

@@ -75,6 +75,19 @@ void dc_parts_clear(dc_parts_t *parts)
     parts->n = 0;
 }
 
+int dc_parts_copy(dc_parts_t *dst, const dc_parts_t *src)
+{
+    dc_parts_clear(dst);
+    for (size_t i = 0; i < src->n; i++) {
+        const dc_part_t *from = src->items[i];
+        dc_part_t *to = dc_parts_add(dst, "", from->topic, from->partition);
+        if (!to)
+            return DC_ERR_NOMEM;
+        *to = *from;
+    }
+    return DC_OK;
+}
+
 size_t dc_parts_count(const dc_parts_t *parts) { return parts->n; }
 
 dc_part_t *dc_parts_at(dc_parts_t *parts, size_t i) { return i < parts->n ? parts->items[i] : NULL; }

@@ -1,13 +1,22 @@
 /* pipeline/pipeline.c - source -> decode -> validate -> feature batch ->
- * atomic flush -> bucket closes, the loop `run` and `replay` share. */
+ * atomic flush -> bucket closes, the loop `run` and `replay` share.
+ *
+ * A flush, and the bucket closes it makes possible, run on a thread of their
+ * own while the loop decodes into the next batch, so Redis and this process
+ * work at the same time. At most one is in flight; the loop takes its result
+ * in (the commit, the closed buckets for the sink) before it starts the next
+ * one or uses the store itself, and waits for it only when its own batch is
+ * full. */
 #include "pipeline/pipeline.h"
 
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#define CLOSES_PER_ROUND 64 /* closes delivered between two polls of the source */
+#define CLOSES_PER_FLUSH 4  /* closes a flush thread makes after its flush */
 #define HEARTBEAT_S 1.0     /* flush at least this often: lease, idle partitions */
 
 /* The DLQ reasons, each with its counter made at start-up. */
@@ -26,7 +35,6 @@ struct dc_pipeline_s {
     dc_parts_t *parts;
     dc_click_t click;
     dc_order_t order;
-    dc_bucket_t bucket;
     int64_t flush_interval_ms, flush_max, log_interval_ms;
 
     int64_t closed_until;    /* from the last flush; INT64_MIN before any */
@@ -34,7 +42,27 @@ struct dc_pipeline_s {
     int64_t acked_until;     /* closed buckets the store knows were delivered */
     int closer;
     int rejects_pending;
-    double last_flush, last_log, retry_at, backoff;
+    double last_flush, last_log, retry_at, backoff; /* last_flush: when the last one started */
+
+    /* The flush in flight. Between flush_start() and flush_join() its
+     * thread owns job.batch, job.parts, job.closed and the store (fs). */
+    struct {
+        pthread_t thread;
+        int running;           /* started, not joined */
+        atomic_int finished;   /* its thread is done: joining will not wait */
+        int done;              /* joined, result not taken in */
+        int failed;            /* failed: sent again before anything newer */
+        dc_featbatch_t *batch; /* the batch it applies */
+        dc_parts_t *parts;     /* the partitions' progress when it started */
+        int64_t delivered;     /* delivered_until when it started */
+        int64_t closed_until;  /* closed_until when it started */
+        double t0, t1;
+        int err;
+        dc_flush_result_t res;
+        dc_bucket_t closed[CLOSES_PER_FLUSH]; /* closed after the flush, in order */
+        int n_closed;
+        int close_err; /* why it closed no more (0: none were due) */
+    } job;
 
     dc_source_t *source;
     int paused;
@@ -69,7 +97,8 @@ dc_pipeline_t *dc_pipeline_new(const dc_conf_t *conf, const dc_limits_t *lim,
     pl->last_flush = pl->last_log = dc_monotonic_s();
     if (!(pl->codec = dc_codec_new(conf, errstr, errstr_size)))
         goto fail;
-    if (!(pl->batch = dc_featbatch_new(lim)) || !(pl->parts = dc_parts_new())) {
+    if (!(pl->batch = dc_featbatch_new(lim)) || !(pl->parts = dc_parts_new()) ||
+        !(pl->job.batch = dc_featbatch_new(lim)) || !(pl->job.parts = dc_parts_new())) {
         dc_seterr(errstr, errstr_size, DC_ERR_NOMEM, "out of memory");
         goto fail;
     }
@@ -108,15 +137,21 @@ fail:
     return NULL;
 }
 
+static void flush_join(dc_pipeline_t *pl);
+
 void dc_pipeline_destroy(dc_pipeline_t *pl)
 {
     if (!pl)
         return;
+    flush_join(pl);
     dc_codec_destroy(pl->codec);
     dc_featbatch_destroy(pl->batch);
     dc_parts_destroy(pl->parts);
+    dc_featbatch_destroy(pl->job.batch);
+    dc_parts_destroy(pl->job.parts);
+    for (int i = 0; i < CLOSES_PER_FLUSH; i++)
+        dc_bucket_clear(&pl->job.closed[i]);
     dc_order_clear(&pl->order);
-    dc_bucket_clear(&pl->bucket);
     free(pl);
 }
 
@@ -144,84 +179,199 @@ static int drop_batch(dc_pipeline_t *pl)
     return DC_OK;
 }
 
-/* Delivers closed buckets, at most max of them. */
-static int deliver_closes(dc_pipeline_t *pl, int max)
+/* Whether the bucket starting at delivered is due to close, by the clock a
+ * flush returned (closer, closed_until). */
+static int close_due(int closer, int64_t delivered, int64_t closed_until)
+{
+    return closer && delivered != INT64_MIN && closed_until != INT64_MIN &&
+           delivered < closed_until;
+}
+
+/* Hands a closed bucket to the next stage. */
+static int hand_over(dc_pipeline_t *pl, dc_bucket_t *bucket)
 {
     int err;
 
-    while (pl->closer && pl->delivered_until != INT64_MIN && pl->closed_until != INT64_MIN &&
-           pl->delivered_until < pl->closed_until && max-- > 0) {
-        if ((err = dc_featstore_close_bucket(pl->fs, pl->delivered_until, &pl->bucket)))
-            return err;
-        if (pl->sinks.bucket_closed &&
-            (err = pl->sinks.bucket_closed(pl->sinks.closed_opaque, &pl->bucket)))
-            return dc_seterr(pl->errstr, sizeof(pl->errstr), err,
-                             "the bucket-closed consumer failed");
-        pl->delivered_until += pl->lim.bucket_ms;
-        pl->stats.buckets_closed++;
-        dc_metric_add(pl->m_closed, 1);
-    }
+    if (pl->sinks.bucket_closed &&
+        (err = pl->sinks.bucket_closed(pl->sinks.closed_opaque, bucket)))
+        return dc_seterr(pl->errstr, sizeof(pl->errstr), err,
+                         "the bucket-closed consumer failed");
+    pl->delivered_until += pl->lim.bucket_ms;
+    pl->stats.buckets_closed++;
+    dc_metric_add(pl->m_closed, 1);
     return DC_OK;
 }
 
-/* One atomic step, then the commit and the closes it made possible. */
-static int flush(dc_pipeline_t *pl)
+/* The start of the next bucket to deliver after a flush that returned res,
+ * delivered and closed_until being the pipeline's before it. Until the
+ * first bucket closes, the store may still move the clock's start back
+ * (older data from a partition heard late), in the very flush that closes
+ * the first buckets too: while nothing had closed before the flush, nothing
+ * was delivered, so the store's acked time is where delivery starts. A
+ * non-closer follows the lease holder. */
+static int64_t delivered_after(int64_t delivered, int64_t closed_until,
+                               const dc_flush_result_t *res)
 {
-    dc_flush_result_t res;
-    double t0 = dc_monotonic_s();
+    if (!res->closer || closed_until == INT64_MIN || res->closed_until == INT64_MIN ||
+        delivered < res->acked_until)
+        return res->acked_until;
+    return delivered;
+}
+
+/* What a flush acknowledges as delivered: nothing before anything has
+ * closed, since the pipeline's delivered_until is then only the clock's
+ * provisional start, which that very flush may move back. */
+static int64_t ack_until(int64_t delivered, int64_t closed_until)
+{
+    return closed_until == INT64_MIN ? INT64_MIN : delivered;
+}
+
+static void *flush_thread(void *arg)
+{
+    dc_pipeline_t *pl = arg;
+    dc_flush_result_t *res = &pl->job.res;
+
+    pl->job.n_closed = 0;
+    pl->job.close_err = DC_OK;
+    pl->job.err = dc_featstore_flush(pl->fs, pl->job.batch, pl->job.parts,
+                                     ack_until(pl->job.delivered, pl->job.closed_until),
+                                     pl->job.t0, res);
+    pl->job.t1 = dc_monotonic_s();
+    if (!pl->job.err) {
+        int64_t start = delivered_after(pl->job.delivered, pl->job.closed_until, res);
+        while (pl->job.n_closed < CLOSES_PER_FLUSH &&
+               close_due(res->closer, start, res->closed_until)) {
+            if ((pl->job.close_err = dc_featstore_close_bucket(
+                     pl->fs, start, &pl->job.closed[pl->job.n_closed])))
+                break;
+            pl->job.n_closed++;
+            start += pl->lim.bucket_ms;
+        }
+    }
+    atomic_store(&pl->job.finished, 1);
+    return NULL;
+}
+
+/* Whether a flush is in flight and not finished yet. */
+static int flush_busy(dc_pipeline_t *pl)
+{
+    return pl->job.running && !atomic_load(&pl->job.finished);
+}
+
+/* Waits for the flush in flight, if any: the store is the loop's again.
+ * Its result waits for flush_finish(). */
+static void flush_join(dc_pipeline_t *pl)
+{
+    if (!pl->job.running)
+        return;
+    pthread_join(pl->job.thread, NULL);
+    pl->job.running = 0;
+    pl->job.done = 1;
+}
+
+/* Starts the atomic step for the batch so far and the partitions' progress
+ * (nothing may be in flight); again: send the failed one again instead. */
+static int flush_start(dc_pipeline_t *pl, int again)
+{
     int err;
 
-    if (pl->rejects_pending && pl->sinks.reject_flush &&
-        (err = pl->sinks.reject_flush(pl->sinks.reject_opaque)))
-        return err;
-    pl->rejects_pending = 0;
-    /* Before anything has closed, this instance has delivered nothing and
-     * acknowledges nothing: its delivered_until is only the clock's
-     * provisional start, which this very flush may move back. */
-    err = dc_featstore_flush(pl->fs, pl->batch, pl->parts,
-                             pl->closed_until == INT64_MIN ? INT64_MIN : pl->delivered_until, t0,
-                             &res);
-    pl->last_flush = dc_monotonic_s();
+    if (!again) {
+        /* The DLQ must hold the rejects before their offsets are stored. */
+        if (pl->rejects_pending && pl->sinks.reject_flush &&
+            (err = pl->sinks.reject_flush(pl->sinks.reject_opaque)))
+            return err;
+        pl->rejects_pending = 0;
+        if ((err = dc_parts_copy(pl->job.parts, pl->parts)))
+            return dc_seterr(pl->errstr, sizeof(pl->errstr), err, "out of memory");
+        dc_featbatch_t *filled = pl->batch;
+        pl->batch = pl->job.batch; /* empty: taken in or dropped */
+        pl->job.batch = filled;
+    }
+    pl->job.delivered = pl->delivered_until;
+    pl->job.closed_until = pl->closed_until;
+    pl->job.t0 = pl->last_flush = dc_monotonic_s();
+    atomic_store(&pl->job.finished, 0);
+    if (pthread_create(&pl->job.thread, NULL, flush_thread, pl)) {
+        flush_thread(pl); /* no thread to be had: the loop waits for it instead */
+        pl->job.done = 1;
+        return DC_OK;
+    }
+    pl->job.running = 1;
+    return DC_OK;
+}
+
+/* Takes in the result of the flush in flight, waiting for it: the commit,
+ * then the buckets it closed go to the sink. */
+static int flush_finish(dc_pipeline_t *pl)
+{
+    const dc_flush_result_t *res = &pl->job.res;
+    int err;
+
+    flush_join(pl);
+    if (!pl->job.done)
+        return DC_OK;
+    pl->job.done = 0;
+    if ((err = pl->job.err)) {
+        pl->stats.flush_failures++;
+        dc_metric_add(pl->m_flush_fail, 1);
+    }
     if (err == DC_ERR_VERSION) {
         dc_log(DC_LOG_WARN, "pipeline", "%s: dropping the batch and rewinding",
                dc_featstore_errstr(pl->fs));
-        pl->stats.flush_failures++;
-        dc_metric_add(pl->m_flush_fail, 1);
+        pl->job.failed = 0;
+        dc_featbatch_reset(pl->job.batch);
         return drop_batch(pl);
     }
-    if (err) {
-        pl->stats.flush_failures++;
-        dc_metric_add(pl->m_flush_fail, 1);
+    if ((pl->job.failed = err != DC_OK))
         return err;
+    dc_featbatch_reset(pl->job.batch);
+    for (size_t i = 0; i < dc_parts_count(pl->job.parts); i++) {
+        const dc_part_t *done = dc_parts_at(pl->job.parts, i);
+        dc_part_t *p = dc_parts_find(pl->parts, done->topic, done->partition);
+        if (p)
+            p->stored_offset = done->stored_offset;
     }
-    dc_featbatch_reset(pl->batch);
     pl->stats.flushes++;
-    pl->stats.redis_commands += res.commands;
-    /* Another instance closed these buckets first: the flush kept the
-     * events in the windows only, as for any late event. */
-    pl->stats.late += res.late_dropped;
-    dc_metric_add(pl->m_late, (double)res.late_dropped);
+    pl->stats.redis_commands += res->commands;
+    /* Another instance closed these buckets first, or a close of this one
+     * ran while their events were batched: the flush kept the events in
+     * the windows only, as for any late event. */
+    pl->stats.late += res->late_dropped;
+    dc_metric_add(pl->m_late, (double)res->late_dropped);
     dc_metric_add(pl->m_flushes, 1);
-    dc_metric_add(pl->m_cmds, (double)res.commands);
-    dc_metric_add(pl->m_conflicts, (double)res.conflicts);
-    pl->stats.flush_conflicts += res.conflicts;
-    dc_metric_add(pl->m_flush_s, pl->last_flush - t0);
-    dc_metric_set(pl->m_flush_last, pl->last_flush - t0);
-    /* Until the first bucket closes, the store may still move the clock's
-     * start back (older data from a partition heard late), in the very flush
-     * that closes the first buckets too: while nothing had closed before
-     * this flush, nothing was delivered, so the store's acked time is where
-     * delivery starts. A non-closer follows the lease holder. */
-    if (!res.closer || pl->closed_until == INT64_MIN || res.closed_until == INT64_MIN ||
-        pl->delivered_until < res.acked_until)
-        pl->delivered_until = res.acked_until;
-    pl->closed_until = res.closed_until;
-    pl->acked_until = res.acked_until;
-    pl->closer = res.closer;
-    if (pl->source && pl->source->commit && (err = pl->source->commit(pl->source->src, pl->parts)))
+    dc_metric_add(pl->m_cmds, (double)res->commands);
+    dc_metric_add(pl->m_conflicts, (double)res->conflicts);
+    pl->stats.flush_conflicts += res->conflicts;
+    dc_metric_add(pl->m_flush_s, pl->job.t1 - pl->job.t0);
+    dc_metric_set(pl->m_flush_last, pl->job.t1 - pl->job.t0);
+    pl->delivered_until = delivered_after(pl->delivered_until, pl->closed_until, res);
+    pl->closed_until = res->closed_until;
+    pl->acked_until = res->acked_until;
+    pl->closer = res->closer;
+    if (pl->source && pl->source->commit &&
+        (err = pl->source->commit(pl->source->src, pl->job.parts)))
         dc_log(DC_LOG_WARN, "pipeline", "commit to the source failed (%s); the store holds "
                "the offsets, so nothing is lost", dc_err2str(err));
-    return deliver_closes(pl, CLOSES_PER_ROUND);
+    for (int i = 0; i < pl->job.n_closed; i++)
+        if ((err = hand_over(pl, &pl->job.closed[i])))
+            return err;
+    return pl->job.close_err;
+}
+
+/* One atomic step for everything read so far, after the one in flight (and
+ * a failed one, sent again). wait: return once it is applied, rather than
+ * read on while it runs. */
+static int flush(dc_pipeline_t *pl, int wait)
+{
+    int err;
+
+    if ((err = flush_finish(pl)))
+        return err;
+    if (pl->job.failed && ((err = flush_start(pl, 1)) || (err = flush_finish(pl))))
+        return err;
+    if ((err = flush_start(pl, 0)))
+        return err;
+    return wait ? flush_finish(pl) : DC_OK;
 }
 
 static int reject(dc_pipeline_t *pl, const dc_srcmsg_t *msg, int reason, const char *detail)
@@ -401,6 +551,7 @@ int dc_pipeline_assign(dc_pipeline_t *pl, int topic, const char *topic_name, int
     int err = DC_ERR_NOMEM;
 
     *start_offset = -1;
+    flush_join(pl); /* the store's connection is needed here */
     if (!one || !(q = dc_parts_add(one, topic_name, topic, partition)))
         goto out;
     /* Only the new partition is read back: the others may hold progress
@@ -424,7 +575,7 @@ out:
 
 int dc_pipeline_revoke(dc_pipeline_t *pl, int topic, int32_t partition)
 {
-    int err = flush(pl);
+    int err = flush(pl, 1);
 
     if (err) {
         dc_log(DC_LOG_WARN, "pipeline", "cannot store progress before giving up %d/%d (%s); "
@@ -432,6 +583,8 @@ int dc_pipeline_revoke(dc_pipeline_t *pl, int topic, int32_t partition)
                dc_err2str(err));
         dc_parts_remove(pl->parts, topic, partition);
         dc_featbatch_reset(pl->batch);
+        dc_featbatch_reset(pl->job.batch);
+        pl->job.failed = 0;
         for (size_t i = 0; i < dc_parts_count(pl->parts); i++)
             dc_parts_at(pl->parts, i)->next_offset = dc_parts_at(pl->parts, i)->stored_offset;
         if (pl->source && pl->source->rewind)
@@ -455,6 +608,8 @@ static void set_paused(dc_pipeline_t *pl, int paused)
 {
     if (pl->paused == paused)
         return;
+    if (paused)
+        flush_join(pl); /* its error text is the store's */
     pl->paused = paused;
     if (pl->source->pause)
         pl->source->pause(pl->source->src, paused);
@@ -487,10 +642,11 @@ static void log_stats(dc_pipeline_t *pl)
     }
 }
 
-/* Flushes, and on failure pauses the source and schedules a retry. */
-static int try_flush(dc_pipeline_t *pl)
+/* Flushes (start), or takes in the flush in flight, and on failure pauses
+ * the source and schedules a retry. */
+static int try_flush(dc_pipeline_t *pl, int start)
 {
-    int err = flush(pl);
+    int err = start ? flush(pl, 0) : flush_finish(pl);
 
     if (err == DC_ERR_REDIS || err == DC_ERR_AGAIN || err == DC_ERR_KAFKA) {
         set_paused(pl, 1);
@@ -519,15 +675,15 @@ static void sleep_until(double t)
  * store has acknowledged every closed bucket: a flush delivers the closes it
  * made possible after its step, so the closes of the last one are
  * acknowledged by one more. The deadline bounds a failing store, not a long
- * tail of closes: every flush that succeeds starts it over. */
+ * tail of closes or a slow next stage: every flush that succeeds starts it
+ * over. */
 static int drain(dc_pipeline_t *pl, int64_t timeout_ms)
 {
     double deadline = dc_monotonic_s() + (double)timeout_ms / 1000.0;
     int err;
 
     for (;;) {
-        err = flush(pl);
-        if (!err) {
+        if (!(err = flush(pl, 1))) {
             if (!pl->closer || pl->acked_until >= pl->closed_until)
                 return DC_OK;
             deadline = dc_monotonic_s() + (double)timeout_ms / 1000.0;
@@ -561,7 +717,7 @@ int dc_pipeline_run(dc_pipeline_t *pl, dc_source_t *source, int (*stop)(void),
         if (pl->paused) {
             /* Backpressure: keep serving rebalances, retry the store. */
             if (now >= pl->retry_at) {
-                err = try_flush(pl);
+                err = try_flush(pl, 1);
                 if (err && err != DC_ERR_AGAIN)
                     break;
                 err = DC_OK;
@@ -588,19 +744,27 @@ int dc_pipeline_run(dc_pipeline_t *pl, dc_source_t *source, int (*stop)(void),
                 continue;
             }
         }
+        /* A full batch waits for the flush in flight; anything else that
+         * makes a flush due waits for it to finish. */
+        int busy = flush_busy(pl), start = 0;
         if ((int64_t)dc_featbatch_events(pl->batch) >= pl->flush_max ||
-            (dc_featbatch_events(pl->batch) &&
-             (now - pl->last_flush) * 1000.0 >= (double)pl->flush_interval_ms) ||
-            now - pl->last_flush >= HEARTBEAT_S ||
-            (pl->closer && pl->delivered_until < pl->closed_until)) {
-            if ((err = try_flush(pl)) == DC_ERR_AGAIN) {
+            (!busy && ((dc_featbatch_events(pl->batch) &&
+                        (now - pl->last_flush) * 1000.0 >= (double)pl->flush_interval_ms) ||
+                       now - pl->last_flush >= HEARTBEAT_S ||
+                       close_due(pl->closer, pl->delivered_until, pl->closed_until))))
+            start = 1;
+        if (start || (pl->job.running && !busy)) {
+            if ((err = try_flush(pl, start)) == DC_ERR_AGAIN) {
                 err = DC_OK;
                 continue;
             }
             if (err)
                 break;
         }
-        int rc = source->next(source->src, pl, &msg, 100);
+        /* While a flush is in flight, look back soon: its result (the
+         * buckets it closed, the next closes due) should not wait out an
+         * idle source's full poll. */
+        int rc = source->next(source->src, pl, &msg, pl->job.running ? 10 : 100);
         if (rc == DC_ERR_AGAIN)
             continue;
         if (rc == DC_ERR_EOF) {
@@ -637,6 +801,7 @@ int dc_pipeline_run(dc_pipeline_t *pl, dc_source_t *source, int (*stop)(void),
     }
     if (!err || err == DC_ERR_EOF)
         err = drain(pl, flush_timeout_ms);
+    flush_join(pl); /* after an error: nothing may outlive the loop */
     log_stats(pl);
     return err;
 }

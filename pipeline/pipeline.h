@@ -20,10 +20,14 @@
  *
  * Backpressure: while Redis is down or failing the pipeline pauses the
  * source, retries the flush with a growing delay (up to 2 s), and resumes
- * once it succeeds; nothing is dropped and memory stays bounded by
- * flush.max.events (an order's lines go into one batch together).
+ * once it succeeds; nothing is dropped and memory stays bounded by two
+ * batches of flush.max.events (an order's lines go into one batch together).
  *
- * Single-threaded: every function runs on the thread of dc_pipeline_run().
+ * A flush, and the bucket closes it makes possible, run on a thread of their
+ * own while the loop decodes the next batch (at most one in flight; a full
+ * batch waits for it), so Redis and decoding overlap. Everything else, the
+ * sinks included, runs on the thread of dc_pipeline_run(), and so must every
+ * function here.
  */
 #ifndef DC_PIPELINE_H
 #define DC_PIPELINE_H

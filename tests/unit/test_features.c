@@ -137,6 +137,20 @@ static void test_parts(void **state)
     assert_false(dc_part_is_idle(p, 30000, 129.9));
     assert_true(dc_part_is_idle(p, 30000, 130.0));
 
+    /* A copy is independent of its source. */
+    dc_parts_t *copy = dc_parts_new();
+    assert_non_null(dc_parts_add(copy, "stale", 5, 5));
+    assert_int_equal(dc_parts_copy(copy, parts), 0);
+    assert_int_equal(dc_parts_count(copy), 2);
+    assert_null(dc_parts_find(copy, 5, 5));
+    dc_part_t *c = dc_parts_find(copy, 1, 3);
+    assert_true(c && c != p);
+    assert_string_equal(c->name, "shop.orders/3");
+    assert_int_equal(c->max_ts, T0);
+    c->stored_offset = 99;
+    assert_int_not_equal(p->stored_offset, 99);
+    dc_parts_destroy(copy);
+
     dc_parts_remove(parts, 1, 3);
     assert_null(dc_parts_find(parts, 1, 3));
     assert_int_equal(dc_parts_count(parts), 1);
