@@ -33,8 +33,8 @@ struct dc_featstore_s {
     size_t n_ents;
     dc_buf_t keys, values;        /* the entries' keys, merged records */
     dc_value_scratch_t scratch;   /* the merge's and a close's record parsing */
-    dc_buf_t scores, touched;     /* ZADD scores of one chunk; the bucket deltas */
-    dc_buf_t log;                 /* one bucket's log entries of a flush */
+    dc_buf_t scores;              /* ZADD scores of one chunk */
+    dc_value_logs_t logs;         /* a flush's entries of the open buckets' logs */
     dc_buf_t names, sort_tmp;     /* a close's SKU lists, as sorted string arrays */
     const char **argv;            /* one command's arguments */
     size_t *argl, cap_argv;
@@ -202,8 +202,7 @@ void dc_featstore_destroy(dc_featstore_t *fs)
     dc_value_scratch_free(&fs->scratch);
     dc_buf_free(&fs->values);
     dc_buf_free(&fs->scores);
-    dc_buf_free(&fs->touched);
-    dc_buf_free(&fs->log);
+    dc_value_logs_free(&fs->logs);
     dc_buf_free(&fs->names);
     dc_buf_free(&fs->sort_tmp);
     free(fs->argv);
@@ -509,13 +508,15 @@ static redisReply *next_reply(dc_featstore_t *fs)
 }
 
 /* Reads the replies of send_reads(): checks every partition's offset is
- * where this instance left it (DC_ERR_VERSION: fenced), sets *late_before
- * (bucket deltas before it go to closed buckets and are dropped; INT64_MIN
- * while the clock is provisional, flush.lua) and merges batch into every
- * entry's record in fs->values. */
+ * where this instance left it (DC_ERR_VERSION: fenced), and merges batch
+ * into every entry's record in fs->values and the open buckets' logs in
+ * fs->logs. Bucket deltas before the closed time go to closed buckets: they
+ * are dropped, their events counted in *late_dropped (none while the clock
+ * is provisional, flush.lua). */
 static int read_and_merge(dc_featstore_t *fs, const dc_featbatch_t *batch, dc_parts_t *parts,
-                          int64_t *late_before)
+                          int64_t *late_dropped)
 {
+    int64_t late_before = INT64_MIN;
     size_t n_parts = dc_parts_count(parts);
     redisReply *r;
     int err = DC_OK;
@@ -532,7 +533,7 @@ static int read_and_merge(dc_featstore_t *fs, const dc_featbatch_t *batch, dc_pa
         int64_t acked = reply_i64(r->element[1], INT64_MIN);
         int64_t origin = reply_i64(r->element[2], INT64_MIN);
         int provisional = closed == INT64_MIN || (closed == origin && acked == origin);
-        *late_before = provisional ? INT64_MIN : closed;
+        late_before = provisional ? INT64_MIN : closed;
     }
     freeReplyObject(r);
     if (n_parts) {
@@ -552,6 +553,8 @@ static int read_and_merge(dc_featstore_t *fs, const dc_featbatch_t *batch, dc_pa
         freeReplyObject(r);
     }
     fs->values.len = 0;
+    *late_dropped = 0;
+    dc_value_logs_clear(&fs->logs);
     for (size_t c = 0; c < fs->n_ents; c += DC_STORE_CHUNK) {
         size_t n = fs->n_ents - c < DC_STORE_CHUNK ? fs->n_ents - c : DC_STORE_CHUNK;
         if (!(r = next_reply(fs)))
@@ -563,9 +566,9 @@ static int read_and_merge(dc_featstore_t *fs, const dc_featbatch_t *batch, dc_pa
             const redisReply *v = r->element[i];
             int merr;
             e->value_off = fs->values.len;
-            merr = dc_value_merge_record(&fs->values, v->type == REDIS_REPLY_STRING ? v->str : "",
-                                         v->type == REDIS_REPLY_STRING ? v->len : 0, batch,
-                                         e->sku, &fs->scratch);
+            merr = dc_value_merge_sku(&fs->values, v->type == REDIS_REPLY_STRING ? v->str : "",
+                                      v->type == REDIS_REPLY_STRING ? v->len : 0, batch, e->sku,
+                                      late_before, &fs->logs, late_dropped, &fs->scratch);
             if (merr == DC_ERR_MALFORMED)
                 err = fs_err(fs, merr, "redis key %.*s holds a value of another format",
                              (int)e->key_len, (const char *)fs->keys.data + e->key_off);
@@ -576,19 +579,6 @@ static int read_and_merge(dc_featstore_t *fs, const dc_featbatch_t *batch, dc_pa
         freeReplyObject(r);
     }
     return err;
-}
-
-/* A SKU's delta of an open bucket: an entry of the bucket's log. */
-typedef struct {
-    int64_t start;
-    size_t sku;                   /* index in the batch */
-    const dc_bucket_delta_t *d;
-} touched_t;
-
-static int cmp_touched(const void *a, const void *b)
-{
-    const touched_t *x = a, *y = b;
-    return (x->start > y->start) - (x->start < y->start);
 }
 
 /* Queues ZADD key flag (score sku)... over the batch's SKUs, in chunks. */
@@ -619,36 +609,16 @@ static void send_zadd(dc_featstore_t *fs, const dc_featbatch_t *batch, const cha
  * bucket logs and the meta step (flush.lua); returns the number of
  * commands queued between MULTI and EXEC. */
 static int send_commit(dc_featstore_t *fs, const dc_featbatch_t *batch, dc_parts_t *parts,
-                       int64_t ack_until, double now_mono, int64_t late_before,
-                       size_t *n_queued, int64_t *ncmd, int64_t *late_dropped)
+                       int64_t ack_until, double now_mono, size_t *n_queued, int64_t *ncmd)
 {
     char key[DC_KEY_PREFIX_MAX + 64];
-    size_t argc, n_touched = 0;
+    size_t argc;
     int64_t oldest_bucket = INT64_MAX;
-    touched_t *touched;
 
-    *late_dropped = 0;
+    *n_queued = 0;
     if (dc_buf_reserve(&fs->scores, DC_STORE_CHUNK * 24) ||
         reserve_argv(fs, 3 + 2 * DC_STORE_CHUNK))
         return DC_ERR_NOMEM;
-    fs->touched.len = 0;
-    for (size_t i = 0; batch && i < dc_featbatch_skus(batch); i++)
-        for (const dc_bucket_delta_t *b = dc_featbatch_bucket_first(batch, i); b;
-             b = dc_featbatch_bucket_next(batch, b)) {
-            touched_t t = {b->start, i, b};
-            if (b->start < late_before) {
-                *late_dropped += b->events;
-                continue;
-            }
-            if (dc_buf_append(&fs->touched, &t, sizeof(t)))
-                return DC_ERR_NOMEM;
-            if (b->start < oldest_bucket)
-                oldest_bucket = b->start;
-        }
-    touched = (touched_t *)(void *)fs->touched.data;
-    n_touched = fs->touched.len / sizeof(*touched);
-
-    *n_queued = 0;
     if (redisAppendCommand(fs->rc, "MULTI") != REDIS_OK)
         fs->send_failed = 1;
     ++*ncmd;
@@ -670,26 +640,18 @@ static int send_commit(dc_featstore_t *fs, const dc_featbatch_t *batch, dc_parts
         send_zadd(fs, batch, key, "LT", 0, n_queued);
     }
     /* Each open bucket's deltas go to the end of its log, which its close
-     * sums (hiredis copies each command out as it is appended, so one
-     * buffer serves every log). */
-    if (n_touched > 1)
-        qsort(touched, n_touched, sizeof(*touched), cmp_touched);
-    for (size_t i = 0; i < n_touched;) {
-        int64_t start = touched[i].start;
-        fs->log.len = 0;
-        for (; i < n_touched && touched[i].start == start; i++) {
-            int err = dc_value_log_append(&fs->log, batch, touched[i].sku, touched[i].d,
-                                          &fs->scratch);
-            if (err)
-                return err;
-        }
+     * sums. */
+    for (size_t i = 0; i < fs->logs.n; i++) {
+        const dc_value_log_t *log = &fs->logs.logs[i];
         argc = 0;
-        snprintf(key, sizeof(key), "%s:{meta}:open:%lld", fs->prefix, (long long)start);
+        snprintf(key, sizeof(key), "%s:{meta}:open:%lld", fs->prefix, (long long)log->start);
         arg_str(fs, &argc, "APPEND");
         arg_str(fs, &argc, key);
-        arg(fs, &argc, fs->log.data, fs->log.len);
+        arg(fs, &argc, log->log.data, log->log.len);
         send_argv(fs, argc);
         ++*n_queued;
+        if (log->start < oldest_bucket)
+            oldest_bucket = log->start;
     }
     /* EVAL, not EVALSHA: a script missing from the cache would fail inside
      * EXEC after the values were written. */
@@ -797,7 +759,6 @@ int dc_featstore_flush(dc_featstore_t *fs, const dc_featbatch_t *batch, dc_parts
     if (collect_entries(fs, batch))
         return fs_err(fs, DC_ERR_NOMEM, "out of memory collecting a flush");
     for (;;) {
-        int64_t late_before = INT64_MIN;
         size_t n_queued;
 
         if (!fs->rc && dc_featstore_connect(fs))
@@ -806,13 +767,12 @@ int dc_featstore_flush(dc_featstore_t *fs, const dc_featbatch_t *batch, dc_parts
             fs->send_failed = 1;
         if ((err = check_sent(fs)))
             return err;
-        if ((err = read_and_merge(fs, batch, parts, &late_before))) {
+        if ((err = read_and_merge(fs, batch, parts, &res->late_dropped))) {
             if (err != DC_ERR_REDIS)
                 unwatch(fs);
             return err;
         }
-        if (send_commit(fs, batch, parts, ack_until, now_mono, late_before, &n_queued,
-                        &res->commands, &res->late_dropped))
+        if (send_commit(fs, batch, parts, ack_until, now_mono, &n_queued, &res->commands))
             fs->send_failed = 1;
         if ((err = check_sent(fs)))
             return err;

@@ -264,27 +264,44 @@ const dc_limits_t *dc_featbatch_limits(const dc_featbatch_t *batch);
  *     here, however many slots its events reach;
  *   an open bucket's log, one Redis string per bucket: every flush appends
  *     the deltas of the SKUs it has in the bucket, and the close sums them,
- *     so a flush reads nothing of a bucket and a close reads one value. */
+ *     so a flush reads nothing of a bucket and a close reads one value.
+ * Numbers are stored as variable-length integers, so a value takes a few
+ * bytes a slot or entry besides its users. */
 
 /* Working memory of the functions below, kept between calls ({0} to start,
  * dc_value_scratch_free() to release). */
 typedef struct {
-    dc_buf_t items, users, union_tmp;
+    dc_buf_t items, users, item, obs;
 } dc_value_scratch_t;
 
 void dc_value_scratch_free(dc_value_scratch_t *scratch);
 
-/* Appends to out the record cur (cur_len bytes; 0 for a SKU the store does
- * not hold) with the window deltas of SKU sku of batch merged in: counters
- * add, users join the sketches, slots that left their window go.
- * DC_ERR_MALFORMED: cur is not a record (nothing appended); DC_ERR_NOMEM. */
-int dc_value_merge_record(dc_buf_t *out, const void *cur, size_t cur_len,
-                          const dc_featbatch_t *batch, size_t sku, dc_value_scratch_t *scratch);
+/* The log entries one flush appends, one log per open bucket. */
+typedef struct {
+    int64_t start;
+    dc_buf_t log;
+} dc_value_log_t;
 
-/* Appends to out the log entry of bucket delta d of SKU sku of batch, with
- * the SKU's users in the bucket. DC_ERR_NOMEM. */
-int dc_value_log_append(dc_buf_t *out, const dc_featbatch_t *batch, size_t sku,
-                        const dc_bucket_delta_t *d, dc_value_scratch_t *scratch);
+typedef struct {
+    dc_value_log_t *logs; /* logs[0 .. n) in use, their memory kept up to cap */
+    size_t n, cap;
+} dc_value_logs_t;
+
+/* Empties every log, keeping the memory. */
+void dc_value_logs_clear(dc_value_logs_t *logs);
+void dc_value_logs_free(dc_value_logs_t *logs);
+
+/* Everything a flush writes for SKU sku of batch: appends to out its record
+ * cur (cur_len bytes; 0 for a SKU the store does not hold) with the batch's
+ * window deltas merged in (counters add, users join the sketches, slots
+ * that left their window go), and appends its bucket deltas to the logs of
+ * their buckets in logs, except those before late_before (closed buckets),
+ * whose events it adds to *late_events. DC_ERR_MALFORMED: cur is not a
+ * record (nothing appended to out); DC_ERR_NOMEM. */
+int dc_value_merge_sku(dc_buf_t *out, const void *cur, size_t cur_len,
+                       const dc_featbatch_t *batch, size_t sku, int64_t late_before,
+                       dc_value_logs_t *logs, int64_t *late_events,
+                       dc_value_scratch_t *scratch);
 
 /* One SKU's totals in a bucket log; sku points into the log. */
 typedef struct {

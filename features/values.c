@@ -13,24 +13,6 @@
 
 #define SK_EXACT 256  /* hashes an exact sketch holds (values.lua SK_EXACT) */
 #define SK_REGS 1024  /* HyperLogLog registers (values.lua SK_REGS) */
-#define SLOT_FIXED 48  /* SLOT_FMT: six 8-byte integers */
-#define LOG_FIXED 88   /* LOG_FMT: eleven 8-byte integers */
-
-static int64_t get_i64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = v << 8 | p[i];
-    return (int64_t)v;
-}
-
-static void put_i64(uint8_t *p, int64_t x)
-{
-    uint64_t v = (uint64_t)x;
-    for (int i = 0; i < 8; i++, v >>= 8)
-        p[i] = (uint8_t)v;
-}
-
 static uint32_t get_hash(const uint8_t *p)
 {
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
@@ -143,18 +125,63 @@ static int sketch_union(dc_buf_t *out, const uint8_t *a, size_t a_len, const uin
     return DC_OK;
 }
 
-static size_t get_u(const uint8_t *p, int bytes)
+/* Unsigned LEB128 (values.lua): 7 bits a byte, low first, the top bit set
+ * on every byte but the last. Every number stored is >= 0. */
+static int put_uvar(dc_buf_t *out, uint64_t v)
 {
-    size_t v = 0;
-    for (int i = bytes - 1; i >= 0; i--)
-        v = v << 8 | p[i];
-    return v;
+    if (dc_buf_reserve(out, 10))
+        return DC_ERR_NOMEM;
+    while (v >= 0x80) {
+        out->data[out->len++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    out->data[out->len++] = (uint8_t)v;
+    return DC_OK;
 }
 
-static void put_u(uint8_t *p, size_t v, int bytes)
+/* Reads one at *off of p (len bytes) into *v; 0 if it runs past the end or
+ * past 10 bytes. */
+static int get_uvar(const uint8_t *p, size_t len, size_t *off, uint64_t *v)
 {
-    for (int i = 0; i < bytes; i++, v >>= 8)
-        p[i] = (uint8_t)v;
+    *v = 0;
+    for (int shift = 0; *off < len && shift < 70; shift += 7) {
+        uint8_t b = p[(*off)++];
+        *v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80))
+            return 1;
+    }
+    return 0;
+}
+
+/* An item (a record's window slot or a log entry): n numbers, then a
+ * sketch, after a length prefix. f gets the numbers, *sk the sketch. */
+static int parse_item(const uint8_t *p, size_t len, uint64_t *f, int n, const uint8_t **sk,
+                      size_t *sk_len)
+{
+    size_t off = 0;
+
+    for (int k = 0; k < n; k++)
+        if (!get_uvar(p, len, &off, &f[k]))
+            return DC_ERR_MALFORMED;
+    *sk = p + off;
+    *sk_len = len - off;
+    return sketch_valid(*sk, *sk_len) ? DC_OK : DC_ERR_MALFORMED;
+}
+
+/* Appends an item: its length, numbers f (n of them) and the sketch sk (may
+ * be empty) with the users of hashes added. tmp is working memory. */
+static int put_item(dc_buf_t *out, dc_buf_t *tmp, const uint64_t *f, int n, const uint8_t *sk,
+                    size_t sk_len, const dc_buf_t *hashes)
+{
+    int err = DC_OK;
+
+    tmp->len = 0;
+    for (int k = 0; !err && k < n; k++)
+        err = put_uvar(tmp, f[k]);
+    if (err || (err = sketch_add(tmp, sk, sk_len, hashes->data, hashes->len)) ||
+        (err = put_uvar(out, tmp->len)))
+        return err;
+    return dc_buf_append(out, tmp->data, tmp->len);
 }
 
 static int cmp_u32(const void *a, const void *b)
@@ -163,25 +190,48 @@ static int cmp_u32(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Sets users to the distinct users of SKU i of batch whose events fall in
- * [from, from + span), as big-endian hashes (values.lua). A SKU's
- * observations in one batch are few, so a scan per slot or bucket is
- * cheap. */
-static int users_in(dc_buf_t *users, const dc_featbatch_t *batch, size_t i, int64_t from,
-                    int64_t span)
+static int cmp_obs(const void *a, const void *b)
 {
-    size_t n = 0, out = 0;
+    const dc_user_obs_t *x = a, *y = b;
+    return (x->ts_ms > y->ts_ms) - (x->ts_ms < y->ts_ms);
+}
+
+/* Takes SKU sku's user observations of batch into scratch->obs, by time, so
+ * that the users of each slot and bucket are a range of them. */
+static int sort_users(dc_value_scratch_t *sc, const dc_featbatch_t *batch, size_t sku)
+{
+    size_t n = 0;
+
+    sc->obs.len = 0;
+    for (const dc_user_obs_t *o = dc_featbatch_user_first(batch, sku); o;
+         o = dc_featbatch_user_next(batch, o), n++)
+        if (dc_buf_append(&sc->obs, o, sizeof(*o)))
+            return DC_ERR_NOMEM;
+    if (n > 1)
+        qsort(sc->obs.data, n, sizeof(dc_user_obs_t), cmp_obs);
+    return DC_OK;
+}
+
+/* Sets sc->users to the distinct users (sort_users) whose events fall in
+ * [from, from + span), as big-endian hashes (values.lua). */
+static int users_in(dc_value_scratch_t *sc, int64_t from, int64_t span)
+{
+    const dc_user_obs_t *obs = (const dc_user_obs_t *)(const void *)sc->obs.data;
+    size_t n_obs = sc->obs.len / sizeof(*obs), lo = 0, hi = n_obs, n = 0, out = 0;
     uint32_t *h;
 
-    users->len = 0;
-    for (const dc_user_obs_t *o = dc_featbatch_user_first(batch, i); o;
-         o = dc_featbatch_user_next(batch, o))
-        if (o->ts_ms >= from && o->ts_ms - from < span) {
-            if (dc_buf_append(users, &o->user_hash, sizeof(o->user_hash)))
-                return DC_ERR_NOMEM;
-            n++;
-        }
-    h = (uint32_t *)(void *)users->data;
+    while (lo < hi) { /* the first observation at or after from */
+        size_t mid = lo + (hi - lo) / 2;
+        if (obs[mid].ts_ms < from)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    sc->users.len = 0;
+    for (size_t i = lo; i < n_obs && obs[i].ts_ms - from < span; i++, n++)
+        if (dc_buf_append(&sc->users, &obs[i].user_hash, sizeof(obs[i].user_hash)))
+            return DC_ERR_NOMEM;
+    h = (uint32_t *)(void *)sc->users.data;
     if (n > 1)
         qsort(h, n, sizeof(*h), cmp_u32);
     for (size_t k = 0; k < n; k++) {
@@ -189,14 +239,14 @@ static int users_in(dc_buf_t *users, const dc_featbatch_t *batch, size_t i, int6
         if (k && v == h[k - 1])
             continue;
         /* Written in place: byte `out` never passes h[k], read above. */
-        uint8_t *b = users->data + out;
+        uint8_t *b = sc->users.data + out;
         b[0] = (uint8_t)(v >> 24);
         b[1] = (uint8_t)(v >> 16);
         b[2] = (uint8_t)(v >> 8);
         b[3] = (uint8_t)v;
         out += 4;
     }
-    users->len = out;
+    sc->users.len = out;
     return DC_OK;
 }
 
@@ -205,10 +255,10 @@ static int users_in(dc_buf_t *users, const dc_featbatch_t *batch, size_t i, int6
 /* ------------------------------------------------------------------------ */
 
 /* A window slot of a record or of the batch: its slot number, the stored
- * bytes after the length prefix (p NULL: only in the batch) and the
- * batch's delta of it (NULL: only stored). */
+ * item after its length prefix (p NULL: only in the batch) and the batch's
+ * delta of it (NULL: only stored). */
 typedef struct {
-    int64_t slot;
+    uint64_t slot;
     const uint8_t *p;
     size_t len;
     const dc_slot_delta_t *d;
@@ -234,18 +284,19 @@ static int parse_record(const uint8_t *v, size_t len, size_t n_windows,
     if (v[0] > DC_WINDOWS_MAX)
         return DC_ERR_MALFORMED;
     for (size_t w = 0; w < v[0]; w++) {
-        size_t n;
-        if (len - off < 2 || (n = get_u(v + off, 2)) > DC_WINDOW_SLOTS)
+        uint64_t n, ilen, slot;
+        if (!get_uvar(v, len, &off, &n) || n > DC_WINDOW_SLOTS)
             return DC_ERR_MALFORMED;
-        off += 2;
         for (size_t i = 0; i < n; i++) {
-            size_t ilen;
-            if (len - off < 4 || (ilen = get_u(v + off, 4)) < SLOT_FIXED ||
-                len - off - 4 < ilen || !sketch_valid(v + off + 4 + SLOT_FIXED, ilen - SLOT_FIXED))
+            size_t at;
+            if (!get_uvar(v, len, &off, &ilen) || ilen > len - off)
+                return DC_ERR_MALFORMED;
+            at = off;
+            if (!get_uvar(v, off + ilen, &at, &slot))
                 return DC_ERR_MALFORMED;
             if (w < n_windows)
-                slots[w][i] = (item_t){get_i64(v + off + 4), v + off + 4, ilen, NULL};
-            off += 4 + ilen;
+                slots[w][i] = (item_t){slot, v + off, ilen, NULL};
+            off += ilen;
         }
         if (w < n_windows)
             n_slots[w] = n;
@@ -253,47 +304,42 @@ static int parse_record(const uint8_t *v, size_t len, size_t n_windows,
     return off == len ? DC_OK : DC_ERR_MALFORMED;
 }
 
-/* Appends one slot with its length prefix: the stored one (cur, may be
- * NULL) plus the batch's delta d (may be NULL) and its users. */
+/* Appends one slot: the stored one (cur, may be NULL) plus the batch's
+ * delta d (may be NULL) and its users (sc->users). */
 static int put_slot(dc_buf_t *out, const item_t *cur, const dc_slot_delta_t *d,
-                    const dc_buf_t *users)
+                    dc_value_scratch_t *sc)
 {
-    size_t start = out->len;
+    uint64_t f[6] = {0};
+    const uint8_t *sk = NULL;
+    size_t sk_len = 0;
     int err;
 
     if (!d) {
-        if (dc_buf_reserve(out, 4 + cur->len))
-            return DC_ERR_NOMEM;
-        put_u(out->data + start, cur->len, 4);
-        memcpy(out->data + start + 4, cur->p, cur->len);
-        out->len += 4 + cur->len;
-        return DC_OK;
+        if ((err = put_uvar(out, cur->len)))
+            return err;
+        return dc_buf_append(out, cur->p, cur->len);
     }
-    int64_t f[6] = {d->slot, d->views, d->carts, d->units, d->orders, d->revenue_e4};
-    if (dc_buf_reserve(out, 4 + SLOT_FIXED))
-        return DC_ERR_NOMEM;
-    for (int k = 0; k < 6; k++)
-        put_i64(out->data + start + 4 + 8 * k, f[k] + (cur && k ? get_i64(cur->p + 8 * k) : 0));
-    out->len += 4 + SLOT_FIXED;
-    if ((err = sketch_add(out, cur ? cur->p + SLOT_FIXED : NULL, cur ? cur->len - SLOT_FIXED : 0,
-                          users->data, users->len))) {
-        out->len = start;
+    if (cur && (err = parse_item(cur->p, cur->len, f, 6, &sk, &sk_len)))
         return err;
-    }
-    put_u(out->data + start, out->len - start - 4, 4);
-    return DC_OK;
+    f[0] = (uint64_t)d->slot;
+    f[1] += (uint64_t)d->views;
+    f[2] += (uint64_t)d->carts;
+    f[3] += (uint64_t)d->units;
+    f[4] += (uint64_t)d->orders;
+    f[5] += (uint64_t)d->revenue_e4;
+    return put_item(out, &sc->item, f, 6, sk, sk_len, &sc->users);
 }
 
 /* Window w of a record: the stored slots and the batch's, merged, those
  * that left the window (DC_WINDOW_SLOTS behind the newest) dropped. */
 static int merge_window(dc_buf_t *out, item_t *stored, size_t n, size_t w,
-                        const dc_featbatch_t *batch, size_t sku, dc_value_scratch_t *scratch)
+                        const dc_featbatch_t *batch, size_t sku, dc_value_scratch_t *sc)
 {
     const dc_sku_delta_t *d = dc_featbatch_sku(batch, sku);
     int64_t slot_ms = dc_featbatch_limits(batch)->window_ms[w] / DC_WINDOW_SLOTS;
-    int64_t top = d->top_slot[w];
+    uint64_t top = d->top_slot[w] == INT64_MIN ? 0 : (uint64_t)d->top_slot[w];
     item_t all[2 * DC_WINDOW_SLOTS];
-    size_t count_at = out->len, kept = 0;
+    size_t kept = 0;
     int err;
 
     memcpy(all, stored, n * sizeof(item_t));
@@ -303,13 +349,15 @@ static int merge_window(dc_buf_t *out, item_t *stored, size_t n, size_t w,
     for (const dc_slot_delta_t *s = dc_featbatch_slot_first(batch, sku); s;
          s = dc_featbatch_slot_next(batch, s))
         if (s->window == w && s->slot > d->top_slot[w] - DC_WINDOW_SLOTS)
-            all[n++] = (item_t){s->slot, NULL, 0, s};
+            all[n++] = (item_t){(uint64_t)s->slot, NULL, 0, s};
     /* Stored slots come first and are distinct, as are the batch's: sorted,
      * a stored slot and the batch's delta of it end up side by side. */
     qsort(all, n, sizeof(item_t), cmp_item);
-    if (dc_buf_reserve(out, 2))
-        return DC_ERR_NOMEM;
-    out->len += 2;
+    for (size_t k = 0; k < n; k++)
+        kept += all[k].slot + DC_WINDOW_SLOTS > top &&
+                !(k + 1 < n && all[k + 1].slot == all[k].slot);
+    if ((err = put_uvar(out, kept)))
+        return err;
     for (size_t k = 0; k < n; k++) {
         const item_t *cur = all[k].p ? &all[k] : NULL;
         const dc_slot_delta_t *dl = all[k].d;
@@ -318,19 +366,62 @@ static int merge_window(dc_buf_t *out, item_t *stored, size_t n, size_t w,
             cur = all[k].p ? &all[k] : cur;
             dl = all[k].d ? all[k].d : dl;
         }
-        if (all[k].slot <= top - DC_WINDOW_SLOTS)
+        if (all[k].slot + DC_WINDOW_SLOTS <= top)
             continue; /* left the window */
-        err = dl ? users_in(&scratch->users, batch, sku, dl->slot * slot_ms, slot_ms) : DC_OK;
-        if (err || (err = put_slot(out, cur, dl, &scratch->users)))
+        if (dl && (err = users_in(sc, dl->slot * slot_ms, slot_ms)))
             return err;
-        kept++;
+        if ((err = put_slot(out, cur, dl, sc)))
+            return err;
     }
-    put_u(out->data + count_at, kept, 2);
     return DC_OK;
 }
 
-int dc_value_merge_record(dc_buf_t *out, const void *cur, size_t cur_len,
-                          const dc_featbatch_t *batch, size_t sku, dc_value_scratch_t *scratch)
+/* Appends SKU sku's log entry of bucket delta b to the log of its bucket in
+ * logs, which it creates if need be. */
+static int log_append(dc_value_logs_t *logs, const dc_featbatch_t *batch, size_t sku,
+                      const dc_bucket_delta_t *b, dc_value_scratch_t *sc)
+{
+    const char *name = dc_featbatch_sku(batch, sku)->sku;
+    size_t name_len = strlen(name), i = 0;
+    uint64_t f[11] = {(uint64_t)b->units,        (uint64_t)b->cancelled,
+                      (uint64_t)b->views,        (uint64_t)b->carts,
+                      (uint64_t)b->removes,      (uint64_t)b->orders,
+                      (uint64_t)b->revenue_e4,   (uint64_t)b->events,
+                      (uint64_t)b->promo_events, (uint64_t)b->price_n,
+                      (uint64_t)b->price_sum_e4};
+    dc_buf_t *log;
+    int err;
+
+    while (i < logs->n && logs->logs[i].start != b->start)
+        i++;
+    if (i == logs->n) {
+        if (logs->n == logs->cap) {
+            size_t cap = logs->cap ? 2 * logs->cap : 8;
+            dc_value_log_t *grown = realloc(logs->logs, cap * sizeof(*grown));
+            if (!grown)
+                return DC_ERR_NOMEM;
+            memset(grown + logs->cap, 0, (cap - logs->cap) * sizeof(*grown));
+            logs->logs = grown;
+            logs->cap = cap;
+        }
+        logs->logs[logs->n].start = b->start;
+        logs->logs[logs->n++].log.len = 0;
+    }
+    log = &logs->logs[i].log;
+    if ((err = users_in(sc, b->start, dc_featbatch_limits(batch)->bucket_ms)) ||
+        (err = dc_buf_reserve(log, 1 + name_len)))
+        return err;
+    log->data[log->len++] = (uint8_t)name_len;
+    memcpy(log->data + log->len, name, name_len);
+    log->len += name_len;
+    return put_item(log, &sc->item, f, 11, NULL, 0, &sc->users);
+}
+
+_Static_assert(DC_SKU_MAX <= 256, "a log entry holds its SKU's length in one byte");
+
+int dc_value_merge_sku(dc_buf_t *out, const void *cur, size_t cur_len,
+                       const dc_featbatch_t *batch, size_t sku, int64_t late_before,
+                       dc_value_logs_t *logs, int64_t *late_events, dc_value_scratch_t *sc)
 {
     size_t n_windows = dc_featbatch_limits(batch)->n_windows, start = out->len;
     item_t slots[DC_WINDOWS_MAX][DC_WINDOW_SLOTS];
@@ -339,14 +430,34 @@ int dc_value_merge_record(dc_buf_t *out, const void *cur, size_t cur_len,
 
     if ((err = parse_record(cur, cur_len, n_windows, slots, n_slots)))
         return err;
-    if (dc_buf_reserve(out, 1))
-        return DC_ERR_NOMEM;
+    if ((err = sort_users(sc, batch, sku)) || (err = dc_buf_reserve(out, 1)))
+        return err;
     out->data[out->len++] = (uint8_t)n_windows;
     for (size_t w = 0; !err && w < n_windows; w++)
-        err = merge_window(out, slots[w], n_slots[w], w, batch, sku, scratch);
+        err = merge_window(out, slots[w], n_slots[w], w, batch, sku, sc);
+    for (const dc_bucket_delta_t *b = dc_featbatch_bucket_first(batch, sku); !err && b;
+         b = dc_featbatch_bucket_next(batch, b)) {
+        if (b->start < late_before)
+            *late_events += b->events;
+        else
+            err = log_append(logs, batch, sku, b, sc);
+    }
     if (err)
         out->len = start;
     return err;
+}
+
+void dc_value_logs_clear(dc_value_logs_t *logs)
+{
+    logs->n = 0;
+}
+
+void dc_value_logs_free(dc_value_logs_t *logs)
+{
+    for (size_t i = 0; i < logs->cap; i++)
+        dc_buf_free(&logs->logs[i].log);
+    free(logs->logs);
+    memset(logs, 0, sizeof(*logs));
 }
 
 /* Distinct users of one sketch, as values.lua's sk_count of a list of one:
@@ -375,42 +486,12 @@ static double sketch_count(const uint8_t *sk, size_t len)
 /* Open-bucket logs                                                         */
 /* ------------------------------------------------------------------------ */
 
-_Static_assert(DC_SKU_MAX <= 256, "a log entry holds its SKU's length in one byte");
-
-int dc_value_log_append(dc_buf_t *out, const dc_featbatch_t *batch, size_t sku,
-                        const dc_bucket_delta_t *d, dc_value_scratch_t *scratch)
-{
-    const char *name = dc_featbatch_sku(batch, sku)->sku;
-    size_t start = out->len, name_len = strlen(name);
-    int64_t f[11] = {d->units,   d->cancelled,    d->views,   d->carts,
-                     d->removes, d->orders,       d->revenue_e4, d->events,
-                     d->promo_events, d->price_n, d->price_sum_e4};
-    int err;
-
-    if ((err = users_in(&scratch->users, batch, sku, d->start, dc_featbatch_limits(batch)->bucket_ms)))
-        return err;
-    if (dc_buf_reserve(out, 1 + name_len + LOG_FIXED + 4))
-        return DC_ERR_NOMEM;
-    out->data[out->len++] = (uint8_t)name_len;
-    memcpy(out->data + out->len, name, name_len);
-    out->len += name_len;
-    for (int k = 0; k < 11; k++)
-        put_i64(out->data + out->len + 8 * k, f[k]);
-    out->len += LOG_FIXED + 4;
-    if ((err = sketch_add(out, NULL, 0, scratch->users.data, scratch->users.len))) {
-        out->len = start;
-        return err;
-    }
-    put_u(out->data + start + 1 + name_len + LOG_FIXED, out->len - start - 1 - name_len -
-          LOG_FIXED - 4, 4);
-    return DC_OK;
-}
-
-/* One entry of a log, as parse_log finds it. */
+/* One entry of a log, as dc_value_read_log finds it. */
 typedef struct {
     const char *sku;
     size_t sku_len;
-    const uint8_t *fixed, *sketch;
+    uint64_t f[11];
+    const uint8_t *sketch;
     size_t sketch_len;
 } log_entry_t;
 
@@ -421,7 +502,7 @@ static int cmp_entry(const void *a, const void *b)
     return c ? c : (x->sku_len > y->sku_len) - (x->sku_len < y->sku_len);
 }
 
-int dc_value_read_log(const void *log_v, size_t len, dc_value_scratch_t *scratch,
+int dc_value_read_log(const void *log_v, size_t len, dc_value_scratch_t *sc,
                       dc_log_row_t **rows, size_t *n_rows)
 {
     const uint8_t *log = log_v;
@@ -429,35 +510,34 @@ int dc_value_read_log(const void *log_v, size_t len, dc_value_scratch_t *scratch
     log_entry_t *e;
     dc_log_row_t *r;
 
-    scratch->items.len = 0;
+    sc->items.len = 0;
     while (off < len) {
         log_entry_t x;
+        uint64_t ilen;
         x.sku_len = log[off];
         x.sku = (const char *)log + off + 1;
-        if (!x.sku_len || x.sku_len >= DC_SKU_MAX || len - off < 1 + x.sku_len + LOG_FIXED + 4)
+        if (!x.sku_len || len - off - 1 < x.sku_len)
             return DC_ERR_MALFORMED;
-        x.fixed = log + off + 1 + x.sku_len;
-        x.sketch_len = get_u(x.fixed + LOG_FIXED, 4);
-        x.sketch = x.fixed + LOG_FIXED + 4;
-        off += 1 + x.sku_len + LOG_FIXED + 4;
-        if (len - off < x.sketch_len || !sketch_valid(x.sketch, x.sketch_len))
+        off += 1 + x.sku_len;
+        if (!get_uvar(log, len, &off, &ilen) || ilen > len - off ||
+            parse_item(log + off, ilen, x.f, 11, &x.sketch, &x.sketch_len))
             return DC_ERR_MALFORMED;
-        off += x.sketch_len;
-        if (dc_buf_append(&scratch->items, &x, sizeof(x)))
+        off += ilen;
+        if (dc_buf_append(&sc->items, &x, sizeof(x)))
             return DC_ERR_NOMEM;
         n++;
     }
-    e = (log_entry_t *)(void *)scratch->items.data;
+    e = (log_entry_t *)(void *)sc->items.data;
     if (n > 1)
         qsort(e, n, sizeof(*e), cmp_entry);
     /* The rows go after the entries, one per SKU. */
-    if (dc_buf_reserve(&scratch->items, n * sizeof(*r)))
+    if (dc_buf_reserve(&sc->items, n * sizeof(*r)))
         return DC_ERR_NOMEM;
-    e = (log_entry_t *)(void *)scratch->items.data;
-    r = (dc_log_row_t *)(void *)(scratch->items.data + n * sizeof(*e));
+    e = (log_entry_t *)(void *)sc->items.data;
+    r = (dc_log_row_t *)(void *)(sc->items.data + n * sizeof(*e));
     for (size_t i = 0, j; i < n; i = j) {
         dc_log_row_t *row = &r[out++];
-        dc_buf_t *acc = &scratch->users, *tmp = &scratch->union_tmp;
+        dc_buf_t *acc = &sc->users, *tmp = &sc->item;
         memset(row, 0, sizeof(*row));
         row->sku = e[i].sku;
         row->sku_len = e[i].sku_len;
@@ -468,7 +548,7 @@ int dc_value_read_log(const void *log_v, size_t len, dc_value_scratch_t *scratch
         acc->len = 0;
         for (j = i; j < n && !cmp_entry(&e[i], &e[j]); j++) {
             for (int k = 0; k < 11; k++)
-                *f[k] += get_i64(e[j].fixed + 8 * k);
+                *f[k] += (int64_t)e[j].f[k];
             tmp->len = 0;
             if (sketch_union(tmp, acc->data, acc->len, e[j].sketch, e[j].sketch_len))
                 return DC_ERR_NOMEM;
@@ -483,9 +563,10 @@ int dc_value_read_log(const void *log_v, size_t len, dc_value_scratch_t *scratch
     return DC_OK;
 }
 
-void dc_value_scratch_free(dc_value_scratch_t *scratch)
+void dc_value_scratch_free(dc_value_scratch_t *sc)
 {
-    dc_buf_free(&scratch->items);
-    dc_buf_free(&scratch->users);
-    dc_buf_free(&scratch->union_tmp);
+    dc_buf_free(&sc->items);
+    dc_buf_free(&sc->users);
+    dc_buf_free(&sc->item);
+    dc_buf_free(&sc->obs);
 }

@@ -4,23 +4,24 @@
 -- features/embed_lua.cmake). features/values.c writes them, and reads the
 -- bucket logs when it closes buckets.
 --
--- Integers are little-endian, lengths and counts unsigned.
+-- Numbers are unsigned LEB128 varints (7 bits a byte, low first, the top
+-- bit set on every byte but the last; `uv` below); all are >= 0.
 --
 -- A SKU's record is one string (key PREFIX:{SKU}:f), so a flush writes a
 -- SKU once however many window slots its events reach:
---   record  = u8 windows, then per window (shortest first) u16 n and n
+--   record  = u8 windows, then per window (shortest first) uv n and n
 --             slots by ascending slot number
---   slot    = u32 length, SLOT_FMT [slot, views, carts, units, orders,
---             revenue_e4] (8-byte integers), then the slot's users sketch
+--   slot    = uv length of the rest, uv slot, views, carts, units, orders,
+--             revenue_e4, then the slot's users sketch
 -- A window keeps the slots among the 12 newest it has seen.
 --
 -- An open bucket's log is one string (key PREFIX:{meta}:open:START) that
 -- every flush APPENDs the bucket's deltas to, one entry per SKU, so a
 -- flush reads nothing of a bucket; its close sums the entries per SKU:
---   entry   = u8 length, the SKU, LOG_FMT [units, cancelled, views, carts,
---             removes, orders, revenue_e4, events, promo_events, price_n,
---             price_sum_e4] (8-byte integers), u32 length, the users sketch
---             of the SKU's events in the bucket in that flush
+--   entry   = u8 length, the SKU, uv length of the rest, uv units,
+--             cancelled, views, carts, removes, orders, revenue_e4, events,
+--             promo_events, price_n, price_sum_e4, then the users sketch of
+--             the SKU's events in the bucket in that flush
 
 -- A sketch counts distinct users inside the slot or entry it belongs to,
 -- so a flush writes a SKU's users with the same MSET as its counts instead
@@ -35,8 +36,6 @@
 -- Both forms take at most 1 KiB. Counts of unions of exact sets are exact,
 -- so a window whose users number at most 256 is counted exactly.
 
-local SLOT_FMT = '<i8i8i8i8i8i8'
-local SLOT_FIXED = 48
 local SK_REGS = 1024
 
 -- Register (1-based) and rank (leading zeros of the low 22 bits, plus one)
@@ -102,22 +101,34 @@ local function sk_count(list)
   return math.floor(est + 0.5)
 end
 
+-- The varint at byte pos of s, and the position after it.
+local function uv(s, pos)
+  local v, mul = 0, 1
+  while true do
+    local b = string.byte(s, pos)
+    pos = pos + 1
+    if b < 128 then return v + b * mul, pos end
+    v = v + (b - 128) * mul
+    mul = mul * 128
+  end
+end
+
 -- The window slots of record v: for each window (1-based, shortest first) a
 -- list of {slot, views, carts, units, orders, revenue_e4, sketch}.
 local function rec_windows(v)
-  local windows, pos = {}, 1
-  local nw
-  nw, pos = struct.unpack('<B', v, pos)
-  for w = 1, nw do
+  local windows, pos = {}, 2
+  for w = 1, string.byte(v, 1) do
     local n
-    n, pos = struct.unpack('<I2', v, pos)
+    n, pos = uv(v, pos)
     local slots = {}
     for i = 1, n do
-      local len
-      len, pos = struct.unpack('<I4', v, pos)
-      local slot, sv, sc, su, so, srev = struct.unpack(SLOT_FMT, v, pos)
-      slots[i] = {slot, sv, sc, su, so, srev, string.sub(v, pos + SLOT_FIXED, pos + len - 1)}
-      pos = pos + len
+      local slot, len = {}
+      len, pos = uv(v, pos)
+      local stop = pos + len
+      for k = 1, 6 do slot[k], pos = uv(v, pos) end
+      slot[7] = string.sub(v, pos, stop - 1)
+      slots[i] = slot
+      pos = stop
     end
     windows[w] = slots
   end

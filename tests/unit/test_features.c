@@ -369,20 +369,16 @@ static void test_batch_late_and_full(void **state)
     dc_featbatch_destroy(NULL);
 }
 
-static int64_t le64(const uint8_t *p)
+/* An unsigned LEB128 varint at *off (values.lua). */
+static uint64_t uv(const uint8_t *p, size_t *off)
 {
     uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = v << 8 | p[i];
-    return (int64_t)v;
-}
-
-static size_t le_u(const uint8_t *p, int bytes)
-{
-    size_t v = 0;
-    for (int i = bytes - 1; i >= 0; i--)
-        v = v << 8 | p[i];
-    return v;
+    for (int shift = 0;; shift += 7) {
+        uint8_t b = p[(*off)++];
+        v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80))
+            return v;
+    }
 }
 
 /* A window slot as a record holds it (features/values.lua). */
@@ -401,23 +397,18 @@ static int rec_slots(const uint8_t *r, size_t len, size_t w, rec_slot_t *out)
     int found = -1;
 
     for (size_t k = 0; k < r[0]; k++) {
-        if (off + 2 > len)
-            return -1;
-        size_t n = le_u(r + off, 2);
-        off += 2;
+        size_t n = uv(r, &off);
         for (size_t i = 0; i < n; i++) {
-            if (off + 4 > len)
-                return -1;
-            size_t ilen = le_u(r + off, 4);
-            if (ilen < 48 || off + 4 + ilen > len)
+            size_t ilen = uv(r, &off), at = off;
+            if (off + ilen > len)
                 return -1;
             if (k == w) {
                 for (int j = 0; j < 6; j++)
-                    out[i].f[j] = le64(r + off + 4 + 8 * j);
-                out[i].sketch = r + off + 4 + 48;
-                out[i].sketch_len = ilen - 48;
+                    out[i].f[j] = (int64_t)uv(r, &at);
+                out[i].sketch = r + at;
+                out[i].sketch_len = off + ilen - at;
             }
-            off += 4 + ilen;
+            off += ilen;
         }
         if (k == w)
             found = (int)n;
@@ -428,8 +419,15 @@ static int rec_slots(const uint8_t *r, size_t len, size_t w, rec_slot_t *out)
 /* Merges batch b (its SKU 0) into record cur, into out (emptied first). */
 static int merge(dc_buf_t *out, const dc_buf_t *cur, dc_featbatch_t *b, dc_value_scratch_t *sc)
 {
+    dc_value_logs_t logs = {0};
+    int64_t late = 0;
+    int err;
+
     out->len = 0;
-    return dc_value_merge_record(out, cur ? cur->data : NULL, cur ? cur->len : 0, b, 0, sc);
+    err = dc_value_merge_sku(out, cur ? cur->data : NULL, cur ? cur->len : 0, b, 0, INT64_MIN,
+                             &logs, &late, sc);
+    dc_value_logs_free(&logs);
+    return err;
 }
 
 static void test_values_record(void **state)
@@ -455,6 +453,7 @@ static void test_values_record(void **state)
     assert_int_equal(dc_featbatch_add(b, &e, INT64_MIN, NULL), 0);
     assert_int_equal(merge(&r1, NULL, b, &sc), DC_OK);
     assert_int_equal(r1.data[0], 2);
+    assert_true(r1.len < 2 * (1 + 1 + 6 * 4 + 1 + 3 * 4)); /* varints: a few bytes a number */
     assert_int_equal(rec_slots(r1.data, r1.len, 0, s), 1);
     assert_int_equal(s[0].f[0], T0 / 25000);
     assert_int_equal(s[0].f[1], 3);
@@ -525,11 +524,14 @@ static void test_values_record(void **state)
     }
 
     /* Bytes of another format are refused, and nothing is appended. */
-    r2.len = 0;
-    assert_int_equal(dc_value_merge_record(&r2, "\x01\x05", 2, b, 0, &sc), DC_ERR_MALFORMED);
-    r1.data[r1.len - 1025] = 'X'; /* the tag of the last slot's sketch (1h window) */
-    assert_int_equal(dc_value_merge_record(&r2, r1.data, r1.len, b, 0, &sc), DC_ERR_MALFORMED);
+    dc_buf_t bad = {0};
+    assert_int_equal(dc_buf_append(&bad, "\x01\x05", 2), DC_OK);
+    assert_int_equal(merge(&r2, &bad, b, &sc), DC_ERR_MALFORMED);
     assert_int_equal(r2.len, 0);
+    r1.data[r1.len - 1025] = 'X'; /* the tag of the last slot's sketch (1h window) */
+    assert_int_equal(merge(&r2, &r1, b, &sc), DC_ERR_MALFORMED);
+    assert_int_equal(r2.len, 0);
+    dc_buf_free(&bad);
 
     dc_buf_free(&r1);
     dc_buf_free(&r2);
@@ -542,15 +544,17 @@ static void test_values_log(void **state)
     dc_limits_t lim = limits(NULL);
     dc_featbatch_t *b = dc_featbatch_new(&lim);
     dc_value_scratch_t sc = {0};
-    dc_buf_t log = {0};
+    dc_value_logs_t logs = {0};
+    dc_buf_t log = {0}, rec = {0};
     dc_log_row_t *rows;
+    int64_t late = 0;
     size_t n;
     char user[16];
     dc_fevent_t e;
     (void)state;
 
-    /* Two flushes of bucket T0: B, then A and B again, each entry holding
-     * its flush's deltas. */
+    /* Two flushes of bucket T0: B, then A and B again; each appends its
+     * entries of the bucket to its log, as APPEND does in the store. */
     for (int flush = 0; flush < 2; flush++) {
         dc_featbatch_reset(b);
         for (int i = 0; i < 3; i++) {
@@ -567,10 +571,17 @@ static void test_values_log(void **state)
                 assert_int_equal(dc_featbatch_add(b, &e, INT64_MIN, NULL), 0);
             }
         }
-        for (size_t i = 0; i < dc_featbatch_skus(b); i++)
-            assert_int_equal(dc_value_log_append(&log, b, i, dc_featbatch_bucket_first(b, i),
-                                                 &sc), DC_OK);
+        dc_value_logs_clear(&logs);
+        for (size_t i = 0; i < dc_featbatch_skus(b); i++) {
+            rec.len = 0;
+            assert_int_equal(dc_value_merge_sku(&rec, NULL, 0, b, i, T0, &logs, &late, &sc),
+                             DC_OK);
+        }
+        assert_int_equal(logs.n, 1);
+        assert_int_equal(logs.logs[0].start, T0);
+        assert_int_equal(dc_buf_append(&log, logs.logs[0].log.data, logs.logs[0].log.len), 0);
     }
+    assert_int_equal(late, 0);
     assert_int_equal(dc_value_read_log(log.data, log.len, &sc, &rows, &n), DC_OK);
     assert_int_equal(n, 2);
     assert_int_equal(rows[0].sku_len, 1);
@@ -588,11 +599,23 @@ static void test_values_log(void **state)
     assert_int_equal(rows[1].d.events, 8);
     assert_true(rows[1].users == 4); /* u0 .. u3, exact */
 
+    /* Once the bucket has closed, its deltas stay out of the logs and
+     * count as late; the windows still take them. */
+    dc_value_logs_clear(&logs);
+    rec.len = 0;
+    assert_int_equal(dc_value_merge_sku(&rec, NULL, 0, b, 0, T0 + HOUR, &logs, &late, &sc),
+                     DC_OK);
+    assert_int_equal(logs.n, 0);
+    assert_int_equal(late, 4);
+    assert_true(rec.len > 0);
+
     /* A log cut short or of another format is refused. */
     assert_int_equal(dc_value_read_log(log.data, log.len - 1, &sc, &rows, &n), DC_ERR_MALFORMED);
     assert_int_equal(dc_value_read_log("\x00", 1, &sc, &rows, &n), DC_ERR_MALFORMED);
 
     dc_buf_free(&log);
+    dc_buf_free(&rec);
+    dc_value_logs_free(&logs);
     dc_value_scratch_free(&sc);
     dc_featbatch_destroy(b);
 }
