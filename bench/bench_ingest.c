@@ -16,7 +16,11 @@
  * it also prints the Redis commands per event as INFO commandstats counts
  * them (commands run inside scripts included), the CPU Redis spent per
  * event, and the rate that CPU alone allows (Redis executes one command at
- * a time, so no client can go faster with this Redis). Events come from the synthetic shop (Zipf popularity), so the SKUs
+ * a time, so no client can go faster with this Redis); and the CPU per
+ * event of this process (consumer, pipeline, flush thread, embedded
+ * broker) in the reference and pipeline passes, with the rate the
+ * machine's cores allow the pipeline if every one of them were busy with
+ * it. Events come from the synthetic shop (Zipf popularity), so the SKUs
  * one flush touches are what a real skew gives.
  *
  *   bench_ingest [--skus N] [--events N] [--flush-max N] [--partitions P]
@@ -44,6 +48,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -133,6 +138,17 @@ static long long redis_calls(redisContext *rc)
     }
     freeReplyObject(r);
     return sum;
+}
+
+/* CPU seconds (user + system) this process has used: the consumer, the
+ * pipeline and its flush thread, and the embedded broker's threads. */
+static double process_cpu(void)
+{
+    struct rusage ru;
+
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 }
 
 /* CPU seconds (user + system) Redis has used, from INFO cpu. */
@@ -435,14 +451,16 @@ int main(int argc, char **argv)
     ps.lim = lim;
     ps.flush_max = flush_max;
     ps.batch = dc_featbatch_new(&lim);
-    double r_decode[99], r_busy[99], r_batch[99], r_pipe[99], cpu[99];
+    double r_decode[99], r_busy[99], r_batch[99], r_pipe[99], cpu[99], cpu_ref[99], cpu_pipe[99];
     long long calls = 0;
     for (int i = 0; i < repeat; i++) {
         char group[32];
         pass_t plain = {.codec = ps.codec, .lim = lim}, busy = plain;
         busy.busy_s = 1e-6;
         snprintf(group, sizeof(group), "bench-decode-%d", i);
+        double p0 = process_cpu();
         r_decode[i] = consume_pass(conf, group, &plain, n);
+        cpu_ref[i] = process_cpu() - p0;
         snprintf(group, sizeof(group), "bench-busy-%d", i);
         r_busy[i] = consume_pass(conf, group, &busy, n);
         snprintf(group, sizeof(group), "bench-batch-%d", i);
@@ -454,7 +472,9 @@ int main(int argc, char **argv)
         snprintf(group, sizeof(group), "bench-pipeline-%d", i);
         conf_set(conf, "kafka.group.id", group);
         double cpu0 = redis_cpu(rc);
+        p0 = process_cpu();
         r_pipe[i] = pipeline_pass(conf, &lim, n, &st);
+        cpu_pipe[i] = process_cpu() - p0;
         cpu[i] = redis_cpu(rc) - cpu0;
         calls = redis_calls(rc);
     }
@@ -475,6 +495,16 @@ int main(int argc, char **argv)
      * of its own caps any pipeline at this rate. */
     printf("redis ceiling:            %10.0f events/s  %.2f x reference (Redis alone on a "
            "core)\n", 1e6 / redis_us, 1e6 / redis_us / ref);
+    /* Everything shares the machine's cores: the CPU the whole pipeline
+     * (this process and Redis) spends per event caps its rate there. */
+    double ref_us = bench_median(cpu_ref, runs) / (double)n * 1e6;
+    double pipe_us = bench_median(cpu_pipe, runs) / (double)n * 1e6;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    printf("cpu per event:            %10.2f us reference, %.2f us pipeline process + %.2f us "
+           "Redis\n", ref_us, pipe_us, redis_us);
+    printf("cpu ceiling:              %10.0f events/s  %.2f x reference (%ld cores, all busy)\n",
+           (double)cores * 1e6 / (pipe_us + redis_us),
+           (double)cores * 1e6 / (pipe_us + redis_us) / ref, cores);
     printf("flushes:                  %10lld (%.0f events per flush, last run)\n",
            (long long)st.flushes, st.flushes ? (double)st.events_out / (double)st.flushes : 0.0);
     printf("redis commands per event: %10.4f (INFO commandstats: %lld calls for %llu events)\n",
