@@ -946,7 +946,6 @@ static int walk_has(const char **sorted, size_t n, size_t *i, const char *s)
     return *i < n && !c;
 }
 
-
 /* A log row's SKU against name s, in byte order like strcmp. */
 static int cmp_row(const dc_log_row_t *row, const char *s)
 {

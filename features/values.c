@@ -13,6 +13,7 @@
 
 #define SK_EXACT 256  /* hashes an exact sketch holds (values.lua SK_EXACT) */
 #define SK_REGS 1024  /* HyperLogLog registers (values.lua SK_REGS) */
+
 static uint32_t get_hash(const uint8_t *p)
 {
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
