@@ -128,9 +128,11 @@ int dc_csv_is_product_code(const char *code);
 /*
  * Creates a librdkafka consumer handle configured from dc_conf_t, for tools
  * and sources that consume demandcast topics. Settings are applied in this
- * order, later ones winning: consumer defaults (fetch.wait.max.ms=100, since
- * an empty fetch waits that long, and the embedded broker answers an empty
- * fetch only then), every kafka.* property of conf, then overrides, a
+ * order, later ones winning: how every consumer here fetches
+ * (fetch.wait.max.ms=100, since an empty fetch waits that long, and the
+ * embedded broker answers an empty fetch only then; queued.min.messages=
+ * 1000000, since librdkafka 2.0 may idle up to a second once its one queue
+ * passes that), every kafka.* property of conf, then overrides, a
  * NULL-terminated list of name, value pairs for what the caller decides
  * itself (e.g. {"group.id", "tail-1234", NULL}). A property librdkafka
  * rejects fails with DC_ERR_CONFIG and errstr naming it. kafka.group.id (or
@@ -147,7 +149,8 @@ rd_kafka_t *dc_kafka_consumer_new(const dc_conf_t *conf, const char *const *over
 /* For consumers of this stage that need more than a plain handle (the
  * ingest's rebalance callback): the configuration dc_kafka_consumer_new()
  * would use, with the given defaults (name, value pairs, NULL-terminated)
- * first, then kafka.*, then overrides, logging through dc_log(). The caller
+ * after the fetch settings, then kafka.*, then overrides, logging through
+ * dc_log(). The caller
  * owns the result. NULL with errstr set on failure. */
 /* A librdkafka log callback that routes client logs (syslog levels) to
  * dc_log() under the component "kafka"; for every client the project makes.

@@ -99,7 +99,7 @@ dc_ingest_t *dc_ingest_new(const dc_conf_t *conf, const dc_ingest_cbs_t *cbs,
                            dc_metrics_t *metrics, char *errstr, size_t errstr_size)
 {
     static const char *const defaults[] = {"group.id", "demandcast", "auto.offset.reset",
-                                           "earliest", "fetch.wait.max.ms", "100", NULL};
+                                           "earliest", NULL};
     /* Exactly once depends on these; a user setting cannot turn them off. */
     static const char *const forced[] = {"enable.auto.commit", "false",
                                          "enable.auto.offset.store", "false",

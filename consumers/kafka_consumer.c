@@ -33,6 +33,18 @@ static int apply_kafka_prop(const char *name, const char *value, void *opaque)
     return set_prop(opaque, "kafka.", name, value);
 }
 
+/* How every consumer fetches, before the caller's defaults.
+ * An empty fetch waits fetch.wait.max.ms, and the embedded broker answers an
+ * empty fetch only then: keep it short for latency.
+ * queued.min.messages counts the one consumer queue all partitions feed.
+ * Once it is passed, librdkafka 2.0 fetches again only when its broker
+ * thread next wakes, up to a second later (2.1 adds fetch.queue.backoff.ms
+ * for this): at librdkafka's 100000 a consumer slower than the broker
+ * drains the queue and then idles. The prefetch stays bounded by
+ * queued.max.messages.kbytes. */
+static const char *const fetch_defaults[] = {"fetch.wait.max.ms", "100",
+                                             "queued.min.messages", "1000000", NULL};
+
 rd_kafka_conf_t *dc__kafka_consumer_conf(const dc_conf_t *conf, const char *const *defaults,
                                          const char *const *overrides, char *errstr,
                                          size_t errstr_size)
@@ -47,6 +59,9 @@ rd_kafka_conf_t *dc__kafka_consumer_conf(const dc_conf_t *conf, const char *cons
         dc_seterr(errstr, errstr_size, DC_ERR_CONFIG, "kafka.bootstrap.servers is not set");
         goto fail;
     }
+    for (size_t i = 0; fetch_defaults[i]; i += 2)
+        if (set_prop(&ctx, "", fetch_defaults[i], fetch_defaults[i + 1]))
+            goto fail;
     for (size_t i = 0; defaults && defaults[i]; i += 2)
         if (set_prop(&ctx, "", defaults[i], defaults[i + 1]))
             goto fail;
@@ -65,17 +80,7 @@ fail:
 rd_kafka_t *dc_kafka_consumer_new(const dc_conf_t *conf, const char *const *overrides,
                                   char *errstr, size_t errstr_size)
 {
-    /* An empty fetch waits fetch.wait.max.ms, and the embedded broker answers
-     * an empty fetch only then: keep it short for latency.
-     * queued.min.messages counts the one consumer queue all partitions feed.
-     * Once it is passed, librdkafka 2.0 fetches again only when its broker
-     * thread next wakes, up to a second later (2.1 adds fetch.queue.backoff.ms
-     * for this): at librdkafka's 100000 a consumer slower than the broker
-     * drains the queue and then idles. The prefetch stays bounded by
-     * queued.max.messages.kbytes. */
-    static const char *const defaults[] = {"fetch.wait.max.ms", "100",
-                                           "queued.min.messages", "1000000", NULL};
-    rd_kafka_conf_t *rkconf = dc__kafka_consumer_conf(conf, defaults, overrides, errstr,
+    rd_kafka_conf_t *rkconf = dc__kafka_consumer_conf(conf, NULL, overrides, errstr,
                                                       errstr_size);
     rd_kafka_t *rk;
     char why[512];
