@@ -898,13 +898,33 @@ typedef struct {
     const char *s;
 } sort_name_t;
 
-static int cmp_name(const void *a, const void *b)
+/* Sorts a[0 .. n) by name, b being room for n more: by head with a radix
+ * sort (a close sorts every active SKU, some ten thousand, each time), then
+ * the few names that share a head by strcmp. The result ends up in a. */
+static void sort_names(sort_name_t *a, sort_name_t *b, size_t n)
 {
-    const sort_name_t *x = a, *y = b;
-
-    if (x->head != y->head)
-        return x->head < y->head ? -1 : 1;
-    return strcmp(x->s, y->s);
+    for (int shift = 0; shift < 64; shift += 8) {
+        size_t count[256] = {0}, at = 0;
+        for (size_t i = 0; i < n; i++)
+            count[(a[i].head >> shift) & 0xff]++;
+        if (count[(a[0].head >> shift) & 0xff] == n)
+            continue; /* every head has this byte alike */
+        for (int v = 0; v < 256; v++) {
+            size_t c = count[v];
+            count[v] = at;
+            at += c;
+        }
+        for (size_t i = 0; i < n; i++)
+            b[count[(a[i].head >> shift) & 0xff]++] = a[i];
+        memcpy(a, b, n * sizeof(*a));
+    }
+    for (size_t i = 1; i < n; i++) {
+        sort_name_t x = a[i];
+        size_t j = i;
+        for (; j > 0 && a[j - 1].head == x.head && strcmp(a[j - 1].s, x.s) > 0; j--)
+            a[j] = a[j - 1];
+        a[j] = x;
+    }
 }
 
 /* The members in array reply r as C strings in byte order, at *at in
@@ -914,7 +934,7 @@ static const char **sorted_names(dc_featstore_t *fs, const redisReply *r, size_t
     const char **names = (const char **)(void *)fs->names.data + *at;
     sort_name_t *tmp;
 
-    if (dc_buf_reserve(&fs->sort_tmp, r->elements * sizeof(*tmp)))
+    if (dc_buf_reserve(&fs->sort_tmp, 2 * r->elements * sizeof(*tmp)))
         return NULL;
     tmp = (sort_name_t *)(void *)fs->sort_tmp.data;
     for (size_t i = 0; i < r->elements; i++) {
@@ -928,7 +948,7 @@ static const char **sorted_names(dc_featstore_t *fs, const redisReply *r, size_t
         tmp[i].s = str;
     }
     if (r->elements > 1)
-        qsort(tmp, r->elements, sizeof(*tmp), cmp_name);
+        sort_names(tmp, tmp + r->elements, r->elements);
     for (size_t i = 0; i < r->elements; i++)
         names[i] = tmp[i].s;
     *at += r->elements;

@@ -204,6 +204,8 @@ static int sort_users(dc_value_scratch_t *sc, const dc_featbatch_t *batch, size_
     size_t n = 0;
 
     sc->obs.len = 0;
+    if (dc_buf_reserve(&sc->obs, dc_featbatch_sku(batch, sku)->n_users * sizeof(dc_user_obs_t)))
+        return DC_ERR_NOMEM;
     for (const dc_user_obs_t *o = dc_featbatch_user_first(batch, sku); o;
          o = dc_featbatch_user_next(batch, o), n++)
         if (dc_buf_append(&sc->obs, o, sizeof(*o)))
@@ -233,8 +235,18 @@ static int users_in(dc_value_scratch_t *sc, int64_t from, int64_t span)
         if (dc_buf_append(&sc->users, &obs[i].user_hash, sizeof(obs[i].user_hash)))
             return DC_ERR_NOMEM;
     h = (uint32_t *)(void *)sc->users.data;
-    if (n > 1)
+    if (n > 16) {
         qsort(h, n, sizeof(*h), cmp_u32);
+    } else {
+        /* A slot's users are mostly a handful: no call per comparison. */
+        for (size_t i = 1; i < n; i++) {
+            uint32_t x = h[i];
+            size_t j = i;
+            for (; j > 0 && h[j - 1] > x; j--)
+                h[j] = h[j - 1];
+            h[j] = x;
+        }
+    }
     for (size_t k = 0; k < n; k++) {
         uint32_t v = h[k];
         if (k && v == h[k - 1])
