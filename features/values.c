@@ -285,7 +285,9 @@ static int cmp_item(const void *a, const void *b)
 
 /* Splits record v (len bytes; len 0: none) into the slots of each window:
  * slots[w][0 .. n_slots[w]), pointing into v. Windows the record has
- * beyond n_windows are skipped, missing ones are empty. */
+ * beyond n_windows are skipped, missing ones are empty. A window's slots
+ * must ascend (the merge pairs each with the batch's delta of it) and be
+ * slot numbers an int64_t holds. */
 static int parse_record(const uint8_t *v, size_t len, size_t n_windows,
                         item_t slots[][DC_WINDOW_SLOTS], size_t *n_slots)
 {
@@ -297,7 +299,7 @@ static int parse_record(const uint8_t *v, size_t len, size_t n_windows,
     if (v[0] > DC_WINDOWS_MAX)
         return DC_ERR_MALFORMED;
     for (size_t w = 0; w < v[0]; w++) {
-        uint64_t n, ilen, slot;
+        uint64_t n, ilen, slot, prev = 0;
         if (!get_uvar(v, len, &off, &n) || n > DC_WINDOW_SLOTS)
             return DC_ERR_MALFORMED;
         for (size_t i = 0; i < n; i++) {
@@ -305,8 +307,10 @@ static int parse_record(const uint8_t *v, size_t len, size_t n_windows,
             if (!get_uvar(v, len, &off, &ilen) || ilen > len - off)
                 return DC_ERR_MALFORMED;
             at = off;
-            if (!get_uvar(v, off + ilen, &at, &slot))
+            if (!get_uvar(v, off + ilen, &at, &slot) || slot > INT64_MAX ||
+                (i && slot <= prev))
                 return DC_ERR_MALFORMED;
+            prev = slot;
             if (w < n_windows)
                 slots[w][i] = (item_t){slot, v + off, ilen, NULL};
             off += ilen;
@@ -529,7 +533,7 @@ int dc_value_read_log(const void *log_v, size_t len, dc_value_scratch_t *sc,
         uint64_t ilen;
         x.sku_len = log[off];
         x.sku = (const char *)log + off + 1;
-        if (!x.sku_len || len - off - 1 < x.sku_len)
+        if (!x.sku_len || x.sku_len >= DC_SKU_MAX || len - off - 1 < x.sku_len)
             return DC_ERR_MALFORMED;
         off += 1 + x.sku_len;
         if (!get_uvar(log, len, &off, &ilen) || ilen > len - off ||
@@ -540,6 +544,10 @@ int dc_value_read_log(const void *log_v, size_t len, dc_value_scratch_t *sc,
             return DC_ERR_NOMEM;
         n++;
     }
+    *rows = NULL;
+    *n_rows = 0;
+    if (!n)
+        return DC_OK;
     e = (log_entry_t *)(void *)sc->items.data;
     if (n > 1)
         qsort(e, n, sizeof(*e), cmp_entry);
