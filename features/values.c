@@ -38,6 +38,14 @@ static int exact_has(const uint8_t *set, size_t n, const uint8_t *h)
     return 0;
 }
 
+/* Whether sk (len bytes) is a sketch as values.lua describes: empty, an
+ * exact set of at most SK_EXACT hashes, or SK_REGS registers. */
+static int sketch_valid(const uint8_t *sk, size_t len)
+{
+    return !len || (sk[0] == 'E' && (len - 1) % 4 == 0 && (len - 1) / 4 <= SK_EXACT) ||
+           (sk[0] == 'H' && len == 1 + SK_REGS);
+}
+
 /* Appends to out the sketch sk (sk_len bytes; 0 for none) with the users of
  * hashes (n_bytes / 4 big-endian hashes) added, as values.lua describes:
  * exact while at most SK_EXACT users, registers beyond. */
@@ -47,12 +55,8 @@ static int sketch_add(dc_buf_t *out, const uint8_t *sk, size_t sk_len, const uin
     size_t start = out->len, i = 0, n;
     uint8_t *regs;
 
-    if (sk_len && sk[0] != 'E' && sk[0] != 'H')
-        return DC_ERR_MALFORMED;
-    if (sk_len && sk[0] == 'H' && sk_len != 1 + SK_REGS)
-        return DC_ERR_MALFORMED;
-    if (sk_len && sk[0] == 'E' && (sk_len - 1) % 4)
-        return DC_ERR_MALFORMED;
+    if (!sketch_valid(sk, sk_len))
+        return DC_ERR_MALFORMED; /* an exact set beyond SK_EXACT would overrun out, too */
     if (!n_bytes)
         return dc_buf_append(out, sk, sk_len);
     if (dc_buf_reserve(out, 1 + SK_REGS + (SK_EXACT + 1) * 4))
@@ -98,12 +102,6 @@ static int sketch_add(dc_buf_t *out, const uint8_t *sk, size_t sk_len, const uin
     }
     out->len = start + 1 + SK_REGS;
     return DC_OK;
-}
-
-static int sketch_valid(const uint8_t *sk, size_t len)
-{
-    return !len || (sk[0] == 'E' && (len - 1) % 4 == 0 && (len - 1) / 4 <= SK_EXACT) ||
-           (sk[0] == 'H' && len == 1 + SK_REGS);
 }
 
 /* Appends to out the union of sketches a and b (both valid). */

@@ -24,6 +24,12 @@ static const char *get(rd_kafka_conf_t *rkconf, const char *name)
     return value;
 }
 
+static void set(dc_conf_t *conf, const char *name, const char *value)
+{
+    char errstr[256];
+    assert_int_equal(dc_conf_set(conf, name, value, errstr, sizeof(errstr)), 0);
+}
+
 static void test_order(void **state)
 {
     static const char *const defaults[] = {"group.id", "from-defaults", "fetch.wait.max.ms",
@@ -34,8 +40,7 @@ static void test_order(void **state)
     rd_kafka_conf_t *rkconf;
     (void)state;
 
-    assert_int_equal(dc_conf_set(conf, "kafka.bootstrap.servers", "127.0.0.1:1", errstr,
-                                 sizeof(errstr)), 0);
+    set(conf, "kafka.bootstrap.servers", "127.0.0.1:1");
 
     /* The fetch settings with nothing else said. */
     rkconf = dc__kafka_consumer_conf(conf, NULL, NULL, errstr, sizeof(errstr));
@@ -46,12 +51,9 @@ static void test_order(void **state)
 
     /* The caller's defaults win over them, kafka.* over those, overrides
      * over everything. */
-    assert_int_equal(dc_conf_set(conf, "kafka.group.id", "from-config", errstr, sizeof(errstr)),
-                     0);
-    assert_int_equal(dc_conf_set(conf, "kafka.queued.min.messages", "5000", errstr,
-                                 sizeof(errstr)), 0);
-    assert_int_equal(dc_conf_set(conf, "kafka.enable.auto.commit", "true", errstr,
-                                 sizeof(errstr)), 0);
+    set(conf, "kafka.group.id", "from-config");
+    set(conf, "kafka.queued.min.messages", "5000");
+    set(conf, "kafka.enable.auto.commit", "true");
     rkconf = dc__kafka_consumer_conf(conf, defaults, overrides, errstr, sizeof(errstr));
     assert_non_null(rkconf);
     assert_string_equal(get(rkconf, "fetch.wait.max.ms"), "250");
@@ -61,8 +63,7 @@ static void test_order(void **state)
     rd_kafka_conf_destroy(rkconf);
 
     /* A property librdkafka refuses is named as the user wrote it. */
-    assert_int_equal(dc_conf_set(conf, "kafka.queued.min.messages", "many", errstr,
-                                 sizeof(errstr)), 0);
+    set(conf, "kafka.queued.min.messages", "many");
     assert_null(dc__kafka_consumer_conf(conf, NULL, NULL, errstr, sizeof(errstr)));
     assert_non_null(strstr(errstr, "kafka.queued.min.messages"));
     dc_conf_destroy(conf);
