@@ -817,11 +817,13 @@ static double obj_f64(const msgpack_object *o)
 static int bucket_reserve(dc_bucket_t *out, size_t n)
 {
     if (n > out->cap) {
-        dc_bucket_sku_t *skus = realloc(out->skus, n * sizeof(*skus));
+        /* The active set grows a few SKUs at a time: grow ahead of it. */
+        size_t cap = n + n / 2;
+        dc_bucket_sku_t *skus = realloc(out->skus, cap * sizeof(*skus));
         if (!skus)
             return DC_ERR_NOMEM;
         out->skus = skus;
-        out->cap = n;
+        out->cap = cap;
     }
     out->n_skus = 0;
     return DC_OK;
@@ -891,11 +893,14 @@ out:
     return err;
 }
 
-/* A name to sort, with its first 8 bytes as a big-endian number (zero
- * after its end), which orders most pairs without a strcmp. */
+/* A name from a close's reads: its first 8 bytes as a big-endian number
+ * (zero after its end), which orders most pairs without a strcmp, and its
+ * score when it was read WITHSCORES (the SKU's newest or first event time). */
 typedef struct {
     uint64_t head;
     const char *s;
+    size_t len;
+    int64_t score;
 } sort_name_t;
 
 /* Sorts a[0 .. n) by name, b being room for n more: by head with a radix
@@ -927,161 +932,95 @@ static void sort_names(sort_name_t *a, sort_name_t *b, size_t n)
     }
 }
 
-/* The members in array reply r as C strings in byte order, at *at in
- * fs->names; advances *at. NULL: out of memory. */
-static const char **sorted_names(dc_featstore_t *fs, const redisReply *r, size_t *at)
+static int cmp_names(const sort_name_t *a, const sort_name_t *b)
 {
-    const char **names = (const char **)(void *)fs->names.data + *at;
-    sort_name_t *tmp;
+    return a->head != b->head ? (a->head < b->head ? -1 : 1) : strcmp(a->s, b->s);
+}
 
-    if (dc_buf_reserve(&fs->sort_tmp, 2 * r->elements * sizeof(*tmp)))
-        return NULL;
-    tmp = (sort_name_t *)(void *)fs->sort_tmp.data;
-    for (size_t i = 0; i < r->elements; i++) {
-        const char *str = r->element[i]->str;
+/* The members of array reply r (name, score pairs if with_scores) into
+ * out[0 ..), sorted by name, tmp being room for as many; returns how many. */
+static size_t sorted_names(const redisReply *r, int with_scores, sort_name_t *out,
+                           sort_name_t *tmp)
+{
+    size_t step = with_scores ? 2 : 1, n = r->elements / step;
+
+    for (size_t i = 0; i < n; i++) {
+        const char *str = r->element[i * step]->str;
         uint64_t head = 0;
         for (size_t b = 0, end = 0; b < 8; b++) {
             end = end || !str[b];
             head = head << 8 | (end ? 0 : (uint8_t)str[b]);
         }
-        tmp[i].head = head;
-        tmp[i].s = str;
+        out[i].head = head;
+        out[i].s = str;
+        out[i].len = r->element[i * step]->len;
+        out[i].score = with_scores ? (int64_t)strtod(r->element[i * step + 1]->str, NULL) : 0;
     }
-    if (r->elements > 1)
-        sort_names(tmp, tmp + r->elements, r->elements);
-    for (size_t i = 0; i < r->elements; i++)
-        names[i] = tmp[i].s;
-    *at += r->elements;
-    return names;
+    if (n > 1)
+        sort_names(out, tmp, n);
+    return n;
 }
 
-/* Whether the sorted list (of n, from *i) has s, for s ascending over the
- * calls: a merge walk. */
-static int walk_has(const char **sorted, size_t n, size_t *i, const char *s)
+/* Whether the sorted list l (of n, from *i) has a with a score of at least
+ * min, for a ascending over the calls: a merge walk. */
+static int walk_has(const sort_name_t *l, size_t n, size_t *i, const sort_name_t *a, int64_t min)
 {
     int c = 1;
 
-    while (*i < n && (c = strcmp(sorted[*i], s)) < 0)
+    while (*i < n && (c = cmp_names(&l[*i], a)) < 0)
         ++*i;
-    return *i < n && !c;
+    return *i < n && !c && l[*i].score >= min;
 }
 
-/* A log row's SKU against name s, in byte order like strcmp. */
-static int cmp_row(const dc_log_row_t *row, const char *s)
+/* A log row's SKU against name a, in byte order like strcmp. */
+static int cmp_row(const dc_log_row_t *row, const sort_name_t *a)
 {
-    size_t len = strlen(s);
-    int c = memcmp(row->sku, s, row->sku_len < len ? row->sku_len : len);
-    return c ? c : (row->sku_len > len) - (row->sku_len < len);
+    int c = memcmp(row->sku, a->s, row->sku_len < a->len ? row->sku_len : a->len);
+    return c ? c : (row->sku_len > a->len) - (row->sku_len < a->len);
 }
 
-/* One attempt at closing bucket start (dc_featstore_close_bucket). */
-static int close_once(dc_featstore_t *fs, int64_t start, dc_bucket_t *out)
+/* Room for a close's name lists: n_all names to sort, of which the largest
+ * list holds n_max, and as many pointers to a bucket's active SKUs. */
+static int reserve_names(dc_featstore_t *fs, size_t n_all, size_t n_max)
 {
-    const dc_limits_t *lim = &fs->lim;
-    int64_t stop = start + lim->bucket_ms;
-    char snapkey[DC_KEY_PREFIX_MAX + 64], logkey[DC_KEY_PREFIX_MAX + 64];
-    char key[DC_KEY_PREFIX_MAX + 64], since[32], end[32], idle_before[32], ttl[32];
-    enum { R_WATCH, R_SNAP, R_CLOCK, R_RECENT, R_GONE, R_LATER, R_LOG, R_N };
-    redisReply *rep[R_N] = {0};
-    size_t argc, at = 0, n_active = 0, n_queued = 0, n_rows = 0;
-    const char **recent, **later;
-    dc_log_row_t *rows = NULL;
+    size_t tmp = n_max * sizeof(sort_name_t), active = n_all * sizeof(const sort_name_t *);
+    return dc_buf_reserve(&fs->names, n_all * sizeof(sort_name_t)) ||
+           dc_buf_reserve(&fs->sort_tmp, tmp > active ? tmp : active);
+}
+
+/* Packs the snapshot of bucket start, whose active SKUs are active[0 .. n)
+ * (sorted) and whose logged deltas are rows[0 .. n_rows) (sorted), into
+ * fs->sbuf, and the same rows into out: the logged totals of the SKUs with
+ * events in the bucket, a row of zeros for every other active SKU.
+ * MessagePack [start, [[sku, units, cancelled, views, carts, removes,
+ * orders, revenue_e4, events, promo_events, price_n, price_sum_e4,
+ * users]...]]. */
+static int pack_snapshot(dc_featstore_t *fs, int64_t start, const sort_name_t **active, size_t n,
+                         const dc_log_row_t *rows, size_t n_rows, dc_bucket_t *out)
+{
     msgpack_packer pk;
-    int err = DC_OK;
+    size_t i_row = 0;
 
-    snprintf(snapkey, sizeof(snapkey), "%s:{meta}:closed:%lld", fs->prefix, (long long)start);
-    snprintf(logkey, sizeof(logkey), "%s:{meta}:open:%lld", fs->prefix, (long long)start);
-    snprintf(since, sizeof(since), "%lld", (long long)(stop - lim->idle_ttl_ms));
-    snprintf(idle_before, sizeof(idle_before), "(%lld", (long long)(stop - lim->idle_ttl_ms));
-    snprintf(end, sizeof(end), "%lld", (long long)stop);
-    snprintf(ttl, sizeof(ttl), "%lld", (long long)lim->idle_ttl_ms);
-    if (reserve_argv(fs, 3 + 2 * DC_STORE_CHUNK))
-        return fs_err(fs, DC_ERR_NOMEM, "out of memory closing a bucket");
-
-    /* 1. Under WATCH: the snapshot if there is one, the clock, the SKUs
-     * seen within the idle TTL before the bucket's end, those gone idle,
-     * those first seen at or after the end (few: the others are asked for
-     * by exclusion), and the bucket's log (the deltas of the SKUs with
-     * events in it). */
-    snprintf(key, sizeof(key), "%s:{meta}:version", fs->prefix);
-    argc = 0, arg_str(fs, &argc, "WATCH"), arg_str(fs, &argc, key), send_argv(fs, argc);
-    argc = 0, arg_str(fs, &argc, "GET"), arg_str(fs, &argc, snapkey), send_argv(fs, argc);
-    snprintf(key, sizeof(key), "%s:{meta}:clock", fs->prefix);
-    argc = 0, arg_str(fs, &argc, "HMGET"), arg_str(fs, &argc, key);
-    arg_str(fs, &argc, "closed"), send_argv(fs, argc);
-    snprintf(key, sizeof(key), "%s:{meta}:active", fs->prefix);
-    argc = 0, arg_str(fs, &argc, "ZRANGEBYSCORE"), arg_str(fs, &argc, key);
-    arg_str(fs, &argc, since), arg_str(fs, &argc, "+inf"), send_argv(fs, argc);
-    argc = 0, arg_str(fs, &argc, "ZRANGEBYSCORE"), arg_str(fs, &argc, key);
-    arg_str(fs, &argc, "-inf"), arg_str(fs, &argc, idle_before), send_argv(fs, argc);
-    snprintf(key, sizeof(key), "%s:{meta}:first", fs->prefix);
-    argc = 0, arg_str(fs, &argc, "ZRANGEBYSCORE"), arg_str(fs, &argc, key);
-    arg_str(fs, &argc, end), arg_str(fs, &argc, "+inf"), send_argv(fs, argc);
-    argc = 0, arg_str(fs, &argc, "GET"), arg_str(fs, &argc, logkey), send_argv(fs, argc);
-    if ((err = check_sent(fs)))
-        return err;
-    for (int i = 0; i < R_N; i++)
-        if (!(rep[i] = next_reply(fs))) {
-            err = DC_ERR_REDIS;
-            goto out;
-        }
-    if (rep[R_SNAP]->type == REDIS_REPLY_STRING) {
-        unwatch(fs);
-        err = decode_snapshot(fs, rep[R_SNAP]->str, rep[R_SNAP]->len, out);
-        goto out;
-    }
-    for (int i = R_CLOCK; i < R_N; i++)
-        if (i == R_LOG ? rep[i]->type != REDIS_REPLY_STRING && rep[i]->type != REDIS_REPLY_NIL
-                       : rep[i]->type != REDIS_REPLY_ARRAY) {
-            err = fs_err(fs, DC_ERR_REDIS, "redis: closing bucket %lld: unexpected reply",
-                         (long long)start);
-            goto fail;
-        }
-    if (rep[R_CLOCK]->elements != 1 || reply_i64(rep[R_CLOCK]->element[0], INT64_MIN) < stop) {
-        err = fs_err(fs, DC_ERR_REDIS, "redis: bucket %lld is not closed", (long long)start);
-        goto fail;
-    }
-    if (dc_buf_reserve(&fs->names, (rep[R_RECENT]->elements + rep[R_LATER]->elements) *
-                                        sizeof(char *)))
-        goto nomem;
-    if (!(recent = sorted_names(fs, rep[R_RECENT], &at)) ||
-        !(later = sorted_names(fs, rep[R_LATER], &at)))
-        goto nomem;
-    if (rep[R_LOG]->type == REDIS_REPLY_STRING &&
-        (err = dc_value_read_log(rep[R_LOG]->str, rep[R_LOG]->len, &fs->scratch, &rows,
-                                 &n_rows))) {
-        err = err == DC_ERR_MALFORMED
-                  ? fs_err(fs, err, "redis key %s holds a value of another format", logkey)
-                  : fs_err(fs, err, "out of memory closing a bucket");
-        goto fail;
-    }
-    /* The active SKUs (seen recently, started before the end), sorted,
-     * compacted into recent. */
-    size_t i_later = 0, i_row = 0;
-    for (size_t i = 0; i < rep[R_RECENT]->elements; i++)
-        if (!walk_has(later, rep[R_LATER]->elements, &i_later, recent[i]))
-            recent[n_active++] = recent[i];
-
-    /* 2. The snapshot: the logged totals of the active SKUs with events in
-     * the bucket; every other active SKU gets a row of zeros. */
-    /* MessagePack [start, [[sku, units, cancelled, views, carts, removes,
-     * orders, revenue_e4, events, promo_events, price_n, price_sum_e4,
-     * users]...]], SKUs sorted. */
     msgpack_sbuffer_clear(&fs->sbuf);
     msgpack_packer_init(&pk, &fs->sbuf, msgpack_sbuffer_write);
     msgpack_pack_array(&pk, 2);
     msgpack_pack_int64(&pk, start);
-    msgpack_pack_array(&pk, n_active);
-    if (bucket_reserve(out, n_active))
-        goto nomem;
+    msgpack_pack_array(&pk, n);
+    if (bucket_reserve(out, n))
+        return fs_err(fs, DC_ERR_NOMEM, "out of memory closing a bucket");
     out->start = start;
-    out->width = lim->bucket_ms;
-    for (size_t i = 0; i < n_active; i++) {
+    out->width = fs->lim.bucket_ms;
+    for (size_t i = 0; i < n; i++) {
         dc_bucket_delta_t d = {0};
         double users = 0;
-        while (i_row < n_rows && cmp_row(&rows[i_row], recent[i]) < 0)
+        const char *sku = active[i]->s;
+        size_t sku_len = active[i]->len;
+        if (sku_len >= DC_SKU_MAX)
+            return fs_err(fs, DC_ERR_MALFORMED, "the active set holds \"%.64s...\", longer "
+                          "than any SKU", sku);
+        while (i_row < n_rows && cmp_row(&rows[i_row], active[i]) < 0)
             i_row++;
-        if (i_row < n_rows && !cmp_row(&rows[i_row], recent[i])) {
+        if (i_row < n_rows && !cmp_row(&rows[i_row], active[i])) {
             d = rows[i_row].d;
             users = rows[i_row].users;
         }
@@ -1089,52 +1028,221 @@ static int close_once(dc_featstore_t *fs, int64_t start, dc_bucket_t *out)
                          d.removes, d.orders,      d.revenue_e4, d.events,
                          d.promo_events, d.price_n, d.price_sum_e4};
         msgpack_pack_array(&pk, 13);
-        pack_cstr(&pk, recent[i]);
+        pack_str(&pk, sku, sku_len);
         for (int j = 0; j < 11; j++)
             msgpack_pack_int64(&pk, f[j]);
         msgpack_pack_int64(&pk, (int64_t)users);
-        size_t sku_len = strlen(recent[i]);
-        if (sku_len >= DC_SKU_MAX) {
-            err = fs_err(fs, DC_ERR_MALFORMED, "the active set holds \"%.64s...\", longer than "
-                         "any SKU", recent[i]);
-            goto fail;
-        }
-        bucket_row(out, recent[i], sku_len, f, users);
+        bucket_row(out, sku, sku_len, f, users);
     }
+    return DC_OK;
+}
 
-    /* 3. The transaction: the bucket's log goes, the idle SKUs leave the
-     * active set and lose their records, the snapshot is kept until
-     * acknowledged. */
+/* Queues "cmd key name..." over the names of l[0 .. n) with a score below
+ * before, in chunks; returns how many commands. */
+static size_t send_names_below(dc_featstore_t *fs, const char *cmd, const char *key,
+                               const sort_name_t *l, size_t n, int64_t before)
+{
+    size_t sent = 0, i = 0;
+
+    while (i < n) {
+        size_t argc = 0, names = 0;
+        arg_str(fs, &argc, cmd);
+        arg_str(fs, &argc, key);
+        for (; i < n && names < DC_STORE_CHUNK; i++)
+            if (l[i].score < before)
+                arg_str(fs, &argc, l[i].s), names++;
+        if (names)
+            send_argv(fs, argc), sent++;
+    }
+    return sent;
+}
+
+enum { R_WATCH, R_SNAP, R_CLOCK, R_RECENT, R_GONE, R_LATER, R_LOG, R_N = R_LOG + DC_CLOSES_MAX };
+
+/* Checks the types of a close's replies rep[0 .. R_LOG + n). */
+static int close_replies_ok(redisReply **rep, int n)
+{
+    for (int i = R_SNAP; i < R_LOG + n; i++)
+        if (i >= R_LOG ? rep[i]->type != REDIS_REPLY_STRING && rep[i]->type != REDIS_REPLY_NIL
+                       : rep[i]->type != REDIS_REPLY_ARRAY)
+            return 0;
+    return rep[R_SNAP]->elements == (size_t)n;
+}
+
+/* One attempt at closing buckets start, start + width, ... (at most n;
+ * dc_featstore_close_buckets). */
+static int close_once(dc_featstore_t *fs, int64_t start, int n, dc_bucket_t *out, int *n_closed)
+{
+    const dc_limits_t *lim = &fs->lim;
+    int64_t width = lim->bucket_ms, stop_last = start + n * width;
+    char snapkey[DC_CLOSES_MAX][DC_KEY_PREFIX_MAX + 64];
+    char logkey[DC_CLOSES_MAX][DC_KEY_PREFIX_MAX + 64];
+    char key[DC_KEY_PREFIX_MAX + 64], since[32], first_end[32], idle_before[32], ttl[32];
+    redisReply *rep[R_N] = {0};
+    size_t argc, n_queued = 0;
+    int err = DC_OK, k;
+
+    *n_closed = 0;
+    for (int b = 0; b < n; b++) {
+        long long at = (long long)(start + b * width);
+        snprintf(snapkey[b], sizeof(snapkey[b]), "%s:{meta}:closed:%lld", fs->prefix, at);
+        snprintf(logkey[b], sizeof(logkey[b]), "%s:{meta}:open:%lld", fs->prefix, at);
+    }
+    snprintf(since, sizeof(since), "%lld", (long long)(stop_last - lim->idle_ttl_ms));
+    snprintf(idle_before, sizeof(idle_before), "(%lld", (long long)(stop_last - lim->idle_ttl_ms));
+    snprintf(first_end, sizeof(first_end), "%lld", (long long)(start + width));
+    snprintf(ttl, sizeof(ttl), "%lld", (long long)lim->idle_ttl_ms);
+    if (reserve_argv(fs, 3 + 2 * DC_STORE_CHUNK))
+        return fs_err(fs, DC_ERR_NOMEM, "out of memory closing a bucket");
+
+    /* 1. Under WATCH: the snapshots of buckets closed before, the clock,
+     * the SKUs seen within the idle TTL before the last bucket's end, those
+     * gone idle by then with their newest times (some of them are still
+     * active in the earlier buckets), those first seen at or after the
+     * first bucket's end with their first times (few: the others are asked
+     * for by exclusion), and each bucket's log (the deltas of the SKUs with
+     * events in it). */
+    snprintf(key, sizeof(key), "%s:{meta}:version", fs->prefix);
+    argc = 0, arg_str(fs, &argc, "WATCH"), arg_str(fs, &argc, key), send_argv(fs, argc);
+    argc = 0, arg_str(fs, &argc, "MGET");
+    for (int b = 0; b < n; b++)
+        arg_str(fs, &argc, snapkey[b]);
+    send_argv(fs, argc);
+    snprintf(key, sizeof(key), "%s:{meta}:clock", fs->prefix);
+    argc = 0, arg_str(fs, &argc, "HMGET"), arg_str(fs, &argc, key);
+    arg_str(fs, &argc, "closed"), send_argv(fs, argc);
+    snprintf(key, sizeof(key), "%s:{meta}:active", fs->prefix);
+    argc = 0, arg_str(fs, &argc, "ZRANGEBYSCORE"), arg_str(fs, &argc, key);
+    arg_str(fs, &argc, since), arg_str(fs, &argc, "+inf"), send_argv(fs, argc);
+    argc = 0, arg_str(fs, &argc, "ZRANGEBYSCORE"), arg_str(fs, &argc, key);
+    arg_str(fs, &argc, "-inf"), arg_str(fs, &argc, idle_before);
+    arg_str(fs, &argc, "WITHSCORES"), send_argv(fs, argc);
+    snprintf(key, sizeof(key), "%s:{meta}:first", fs->prefix);
+    argc = 0, arg_str(fs, &argc, "ZRANGEBYSCORE"), arg_str(fs, &argc, key);
+    arg_str(fs, &argc, first_end), arg_str(fs, &argc, "+inf");
+    arg_str(fs, &argc, "WITHSCORES"), send_argv(fs, argc);
+    for (int b = 0; b < n; b++) {
+        argc = 0, arg_str(fs, &argc, "GET"), arg_str(fs, &argc, logkey[b]);
+        send_argv(fs, argc);
+    }
+    if ((err = check_sent(fs)))
+        return err;
+    for (int i = 0; i < R_LOG + n; i++)
+        if (!(rep[i] = next_reply(fs))) {
+            err = DC_ERR_REDIS;
+            goto out;
+        }
+    if (!close_replies_ok(rep, n)) {
+        err = fs_err(fs, DC_ERR_REDIS, "redis: closing bucket %lld: unexpected reply",
+                     (long long)start);
+        goto fail;
+    }
+    /* Buckets closed before (a crash or a lost reply came between their
+     * close and its acknowledgement): the same rows again, from their
+     * snapshots. */
+    const redisReply *snaps = rep[R_SNAP];
+    if (snaps->element[0]->type == REDIS_REPLY_STRING) {
+        unwatch(fs);
+        for (k = 0; k < n && snaps->element[k]->type == REDIS_REPLY_STRING; k++)
+            if ((err = decode_snapshot(fs, snaps->element[k]->str, snaps->element[k]->len,
+                                       &out[k])))
+                goto out;
+        *n_closed = k;
+        goto out;
+    }
+    /* The buckets to close now: up to the clock, and before any closed
+     * already. */
+    int64_t closed = rep[R_CLOCK]->elements == 1 ? reply_i64(rep[R_CLOCK]->element[0], INT64_MIN)
+                                                 : INT64_MIN;
+    if (closed < start + width) {
+        err = fs_err(fs, DC_ERR_REDIS, "redis: bucket %lld is not closed", (long long)start);
+        goto fail;
+    }
+    for (k = 1; k < n && start + (k + 1) * width <= closed &&
+                snaps->element[k]->type != REDIS_REPLY_STRING;
+         k++)
+        ;
+
+    /* 2. Each bucket's active SKUs (seen within the idle TTL before its
+     * end, first seen before it) in name order: those seen within the TTL
+     * before the last bucket's end, merged with those gone idle since that
+     * are still within it for this bucket, less those first seen later. */
+    size_t n_recent = rep[R_RECENT]->elements, n_gone = rep[R_GONE]->elements / 2;
+    size_t n_later = rep[R_LATER]->elements / 2, n_max = n_recent;
+    if (n_gone > n_max)
+        n_max = n_gone;
+    if (n_later > n_max)
+        n_max = n_later;
+    if (reserve_names(fs, n_recent + n_gone + n_later, n_max))
+        goto nomem;
+    sort_name_t *recent = (sort_name_t *)(void *)fs->names.data, *gone = recent + n_recent;
+    sort_name_t *later = gone + n_gone, *tmp = (sort_name_t *)(void *)fs->sort_tmp.data;
+    sorted_names(rep[R_RECENT], 0, recent, tmp);
+    sorted_names(rep[R_GONE], 1, gone, tmp);
+    sorted_names(rep[R_LATER], 1, later, tmp);
+    const sort_name_t **active = (const sort_name_t **)(void *)fs->sort_tmp.data;
+
     if (redisAppendCommand(fs->rc, "MULTI") != REDIS_OK)
         fs->send_failed = 1;
+    for (int b = 0; b < k; b++) {
+        int64_t stop = start + (b + 1) * width, idle = stop - lim->idle_ttl_ms;
+        dc_log_row_t *rows = NULL;
+        size_t n_rows = 0, n_active = 0, i_recent = 0, i_gone = 0, i_later = 0;
+
+        while (i_recent < n_recent || i_gone < n_gone) {
+            const sort_name_t *a;
+            if (i_gone == n_gone ||
+                (i_recent < n_recent && cmp_names(&recent[i_recent], &gone[i_gone]) < 0))
+                a = &recent[i_recent++];
+            else if ((a = &gone[i_gone++])->score < idle)
+                continue;
+            if (!walk_has(later, n_later, &i_later, a, stop))
+                active[n_active++] = a;
+        }
+        if (rep[R_LOG + b]->type == REDIS_REPLY_STRING &&
+            (err = dc_value_read_log(rep[R_LOG + b]->str, rep[R_LOG + b]->len, &fs->scratch,
+                                     &rows, &n_rows))) {
+            err = err == DC_ERR_MALFORMED
+                      ? fs_err(fs, err, "redis key %s holds a value of another format",
+                               logkey[b])
+                      : fs_err(fs, err, "out of memory closing a bucket");
+            goto discard;
+        }
+        /* 3. The snapshot, kept until acknowledged, in the transaction. */
+        if ((err = pack_snapshot(fs, start + b * width, active, n_active, rows, n_rows, &out[b])))
+            goto discard;
+        argc = 0, arg_str(fs, &argc, "SET"), arg_str(fs, &argc, snapkey[b]);
+        arg(fs, &argc, fs->sbuf.data, fs->sbuf.size);
+        arg_str(fs, &argc, "PX"), arg_str(fs, &argc, ttl), send_argv(fs, argc);
+        argc = 0, arg_str(fs, &argc, "DEL"), arg_str(fs, &argc, logkey[b]), send_argv(fs, argc);
+        n_queued += 2;
+    }
+    /* The SKUs idle by the last bucket's end leave the active set and lose
+     * their records. */
+    int64_t idle_last = start + k * width - lim->idle_ttl_ms;
     for (int set = 0; set < 2; set++) {
         snprintf(key, sizeof(key), "%s:{meta}:%s", fs->prefix, set ? "first" : "active");
-        for (size_t c = 0; c < rep[R_GONE]->elements; c += DC_STORE_CHUNK, n_queued++) {
-            argc = 0;
-            arg_str(fs, &argc, "ZREM");
-            arg_str(fs, &argc, key);
-            for (size_t i = c; i < rep[R_GONE]->elements && i < c + DC_STORE_CHUNK; i++)
-                arg(fs, &argc, rep[R_GONE]->element[i]->str, rep[R_GONE]->element[i]->len);
-            send_argv(fs, argc);
-        }
+        n_queued += send_names_below(fs, "ZREM", key, gone, n_gone, idle_last);
     }
     clear_entries(fs);
-    for (size_t i = 0; i < rep[R_GONE]->elements; i++)
-        if (!add_record(fs, i, rep[R_GONE]->element[i]->str))
+    for (size_t i = 0; i < n_gone; i++)
+        if (gone[i].score < idle_last && !add_record(fs, i, gone[i].s))
             fs->send_failed = 1;
     n_queued += send_over_entries(fs, "DEL");
-    argc = 0, arg_str(fs, &argc, "DEL"), arg_str(fs, &argc, logkey), send_argv(fs, argc);
-    argc = 0, arg_str(fs, &argc, "SET"), arg_str(fs, &argc, snapkey);
-    arg(fs, &argc, fs->sbuf.data, fs->sbuf.size);
-    arg_str(fs, &argc, "PX"), arg_str(fs, &argc, ttl), send_argv(fs, argc);
     snprintf(key, sizeof(key), "%s:{meta}:version", fs->prefix);
     argc = 0, arg_str(fs, &argc, "INCR"), arg_str(fs, &argc, key), send_argv(fs, argc);
-    n_queued += 3;
+    n_queued++;
     if (redisAppendCommand(fs->rc, "EXEC") != REDIS_OK)
         fs->send_failed = 1;
     if ((err = check_sent(fs)))
         goto out;
-    err = read_exec(fs, n_queued, NULL);
+    if (!(err = read_exec(fs, n_queued, NULL)))
+        *n_closed = k;
+    goto out;
+discard:
+    /* MULTI and some commands are queued: the connection is out of step. */
+    fs->send_failed = 0;
+    disconnect(fs);
     goto out;
 nomem:
     err = fs_err(fs, DC_ERR_NOMEM, "out of memory closing a bucket");
@@ -1147,14 +1255,18 @@ out:
     return err;
 }
 
-int dc_featstore_close_bucket(dc_featstore_t *fs, int64_t start, dc_bucket_t *out)
+int dc_featstore_close_buckets(dc_featstore_t *fs, int64_t start, int n, dc_bucket_t *out,
+                               int *n_closed)
 {
     int err;
 
+    if (n < 1 || n > DC_CLOSES_MAX)
+        return fs_err(fs, DC_ERR_INVAL, "closes %d buckets at once, not 1 .. %d", n,
+                      DC_CLOSES_MAX);
     do {
         if (!fs->rc && dc_featstore_connect(fs))
             return DC_ERR_REDIS;
-        err = close_once(fs, start, out);
+        err = close_once(fs, start, n, out, n_closed);
     } while (err == DC_ERR_AGAIN);
     return err;
 }

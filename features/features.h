@@ -419,15 +419,22 @@ typedef struct {
 int dc_featstore_flush(dc_featstore_t *fs, const dc_featbatch_t *batch, dc_parts_t *parts,
                        int64_t ack_until, double now_mono, dc_flush_result_t *res);
 
-/* Closes bucket [start, start + width) if not already done, and fills out
- * with its SKUs (out's array is reused). Only the lease holder calls it, for
- * start in [acked_until, closed_until) in order; calling it again for the
- * same start (after a crash) returns the same SKUs and totals. Like a flush,
- * a close is one optimistic transaction under WATCH of the version key: it
- * sums the bucket's log into a snapshot key of every active SKU's row (kept
- * until a flush acknowledges the bucket), and deletes the records of SKUs
- * idle for sku.idle.ttl of event time. */
-int dc_featstore_close_bucket(dc_featstore_t *fs, int64_t start, dc_bucket_t *out);
+/* Closes buckets [start, start + width), [start + width, start + 2 width),
+ * ... (at most n, n in 1 .. DC_CLOSES_MAX) if not already done, and fills
+ * out[0 .. *n_closed) with their SKUs (out's arrays are reused). Only the
+ * lease holder calls it, for start in [acked_until, closed_until) in order;
+ * it closes no bucket at or after the store's closed time (the first one
+ * must be before it). Calling it again for the same start (after a crash)
+ * returns the same SKUs and totals, and no more buckets than it closed.
+ * Like a flush, a close is one optimistic transaction under WATCH of the
+ * version key: it reads the active set once for all its buckets, sums each
+ * bucket's log into a snapshot key of every active SKU's row (kept until a
+ * flush acknowledges the bucket), and deletes the records of SKUs idle for
+ * sku.idle.ttl of event time at the last bucket's end. Closing n buckets at
+ * once gives what n closes one by one give. */
+#define DC_CLOSES_MAX 8
+int dc_featstore_close_buckets(dc_featstore_t *fs, int64_t start, int n, dc_bucket_t *out,
+                               int *n_closed);
 
 /* Rolling windows of one SKU (what `demandcast features` prints), summed by
  * the Redis function dc_features from the SKU's record as of its

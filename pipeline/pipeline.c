@@ -16,7 +16,9 @@
 #include <string.h>
 #include <time.h>
 
-#define CLOSES_PER_FLUSH 4  /* closes a flush thread makes after its flush */
+/* Closes a flush thread makes after its flush: as many as one close
+ * transaction takes, so a long tail of closes (a replay's end) needs few. */
+#define CLOSES_PER_FLUSH DC_CLOSES_MAX
 #define HEARTBEAT_S 1.0     /* flush at least this often: lease, idle partitions */
 
 /* The DLQ reasons, each with its counter made at start-up. */
@@ -239,13 +241,18 @@ static void *flush_thread(void *arg)
     pl->job.t1 = dc_monotonic_s();
     if (!pl->job.err) {
         int64_t start = delivered_after(pl->job.delivered, pl->job.closed_until, res);
+        int64_t width = pl->lim.bucket_ms;
         while (pl->job.n_closed < CLOSES_PER_FLUSH &&
                close_due(res->closer, start, res->closed_until)) {
-            if ((pl->job.close_err = dc_featstore_close_bucket(
-                     pl->fs, start, &pl->job.closed[pl->job.n_closed])))
+            int64_t due = (res->closed_until - start + width - 1) / width;
+            int n = CLOSES_PER_FLUSH - pl->job.n_closed, got;
+            if (due < n)
+                n = (int)due;
+            if ((pl->job.close_err = dc_featstore_close_buckets(
+                     pl->fs, start, n, &pl->job.closed[pl->job.n_closed], &got)))
                 break;
-            pl->job.n_closed++;
-            start += pl->lim.bucket_ms;
+            pl->job.n_closed += got;
+            start += got * width;
         }
     }
     atomic_store(&pl->job.finished, 1);
