@@ -464,7 +464,9 @@ static int send_reads(dc_featstore_t *fs, dc_parts_t *parts, int64_t *ncmd)
     char key[DC_KEY_PREFIX_MAX + 32];
     size_t argc = 0, n_parts = dc_parts_count(parts);
 
-    if (reserve_argv(fs, 2 + (n_parts > DC_STORE_CHUNK ? n_parts : DC_STORE_CHUNK)))
+    /* Room for the longest command of the flush: MGET, MSET or ZADD of a
+     * chunk, or HMGET of the offsets. */
+    if (reserve_argv(fs, 3 + 2 * (n_parts > DC_STORE_CHUNK ? n_parts : DC_STORE_CHUNK)))
         return DC_ERR_NOMEM;
     snprintf(key, sizeof(key), "%s:{meta}:version", fs->prefix);
     arg_str(fs, &argc, "WATCH");
@@ -507,14 +509,50 @@ static redisReply *next_reply(dc_featstore_t *fs)
     return r;
 }
 
+/* Writes the connection's output to Redis now, so that Redis parses what
+ * is queued while this process works on; DC_ERR_REDIS with the connection
+ * dropped if it cannot. */
+static int push_output(dc_featstore_t *fs)
+{
+    int done = 0;
+
+    if (fs->send_failed)
+        return DC_ERR_NOMEM; /* check_sent() drops the connection */
+    while (!done)
+        if (redisBufferWrite(fs->rc, &done) != REDIS_OK) {
+            fs_err(fs, DC_ERR_REDIS, "redis %s:%d: %s", fs->host, fs->port,
+                   fs->rc->errstr[0] ? fs->rc->errstr : "connection lost");
+            disconnect(fs);
+            return DC_ERR_REDIS;
+        }
+    return DC_OK;
+}
+
+/* Queues MSET of the merged records of entries [from, to). */
+static void send_mset(dc_featstore_t *fs, size_t from, size_t to)
+{
+    size_t argc = 0;
+
+    arg_str(fs, &argc, "MSET");
+    for (size_t i = from; i < to; i++) {
+        const entry_t *e = &fs->ents[i];
+        arg(fs, &argc, fs->keys.data + e->key_off, e->key_len);
+        arg(fs, &argc, fs->values.data + e->value_off, e->value_len);
+    }
+    send_argv(fs, argc);
+}
+
 /* Reads the replies of send_reads(): checks every partition's offset is
- * where this instance left it (DC_ERR_VERSION: fenced), and merges batch
- * into every entry's record in fs->values and the open buckets' logs in
- * fs->logs. Bucket deltas before the closed time go to closed buckets: they
- * are dropped, their events counted in *late_dropped (none while the clock
- * is provisional, flush.lua). */
+ * where this instance left it (DC_ERR_VERSION: fenced), then opens the
+ * transaction (MULTI; *in_multi is set) and merges batch into every
+ * entry's record in fs->values and the open buckets' logs in fs->logs,
+ * sending each chunk of merged records (MSET, *n_queued counts them) as
+ * soon as it is merged: Redis queues one while the next is merged. Bucket
+ * deltas before the closed time go to closed buckets: they are dropped,
+ * their events counted in *late_dropped (none while the clock is
+ * provisional, flush.lua). */
 static int read_and_merge(dc_featstore_t *fs, const dc_featbatch_t *batch, dc_parts_t *parts,
-                          int64_t *late_dropped)
+                          int64_t *late_dropped, int *in_multi, size_t *n_queued)
 {
     int64_t late_before = INT64_MIN;
     size_t n_parts = dc_parts_count(parts);
@@ -554,7 +592,13 @@ static int read_and_merge(dc_featstore_t *fs, const dc_featbatch_t *batch, dc_pa
     }
     fs->values.len = 0;
     *late_dropped = 0;
+    *n_queued = 0;
     dc_value_logs_clear(&fs->logs);
+    if (!err) {
+        if (redisAppendCommand(fs->rc, "MULTI") != REDIS_OK)
+            fs->send_failed = 1;
+        *in_multi = 1;
+    }
     for (size_t c = 0; c < fs->n_ents; c += DC_STORE_CHUNK) {
         size_t n = fs->n_ents - c < DC_STORE_CHUNK ? fs->n_ents - c : DC_STORE_CHUNK;
         if (!(r = next_reply(fs)))
@@ -577,6 +621,12 @@ static int read_and_merge(dc_featstore_t *fs, const dc_featbatch_t *batch, dc_pa
             e->value_len = fs->values.len - e->value_off;
         }
         freeReplyObject(r);
+        if (!err) {
+            send_mset(fs, c, c + n);
+            ++*n_queued;
+            if ((err = push_output(fs)))
+                return err;
+        }
     }
     return err;
 }
@@ -605,9 +655,9 @@ static void send_zadd(dc_featstore_t *fs, const dc_featbatch_t *batch, const cha
     }
 }
 
-/* Sends the transaction that writes the merged values, the SKUs' times and
- * bucket logs and the meta step (flush.lua); returns the number of
- * commands queued between MULTI and EXEC. */
+/* Sends the rest of the transaction read_and_merge() opened: the SKUs'
+ * times, the bucket logs and the meta step (flush.lua), and EXEC;
+ * *n_queued counts the commands queued between MULTI and EXEC. */
 static int send_commit(dc_featstore_t *fs, const dc_featbatch_t *batch, dc_parts_t *parts,
                        int64_t ack_until, double now_mono, size_t *n_queued, int64_t *ncmd)
 {
@@ -615,24 +665,9 @@ static int send_commit(dc_featstore_t *fs, const dc_featbatch_t *batch, dc_parts
     size_t argc;
     int64_t oldest_bucket = INT64_MAX;
 
-    *n_queued = 0;
-    if (dc_buf_reserve(&fs->scores, DC_STORE_CHUNK * 24) ||
-        reserve_argv(fs, 3 + 2 * DC_STORE_CHUNK))
+    if (dc_buf_reserve(&fs->scores, DC_STORE_CHUNK * 24))
         return DC_ERR_NOMEM;
-    if (redisAppendCommand(fs->rc, "MULTI") != REDIS_OK)
-        fs->send_failed = 1;
-    ++*ncmd;
-    for (size_t c = 0; c < fs->n_ents;) {
-        argc = 0;
-        arg_str(fs, &argc, "MSET");
-        for (; c < fs->n_ents && argc < 1 + 2 * DC_STORE_CHUNK; c++) {
-            const entry_t *e = &fs->ents[c];
-            arg(fs, &argc, fs->keys.data + e->key_off, e->key_len);
-            arg(fs, &argc, fs->values.data + e->value_off, e->value_len);
-        }
-        send_argv(fs, argc);
-        ++*n_queued;
-    }
+    ++*ncmd; /* MULTI */
     if (batch) {
         snprintf(key, sizeof(key), "%s:{meta}:active", fs->prefix);
         send_zadd(fs, batch, key, "GT", 1, n_queued);
@@ -763,12 +798,18 @@ int dc_featstore_flush(dc_featstore_t *fs, const dc_featbatch_t *batch, dc_parts
 
         if (!fs->rc && dc_featstore_connect(fs))
             return DC_ERR_REDIS;
+        int in_multi = 0;
         if (send_reads(fs, parts, &res->commands))
             fs->send_failed = 1;
         if ((err = check_sent(fs)))
             return err;
-        if ((err = read_and_merge(fs, batch, parts, &res->late_dropped))) {
-            if (err != DC_ERR_REDIS)
+        if ((err = read_and_merge(fs, batch, parts, &res->late_dropped, &in_multi,
+                                  &n_queued))) {
+            if (fs->send_failed)
+                return check_sent(fs);
+            if (in_multi) /* the transaction must not run: it goes with the connection */
+                disconnect(fs);
+            else if (err != DC_ERR_REDIS)
                 unwatch(fs);
             return err;
         }
