@@ -910,21 +910,29 @@ static int decode_snapshot(dc_featstore_t *fs, const char *data, size_t len, dc_
     out->start = obj_i64(&up.data.via.array.ptr[0]);
     out->width = fs->lim.bucket_ms;
     rows = &up.data.via.array.ptr[1];
-    /* cmsgpack writes an empty table as a map. */
-    n = rows->type == MSGPACK_OBJECT_ARRAY ? rows->via.array.size : 0;
+    if (rows->type != MSGPACK_OBJECT_ARRAY) {
+        err = fs_err(fs, DC_ERR_MALFORMED, "close snapshot has no rows");
+        goto out;
+    }
+    n = rows->via.array.size;
     if ((err = bucket_reserve(out, n)))
         goto out;
     for (size_t i = 0; i < n; i++) {
         const msgpack_object *row = &rows->via.array.ptr[i];
         const msgpack_object *f;
-        int64_t v[11];
-        if (row->type != MSGPACK_OBJECT_ARRAY || row->via.array.size != 13 ||
+        int64_t v[11] = {0};
+        if (row->type != MSGPACK_OBJECT_ARRAY ||
+            (row->via.array.size != 1 && row->via.array.size != 13) ||
             row->via.array.ptr[0].type != MSGPACK_OBJECT_STR ||
             row->via.array.ptr[0].via.str.size >= DC_SKU_MAX) {
             err = fs_err(fs, DC_ERR_MALFORMED, "close snapshot row %zu is malformed", i);
             goto out;
         }
         f = row->via.array.ptr;
+        if (row->via.array.size == 1) { /* a row of zeros */
+            bucket_row(out, f[0].via.str.ptr, f[0].via.str.size, v, 0);
+            continue;
+        }
         for (int j = 0; j < 11; j++)
             v[j] = obj_i64(&f[1 + j]);
         bucket_row(out, f[0].via.str.ptr, f[0].via.str.size, v, obj_f64(&f[12]));
@@ -1035,7 +1043,8 @@ static int reserve_names(dc_featstore_t *fs, size_t n_all, size_t n_max)
  * events in the bucket, a row of zeros for every other active SKU.
  * MessagePack [start, [[sku, units, cancelled, views, carts, removes,
  * orders, revenue_e4, events, promo_events, price_n, price_sum_e4,
- * users]...]]. */
+ * users]...]], a row of zeros as [sku]: most active SKUs of a bucket have
+ * no events in it. */
 static int pack_snapshot(dc_featstore_t *fs, int64_t start, const sort_name_t **active, size_t n,
                          const dc_log_row_t *rows, size_t n_rows, dc_bucket_t *out)
 {
@@ -1061,18 +1070,21 @@ static int pack_snapshot(dc_featstore_t *fs, int64_t start, const sort_name_t **
                           "than any SKU", sku);
         while (i_row < n_rows && cmp_row(&rows[i_row], active[i]) < 0)
             i_row++;
-        if (i_row < n_rows && !cmp_row(&rows[i_row], active[i])) {
+        int logged = i_row < n_rows && !cmp_row(&rows[i_row], active[i]);
+        if (logged) {
             d = rows[i_row].d;
             users = rows[i_row].users;
         }
         int64_t f[11] = {d.units,  d.cancelled,    d.views,      d.carts,
                          d.removes, d.orders,      d.revenue_e4, d.events,
                          d.promo_events, d.price_n, d.price_sum_e4};
-        msgpack_pack_array(&pk, 13);
+        msgpack_pack_array(&pk, logged ? 13 : 1);
         pack_str(&pk, sku, sku_len);
-        for (int j = 0; j < 11; j++)
-            msgpack_pack_int64(&pk, f[j]);
-        msgpack_pack_int64(&pk, (int64_t)users);
+        if (logged) {
+            for (int j = 0; j < 11; j++)
+                msgpack_pack_int64(&pk, f[j]);
+            msgpack_pack_int64(&pk, (int64_t)users);
+        }
         bucket_row(out, sku, sku_len, f, users);
     }
     return DC_OK;

@@ -204,12 +204,13 @@ static int sort_users(dc_value_scratch_t *sc, const dc_featbatch_t *batch, size_
     sc->obs.len = 0;
     if (dc_buf_reserve(&sc->obs, dc_featbatch_sku(batch, sku)->n_users * sizeof(dc_user_obs_t)))
         return DC_ERR_NOMEM;
-    for (const dc_user_obs_t *o = dc_featbatch_user_first(batch, sku); o;
-         o = dc_featbatch_user_next(batch, o), n++)
-        if (dc_buf_append(&sc->obs, o, sizeof(*o)))
-            return DC_ERR_NOMEM;
+    dc_user_obs_t *obs = (dc_user_obs_t *)(void *)sc->obs.data;
+    for (const dc_user_obs_t *o = dc_featbatch_user_first(batch, sku);
+         o && n < dc_featbatch_sku(batch, sku)->n_users; o = dc_featbatch_user_next(batch, o))
+        obs[n++] = *o;
+    sc->obs.len = n * sizeof(*obs);
     if (n > 1)
-        qsort(sc->obs.data, n, sizeof(dc_user_obs_t), cmp_obs);
+        qsort(obs, n, sizeof(*obs), cmp_obs);
     return DC_OK;
 }
 
@@ -229,10 +230,11 @@ static int users_in(dc_value_scratch_t *sc, int64_t from, int64_t span)
             hi = mid;
     }
     sc->users.len = 0;
-    for (size_t i = lo; i < n_obs && obs[i].ts_ms - from < span; i++, n++)
-        if (dc_buf_append(&sc->users, &obs[i].user_hash, sizeof(obs[i].user_hash)))
-            return DC_ERR_NOMEM;
+    if (dc_buf_reserve(&sc->users, (n_obs - lo) * sizeof(*h)))
+        return DC_ERR_NOMEM;
     h = (uint32_t *)(void *)sc->users.data;
+    for (size_t i = lo; i < n_obs && obs[i].ts_ms - from < span; i++)
+        h[n++] = obs[i].user_hash;
     if (n > 16) {
         qsort(h, n, sizeof(*h), cmp_u32);
     } else {
