@@ -20,8 +20,9 @@
  * event of this process (consumer, pipeline, flush thread, embedded
  * broker) in the reference and pipeline passes, with the rate the
  * machine's cores allow the pipeline if every one of them were busy with
- * it. Events come from the synthetic shop (Zipf popularity), so the SKUs
- * one flush touches are what a real skew gives.
+ * it, and the events one core's second of CPU takes through each pass.
+ * Events come from the synthetic shop (Zipf popularity), so the SKUs one
+ * flush touches are what a real skew gives.
  *
  *   bench_ingest [--skus N] [--events N] [--flush-max N] [--partitions P]
  *                [--sessions-per-hour X] [--repeat N] [--redis-port PORT]
@@ -505,6 +506,11 @@ int main(int argc, char **argv)
     printf("cpu ceiling:              %10.0f events/s  %.2f x reference (%ld cores, all busy)\n",
            (double)cores * 1e6 / (pipe_us + redis_us),
            (double)cores * 1e6 / (pipe_us + redis_us) / ref, cores);
+    /* Events per second of CPU: what one core does, however the passes
+     * share the machine's cores with the broker and Redis. */
+    printf("per core:                 %10.0f events/s reference, %.0f pipeline (Redis "
+           "included)  %.2f x\n", 1e6 / ref_us, 1e6 / (pipe_us + redis_us),
+           ref_us / (pipe_us + redis_us));
     printf("flushes:                  %10lld (%.0f events per flush, last run)\n",
            (long long)st.flushes, st.flushes ? (double)st.events_out / (double)st.flushes : 0.0);
     printf("redis commands per event: %10.4f (INFO commandstats: %lld calls for %llu events)\n",
