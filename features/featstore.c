@@ -62,6 +62,16 @@ static void disconnect(dc_featstore_t *fs)
     fs->rc = NULL;
 }
 
+/* The connection failed (hiredis says why): the error is kept and the
+ * connection dropped; returns DC_ERR_REDIS. */
+static int connection_failed(dc_featstore_t *fs)
+{
+    int err = fs_err(fs, DC_ERR_REDIS, "redis %s:%d: %s", fs->host, fs->port,
+                     fs->rc->errstr[0] ? fs->rc->errstr : "connection lost");
+    disconnect(fs);
+    return err;
+}
+
 /* Runs a command given as argv; returns the reply (caller frees) or NULL with
  * errstr set. A broken connection is dropped so the next call reconnects. */
 static redisReply *command(dc_featstore_t *fs, int argc, const char **argv, const size_t *lens)
@@ -72,9 +82,7 @@ static redisReply *command(dc_featstore_t *fs, int argc, const char **argv, cons
         return NULL;
     r = redisCommandArgv(fs->rc, argc, argv, lens);
     if (!r) {
-        fs_err(fs, DC_ERR_REDIS, "redis %s:%d: %s", fs->host, fs->port,
-               fs->rc->errstr[0] ? fs->rc->errstr : "connection lost");
-        disconnect(fs);
+        connection_failed(fs);
         return NULL;
     }
     if (r->type == REDIS_REPLY_ERROR) {
@@ -501,9 +509,7 @@ static redisReply *next_reply(dc_featstore_t *fs)
     redisReply *r = NULL;
 
     if (redisGetReply(fs->rc, (void **)&r) != REDIS_OK || !r) {
-        fs_err(fs, DC_ERR_REDIS, "redis %s:%d: %s", fs->host, fs->port,
-               fs->rc->errstr[0] ? fs->rc->errstr : "connection lost");
-        disconnect(fs);
+        connection_failed(fs);
         return NULL;
     }
     return r;
@@ -519,12 +525,8 @@ static int push_output(dc_featstore_t *fs)
     if (fs->send_failed)
         return DC_ERR_NOMEM; /* check_sent() drops the connection */
     while (!done)
-        if (redisBufferWrite(fs->rc, &done) != REDIS_OK) {
-            fs_err(fs, DC_ERR_REDIS, "redis %s:%d: %s", fs->host, fs->port,
-                   fs->rc->errstr[0] ? fs->rc->errstr : "connection lost");
-            disconnect(fs);
-            return DC_ERR_REDIS;
-        }
+        if (redisBufferWrite(fs->rc, &done) != REDIS_OK)
+            return connection_failed(fs);
     return DC_OK;
 }
 
