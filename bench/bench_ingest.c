@@ -395,6 +395,7 @@ int main(int argc, char **argv)
     dc_pipeline_stats_t st;
     pass_t ps = {0};
 
+    dc_heap_keep(); /* as `demandcast` does: both passes run under run's heap policy */
     while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (opt) {
         case 's': skus = (uint32_t)strtoul(optarg, NULL, 10); break;
