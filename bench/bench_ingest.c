@@ -452,7 +452,8 @@ int main(int argc, char **argv)
         die("codec", errstr);
     ps.lim = lim;
     ps.flush_max = flush_max;
-    ps.batch = dc_featbatch_new(&lim);
+    if (!(ps.batch = dc_featbatch_new(&lim)) || dc_featbatch_reserve(ps.batch, (size_t)flush_max))
+        die("batch", "out of memory"); /* reserved as the pipeline's */
     double r_decode[99], r_busy[99], r_batch[99], r_pipe[99], cpu[99], cpu_ref[99], cpu_pipe[99];
     long long calls = 0;
     for (int i = 0; i < repeat; i++) {

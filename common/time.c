@@ -205,16 +205,21 @@ int64_t dc_time_floor(int64_t ms, int64_t width)
     return q * width;
 }
 
-int64_t dc_wallclock_ms(void)
+static int64_t clock_ms(clockid_t id)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
+    clock_gettime(id, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-double dc_monotonic_s(void)
+static double clock_s(clockid_t id)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(id, &ts);
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
+
+int64_t dc_wallclock_ms(void) { return clock_ms(CLOCK_REALTIME); }
+double dc_monotonic_s(void) { return clock_s(CLOCK_MONOTONIC); }
+int64_t dc_wallclock_coarse_ms(void) { return clock_ms(CLOCK_REALTIME_COARSE); }
+double dc_monotonic_coarse_s(void) { return clock_s(CLOCK_MONOTONIC_COARSE); }

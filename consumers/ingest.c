@@ -141,7 +141,7 @@ dc_ingest_t *dc_ingest_new(const dc_conf_t *conf, const dc_ingest_cbs_t *cbs,
     rd_kafka_topic_partition_list_destroy(subs);
     in->m_lag = dc_metrics_gauge(metrics, "dc_consumer_lag", NULL,
                                  "Messages behind the high watermark, over assigned partitions.");
-    in->last_lag = dc_monotonic_s();
+    in->last_lag = dc_monotonic_coarse_s();
     return in;
 fail:
     if (subs)
@@ -194,9 +194,9 @@ int dc_ingest_next(dc_ingest_t *in, dc_ingest_msg_t *msg, int timeout_ms)
     rd_kafka_message_t *m;
     int t;
 
-    if (dc_monotonic_s() - in->last_lag >= LAG_INTERVAL_S) {
+    if (dc_monotonic_coarse_s() - in->last_lag >= LAG_INTERVAL_S) {
         update_lag(in);
-        in->last_lag = dc_monotonic_s();
+        in->last_lag = dc_monotonic_coarse_s();
     }
     if (in->fatal)
         return DC_ERR_KAFKA;

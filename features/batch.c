@@ -1,7 +1,7 @@
 /* features/batch.c - window and bucket deltas of the events since the last
  * flush, coalesced per SKU, so that one flush writes each touched SKU once
- * however many events it had. After the first few batches have grown the
- * arrays, adding an event allocates nothing. */
+ * however many events it had. Once reserved for a flush's events (or grown
+ * by the first few batches), adding an event allocates nothing. */
 #include "features/features.h"
 
 #include <math.h>
@@ -106,13 +106,61 @@ static int grow_index(dc_featbatch_t *batch)
     return DC_OK;
 }
 
+/* Makes room for n elements of size elem in *pool (of *cap): at least
+ * double, so that adding one at a time moves each element a bounded number
+ * of times. */
+static int reserve_pool(void **pool, size_t *cap, size_t n, size_t elem)
+{
+    size_t grown = *cap ? *cap * 2 : 1024;
+    void *p;
+
+    if (n <= *cap)
+        return DC_OK;
+    if (grown < n)
+        grown = n;
+    if (!(p = realloc(*pool, grown * elem)))
+        return DC_ERR_NOMEM;
+    *pool = p;
+    *cap = grown;
+    return DC_OK;
+}
+
+/* Room for n SKUs: their deltas, their newest observations and an index
+ * at most half full. */
+static int reserve_skus(dc_featbatch_t *batch, size_t n)
+{
+    size_t cap_skus = batch->cap_skus, cap_last = batch->cap_skus;
+
+    /* One capacity for both, which grow alike: it moves on once both have. */
+    if (reserve_pool((void **)&batch->skus, &cap_skus, n, sizeof(*batch->skus)) ||
+        reserve_pool((void **)&batch->last_obs, &cap_last, n, sizeof(*batch->last_obs)))
+        return DC_ERR_NOMEM;
+    batch->cap_skus = cap_skus;
+    while (n * 2 > batch->index_cap)
+        if (grow_index(batch))
+            return DC_ERR_NOMEM;
+    return DC_OK;
+}
+
+int dc_featbatch_reserve(dc_featbatch_t *batch, size_t events)
+{
+    if (reserve_skus(batch, events) ||
+        reserve_pool((void **)&batch->slots, &batch->cap_slots, events * batch->lim.n_windows,
+                     sizeof(*batch->slots)) ||
+        reserve_pool((void **)&batch->buckets, &batch->cap_buckets, events,
+                     sizeof(*batch->buckets)) ||
+        reserve_pool((void **)&batch->obs, &batch->cap_obs, events, sizeof(*batch->obs)))
+        return DC_ERR_NOMEM;
+    return DC_OK;
+}
+
 /* Finds or creates the delta of sku; NULL on NOMEM. */
 static dc_sku_delta_t *sku_delta(dc_featbatch_t *batch, const char *sku, uint32_t *idx)
 {
     size_t pos;
     dc_sku_delta_t *d;
 
-    if ((batch->n_skus + 1) * 2 > batch->index_cap && grow_index(batch))
+    if ((batch->n_skus + 1) * 2 > batch->index_cap && reserve_skus(batch, batch->n_skus + 1))
         return NULL;
     pos = hash_str(sku) & (batch->index_cap - 1);
     for (; batch->index[pos] != EMPTY; pos = (pos + 1) & (batch->index_cap - 1)) {
@@ -122,18 +170,8 @@ static dc_sku_delta_t *sku_delta(dc_featbatch_t *batch, const char *sku, uint32_
             return d;
         }
     }
-    if (batch->n_skus == batch->cap_skus) {
-        size_t cap = batch->cap_skus ? batch->cap_skus * 2 : 256;
-        dc_sku_delta_t *skus = realloc(batch->skus, cap * sizeof(*skus));
-        uint32_t *last = realloc(batch->last_obs, cap * sizeof(*last));
-        if (skus)
-            batch->skus = skus;
-        if (last)
-            batch->last_obs = last;
-        if (!skus || !last)
-            return NULL;
-        batch->cap_skus = cap;
-    }
+    if (batch->n_skus == batch->cap_skus && reserve_skus(batch, batch->n_skus + 1))
+        return NULL;
     *idx = (uint32_t)batch->n_skus;
     d = &batch->skus[batch->n_skus++];
     batch->index[pos] = *idx;
@@ -164,14 +202,9 @@ static dc_slot_delta_t *slot_delta(dc_featbatch_t *batch, dc_sku_delta_t *d, uin
 
     if (*at != EMPTY && batch->slots[*at].slot == slot)
         return &batch->slots[*at];
-    if (batch->n_slots == batch->cap_slots) {
-        size_t cap = batch->cap_slots ? batch->cap_slots * 2 : 1024;
-        dc_slot_delta_t *slots = realloc(batch->slots, cap * sizeof(*slots));
-        if (!slots)
-            return NULL;
-        batch->slots = slots;
-        batch->cap_slots = cap;
-    }
+    if (reserve_pool((void **)&batch->slots, &batch->cap_slots, batch->n_slots + 1,
+                     sizeof(*batch->slots)))
+        return NULL;
     s = &batch->slots[batch->n_slots];
     memset(s, 0, sizeof(*s));
     s->slot = slot;
@@ -197,14 +230,9 @@ static dc_bucket_delta_t *bucket_delta(dc_featbatch_t *batch, dc_sku_delta_t *d,
             d->last_bucket = i;
             return &batch->buckets[i];
         }
-    if (batch->n_buckets == batch->cap_buckets) {
-        size_t cap = batch->cap_buckets ? batch->cap_buckets * 2 : 1024;
-        dc_bucket_delta_t *buckets = realloc(batch->buckets, cap * sizeof(*buckets));
-        if (!buckets)
-            return NULL;
-        batch->buckets = buckets;
-        batch->cap_buckets = cap;
-    }
+    if (reserve_pool((void **)&batch->buckets, &batch->cap_buckets, batch->n_buckets + 1,
+                     sizeof(*batch->buckets)))
+        return NULL;
     b = &batch->buckets[batch->n_buckets];
     memset(b, 0, sizeof(*b));
     b->start = start;
@@ -238,14 +266,9 @@ static int add_user(dc_featbatch_t *batch, uint32_t idx, dc_sku_delta_t *d, cons
         if (o->user_hash == hash && dc_time_floor(o->ts_ms, batch->slot_ms[0]) == slot0)
             return DC_OK;
     }
-    if (batch->n_obs == batch->cap_obs) {
-        size_t cap = batch->cap_obs ? batch->cap_obs * 2 : 1024;
-        dc_user_obs_t *obs = realloc(batch->obs, cap * sizeof(*obs));
-        if (!obs)
-            return DC_ERR_NOMEM;
-        batch->obs = obs;
-        batch->cap_obs = cap;
-    }
+    if (reserve_pool((void **)&batch->obs, &batch->cap_obs, batch->n_obs + 1,
+                     sizeof(*batch->obs)))
+        return DC_ERR_NOMEM;
     dc_user_obs_t *o = &batch->obs[batch->n_obs];
     o->sku = idx;
     o->next = EMPTY;

@@ -224,6 +224,12 @@ typedef struct dc_featbatch_s dc_featbatch_t;
 
 dc_featbatch_t *dc_featbatch_new(const dc_limits_t *lim);
 void dc_featbatch_destroy(dc_featbatch_t *batch);
+/* Reserves room for events events (each a SKU of its own, in every window)
+ * up front, so that a batch that fills to them never moves its arrays.
+ * Room a batch never fills is mostly address space: the kernel backs pages
+ * as they are first written. More events still fit (the arrays grow).
+ * DC_ERR_NOMEM. */
+int dc_featbatch_reserve(dc_featbatch_t *batch, size_t events);
 /* Adds one event. Its bucket counters are kept only when its bucket is not
  * closed (bucket start >= closed_until; pass INT64_MIN before the store has
  * closed anything); *late (may be NULL) is set to 1 when it was.

@@ -20,6 +20,9 @@
  * transaction takes, so a long tail of closes (a replay's end) needs few. */
 #define CLOSES_PER_FLUSH DC_CLOSES_MAX
 #define HEARTBEAT_S 1.0     /* flush at least this often: lease, idle partitions */
+/* Events a batch reserves room for at most: under 200 MB of address space
+ * each (a SKU delta is under half a kilobyte). */
+#define RESERVE_MAX 200000
 
 /* The DLQ reasons, each with its counter made at start-up. */
 static const int dlq_reasons[] = {
@@ -99,8 +102,12 @@ dc_pipeline_t *dc_pipeline_new(const dc_conf_t *conf, const dc_limits_t *lim,
     pl->last_flush = pl->last_log = dc_monotonic_s();
     if (!(pl->codec = dc_codec_new(conf, errstr, errstr_size)))
         goto fail;
+    /* Both batches take a flush's events without moving their arrays (up to
+     * RESERVE_MAX: beyond it they grow as they fill). */
+    size_t reserve = pl->flush_max < RESERVE_MAX ? (size_t)pl->flush_max : RESERVE_MAX;
     if (!(pl->batch = dc_featbatch_new(lim)) || !(pl->parts = dc_parts_new()) ||
-        !(pl->job.batch = dc_featbatch_new(lim)) || !(pl->job.parts = dc_parts_new())) {
+        !(pl->job.batch = dc_featbatch_new(lim)) || !(pl->job.parts = dc_parts_new()) ||
+        dc_featbatch_reserve(pl->batch, reserve) || dc_featbatch_reserve(pl->job.batch, reserve)) {
         dc_seterr(errstr, errstr_size, DC_ERR_NOMEM, "out of memory");
         goto fail;
     }
@@ -507,7 +514,11 @@ static int process(dc_pipeline_t *pl, const dc_srcmsg_t *msg)
         err = click ? dc_validate_click(&pl->lim, click) : dc_validate_order(&pl->lim, order);
     if (!err) {
         ts = click ? click->ts_ms : order->ts_ms;
-        err = dc_validate_time(&pl->lim, ts, dc_wallclock_ms(), pl->closed_until);
+        /* The coarse clock lags by up to a tick: what it finds too far in
+         * the future is checked against the precise one. */
+        err = dc_validate_time(&pl->lim, ts, dc_wallclock_coarse_ms(), pl->closed_until);
+        if (err == DC_ERR_BAD_TIMESTAMP)
+            err = dc_validate_time(&pl->lim, ts, dc_wallclock_ms(), pl->closed_until);
     }
     if (err && !pl->errstr[0] && (click || order))
         explain_invalid(pl, click, order, err);
@@ -715,7 +726,8 @@ int dc_pipeline_run(dc_pipeline_t *pl, dc_source_t *source, int (*stop)(void),
 
     pl->source = source;
     while (!(stop && stop())) {
-        double now = dc_monotonic_s();
+        /* Read once a message: its tick's precision does for pacing. */
+        double now = dc_monotonic_coarse_s();
 
         if (pl->log_interval_ms && (now - pl->last_log) * 1000.0 >= (double)pl->log_interval_ms) {
             log_stats(pl);

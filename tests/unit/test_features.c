@@ -369,6 +369,55 @@ static void test_batch_late_and_full(void **state)
     dc_featbatch_destroy(NULL);
 }
 
+/* A batch reserved up front holds what one that grew holds, past its
+ * reservation too, and a reset keeps the room for the next batch. */
+static void test_batch_reserved(void **state)
+{
+    dc_limits_t lim = limits(NULL);
+    dc_featbatch_t *grown = dc_featbatch_new(&lim), *reserved = dc_featbatch_new(&lim);
+    char sku[16], user[16];
+    size_t n;
+    (void)state;
+
+    assert_int_equal(dc_featbatch_reserve(reserved, 1000), 0);
+    for (int round = 0; round < 2; round++) {
+        dc_featbatch_reset(grown);
+        dc_featbatch_reset(reserved);
+        for (int i = 0; i < 3000; i++) { /* 3x the reservation, 1500 SKUs */
+            snprintf(sku, sizeof(sku), "S%d", i % 1500);
+            snprintf(user, sizeof(user), "u%d", i % 7);
+            dc_fevent_t e = ev(sku, user, T0 + (i % 5) * HOUR + i, i % 3 ? DC_FEV_VIEW
+                                                                          : DC_FEV_PLACED,
+                               i % 3 ? 0 : 1 + i % 4, 2.5);
+            assert_int_equal(dc_featbatch_add(grown, &e, INT64_MIN, NULL), 0);
+            assert_int_equal(dc_featbatch_add(reserved, &e, INT64_MIN, NULL), 0);
+        }
+        assert_int_equal(dc_featbatch_skus(reserved), 1500);
+        assert_int_equal(dc_featbatch_events(reserved), 3000);
+        for (int i = 0; i < 1500; i++) {
+            snprintf(sku, sizeof(sku), "S%d", i);
+            const dc_sku_delta_t *g = find_sku(grown, sku), *r = find_sku(reserved, sku);
+            assert_non_null(r);
+            assert_int_equal(r->n_users, g->n_users);
+            for (size_t w = 0; w < lim.n_windows; w++)
+                for (size_t f = 0; f < 5; f++)
+                    assert_int_equal(window_sum(reserved, r, w, f), window_sum(grown, g, w, f));
+            for (int h = 0; h < 5; h++) {
+                const dc_bucket_delta_t *gb = find_bucket(grown, sku, T0 + h * HOUR, &n);
+                const dc_bucket_delta_t *rb = find_bucket(reserved, sku, T0 + h * HOUR, &n);
+                assert_true(!gb == !rb);
+                if (rb) {
+                    assert_int_equal(rb->views, gb->views);
+                    assert_int_equal(rb->units, gb->units);
+                    assert_int_equal(rb->revenue_e4, gb->revenue_e4);
+                }
+            }
+        }
+    }
+    dc_featbatch_destroy(grown);
+    dc_featbatch_destroy(reserved);
+}
+
 /* An unsigned LEB128 varint at *off (values.lua). */
 static uint64_t uv(const uint8_t *p, size_t *off)
 {
@@ -629,6 +678,7 @@ int main(void)
         cmocka_unit_test(test_batch_coalesces),
         cmocka_unit_test(test_batch_slots_out_of_order),
         cmocka_unit_test(test_batch_late_and_full),
+        cmocka_unit_test(test_batch_reserved),
         cmocka_unit_test(test_values_record),
         cmocka_unit_test(test_values_log),
     };
