@@ -20,7 +20,8 @@
  * event of this process (consumer, pipeline, flush thread, embedded
  * broker) in the reference and pipeline passes, with the rate the
  * machine's cores allow the pipeline if every one of them were busy with
- * it, and the events one core's second of CPU takes through each pass.
+ * it, and the events one core's second of CPU takes through each pass;
+ * and the flush thread's CPU per event, in flushes and in closes.
  * Events come from the synthetic shop (Zipf popularity), so the SKUs one
  * flush touches are what a real skew gives.
  *
@@ -455,6 +456,7 @@ int main(int argc, char **argv)
     if (!(ps.batch = dc_featbatch_new(&lim)) || dc_featbatch_reserve(ps.batch, (size_t)flush_max))
         die("batch", "out of memory"); /* reserved as the pipeline's */
     double r_decode[99], r_busy[99], r_batch[99], r_pipe[99], cpu[99], cpu_ref[99], cpu_pipe[99];
+    double cpu_flush[99], cpu_close[99];
     long long calls = 0;
     for (int i = 0; i < repeat; i++) {
         char group[32];
@@ -479,6 +481,8 @@ int main(int argc, char **argv)
         r_pipe[i] = pipeline_pass(conf, &lim, n, &st);
         cpu_pipe[i] = process_cpu() - p0;
         cpu[i] = redis_cpu(rc) - cpu0;
+        cpu_flush[i] = st.flush_cpu_s;
+        cpu_close[i] = st.close_cpu_s;
         calls = redis_calls(rc);
     }
     size_t runs = (size_t)repeat;
@@ -513,6 +517,11 @@ int main(int argc, char **argv)
     printf("per core:                 %10.0f events/s reference, %.0f pipeline (Redis "
            "included)  %.2f x\n", 1e6 / ref_us, 1e6 / (pipe_us + redis_us),
            ref_us / (pipe_us + redis_us));
+    /* The flush thread's share: the part of the pipeline's CPU that works
+     * in series with Redis within a flush. */
+    printf("flush thread cpu/event:   %10.2f us merging and sending, %.2f us closing "
+           "(medians)\n", bench_median(cpu_flush, runs) / (double)n * 1e6,
+           bench_median(cpu_close, runs) / (double)n * 1e6);
     printf("flushes:                  %10lld (%.0f events per flush, last run)\n",
            (long long)st.flushes, st.flushes ? (double)st.events_out / (double)st.flushes : 0.0);
     printf("redis commands per event: %10.4f (INFO commandstats: %lld calls for %llu events)\n",

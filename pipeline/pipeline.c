@@ -62,6 +62,7 @@ struct dc_pipeline_s {
         int64_t delivered;     /* delivered_until when it started */
         int64_t closed_until;  /* closed_until when it started */
         double t0, t1;
+        double flush_cpu_s, close_cpu_s; /* the thread's CPU in the flush, the closes */
         int err;
         dc_flush_result_t res;
         dc_bucket_t closed[CLOSES_PER_FLUSH]; /* closed after the flush, in order */
@@ -235,10 +236,19 @@ static int64_t ack_until(int64_t delivered, int64_t closed_until)
     return closed_until == INT64_MIN ? INT64_MIN : delivered;
 }
 
+/* CPU seconds the calling thread has used. */
+static double thread_cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
 static void *flush_thread(void *arg)
 {
     dc_pipeline_t *pl = arg;
     dc_flush_result_t *res = &pl->job.res;
+    double cpu0 = thread_cpu_s();
 
     pl->job.n_closed = 0;
     pl->job.close_err = DC_OK;
@@ -246,6 +256,8 @@ static void *flush_thread(void *arg)
                                      ack_until(pl->job.delivered, pl->job.closed_until),
                                      pl->job.t0, res);
     pl->job.t1 = dc_monotonic_s();
+    pl->job.flush_cpu_s = thread_cpu_s() - cpu0;
+    cpu0 += pl->job.flush_cpu_s;
     if (!pl->job.err) {
         int64_t start = delivered_after(pl->job.delivered, pl->job.closed_until, res);
         int64_t width = pl->lim.bucket_ms;
@@ -262,6 +274,7 @@ static void *flush_thread(void *arg)
             start += got * width;
         }
     }
+    pl->job.close_cpu_s = thread_cpu_s() - cpu0;
     atomic_store(&pl->job.finished, 1);
     return NULL;
 }
@@ -347,6 +360,8 @@ static int flush_finish(dc_pipeline_t *pl)
     }
     pl->stats.flushes++;
     pl->stats.redis_commands += res->commands;
+    pl->stats.flush_cpu_s += pl->job.flush_cpu_s;
+    pl->stats.close_cpu_s += pl->job.close_cpu_s;
     /* Another instance closed these buckets first, or a close of this one
      * ran while their events were batched: the flush kept the events in
      * the windows only, as for any late event. */

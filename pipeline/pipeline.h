@@ -145,6 +145,10 @@ typedef struct {
     int64_t buckets_closed;
     int64_t redis_commands; /* Redis commands the flushes ran */
     int64_t flush_conflicts; /* flushes started over: another instance wrote first */
+    /* CPU seconds of the flush thread: merging and sending the flushes
+     * that succeeded, and the closes made after them (Redis's own time
+     * not included). */
+    double flush_cpu_s, close_cpu_s;
 } dc_pipeline_stats_t;
 
 void dc_pipeline_stats(const dc_pipeline_t *pl, dc_pipeline_stats_t *stats);
