@@ -304,6 +304,7 @@ typedef struct entry_s {
     size_t key_off, key_len;
     size_t sku;                  /* index in the batch, or in a close's list */
     size_t value_off, value_len; /* the merged record */
+    int64_t first_by;            /* the SKU's first event came before (INT64_MAX: unknown) */
 } entry_t;
 
 static entry_t *new_entry(dc_featstore_t *fs)
@@ -315,6 +316,7 @@ static entry_t *new_entry(dc_featstore_t *fs)
     entry_t *e = &fs->ents[fs->n_ents++];
     memset(e, 0, sizeof(*e));
     e->key_off = fs->keys.len;
+    e->first_by = INT64_MAX;
     return e;
 }
 
@@ -614,7 +616,8 @@ static int read_and_merge(dc_featstore_t *fs, const dc_featbatch_t *batch, dc_pa
             e->value_off = fs->values.len;
             merr = dc_value_merge_sku(&fs->values, v->type == REDIS_REPLY_STRING ? v->str : "",
                                       v->type == REDIS_REPLY_STRING ? v->len : 0, batch, e->sku,
-                                      late_before, &fs->logs, late_dropped, &fs->scratch);
+                                      late_before, &fs->logs, late_dropped, &fs->scratch,
+                                      &e->first_by);
             if (merr == DC_ERR_MALFORMED)
                 err = fs_err(fs, merr, "redis key %.*s holds a value of another format",
                              (int)e->key_len, (const char *)fs->keys.data + e->key_off);
@@ -633,27 +636,35 @@ static int read_and_merge(dc_featstore_t *fs, const dc_featbatch_t *batch, dc_pa
     return err;
 }
 
-/* Queues ZADD key flag (score sku)... over the batch's SKUs, in chunks. */
+/* Queues ZADD key flag (score sku)... over the batch's SKUs, in chunks: of
+ * newest times (GT), or of oldest (LT) for the SKUs whose stored first time
+ * may be later than the batch's oldest event. The others' would change
+ * nothing: their record shows an event before it (entry first_by), and the
+ * first time of a SKU the store holds is never after an event it holds. */
 static void send_zadd(dc_featstore_t *fs, const dc_featbatch_t *batch, const char *key,
-                      const char *flag, int newest, size_t *n_queued)
+                      int newest, size_t *n_queued)
 {
-    size_t n = dc_featbatch_skus(batch);
+    size_t n = dc_featbatch_skus(batch), i = 0;
     char (*score)[24] = (char (*)[24])(void *)fs->scores.data;
 
-    for (size_t c = 0; c < n; c += DC_STORE_CHUNK) {
-        size_t argc = 0;
+    while (i < n) {
+        size_t argc = 0, members = 0;
         arg_str(fs, &argc, "ZADD");
         arg_str(fs, &argc, key);
-        arg_str(fs, &argc, flag);
-        for (size_t i = c; i < n && i < c + DC_STORE_CHUNK; i++) {
+        arg_str(fs, &argc, newest ? "GT" : "LT");
+        for (; i < n && members < DC_STORE_CHUNK; i++) {
             const dc_sku_delta_t *d = dc_featbatch_sku(batch, i);
-            size_t len = (size_t)snprintf(score[i - c], sizeof(score[0]), "%lld",
+            if (!newest && fs->ents[i].first_by <= d->oldest_ts)
+                continue;
+            size_t len = (size_t)snprintf(score[members], sizeof(score[0]), "%lld",
                                           (long long)(newest ? d->newest_ts : d->oldest_ts));
-            arg(fs, &argc, score[i - c], len);
+            arg(fs, &argc, score[members++], len);
             arg_str(fs, &argc, d->sku);
         }
-        send_argv(fs, argc);
-        ++*n_queued;
+        if (members) {
+            send_argv(fs, argc);
+            ++*n_queued;
+        }
     }
 }
 
@@ -672,9 +683,9 @@ static int send_commit(dc_featstore_t *fs, const dc_featbatch_t *batch, dc_parts
     ++*ncmd; /* MULTI */
     if (batch) {
         snprintf(key, sizeof(key), "%s:{meta}:active", fs->prefix);
-        send_zadd(fs, batch, key, "GT", 1, n_queued);
+        send_zadd(fs, batch, key, 1, n_queued);
         snprintf(key, sizeof(key), "%s:{meta}:first", fs->prefix);
-        send_zadd(fs, batch, key, "LT", 0, n_queued);
+        send_zadd(fs, batch, key, 0, n_queued);
     }
     /* Each open bucket's deltas go to the end of its log, which its close
      * sums. */
@@ -860,11 +871,13 @@ static double obj_f64(const msgpack_object *o)
 static int bucket_reserve(dc_bucket_t *out, size_t n)
 {
     if (n > out->cap) {
-        /* The active set grows a few SKUs at a time: grow ahead of it. */
+        /* The active set grows a few SKUs at a time: grow ahead of it. The
+         * old rows are done with, so nothing is copied over. */
         size_t cap = n + n / 2;
-        dc_bucket_sku_t *skus = realloc(out->skus, cap * sizeof(*skus));
+        dc_bucket_sku_t *skus = malloc(cap * sizeof(*skus));
         if (!skus)
             return DC_ERR_NOMEM;
+        free(out->skus);
         out->skus = skus;
         out->cap = cap;
     }
@@ -879,8 +892,10 @@ static void bucket_row(dc_bucket_t *out, const char *sku, size_t sku_len, const 
     dc_bucket_sku_t *s = &out->skus[out->n_skus++];
     int64_t events = f[7], promo = f[8], price_n = f[9];
 
-    memset(s, 0, sizeof(*s));
+    /* Every field set, the SKU's bytes copied and ended: a close writes ten
+     * thousand rows, most of them zeros, so no clearing of the whole row. */
     memcpy(s->sku, sku, sku_len);
+    s->sku[sku_len] = '\0';
     s->units = f[0];
     s->cancelled = f[1];
     s->views = f[2];
@@ -1070,9 +1085,10 @@ static int pack_snapshot(dc_featstore_t *fs, int64_t start, const sort_name_t **
         if (sku_len >= DC_SKU_MAX)
             return fs_err(fs, DC_ERR_MALFORMED, "the active set holds \"%.64s...\", longer "
                           "than any SKU", sku);
-        while (i_row < n_rows && cmp_row(&rows[i_row], active[i]) < 0)
+        int c = 1;
+        while (i_row < n_rows && (c = cmp_row(&rows[i_row], active[i])) < 0)
             i_row++;
-        int logged = i_row < n_rows && !cmp_row(&rows[i_row], active[i]);
+        int logged = i_row < n_rows && !c;
         if (logged) {
             d = rows[i_row].d;
             users = rows[i_row].users;

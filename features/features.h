@@ -302,12 +302,14 @@ void dc_value_logs_free(dc_value_logs_t *logs);
  * window deltas merged in (counters add, users join the sketches, slots
  * that left their window go), and appends its bucket deltas to the logs of
  * their buckets in logs, except those before late_before (closed buckets),
- * whose events it adds to *late_events. DC_ERR_MALFORMED: cur is not a
- * record (nothing appended to out); DC_ERR_NOMEM. */
+ * whose events it adds to *late_events. *first_by (if not NULL) gets a
+ * time the SKU's first event came before, as cur tells it: the end of its
+ * oldest stored slot (INT64_MAX: cur holds none). DC_ERR_MALFORMED: cur is
+ * not a record (nothing appended to out); DC_ERR_NOMEM. */
 int dc_value_merge_sku(dc_buf_t *out, const void *cur, size_t cur_len,
                        const dc_featbatch_t *batch, size_t sku, int64_t late_before,
                        dc_value_logs_t *logs, int64_t *late_events,
-                       dc_value_scratch_t *scratch);
+                       dc_value_scratch_t *scratch, int64_t *first_by);
 
 /* One SKU's totals in a bucket log; sku points into the log. */
 typedef struct {

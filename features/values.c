@@ -32,9 +32,16 @@ static void hash_rank(uint32_t h, size_t *reg, uint8_t *rank)
 
 static int exact_has(const uint8_t *set, size_t n, const uint8_t *h)
 {
-    for (size_t i = 0; i < n; i++)
-        if (!memcmp(set + 4 * i, h, 4))
+    uint32_t want, have;
+
+    /* Compared as words (the fixed-size copies are plain loads): a set
+     * holds up to SK_EXACT of them and every added user scans it. */
+    memcpy(&want, h, 4);
+    for (size_t i = 0; i < n; i++) {
+        memcpy(&have, set + 4 * i, 4);
+        if (have == want)
             return 1;
+    }
     return 0;
 }
 
@@ -183,6 +190,18 @@ static int put_item(dc_buf_t *out, dc_buf_t *tmp, const uint64_t *f, int n, cons
     return dc_buf_append(out, tmp->data, tmp->len);
 }
 
+/* Sorts a[0 .. n) of type T ascending by the member key names (empty: the
+ * elements themselves), stably, by insertion: for the few elements of one
+ * slot or one SKU, mostly in order already, with no call per comparison. */
+#define INSERTION_SORT(T, a, n, key)                                                    \
+    for (size_t is_i = 1; is_i < (n); is_i++) {                                         \
+        T is_x = (a)[is_i];                                                             \
+        size_t is_j = is_i;                                                             \
+        for (; is_j > 0 && (a)[is_j - 1] key > is_x key; is_j--)                        \
+            (a)[is_j] = (a)[is_j - 1];                                                  \
+        (a)[is_j] = is_x;                                                               \
+    }
+
 static int cmp_u32(const void *a, const void *b)
 {
     uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
@@ -209,8 +228,12 @@ static int sort_users(dc_value_scratch_t *sc, const dc_featbatch_t *batch, size_
          o && n < dc_featbatch_sku(batch, sku)->n_users; o = dc_featbatch_user_next(batch, o))
         obs[n++] = *o;
     sc->obs.len = n * sizeof(*obs);
-    if (n > 1)
+    if (n > 16) {
         qsort(obs, n, sizeof(*obs), cmp_obs);
+        return DC_OK;
+    }
+    /* Most SKUs have a few observations a flush, mostly in time order. */
+    INSERTION_SORT(dc_user_obs_t, obs, n, .ts_ms);
     return DC_OK;
 }
 
@@ -235,18 +258,10 @@ static int users_in(dc_value_scratch_t *sc, int64_t from, int64_t span)
     h = (uint32_t *)(void *)sc->users.data;
     for (size_t i = lo; i < n_obs && obs[i].ts_ms - from < span; i++)
         h[n++] = obs[i].user_hash;
-    if (n > 16) {
+    if (n > 16)
         qsort(h, n, sizeof(*h), cmp_u32);
-    } else {
-        /* A slot's users are mostly a handful: no call per comparison. */
-        for (size_t i = 1; i < n; i++) {
-            uint32_t x = h[i];
-            size_t j = i;
-            for (; j > 0 && h[j - 1] > x; j--)
-                h[j] = h[j - 1];
-            h[j] = x;
-        }
-    }
+    else /* a slot's users are mostly a handful */
+        INSERTION_SORT(uint32_t, h, n, );
     for (size_t k = 0; k < n; k++) {
         uint32_t v = h[k];
         if (k && v == h[k - 1])
@@ -276,12 +291,6 @@ typedef struct {
     size_t len;
     const dc_slot_delta_t *d;
 } item_t;
-
-static int cmp_item(const void *a, const void *b)
-{
-    const item_t *x = a, *y = b;
-    return (x->slot > y->slot) - (x->slot < y->slot);
-}
 
 /* Splits record v (len bytes; len 0: none) into the slots of each window:
  * slots[w][0 .. n_slots[w]), pointing into v. Windows the record has
@@ -367,9 +376,11 @@ static int merge_window(dc_buf_t *out, item_t *stored, size_t n, size_t w,
          s = dc_featbatch_slot_next(batch, s))
         if (s->window == w && s->slot > d->top_slot[w] - DC_WINDOW_SLOTS)
             all[n++] = (item_t){(uint64_t)s->slot, NULL, 0, s};
-    /* Stored slots come first and are distinct, as are the batch's: sorted,
-     * a stored slot and the batch's delta of it end up side by side. */
-    qsort(all, n, sizeof(item_t), cmp_item);
+    /* Stored slots come first, ascending and distinct, as are the batch's:
+     * sorted (a few batch slots go in among at most DC_WINDOW_SLOTS stored
+     * ones), a stored slot and the batch's delta of it end up side by side,
+     * the stored one first. */
+    INSERTION_SORT(item_t, all, n, .slot);
     for (size_t k = 0; k < n; k++)
         kept += all[k].slot + DC_WINDOW_SLOTS > top &&
                 !(k + 1 < n && all[k + 1].slot == all[k].slot);
@@ -436,9 +447,28 @@ static int log_append(dc_value_logs_t *logs, const dc_featbatch_t *batch, size_t
 
 _Static_assert(DC_SKU_MAX <= 256, "a log entry holds its SKU's length in one byte");
 
+/* The end of the oldest slot of the record split into slots (INT64_MAX:
+ * none). Every stored slot holds an event, so the SKU's first event came
+ * before the end of each. */
+static int64_t oldest_slot_end(const dc_limits_t *lim, item_t slots[][DC_WINDOW_SLOTS],
+                               const size_t *n_slots)
+{
+    int64_t end = INT64_MAX;
+
+    for (size_t w = 0; w < lim->n_windows; w++) {
+        int64_t slot_ms = lim->window_ms[w] / DC_WINDOW_SLOTS;
+        /* A slot number too large to end within int64 gives no bound. */
+        if (n_slots[w] && slots[w][0].slot < (uint64_t)(INT64_MAX / slot_ms) &&
+            (int64_t)(slots[w][0].slot + 1) * slot_ms < end)
+            end = (int64_t)(slots[w][0].slot + 1) * slot_ms;
+    }
+    return end;
+}
+
 int dc_value_merge_sku(dc_buf_t *out, const void *cur, size_t cur_len,
                        const dc_featbatch_t *batch, size_t sku, int64_t late_before,
-                       dc_value_logs_t *logs, int64_t *late_events, dc_value_scratch_t *sc)
+                       dc_value_logs_t *logs, int64_t *late_events, dc_value_scratch_t *sc,
+                       int64_t *first_by)
 {
     size_t n_windows = dc_featbatch_limits(batch)->n_windows, start = out->len;
     item_t slots[DC_WINDOWS_MAX][DC_WINDOW_SLOTS];
@@ -447,6 +477,8 @@ int dc_value_merge_sku(dc_buf_t *out, const void *cur, size_t cur_len,
 
     if ((err = parse_record(cur, cur_len, n_windows, slots, n_slots)))
         return err;
+    if (first_by)
+        *first_by = oldest_slot_end(dc_featbatch_limits(batch), slots, n_slots);
     if ((err = sort_users(sc, batch, sku)) || (err = dc_buf_reserve(out, 1)))
         return err;
     out->data[out->len++] = (uint8_t)n_windows;

@@ -64,13 +64,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 }
             }
     } else {
+        int64_t first_by;
         int err = dc_value_merge_sku(&out, data + 1, size - 1, batch, 0, INT64_MIN, &logs, &late,
-                                     &sc);
+                                     &sc, &first_by);
         if (err && out.len)
             abort();
         if (!err) {
             if (dc_value_merge_sku(&again, out.data, out.len, batch, 0, INT64_MIN, &logs, &late,
-                                   &sc))
+                                   &sc, NULL))
                 abort();
             /* Each window of the merged record keeps at most 12 slots: its
              * count is one varint byte after the window count (or after the

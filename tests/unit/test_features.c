@@ -474,7 +474,7 @@ static int merge(dc_buf_t *out, const dc_buf_t *cur, dc_featbatch_t *b, dc_value
 
     out->len = 0;
     err = dc_value_merge_sku(out, cur ? cur->data : NULL, cur ? cur->len : 0, b, 0, INT64_MIN,
-                             &logs, &late, sc);
+                             &logs, &late, sc, NULL);
     dc_value_logs_free(&logs);
     return err;
 }
@@ -623,8 +623,8 @@ static void test_values_log(void **state)
         dc_value_logs_clear(&logs);
         for (size_t i = 0; i < dc_featbatch_skus(b); i++) {
             rec.len = 0;
-            assert_int_equal(dc_value_merge_sku(&rec, NULL, 0, b, i, T0, &logs, &late, &sc),
-                             DC_OK);
+            assert_int_equal(
+                dc_value_merge_sku(&rec, NULL, 0, b, i, T0, &logs, &late, &sc, NULL), DC_OK);
         }
         assert_int_equal(logs.n, 1);
         assert_int_equal(logs.logs[0].start, T0);
@@ -652,8 +652,8 @@ static void test_values_log(void **state)
      * count as late; the windows still take them. */
     dc_value_logs_clear(&logs);
     rec.len = 0;
-    assert_int_equal(dc_value_merge_sku(&rec, NULL, 0, b, 0, T0 + HOUR, &logs, &late, &sc),
-                     DC_OK);
+    assert_int_equal(
+        dc_value_merge_sku(&rec, NULL, 0, b, 0, T0 + HOUR, &logs, &late, &sc, NULL), DC_OK);
     assert_int_equal(logs.n, 0);
     assert_int_equal(late, 4);
     assert_true(rec.len > 0);
