@@ -327,33 +327,26 @@ static void clear_entries(dc_featstore_t *fs)
     fs->ent_buf.len = fs->keys.len = 0;
 }
 
-/* Adds an entry of SKU index sku whose key is printed from fmt; NULL when
- * out of memory. */
-static entry_t *add_key(dc_featstore_t *fs, size_t sku, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static entry_t *add_key(dc_featstore_t *fs, size_t sku, const char *fmt, ...)
-{
-    entry_t *e = new_entry(fs);
-    va_list ap;
-    int n;
-
-    if (!e || dc_buf_reserve(&fs->keys, DC_KEY_PREFIX_MAX + DC_SKU_MAX + 64))
-        return NULL;
-    va_start(ap, fmt);
-    n = vsnprintf((char *)fs->keys.data + fs->keys.len, fs->keys.cap - fs->keys.len, fmt, ap);
-    va_end(ap);
-    if (n < 0 || (size_t)n >= fs->keys.cap - fs->keys.len)
-        return NULL;
-    fs->keys.len += (size_t)n;
-    e->key_len = (size_t)n;
-    e->sku = sku;
-    return e;
-}
-
-/* The key of SKU sku's record (KEYS.md) as a new entry. */
+/* Adds an entry for the record of SKU sku (index i in the batch or list)
+ * under its key, prefix:{SKU}:f (KEYS.md); NULL when out of memory. The key
+ * is copied together, not printed: a flush adds one per SKU it touches. */
 static entry_t *add_record(dc_featstore_t *fs, size_t i, const char *sku)
 {
-    return add_key(fs, i, "%s:{%s}:f", fs->prefix, sku);
+    size_t prefix_len = strlen(fs->prefix), sku_len = strlen(sku);
+    entry_t *e = new_entry(fs);
+    char *k;
+
+    if (!e || dc_buf_reserve(&fs->keys, prefix_len + sku_len + 6))
+        return NULL;
+    k = (char *)fs->keys.data + fs->keys.len;
+    memcpy(k, fs->prefix, prefix_len);
+    memcpy(k + prefix_len, ":{", 2);
+    memcpy(k + prefix_len + 2, sku, sku_len);
+    memcpy(k + prefix_len + 2 + sku_len, "}:f", 4); /* with its terminator */
+    e->key_len = prefix_len + sku_len + 5;
+    fs->keys.len += e->key_len;
+    e->sku = i;
+    return e;
 }
 
 /* Lists the records batch touches: one per SKU. */
