@@ -137,6 +137,8 @@ double dc_monotonic_s(void);
  * fifth of the cost: for the checks made once per message. */
 int64_t dc_wallclock_coarse_ms(void);
 double dc_monotonic_coarse_s(void);
+/* CPU seconds the calling thread has used. */
+double dc_thread_cpu_s(void);
 
 /* ------------------------------------------------------------------------ */
 /* Configuration                                                            */

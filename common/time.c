@@ -223,3 +223,4 @@ int64_t dc_wallclock_ms(void) { return clock_ms(CLOCK_REALTIME); }
 double dc_monotonic_s(void) { return clock_s(CLOCK_MONOTONIC); }
 int64_t dc_wallclock_coarse_ms(void) { return clock_ms(CLOCK_REALTIME_COARSE); }
 double dc_monotonic_coarse_s(void) { return clock_s(CLOCK_MONOTONIC_COARSE); }
+double dc_thread_cpu_s(void) { return clock_s(CLOCK_THREAD_CPUTIME_ID); }

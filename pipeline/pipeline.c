@@ -236,19 +236,11 @@ static int64_t ack_until(int64_t delivered, int64_t closed_until)
     return closed_until == INT64_MIN ? INT64_MIN : delivered;
 }
 
-/* CPU seconds the calling thread has used. */
-static double thread_cpu_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static void *flush_thread(void *arg)
 {
     dc_pipeline_t *pl = arg;
     dc_flush_result_t *res = &pl->job.res;
-    double cpu0 = thread_cpu_s();
+    double cpu0 = dc_thread_cpu_s();
 
     pl->job.n_closed = 0;
     pl->job.close_err = DC_OK;
@@ -256,7 +248,7 @@ static void *flush_thread(void *arg)
                                      ack_until(pl->job.delivered, pl->job.closed_until),
                                      pl->job.t0, res);
     pl->job.t1 = dc_monotonic_s();
-    pl->job.flush_cpu_s = thread_cpu_s() - cpu0;
+    pl->job.flush_cpu_s = dc_thread_cpu_s() - cpu0;
     cpu0 += pl->job.flush_cpu_s;
     if (!pl->job.err) {
         int64_t start = delivered_after(pl->job.delivered, pl->job.closed_until, res);
@@ -274,7 +266,7 @@ static void *flush_thread(void *arg)
             start += got * width;
         }
     }
-    pl->job.close_cpu_s = thread_cpu_s() - cpu0;
+    pl->job.close_cpu_s = dc_thread_cpu_s() - cpu0;
     atomic_store(&pl->job.finished, 1);
     return NULL;
 }

@@ -119,7 +119,9 @@ int main(void)
         die("featstore", errstr);
     if (!(rc = redisConnect("127.0.0.1", atoi(port))) || rc->err)
         die("redis", "cannot connect");
-    dc_parts_add(parts, "views", 0, 0)->next_offset = 0;
+    if (!parts || !dc_parts_add(parts, "views", 0, 0))
+        die("parts", "out of memory");
+    dc_parts_at(parts, 0)->next_offset = 0;
 
     for (size_t i = 0; i < DC_ARRAY_SIZE(steps); i++) {
         long long before = zadd_calls(rc);
