@@ -53,9 +53,36 @@ static int sketch_valid(const uint8_t *sk, size_t len)
            (sk[0] == 'H' && len == 1 + SK_REGS);
 }
 
+/* The hashes of an exact set being added to, for membership in constant
+ * time once the set is past a handful: open addressing, at most half full
+ * (the set holds up to SK_EXACT). An empty place holds 0, so the hash 0 is
+ * kept apart. */
+typedef struct {
+    uint32_t place[2 * SK_EXACT];
+    int has_zero;
+} hash_set_t;
+
+/* Adds h to set; 1 if it was not there. */
+static int hash_set_add(hash_set_t *set, uint32_t h)
+{
+    size_t at = h & (2 * SK_EXACT - 1); /* the hashes are mixed in every bit */
+
+    if (!h) {
+        int added = !set->has_zero;
+        set->has_zero = 1;
+        return added;
+    }
+    for (; set->place[at]; at = (at + 1) & (2 * SK_EXACT - 1))
+        if (set->place[at] == h)
+            return 0;
+    set->place[at] = h;
+    return 1;
+}
+
 /* Appends to out the sketch sk (sk_len bytes; 0 for none) with the users of
- * hashes (n_bytes / 4 big-endian hashes) added, as values.lua describes:
- * exact while at most SK_EXACT users, registers beyond. */
+ * hashes (n_bytes / 4 big-endian hashes, repeats allowed) added, as
+ * values.lua describes: exact while at most SK_EXACT users, registers
+ * beyond. */
 static int sketch_add(dc_buf_t *out, const uint8_t *sk, size_t sk_len, const uint8_t *hashes,
                       size_t n_bytes)
 {
@@ -74,8 +101,18 @@ static int sketch_add(dc_buf_t *out, const uint8_t *sk, size_t sk_len, const uin
         n = sk_len ? (sk_len - 1) / 4 : 0;
         if (n)
             memcpy(set, sk + 1, 4 * n);
+        /* A handful is scanned; more are looked up (a popular SKU's slot
+         * meets hundreds of users, each checked against up to SK_EXACT). */
+        hash_set_t seen;
+        int small = n + n_bytes / 4 <= 16;
+        if (!small) {
+            memset(&seen, 0, sizeof(seen));
+            for (size_t k = 0; k < n; k++)
+                hash_set_add(&seen, get_hash(set + 4 * k));
+        }
         for (; i < n_bytes; i += 4) {
-            if (exact_has(set, n, hashes + i))
+            if (small ? exact_has(set, n, hashes + i)
+                      : !hash_set_add(&seen, get_hash(hashes + i)))
                 continue;
             if (n == SK_EXACT)
                 break;
@@ -190,9 +227,9 @@ static int put_item(dc_buf_t *out, dc_buf_t *tmp, const uint64_t *f, int n, cons
     return dc_buf_append(out, tmp->data, tmp->len);
 }
 
-/* Sorts a[0 .. n) of type T ascending by the member key names (empty: the
- * elements themselves), stably, by insertion: for the few elements of one
- * slot or one SKU, mostly in order already, with no call per comparison. */
+/* Sorts a[0 .. n) of type T ascending by member key (written .name),
+ * stably, by insertion: for the few elements of one slot or one SKU, mostly
+ * in order already, with no call per comparison. */
 #define INSERTION_SORT(T, a, n, key)                                                    \
     for (size_t is_i = 1; is_i < (n); is_i++) {                                         \
         T is_x = (a)[is_i];                                                             \
@@ -201,12 +238,6 @@ static int put_item(dc_buf_t *out, dc_buf_t *tmp, const uint64_t *f, int n, cons
             (a)[is_j] = (a)[is_j - 1];                                                  \
         (a)[is_j] = is_x;                                                               \
     }
-
-static int cmp_u32(const void *a, const void *b)
-{
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    return (x > y) - (x < y);
-}
 
 static int cmp_obs(const void *a, const void *b)
 {
@@ -237,13 +268,13 @@ static int sort_users(dc_value_scratch_t *sc, const dc_featbatch_t *batch, size_
     return DC_OK;
 }
 
-/* Sets sc->users to the distinct users (sort_users) whose events fall in
- * [from, from + span), as big-endian hashes (values.lua). */
+/* Sets sc->users to the users (sort_users) whose events fall in [from,
+ * from + span), as big-endian hashes (values.lua), repeats left in: the
+ * sketch they go into counts each once. */
 static int users_in(dc_value_scratch_t *sc, int64_t from, int64_t span)
 {
     const dc_user_obs_t *obs = (const dc_user_obs_t *)(const void *)sc->obs.data;
-    size_t n_obs = sc->obs.len / sizeof(*obs), lo = 0, hi = n_obs, n = 0, out = 0;
-    uint32_t *h;
+    size_t n_obs = sc->obs.len / sizeof(*obs), lo = 0, hi = n_obs, out = 0;
 
     while (lo < hi) { /* the first observation at or after from */
         size_t mid = lo + (hi - lo) / 2;
@@ -253,20 +284,10 @@ static int users_in(dc_value_scratch_t *sc, int64_t from, int64_t span)
             hi = mid;
     }
     sc->users.len = 0;
-    if (dc_buf_reserve(&sc->users, (n_obs - lo) * sizeof(*h)))
+    if (dc_buf_reserve(&sc->users, (n_obs - lo) * 4))
         return DC_ERR_NOMEM;
-    h = (uint32_t *)(void *)sc->users.data;
-    for (size_t i = lo; i < n_obs && obs[i].ts_ms - from < span; i++)
-        h[n++] = obs[i].user_hash;
-    if (n > 16)
-        qsort(h, n, sizeof(*h), cmp_u32);
-    else /* a slot's users are mostly a handful */
-        INSERTION_SORT(uint32_t, h, n, );
-    for (size_t k = 0; k < n; k++) {
-        uint32_t v = h[k];
-        if (k && v == h[k - 1])
-            continue;
-        /* Written in place: byte `out` never passes h[k], read above. */
+    for (size_t i = lo; i < n_obs && obs[i].ts_ms - from < span; i++) {
+        uint32_t v = obs[i].user_hash;
         uint8_t *b = sc->users.data + out;
         b[0] = (uint8_t)(v >> 24);
         b[1] = (uint8_t)(v >> 16);

@@ -582,6 +582,28 @@ static void test_values_record(void **state)
     assert_int_equal(r2.len, 0);
     dc_buf_free(&bad);
 
+    /* Users who come back (not back to back, so the batch keeps each
+     * visit), 60 visits by 20 users: each window's slot holds each user once
+     * in its exact set; 20 users more and the set has all 40. */
+    dc_buf_t once = {0}, again = {0};
+    for (int round = 0; round < 2; round++) {
+        dc_featbatch_reset(b);
+        for (int i = 0; i < 60; i++) {
+            snprintf(user, sizeof(user), "w%d", 20 * round + i % 20);
+            e = ev("B", user, T0 + i, DC_FEV_VIEW, 0, 0);
+            assert_int_equal(dc_featbatch_add(b, &e, INT64_MIN, NULL), 0);
+        }
+        assert_int_equal(merge(round ? &again : &once, round ? &once : NULL, b, &sc), DC_OK);
+        const dc_buf_t *rec = round ? &again : &once;
+        for (size_t w = 0; w < lim.n_windows; w++) {
+            assert_int_equal(rec_slots(rec->data, rec->len, w, s), 1);
+            assert_int_equal(s[0].sketch[0], 'E');
+            assert_int_equal(s[0].sketch_len, 1 + 4 * 20 * (size_t)(round + 1));
+        }
+    }
+    dc_buf_free(&once);
+    dc_buf_free(&again);
+
     dc_buf_free(&r1);
     dc_buf_free(&r2);
     dc_value_scratch_free(&sc);
