@@ -104,6 +104,25 @@ static redisContext *redis_connect(int port, double wait_s)
     }
 }
 
+/* The redis-server this run started (0: none) and its directory, stopped
+ * and removed at exit, a failed run's included. */
+static pid_t g_redis_pid;
+static char g_redis_dir[] = "/tmp/bench_ingest.XXXXXX";
+
+static void stop_redis(void)
+{
+    char cmd[64 + sizeof(g_redis_dir)];
+
+    if (!g_redis_pid)
+        return;
+    kill(g_redis_pid, SIGTERM);
+    waitpid(g_redis_pid, NULL, 0);
+    g_redis_pid = 0;
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", g_redis_dir);
+    if (system(cmd))
+        fprintf(stderr, "bench_ingest: could not remove %s\n", g_redis_dir);
+}
+
 static pid_t start_redis(int port, const char *dir)
 {
     char p[16], log[512];
@@ -385,8 +404,7 @@ int main(int argc, char **argv)
     long flush_max = 50000, partitions = 8;
     double sessions = 0;
     int redis_port = 0, opt, repeat = 3;
-    pid_t redis_pid = 0;
-    char dir[] = "/tmp/bench_ingest.XXXXXX", num[32], errstr[512];
+    char num[32], errstr[512];
     rd_kafka_conf_t *mconf;
     rd_kafka_t *mrk;
     rd_kafka_mock_cluster_t *mc;
@@ -419,10 +437,11 @@ int main(int argc, char **argv)
     }
     dc_log_set_level(DC_LOG_WARN);
     if (!redis_port) {
-        if (!mkdtemp(dir))
-            die("mkdtemp", dir);
+        if (!mkdtemp(g_redis_dir))
+            die("mkdtemp", g_redis_dir);
         redis_port = free_port();
-        redis_pid = start_redis(redis_port, dir);
+        g_redis_pid = start_redis(redis_port, g_redis_dir);
+        atexit(stop_redis);
     }
     rc = redis_connect(redis_port, 10);
     redis_do(rc, "FLUSHALL");
@@ -536,13 +555,5 @@ int main(int argc, char **argv)
     rd_kafka_mock_cluster_destroy(mc);
     rd_kafka_destroy(mrk);
     dc_conf_destroy(conf);
-    if (redis_pid) {
-        kill(redis_pid, SIGTERM);
-        waitpid(redis_pid, NULL, 0);
-        char cmd[600];
-        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-        if (system(cmd))
-            fprintf(stderr, "bench_ingest: could not remove %s\n", dir);
-    }
     return 0;
 }
