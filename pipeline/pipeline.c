@@ -20,9 +20,6 @@
  * transaction takes, so a long tail of closes (a replay's end) needs few. */
 #define CLOSES_PER_FLUSH DC_CLOSES_MAX
 #define HEARTBEAT_S 1.0     /* flush at least this often: lease, idle partitions */
-/* Events a batch reserves room for at most: under 200 MB of address space
- * each (a SKU delta is under half a kilobyte). */
-#define RESERVE_MAX 200000
 
 /* The DLQ reasons, each with its counter made at start-up. */
 static const int dlq_reasons[] = {
@@ -104,8 +101,9 @@ dc_pipeline_t *dc_pipeline_new(const dc_conf_t *conf, const dc_limits_t *lim,
     if (!(pl->codec = dc_codec_new(conf, errstr, errstr_size)))
         goto fail;
     /* Both batches take a flush's events without moving their arrays (up to
-     * RESERVE_MAX: beyond it they grow as they fill). */
-    size_t reserve = pl->flush_max < RESERVE_MAX ? (size_t)pl->flush_max : RESERVE_MAX;
+     * DC_PIPELINE_RESERVE_MAX: beyond it they grow as they fill). */
+    size_t reserve = pl->flush_max < DC_PIPELINE_RESERVE_MAX ? (size_t)pl->flush_max
+                                                             : DC_PIPELINE_RESERVE_MAX;
     if (!(pl->batch = dc_featbatch_new(lim)) || !(pl->parts = dc_parts_new()) ||
         !(pl->job.batch = dc_featbatch_new(lim)) || !(pl->job.parts = dc_parts_new()) ||
         dc_featbatch_reserve(pl->batch, reserve) || dc_featbatch_reserve(pl->job.batch, reserve)) {
