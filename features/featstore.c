@@ -791,12 +791,14 @@ static int check_sent(dc_featstore_t *fs)
     return fs_err(fs, DC_ERR_NOMEM, "out of memory sending a flush");
 }
 
-int dc_featstore_flush(dc_featstore_t *fs, const dc_featbatch_t *batch, dc_parts_t *parts,
+int dc_featstore_flush(dc_featstore_t *fs, dc_featbatch_t *batch, dc_parts_t *parts,
                        int64_t ack_until, double now_mono, dc_flush_result_t *res)
 {
     int err;
 
     memset(res, 0, sizeof(*res));
+    if (batch && dc_featbatch_group(batch))
+        return fs_err(fs, DC_ERR_NOMEM, "out of memory grouping a flush");
     if (collect_entries(fs, batch))
         return fs_err(fs, DC_ERR_NOMEM, "out of memory collecting a flush");
     for (;;) {

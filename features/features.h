@@ -173,6 +173,7 @@ typedef struct {
     int64_t views, carts, units, orders, revenue_e4;
     uint32_t window; /* which window (config `windows`, shortest first) */
     uint32_t next;   /* in a batch: the SKU's next slot delta, UINT32_MAX at the end */
+    uint32_t sku;    /* in a batch: index of the SKU delta */
 } dc_slot_delta_t;
 
 /* Per-bucket counters of one SKU. */
@@ -185,6 +186,7 @@ typedef struct {
      * how partitions interleaved. */
     int64_t price_sum_e4;
     uint32_t next; /* in a batch: the SKU's next bucket delta, UINT32_MAX at the end */
+    uint32_t sku;  /* in a batch: index of the SKU delta */
 } dc_bucket_delta_t;
 
 /* One SKU's deltas in a batch. Its slot and bucket deltas live in pools of
@@ -203,7 +205,8 @@ typedef struct {
     uint32_t first_slot;   /* the newest slot delta added, UINT32_MAX: none */
     uint32_t first_bucket; /* the newest bucket delta added, UINT32_MAX: none */
     uint32_t last_bucket;  /* the bucket delta the SKU's last event went to */
-    size_t first_user, n_users; /* into the batch's user list */
+    uint32_t first_user;   /* the first user observation added (n_users > 0) */
+    size_t n_users;
 } dc_sku_delta_t;
 
 /* One distinct-user observation: the user at event time ts on a SKU. The
@@ -225,7 +228,8 @@ typedef struct dc_featbatch_s dc_featbatch_t;
 dc_featbatch_t *dc_featbatch_new(const dc_limits_t *lim);
 void dc_featbatch_destroy(dc_featbatch_t *batch);
 /* Reserves room for events events (each a SKU of its own, in every window)
- * up front, so that a batch that fills to them never moves its arrays.
+ * up front, so that a batch that fills to them never moves its arrays, nor
+ * does grouping it (dc_featbatch_group).
  * Room a batch never fills is mostly address space: the kernel backs pages
  * as they are first written. More events still fit (the arrays grow).
  * DC_ERR_NOMEM. */
@@ -255,6 +259,15 @@ const dc_bucket_delta_t *dc_featbatch_bucket_next(const dc_featbatch_t *batch,
 const dc_user_obs_t *dc_featbatch_user_first(const dc_featbatch_t *batch, size_t i);
 const dc_user_obs_t *dc_featbatch_user_next(const dc_featbatch_t *batch,
                                             const dc_user_obs_t *obs);
+/* Lays each SKU's slot deltas, bucket deltas and user observations out
+ * side by side, in the order its iterators give them, and the SKUs in
+ * their order: walking SKU after SKU (a flush's merge) then reads the
+ * pools front to back instead of following each chain across them. The
+ * iterators give the same deltas in the same order as before. The batch
+ * takes no more events until dc_featbatch_reset() (dc_featbatch_add says
+ * DC_ERR_INVAL); grouping it again does nothing. DC_ERR_NOMEM leaves the
+ * batch as it was. */
+int dc_featbatch_group(dc_featbatch_t *batch);
 /* Forgets every delta and keeps the memory for the next batch. */
 void dc_featbatch_reset(dc_featbatch_t *batch);
 /* The settings the batch was made with. */
@@ -417,14 +430,15 @@ typedef struct {
     int64_t conflicts;     /* times another writer came first and the step started over */
 } dc_flush_result_t;
 
-/* The atomic step: applies batch (may be empty), sets every partition's
+/* The atomic step: applies batch (may be NULL or empty; grouped first,
+ * dc_featbatch_group(), so it takes no more events), sets every partition's
  * offset to next_offset and its watermark, renews the close lease, marks
  * buckets before ack_until as delivered (pass the result's acked_until when
  * nothing new was delivered), and advances the closed time. On success the
  * parts' stored_offset become their next_offset. DC_ERR_VERSION: fenced (see
  * above); DC_ERR_REDIS: Redis unreachable or failing, nothing or everything
  * was applied (the offsets tell which: reload them). */
-int dc_featstore_flush(dc_featstore_t *fs, const dc_featbatch_t *batch, dc_parts_t *parts,
+int dc_featstore_flush(dc_featstore_t *fs, dc_featbatch_t *batch, dc_parts_t *parts,
                        int64_t ack_until, double now_mono, dc_flush_result_t *res);
 
 /* Closes buckets [start, start + width), [start + width, start + 2 width),

@@ -418,6 +418,89 @@ static void test_batch_reserved(void **state)
     dc_featbatch_destroy(reserved);
 }
 
+/* What the iterators of a batch give, SKU by SKU: every slot delta's
+ * slot, window and counters, every bucket delta's start and counters, every
+ * observation's time and user, in iteration order. */
+typedef struct {
+    int64_t v[256 * 1024];
+    size_t n;
+} walk_t;
+
+static void walk_batch(const dc_featbatch_t *b, walk_t *out)
+{
+    out->n = 0;
+#define PUT(x) (assert_true(out->n < 256 * 1024), out->v[out->n++] = (int64_t)(x))
+    for (size_t i = 0; i < dc_featbatch_skus(b); i++) {
+        PUT(-1);
+        for (const dc_slot_delta_t *s = dc_featbatch_slot_first(b, i); s;
+             s = dc_featbatch_slot_next(b, s)) {
+            PUT(s->slot), PUT(s->window), PUT(s->views), PUT(s->carts), PUT(s->units);
+            PUT(s->orders), PUT(s->revenue_e4);
+        }
+        PUT(-2);
+        for (const dc_bucket_delta_t *d = dc_featbatch_bucket_first(b, i); d;
+             d = dc_featbatch_bucket_next(b, d)) {
+            PUT(d->start), PUT(d->units), PUT(d->cancelled), PUT(d->views), PUT(d->carts);
+            PUT(d->orders), PUT(d->revenue_e4), PUT(d->events), PUT(d->price_sum_e4);
+        }
+        PUT(-3);
+        for (const dc_user_obs_t *o = dc_featbatch_user_first(b, i); o;
+             o = dc_featbatch_user_next(b, o))
+            PUT(o->ts_ms), PUT(o->user_hash), PUT(o->sku);
+    }
+#undef PUT
+}
+
+/* Grouping a batch by SKU (what a flush does first) keeps every delta and
+ * the order its iterators give them, lays each SKU's deltas side by side,
+ * refuses more events until the batch is reset, and is done once. */
+static void test_batch_grouped(void **state)
+{
+    dc_limits_t lim = limits(NULL);
+    dc_featbatch_t *b = dc_featbatch_new(&lim);
+    static walk_t before, after;
+    char sku[16], user[16];
+    (void)state;
+
+    for (int round = 0; round < 2; round++) {
+        dc_featbatch_reset(b);
+        /* 40 SKUs, interleaved, over 6 hours and back (slots of every
+         * window, several buckets each), 9 users, some cancellations. */
+        for (int i = 0; i < 2000; i++) {
+            snprintf(sku, sizeof(sku), "S%d", (i * 7 + round) % 40);
+            snprintf(user, sizeof(user), "u%d", i % 9);
+            dc_fev_kind_t kind = i % 5 == 0 ? DC_FEV_PLACED : i % 11 == 0 ? DC_FEV_CANCEL
+                                                                        : DC_FEV_VIEW;
+            dc_fevent_t e = ev(sku, user, T0 + (i * 7919 % 6000) * 3600, kind,
+                               kind == DC_FEV_VIEW ? 0 : 1 + i % 3, 1.25);
+            assert_int_equal(dc_featbatch_add(b, &e, INT64_MIN, NULL), 0);
+        }
+        walk_batch(b, &before);
+        assert_int_equal(dc_featbatch_group(b), 0);
+        walk_batch(b, &after);
+        assert_int_equal(after.n, before.n);
+        assert_memory_equal(after.v, before.v, before.n * sizeof(before.v[0]));
+        /* Side by side: each next delta of a SKU is the one after it. */
+        for (size_t i = 0; i < dc_featbatch_skus(b); i++) {
+            for (const dc_slot_delta_t *s = dc_featbatch_slot_first(b, i);
+                 s && dc_featbatch_slot_next(b, s); s = dc_featbatch_slot_next(b, s))
+                assert_ptr_equal(dc_featbatch_slot_next(b, s), s + 1);
+            for (const dc_bucket_delta_t *d = dc_featbatch_bucket_first(b, i);
+                 d && dc_featbatch_bucket_next(b, d); d = dc_featbatch_bucket_next(b, d))
+                assert_ptr_equal(dc_featbatch_bucket_next(b, d), d + 1);
+            for (const dc_user_obs_t *o = dc_featbatch_user_first(b, i);
+                 o && dc_featbatch_user_next(b, o); o = dc_featbatch_user_next(b, o))
+                assert_ptr_equal(dc_featbatch_user_next(b, o), o + 1);
+        }
+        dc_fevent_t more = ev("S1", "u1", T0, DC_FEV_VIEW, 0, 1.0);
+        assert_int_equal(dc_featbatch_add(b, &more, INT64_MIN, NULL), DC_ERR_INVAL);
+        assert_int_equal(dc_featbatch_group(b), 0);
+        walk_batch(b, &after);
+        assert_memory_equal(after.v, before.v, before.n * sizeof(before.v[0]));
+    }
+    dc_featbatch_destroy(b);
+}
+
 /* An unsigned LEB128 varint at *off (values.lua). */
 static uint64_t uv(const uint8_t *p, size_t *off)
 {
@@ -701,6 +784,7 @@ int main(void)
         cmocka_unit_test(test_batch_slots_out_of_order),
         cmocka_unit_test(test_batch_late_and_full),
         cmocka_unit_test(test_batch_reserved),
+        cmocka_unit_test(test_batch_grouped),
         cmocka_unit_test(test_values_record),
         cmocka_unit_test(test_values_log),
     };
