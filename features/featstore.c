@@ -36,6 +36,7 @@ struct dc_featstore_s {
     dc_buf_t scores;              /* ZADD scores of one chunk */
     dc_value_logs_t logs;         /* a flush's entries of the open buckets' logs */
     dc_buf_t names, sort_tmp;     /* a close's SKU lists, as sorted string arrays */
+    dc_buf_t name_text;           /* their names, copied out of the replies side by side */
     const char **argv;            /* one command's arguments */
     size_t *argl, cap_argv;
     int send_failed;              /* an append ran out of memory */
@@ -213,6 +214,7 @@ void dc_featstore_destroy(dc_featstore_t *fs)
     dc_value_logs_free(&fs->logs);
     dc_buf_free(&fs->names);
     dc_buf_free(&fs->sort_tmp);
+    dc_buf_free(&fs->name_text);
     free(fs->argv);
     free(fs->argl);
     free(fs->host);
@@ -998,23 +1000,41 @@ static int cmp_names(const sort_name_t *a, const sort_name_t *b)
     return a->head != b->head ? (a->head < b->head ? -1 : 1) : strcmp(a->s, b->s);
 }
 
+/* The bytes the members of array reply r (every step-th element) take with
+ * their terminators. */
+static size_t names_text(const redisReply *r, size_t step)
+{
+    size_t bytes = 0;
+
+    for (size_t i = 0; i < r->elements; i += step)
+        bytes += r->element[i]->len + 1;
+    return bytes;
+}
+
 /* The members of array reply r (name, score pairs if with_scores) into
- * out[0 ..), sorted by name, tmp being room for as many; returns how many. */
+ * out[0 ..), sorted by name, tmp being room for as many; returns how many.
+ * Their names go to the end of text, which has room for them (names_text):
+ * each reply string is an allocation of its own, and a close reads ten
+ * thousand names again after sorting them, which missed the cache on
+ * every one. */
 static size_t sorted_names(const redisReply *r, int with_scores, sort_name_t *out,
-                           sort_name_t *tmp)
+                           sort_name_t *tmp, dc_buf_t *text)
 {
     size_t step = with_scores ? 2 : 1, n = r->elements / step;
 
     for (size_t i = 0; i < n; i++) {
-        const char *str = r->element[i * step]->str;
+        const redisReply *e = r->element[i * step];
+        char *str = (char *)text->data + text->len;
         uint64_t head = 0;
+        memcpy(str, e->str, e->len + 1);
+        text->len += e->len + 1;
         for (size_t b = 0, end = 0; b < 8; b++) {
             end = end || !str[b];
             head = head << 8 | (end ? 0 : (uint8_t)str[b]);
         }
         out[i].head = head;
         out[i].s = str;
-        out[i].len = r->element[i * step]->len;
+        out[i].len = e->len;
         out[i].score = with_scores ? (int64_t)strtod(r->element[i * step + 1]->str, NULL) : 0;
     }
     if (n > 1)
@@ -1041,12 +1061,15 @@ static int cmp_row(const dc_log_row_t *row, const sort_name_t *a)
 }
 
 /* Room for a close's name lists: n_all names to sort, of which the largest
- * list holds n_max, and as many pointers to a bucket's active SKUs. */
-static int reserve_names(dc_featstore_t *fs, size_t n_all, size_t n_max)
+ * list holds n_max, taking text bytes, and as many pointers to a bucket's
+ * active SKUs. */
+static int reserve_names(dc_featstore_t *fs, size_t n_all, size_t n_max, size_t text)
 {
     size_t tmp = n_max * sizeof(sort_name_t), active = n_all * sizeof(const sort_name_t *);
+    fs->name_text.len = 0;
     return dc_buf_reserve(&fs->names, n_all * sizeof(sort_name_t)) ||
-           dc_buf_reserve(&fs->sort_tmp, tmp > active ? tmp : active);
+           dc_buf_reserve(&fs->sort_tmp, tmp > active ? tmp : active) ||
+           dc_buf_reserve(&fs->name_text, text);
 }
 
 /* Packs the snapshot of bucket start, whose active SKUs are active[0 .. n)
@@ -1239,13 +1262,15 @@ static int close_once(dc_featstore_t *fs, int64_t start, int n, dc_bucket_t *out
         n_max = n_gone;
     if (n_later > n_max)
         n_max = n_later;
-    if (reserve_names(fs, n_recent + n_gone + n_later, n_max))
+    size_t text = names_text(rep[R_RECENT], 1) + names_text(rep[R_GONE], 2) +
+                  names_text(rep[R_LATER], 2);
+    if (reserve_names(fs, n_recent + n_gone + n_later, n_max, text))
         goto nomem;
     sort_name_t *recent = (sort_name_t *)(void *)fs->names.data, *gone = recent + n_recent;
     sort_name_t *later = gone + n_gone, *tmp = (sort_name_t *)(void *)fs->sort_tmp.data;
-    sorted_names(rep[R_RECENT], 0, recent, tmp);
-    sorted_names(rep[R_GONE], 1, gone, tmp);
-    sorted_names(rep[R_LATER], 1, later, tmp);
+    sorted_names(rep[R_RECENT], 0, recent, tmp, &fs->name_text);
+    sorted_names(rep[R_GONE], 1, gone, tmp, &fs->name_text);
+    sorted_names(rep[R_LATER], 1, later, tmp, &fs->name_text);
     const sort_name_t **active = (const sort_name_t **)(void *)fs->sort_tmp.data;
 
     if (redisAppendCommand(fs->rc, "MULTI") != REDIS_OK)
