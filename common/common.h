@@ -106,6 +106,28 @@ int dc_buf_printf(dc_buf_t *buf, const char *fmt, ...) __attribute__((format(pri
 void dc_buf_free(dc_buf_t *buf);
 
 /* ------------------------------------------------------------------------ */
+/* Sorting names                                                            */
+/* ------------------------------------------------------------------------ */
+
+/* A name to sort (a SKU) with a value that travels with it. Its first 8
+ * bytes as a big-endian number (zeros past its end), head, order most pairs
+ * of names without reading them: a close sorts ten thousand at a time. */
+typedef struct {
+    uint64_t head;
+    const char *s; /* len bytes, not necessarily terminated */
+    size_t len;
+    int64_t value;
+} dc_name_key_t;
+
+dc_name_key_t dc_name_key(const char *s, size_t len, int64_t value);
+/* Byte order (memcmp, then the shorter first): strcmp's order for names
+ * without NUL bytes. */
+int dc_name_cmp(const dc_name_key_t *a, const dc_name_key_t *b);
+/* Sorts a[0 .. n) by name, tmp being room for n more: a radix sort of the
+ * heads, then the names that share one. Equal names keep their order. */
+void dc_name_sort(dc_name_key_t *a, dc_name_key_t *tmp, size_t n);
+
+/* ------------------------------------------------------------------------ */
 /* Event time                                                               */
 /* ------------------------------------------------------------------------ */
 

@@ -956,50 +956,6 @@ out:
     return err;
 }
 
-/* A name from a close's reads: its first 8 bytes as a big-endian number
- * (zero after its end), which orders most pairs without a strcmp, and its
- * score when it was read WITHSCORES (the SKU's newest or first event time). */
-typedef struct {
-    uint64_t head;
-    const char *s;
-    size_t len;
-    int64_t score;
-} sort_name_t;
-
-/* Sorts a[0 .. n) by name, b being room for n more: by head with a radix
- * sort (a close sorts every active SKU, some ten thousand, each time), then
- * the few names that share a head by strcmp. The result ends up in a. */
-static void sort_names(sort_name_t *a, sort_name_t *b, size_t n)
-{
-    for (int shift = 0; shift < 64; shift += 8) {
-        size_t count[256] = {0}, at = 0;
-        for (size_t i = 0; i < n; i++)
-            count[(a[i].head >> shift) & 0xff]++;
-        if (count[(a[0].head >> shift) & 0xff] == n)
-            continue; /* every head has this byte alike */
-        for (int v = 0; v < 256; v++) {
-            size_t c = count[v];
-            count[v] = at;
-            at += c;
-        }
-        for (size_t i = 0; i < n; i++)
-            b[count[(a[i].head >> shift) & 0xff]++] = a[i];
-        memcpy(a, b, n * sizeof(*a));
-    }
-    for (size_t i = 1; i < n; i++) {
-        sort_name_t x = a[i];
-        size_t j = i;
-        for (; j > 0 && a[j - 1].head == x.head && strcmp(a[j - 1].s, x.s) > 0; j--)
-            a[j] = a[j - 1];
-        a[j] = x;
-    }
-}
-
-static int cmp_names(const sort_name_t *a, const sort_name_t *b)
-{
-    return a->head != b->head ? (a->head < b->head ? -1 : 1) : strcmp(a->s, b->s);
-}
-
 /* The bytes the members of array reply r (every step-th element) take with
  * their terminators. */
 static size_t names_text(const redisReply *r, size_t step)
@@ -1011,50 +967,45 @@ static size_t names_text(const redisReply *r, size_t step)
     return bytes;
 }
 
-/* The members of array reply r (name, score pairs if with_scores) into
+/* The members of array reply r (name, score pairs if with_scores: the
+ * SKU's newest or first event time, which goes to the key's value) into
  * out[0 ..), sorted by name, tmp being room for as many; returns how many.
  * Their names go to the end of text, which has room for them (names_text):
  * each reply string is an allocation of its own, and a close reads ten
  * thousand names again after sorting them, which missed the cache on
  * every one. */
-static size_t sorted_names(const redisReply *r, int with_scores, sort_name_t *out,
-                           sort_name_t *tmp, dc_buf_t *text)
+static size_t sorted_names(const redisReply *r, int with_scores, dc_name_key_t *out,
+                           dc_name_key_t *tmp, dc_buf_t *text)
 {
     size_t step = with_scores ? 2 : 1, n = r->elements / step;
 
     for (size_t i = 0; i < n; i++) {
         const redisReply *e = r->element[i * step];
         char *str = (char *)text->data + text->len;
-        uint64_t head = 0;
         memcpy(str, e->str, e->len + 1);
         text->len += e->len + 1;
-        for (size_t b = 0, end = 0; b < 8; b++) {
-            end = end || !str[b];
-            head = head << 8 | (end ? 0 : (uint8_t)str[b]);
-        }
-        out[i].head = head;
-        out[i].s = str;
-        out[i].len = e->len;
-        out[i].score = with_scores ? (int64_t)strtod(r->element[i * step + 1]->str, NULL) : 0;
+        out[i] = dc_name_key(str, e->len,
+                             with_scores ? (int64_t)strtod(r->element[i * step + 1]->str, NULL)
+                                         : 0);
     }
-    if (n > 1)
-        sort_names(out, tmp, n);
+    dc_name_sort(out, tmp, n);
     return n;
 }
 
-/* Whether the sorted list l (of n, from *i) has a with a score of at least
- * min, for a ascending over the calls: a merge walk. */
-static int walk_has(const sort_name_t *l, size_t n, size_t *i, const sort_name_t *a, int64_t min)
+/* Whether the sorted list l (of n, from *i) has a with a value (score) of
+ * at least min, for a ascending over the calls: a merge walk. */
+static int walk_has(const dc_name_key_t *l, size_t n, size_t *i, const dc_name_key_t *a,
+                    int64_t min)
 {
     int c = 1;
 
-    while (*i < n && (c = cmp_names(&l[*i], a)) < 0)
+    while (*i < n && (c = dc_name_cmp(&l[*i], a)) < 0)
         ++*i;
-    return *i < n && !c && l[*i].score >= min;
+    return *i < n && !c && l[*i].value >= min;
 }
 
 /* A log row's SKU against name a, in byte order like strcmp. */
-static int cmp_row(const dc_log_row_t *row, const sort_name_t *a)
+static int cmp_row(const dc_log_row_t *row, const dc_name_key_t *a)
 {
     int c = memcmp(row->sku, a->s, row->sku_len < a->len ? row->sku_len : a->len);
     return c ? c : (row->sku_len > a->len) - (row->sku_len < a->len);
@@ -1065,9 +1016,9 @@ static int cmp_row(const dc_log_row_t *row, const sort_name_t *a)
  * active SKUs. */
 static int reserve_names(dc_featstore_t *fs, size_t n_all, size_t n_max, size_t text)
 {
-    size_t tmp = n_max * sizeof(sort_name_t), active = n_all * sizeof(const sort_name_t *);
+    size_t tmp = n_max * sizeof(dc_name_key_t), active = n_all * sizeof(const dc_name_key_t *);
     fs->name_text.len = 0;
-    return dc_buf_reserve(&fs->names, n_all * sizeof(sort_name_t)) ||
+    return dc_buf_reserve(&fs->names, n_all * sizeof(dc_name_key_t)) ||
            dc_buf_reserve(&fs->sort_tmp, tmp > active ? tmp : active) ||
            dc_buf_reserve(&fs->name_text, text);
 }
@@ -1080,7 +1031,7 @@ static int reserve_names(dc_featstore_t *fs, size_t n_all, size_t n_max, size_t 
  * orders, revenue_e4, events, promo_events, price_n, price_sum_e4,
  * users]...]], a row of zeros as [sku]: most active SKUs of a bucket have
  * no events in it. */
-static int pack_snapshot(dc_featstore_t *fs, int64_t start, const sort_name_t **active, size_t n,
+static int pack_snapshot(dc_featstore_t *fs, int64_t start, const dc_name_key_t **active, size_t n,
                          const dc_log_row_t *rows, size_t n_rows, dc_bucket_t *out)
 {
     msgpack_packer pk;
@@ -1126,10 +1077,10 @@ static int pack_snapshot(dc_featstore_t *fs, int64_t start, const sort_name_t **
     return DC_OK;
 }
 
-/* Queues "cmd key name..." over the names of l[0 .. n) with a score below
+/* Queues "cmd key name..." over the names of l[0 .. n) with a value (score) below
  * before, in chunks; returns how many commands. */
 static size_t send_names_below(dc_featstore_t *fs, const char *cmd, const char *key,
-                               const sort_name_t *l, size_t n, int64_t before)
+                               const dc_name_key_t *l, size_t n, int64_t before)
 {
     size_t sent = 0, i = 0;
 
@@ -1138,7 +1089,7 @@ static size_t send_names_below(dc_featstore_t *fs, const char *cmd, const char *
         arg_str(fs, &argc, cmd);
         arg_str(fs, &argc, key);
         for (; i < n && names < DC_STORE_CHUNK; i++)
-            if (l[i].score < before)
+            if (l[i].value < before)
                 arg_str(fs, &argc, l[i].s), names++;
         if (names)
             send_argv(fs, argc), sent++;
@@ -1266,12 +1217,12 @@ static int close_once(dc_featstore_t *fs, int64_t start, int n, dc_bucket_t *out
                   names_text(rep[R_LATER], 2);
     if (reserve_names(fs, n_recent + n_gone + n_later, n_max, text))
         goto nomem;
-    sort_name_t *recent = (sort_name_t *)(void *)fs->names.data, *gone = recent + n_recent;
-    sort_name_t *later = gone + n_gone, *tmp = (sort_name_t *)(void *)fs->sort_tmp.data;
+    dc_name_key_t *recent = (dc_name_key_t *)(void *)fs->names.data, *gone = recent + n_recent;
+    dc_name_key_t *later = gone + n_gone, *tmp = (dc_name_key_t *)(void *)fs->sort_tmp.data;
     sorted_names(rep[R_RECENT], 0, recent, tmp, &fs->name_text);
     sorted_names(rep[R_GONE], 1, gone, tmp, &fs->name_text);
     sorted_names(rep[R_LATER], 1, later, tmp, &fs->name_text);
-    const sort_name_t **active = (const sort_name_t **)(void *)fs->sort_tmp.data;
+    const dc_name_key_t **active = (const dc_name_key_t **)(void *)fs->sort_tmp.data;
 
     if (redisAppendCommand(fs->rc, "MULTI") != REDIS_OK)
         fs->send_failed = 1;
@@ -1281,11 +1232,11 @@ static int close_once(dc_featstore_t *fs, int64_t start, int n, dc_bucket_t *out
         size_t n_rows = 0, n_active = 0, i_recent = 0, i_gone = 0, i_later = 0;
 
         while (i_recent < n_recent || i_gone < n_gone) {
-            const sort_name_t *a;
+            const dc_name_key_t *a;
             if (i_gone == n_gone ||
-                (i_recent < n_recent && cmp_names(&recent[i_recent], &gone[i_gone]) < 0))
+                (i_recent < n_recent && dc_name_cmp(&recent[i_recent], &gone[i_gone]) < 0))
                 a = &recent[i_recent++];
-            else if ((a = &gone[i_gone++])->score < idle)
+            else if ((a = &gone[i_gone++])->value < idle)
                 continue;
             if (!walk_has(later, n_later, &i_later, a, stop))
                 active[n_active++] = a;
@@ -1317,7 +1268,7 @@ static int close_once(dc_featstore_t *fs, int64_t start, int n, dc_bucket_t *out
     }
     clear_entries(fs);
     for (size_t i = 0; i < n_gone; i++)
-        if (gone[i].score < idle_last && !add_record(fs, i, gone[i].s))
+        if (gone[i].value < idle_last && !add_record(fs, i, gone[i].s))
             fs->send_failed = 1;
     n_queued += send_over_entries(fs, "DEL");
     snprintf(key, sizeof(key), "%s:{meta}:version", fs->prefix);

@@ -290,7 +290,7 @@ const dc_limits_t *dc_featbatch_limits(const dc_featbatch_t *batch);
 /* Working memory of the functions below, kept between calls ({0} to start,
  * dc_value_scratch_free() to release). */
 typedef struct {
-    dc_buf_t items, users, item, obs;
+    dc_buf_t items, users, item, obs, keys;
 } dc_value_scratch_t;
 
 void dc_value_scratch_free(dc_value_scratch_t *scratch);

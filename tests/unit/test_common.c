@@ -1,5 +1,5 @@
 /* tests/unit/test_common.c - errors, event time, durations, the config table
- * and properties files, metrics rendering. */
+ * and properties files, metrics rendering, sorting names. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -193,6 +193,50 @@ static void test_metrics_render(void **state)
     dc_metrics_destroy(m);
 }
 
+/* Reference order for test_name_sort: strcmp, then the original position
+ * (the sort keeps equal names in order). */
+static int cmp_ref(const void *a, const void *b)
+{
+    const dc_name_key_t *x = a, *y = b;
+    int c = strcmp(x->s, y->s);
+    return c ? c : (x->value > y->value) - (x->value < y->value);
+}
+
+/* Names sort as strcmp orders them, equal ones in their order: SKU codes,
+ * names sharing their first 8 bytes, prefixes of each other, repeats. */
+static void test_name_sort(void **state)
+{
+    enum { N = 3000 };
+    static char names[N][24];
+    static dc_name_key_t keys[N], tmp[N], ref[N];
+    uint64_t rng = 42;
+    (void)state;
+
+    for (int i = 0; i < N; i++) {
+        rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
+        unsigned r = (unsigned)(rng >> 33);
+        switch (r % 4) {
+        case 0: snprintf(names[i], sizeof(names[i]), "%05u", 10000 + r % 900); break;
+        case 1: snprintf(names[i], sizeof(names[i]), "LONGNAME%u", r % 300); break;
+        case 2: snprintf(names[i], sizeof(names[i]), "LONGNAM%.*s", (int)(r % 3), "EEE"); break;
+        default: snprintf(names[i], sizeof(names[i]), "%c", 'A' + (char)(r % 26)); break;
+        }
+        keys[i] = dc_name_key(names[i], strlen(names[i]), i);
+    }
+    memcpy(ref, keys, sizeof(keys));
+    qsort(ref, N, sizeof(ref[0]), cmp_ref);
+    dc_name_sort(keys, tmp, N);
+    for (int i = 0; i < N; i++) {
+        assert_string_equal(keys[i].s, ref[i].s);
+        assert_int_equal(keys[i].value, ref[i].value);
+        if (i)
+            assert_true(dc_name_cmp(&keys[i - 1], &keys[i]) <= 0);
+    }
+    dc_name_key_t a = dc_name_key("LONGNAME1", 9, 0), b = dc_name_key("LONGNAME10", 10, 0);
+    assert_true(dc_name_cmp(&a, &b) < 0 && dc_name_cmp(&b, &a) > 0);
+    assert_int_equal(dc_name_cmp(&a, &a), 0);
+}
+
 static void test_strmap(void **state)
 {
     dc_strmap_t *map = dc_strmap_new();
@@ -287,6 +331,7 @@ int main(void)
         cmocka_unit_test(test_metrics_render),
         cmocka_unit_test(test_http_endpoint),
         cmocka_unit_test(test_strmap),
+        cmocka_unit_test(test_name_sort),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
