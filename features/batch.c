@@ -26,14 +26,12 @@ struct dc_featbatch_s {
     size_t n_obs, cap_obs;
     uint32_t *last_obs; /* per SKU: its newest observation, to chain and dedupe */
     size_t events;
-    /* dc_featbatch_group(): whether the pools are grouped by SKU, the pools
-     * it groups into (swapped with the ones above), and per SKU where its
-     * next element goes and where its run ends. */
+    /* dc_featbatch_group(): whether the pools are grouped by SKU, per
+     * element of a pool where it goes, and per SKU where its next element
+     * goes and where its run ends. */
     int grouped;
-    dc_slot_delta_t *slots_to;
-    dc_bucket_delta_t *buckets_to;
-    dc_user_obs_t *obs_to;
-    size_t cap_slots_to, cap_buckets_to, cap_obs_to;
+    uint32_t *dest;
+    size_t cap_dest;
     uint32_t *run_at, *run_end;
     size_t cap_runs;
 };
@@ -74,9 +72,7 @@ void dc_featbatch_destroy(dc_featbatch_t *batch)
     free(batch->buckets);
     free(batch->obs);
     free(batch->last_obs);
-    free(batch->slots_to);
-    free(batch->buckets_to);
-    free(batch->obs_to);
+    free(batch->dest);
     free(batch->run_at);
     free(batch->run_end);
     free(batch);
@@ -159,20 +155,12 @@ static int reserve_skus(dc_featbatch_t *batch, size_t n)
     return DC_OK;
 }
 
-/* Room for n slot deltas, n_buckets bucket deltas, n_obs observations and
- * n_skus SKUs in the pools dc_featbatch_group() groups into, which become
- * the batch's own after it. */
-static int reserve_group(dc_featbatch_t *batch, size_t n_slots, size_t n_buckets, size_t n_obs,
-                         size_t n_skus)
+/* Room for dc_featbatch_group()'s work on pools of up to n elements and n_skus SKUs. */
+static int reserve_group(dc_featbatch_t *batch, size_t n, size_t n_skus)
 {
     size_t cap_runs = batch->cap_runs;
 
-    if (reserve_pool((void **)&batch->slots_to, &batch->cap_slots_to, n_slots,
-                     sizeof(*batch->slots_to)) ||
-        reserve_pool((void **)&batch->buckets_to, &batch->cap_buckets_to, n_buckets,
-                     sizeof(*batch->buckets_to)) ||
-        reserve_pool((void **)&batch->obs_to, &batch->cap_obs_to, n_obs,
-                     sizeof(*batch->obs_to)) ||
+    if (reserve_pool((void **)&batch->dest, &batch->cap_dest, n, sizeof(uint32_t)) ||
         reserve_pool((void **)&batch->run_at, &cap_runs, n_skus, sizeof(uint32_t)) ||
         reserve_pool((void **)&batch->run_end, &batch->cap_runs, n_skus, sizeof(uint32_t)))
         return DC_ERR_NOMEM;
@@ -183,14 +171,13 @@ int dc_featbatch_reserve(dc_featbatch_t *batch, size_t events)
 {
     size_t n_slots = events * batch->lim.n_windows;
 
-    /* Both sets of pools: grouping swaps them. */
     if (reserve_skus(batch, events) ||
         reserve_pool((void **)&batch->slots, &batch->cap_slots, n_slots,
                      sizeof(*batch->slots)) ||
         reserve_pool((void **)&batch->buckets, &batch->cap_buckets, events,
                      sizeof(*batch->buckets)) ||
         reserve_pool((void **)&batch->obs, &batch->cap_obs, events, sizeof(*batch->obs)) ||
-        reserve_group(batch, n_slots, events, events, events))
+        reserve_group(batch, n_slots, events))
         return DC_ERR_NOMEM;
     return DC_OK;
 }
@@ -391,24 +378,31 @@ int dc_featbatch_add(dc_featbatch_t *batch, const dc_fevent_t *ev, int64_t close
     return DC_OK;
 }
 
-/* Groups one pool (n elements of elem bytes at from, each with its SKU's
- * index and its chain link as uint32 at sku_off and next_off) into to: a
- * run per SKU, in SKU order, each linked front to back. A SKU's chain runs
- * through its elements newest first (newest_first) or oldest first, and so
- * does its run. Sets first[SKU] (a uint32 at first_off in each SKU delta)
- * to its run's start, UINT32_MAX when it has none. Inline, so that each
- * call's constant sizes make its copies plain moves. */
-static inline void group_pool(dc_featbatch_t *batch, const void *from, void *to, size_t n,
-                              size_t elem, size_t sku_off, size_t next_off, int newest_first,
+/* Groups one pool (n elements of elem bytes, each with its SKU's index and
+ * its chain link as uint32 at sku_off and next_off) in place: a run per
+ * SKU, in SKU order, each linked front to back. A SKU's chain runs through
+ * its elements newest first (newest_first) or oldest first, and so does
+ * its run. Sets first[SKU] (a uint32 at first_off in each SKU delta) to its
+ * run's start, UINT32_MAX when it has none. In place rather than into a
+ * second pool: as fast, and no second pool's pages to fault in. Inline, so
+ * that each call's constant sizes make its copies plain moves. */
+static inline void group_pool(dc_featbatch_t *batch, void *pool, size_t n, size_t elem,
+                              size_t sku_off, size_t next_off, int newest_first,
                               size_t first_off)
 {
-    uint32_t *at = batch->run_at, *end = batch->run_end;
+    uint32_t *at = batch->run_at, *end = batch->run_end, *dest = batch->dest;
+    union {
+        dc_slot_delta_t slot;
+        dc_bucket_delta_t bucket;
+        dc_user_obs_t obs;
+    } tmp;
+    char *base = pool;
     uint32_t sku, link;
     size_t pos = 0;
 
     memset(at, 0, batch->n_skus * sizeof(*at));
     for (size_t i = 0; i < n; i++) {
-        memcpy(&sku, (const char *)from + i * elem + sku_off, sizeof(sku));
+        memcpy(&sku, base + i * elem + sku_off, sizeof(sku));
         at[sku]++;
     }
     for (size_t k = 0; k < batch->n_skus; k++) {
@@ -420,42 +414,49 @@ static inline void group_pool(dc_featbatch_t *batch, const void *from, void *to,
     }
     for (size_t j = 0; j < n; j++) {
         size_t i = newest_first ? n - 1 - j : j;
-        const char *e = (const char *)from + i * elem;
-        memcpy(&sku, e + sku_off, sizeof(sku));
-        size_t p = at[sku]++;
-        memcpy((char *)to + p * elem, e, elem);
+        memcpy(&sku, base + i * elem + sku_off, sizeof(sku));
+        dest[i] = at[sku]++;
+    }
+    /* Each swap puts one element where it goes. */
+    for (size_t i = 0; i < n; i++)
+        while (dest[i] != i) {
+            uint32_t d = dest[i];
+            memcpy(&tmp, base + d * elem, elem);
+            memcpy(base + d * elem, base + i * elem, elem);
+            memcpy(base + i * elem, &tmp, elem);
+            dest[i] = dest[d];
+            dest[d] = d;
+        }
+    for (size_t p = 0; p < n; p++) {
+        memcpy(&sku, base + p * elem + sku_off, sizeof(sku));
         link = p + 1 < end[sku] ? (uint32_t)(p + 1) : EMPTY;
-        memcpy((char *)to + p * elem + next_off, &link, sizeof(link));
+        memcpy(base + p * elem + next_off, &link, sizeof(link));
     }
 }
 
 int dc_featbatch_group(dc_featbatch_t *batch)
 {
+    size_t n = batch->n_slots;
+
     if (batch->grouped)
         return DC_OK;
-    if (reserve_group(batch, batch->n_slots, batch->n_buckets, batch->n_obs, batch->n_skus))
+    if (batch->n_buckets > n)
+        n = batch->n_buckets;
+    if (batch->n_obs > n)
+        n = batch->n_obs;
+    if (reserve_group(batch, n, batch->n_skus))
         return DC_ERR_NOMEM;
     /* Slots and buckets are chained newest first, observations oldest
      * first (slot_delta, bucket_delta, add_user). */
-    group_pool(batch, batch->slots, batch->slots_to, batch->n_slots, sizeof(dc_slot_delta_t),
+    group_pool(batch, batch->slots, batch->n_slots, sizeof(dc_slot_delta_t),
                offsetof(dc_slot_delta_t, sku), offsetof(dc_slot_delta_t, next), 1,
                offsetof(dc_sku_delta_t, first_slot));
-    group_pool(batch, batch->buckets, batch->buckets_to, batch->n_buckets,
-               sizeof(dc_bucket_delta_t), offsetof(dc_bucket_delta_t, sku),
-               offsetof(dc_bucket_delta_t, next), 1, offsetof(dc_sku_delta_t, first_bucket));
-    group_pool(batch, batch->obs, batch->obs_to, batch->n_obs, sizeof(dc_user_obs_t),
+    group_pool(batch, batch->buckets, batch->n_buckets, sizeof(dc_bucket_delta_t),
+               offsetof(dc_bucket_delta_t, sku), offsetof(dc_bucket_delta_t, next), 1,
+               offsetof(dc_sku_delta_t, first_bucket));
+    group_pool(batch, batch->obs, batch->n_obs, sizeof(dc_user_obs_t),
                offsetof(dc_user_obs_t, sku), offsetof(dc_user_obs_t, next), 0,
                offsetof(dc_sku_delta_t, first_user));
-#define SWAP_POOL(a, b, ca, cb)                                                                \
-    do {                                                                                       \
-        void *p_ = a;                                                                          \
-        size_t c_ = ca;                                                                        \
-        a = b, ca = cb, b = p_, cb = c_;                                                       \
-    } while (0)
-    SWAP_POOL(batch->slots, batch->slots_to, batch->cap_slots, batch->cap_slots_to);
-    SWAP_POOL(batch->buckets, batch->buckets_to, batch->cap_buckets, batch->cap_buckets_to);
-    SWAP_POOL(batch->obs, batch->obs_to, batch->cap_obs, batch->cap_obs_to);
-#undef SWAP_POOL
     batch->grouped = 1;
     return DC_OK;
 }
