@@ -438,8 +438,10 @@ int dc_featbatch_group(dc_featbatch_t *batch)
 {
     size_t n = batch->n_slots;
 
-    if (batch->grouped)
+    if (batch->grouped || !batch->n_skus) {
+        batch->grouped = 1; /* an empty batch is grouped as it is */
         return DC_OK;
+    }
     if (batch->n_buckets > n)
         n = batch->n_buckets;
     if (batch->n_obs > n)

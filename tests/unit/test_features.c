@@ -498,6 +498,12 @@ static void test_batch_grouped(void **state)
         walk_batch(b, &after);
         assert_memory_equal(after.v, before.v, before.n * sizeof(before.v[0]));
     }
+    /* An empty batch (a flush with nothing read) groups as it is. */
+    dc_featbatch_reset(b);
+    assert_int_equal(dc_featbatch_group(b), 0);
+    assert_int_equal(dc_featbatch_skus(b), 0);
+    dc_fevent_t late = ev("S1", "u1", T0, DC_FEV_VIEW, 0, 1.0);
+    assert_int_equal(dc_featbatch_add(b, &late, INT64_MIN, NULL), DC_ERR_INVAL);
     dc_featbatch_destroy(b);
 }
 
