@@ -512,9 +512,8 @@ int main(int argc, char **argv)
     ps.lim = lim;
     ps.flush_max = flush_max;
     /* Reserved as the pipeline reserves its batches. */
-    size_t reserve = flush_max < DC_PIPELINE_RESERVE_MAX ? (size_t)flush_max
-                                                         : DC_PIPELINE_RESERVE_MAX;
-    if (!(ps.batch = dc_featbatch_new(&lim)) || dc_featbatch_reserve(ps.batch, reserve))
+    if (!(ps.batch = dc_featbatch_new(&lim)) ||
+        dc_featbatch_reserve(ps.batch, dc_pipeline_batch_reserve(flush_max)))
         die("batch", "out of memory");
     double r_decode[99], r_busy[99], r_batch[99], r_pipe[99], cpu[99], cpu_ref[99], cpu_pipe[99];
     double cpu_flush[99], cpu_close[99];

@@ -20,6 +20,7 @@
  * transaction takes, so a long tail of closes (a replay's end) needs few. */
 #define CLOSES_PER_FLUSH DC_CLOSES_MAX
 #define HEARTBEAT_S 1.0     /* flush at least this often: lease, idle partitions */
+#define BATCH_RESERVE_MAX 200000 /* events; see dc_pipeline_batch_reserve() */
 
 /* The DLQ reasons, each with its counter made at start-up. */
 static const int dlq_reasons[] = {
@@ -100,10 +101,8 @@ dc_pipeline_t *dc_pipeline_new(const dc_conf_t *conf, const dc_limits_t *lim,
     pl->last_flush = pl->last_log = dc_monotonic_s();
     if (!(pl->codec = dc_codec_new(conf, errstr, errstr_size)))
         goto fail;
-    /* Both batches take a flush's events without moving their arrays (up to
-     * DC_PIPELINE_RESERVE_MAX: beyond it they grow as they fill). */
-    size_t reserve = pl->flush_max < DC_PIPELINE_RESERVE_MAX ? (size_t)pl->flush_max
-                                                             : DC_PIPELINE_RESERVE_MAX;
+    /* Both batches take a flush's events without moving their arrays. */
+    size_t reserve = dc_pipeline_batch_reserve(pl->flush_max);
     if (!(pl->batch = dc_featbatch_new(lim)) || !(pl->parts = dc_parts_new()) ||
         !(pl->job.batch = dc_featbatch_new(lim)) || !(pl->job.parts = dc_parts_new()) ||
         dc_featbatch_reserve(pl->batch, reserve) || dc_featbatch_reserve(pl->job.batch, reserve)) {
@@ -164,6 +163,11 @@ void dc_pipeline_destroy(dc_pipeline_t *pl)
 }
 
 void dc_pipeline_stats(const dc_pipeline_t *pl, dc_pipeline_stats_t *stats) { *stats = pl->stats; }
+
+size_t dc_pipeline_batch_reserve(int64_t flush_max)
+{
+    return flush_max < BATCH_RESERVE_MAX ? (size_t)flush_max : BATCH_RESERVE_MAX;
+}
 
 /* The batch is lost: every partition goes back to what the store holds, and
  * the source reads on from there. */

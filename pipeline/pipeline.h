@@ -43,10 +43,11 @@
 
 typedef struct dc_pipeline_s dc_pipeline_t;
 
-/* Events each of the pipeline's two batches reserves room for at most
- * (flush.max.events up to this; dc_featbatch_reserve): under 200 MB of
- * address space each, a SKU delta being under half a kilobyte. */
-#define DC_PIPELINE_RESERVE_MAX 200000
+/* The events each of the pipeline's two batches reserves room for
+ * (dc_featbatch_reserve) at flush.max.events flush_max: all of them, up to
+ * 200000 (under 200 MB of address space each, a SKU delta being under half
+ * a kilobyte); beyond that a batch grows as it fills. */
+size_t dc_pipeline_batch_reserve(int64_t flush_max);
 
 /* The input topics; the index is the `topic` of a message and a partition. */
 enum { DC_TOPIC_CLICKS = 0, DC_TOPIC_ORDERS = 1 };
