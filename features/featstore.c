@@ -17,6 +17,7 @@
 #define DC_KEY_PREFIX_MAX 128
 #define DC_STORE_CHUNK 2000 /* keys per MGET or MSET: big commands, bounded buffers */
 
+
 extern const char dc__lua_flush[];
 extern const char dc__lua_features[];
 
@@ -35,6 +36,8 @@ struct dc_featstore_s {
     dc_value_scratch_t scratch;   /* the merge's and a close's record parsing */
     dc_buf_t scores;              /* ZADD scores of one chunk */
     dc_value_logs_t logs;         /* a flush's entries of the open buckets' logs */
+    dc_buf_t log_lens;            /* what this instance knows of them (log_len_t) */
+    dc_buf_t log_in, log_out;     /* a compaction's log, and the compacted log */
     dc_buf_t names, sort_tmp;     /* a close's SKU lists, as sorted string arrays */
     dc_buf_t name_text;           /* their names, copied out of the replies side by side */
     const char **argv;            /* one command's arguments */
@@ -42,6 +45,15 @@ struct dc_featstore_s {
     int send_failed;              /* an append ran out of memory */
     char errstr[512];
 };
+
+/* What this instance knows of an open bucket's log: its length as the
+ * last flush's APPEND (which counts every instance's entries) or
+ * compaction left it, and the length from which a flush compacts it. */
+typedef struct {
+    int64_t start;
+    size_t len, compact_at;
+    int reading; /* the flush in progress reads it to compact it */
+} log_len_t;
 
 static int fs_err(dc_featstore_t *fs, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -212,6 +224,9 @@ void dc_featstore_destroy(dc_featstore_t *fs)
     dc_buf_free(&fs->values);
     dc_buf_free(&fs->scores);
     dc_value_logs_free(&fs->logs);
+    dc_buf_free(&fs->log_lens);
+    dc_buf_free(&fs->log_in);
+    dc_buf_free(&fs->log_out);
     dc_buf_free(&fs->names);
     dc_buf_free(&fs->sort_tmp);
     dc_buf_free(&fs->name_text);
@@ -446,6 +461,18 @@ static void pack_meta(dc_featstore_t *fs, dc_parts_t *parts, int64_t ack_until,
         msgpack_pack_int64(&pk, oldest_bucket);
 }
 
+/* The key of the log of the open bucket at start. */
+static void open_log_key(const dc_featstore_t *fs, char *key, size_t size, int64_t start)
+{
+    snprintf(key, size, "%s:{meta}:open:%lld", fs->prefix, (long long)start);
+}
+
+static log_len_t *log_lens(const dc_featstore_t *fs, size_t *n)
+{
+    *n = fs->log_lens.len / sizeof(log_len_t);
+    return (log_len_t *)(void *)fs->log_lens.data;
+}
+
 /* Queues "cmd key..." (MGET, DEL) over the entries' keys, in chunks;
  * returns how many commands. */
 static size_t send_over_entries(dc_featstore_t *fs, const char *cmd)
@@ -463,10 +490,11 @@ static size_t send_over_entries(dc_featstore_t *fs, const char *cmd)
 }
 
 /* Sends what a flush reads, under WATCH of the version key: the clock, the
- * partition offsets and every value the batch touches. */
+ * partition offsets, every value the batch touches and the open logs due
+ * to be compacted. */
 static int send_reads(dc_featstore_t *fs, dc_parts_t *parts, int64_t *ncmd)
 {
-    char key[DC_KEY_PREFIX_MAX + 32];
+    char key[DC_KEY_PREFIX_MAX + 64];
     size_t argc = 0, n_parts = dc_parts_count(parts);
 
     /* Room for the longest command of the flush: MGET, MSET or ZADD of a
@@ -497,6 +525,18 @@ static int send_reads(dc_featstore_t *fs, dc_parts_t *parts, int64_t *ncmd)
         ++*ncmd;
     }
     *ncmd += (int64_t)send_over_entries(fs, "MGET");
+    size_t n_logs;
+    log_len_t *ll = log_lens(fs, &n_logs);
+    for (size_t i = 0; i < n_logs; i++) {
+        if (!(ll[i].reading = ll[i].len >= ll[i].compact_at))
+            continue;
+        argc = 0;
+        open_log_key(fs, key, sizeof(key), ll[i].start);
+        arg_str(fs, &argc, "GET");
+        arg_str(fs, &argc, key);
+        send_argv(fs, argc);
+        ++*ncmd;
+    }
     return DC_OK;
 }
 
@@ -539,6 +579,43 @@ static void send_mset(dc_featstore_t *fs, size_t from, size_t to)
         arg(fs, &argc, fs->values.data + e->value_off, e->value_len);
     }
     send_argv(fs, argc);
+}
+
+/* Compacts the log ll of a bucket, stored as r (GET's reply), with this
+ * flush's entries of it into the flush's whole log of the bucket. A log
+ * gone (its bucket closed) or of a closed bucket (before late_before: it
+ * stays as it is for its close) is left alone. */
+static int compact_log(dc_featstore_t *fs, log_len_t *ll, const redisReply *r,
+                       int64_t late_before)
+{
+    dc_value_log_t *log;
+    int err;
+
+    if (r->type == REDIS_REPLY_NIL || ll->start < late_before) {
+        ll->len = 0; /* forgotten after the flush */
+        return DC_OK;
+    }
+    if (r->type != REDIS_REPLY_STRING)
+        return fs_err(fs, DC_ERR_REDIS, "redis: GET of bucket %lld's log: unexpected reply",
+                      (long long)ll->start);
+    if (!(log = dc_value_logs_get(&fs->logs, ll->start)))
+        return fs_err(fs, DC_ERR_NOMEM, "out of memory compacting a log");
+    fs->log_in.len = 0;
+    fs->log_out.len = 0;
+    if (dc_buf_append(&fs->log_in, r->str, r->len) ||
+        dc_buf_append(&fs->log_in, log->log.data, log->log.len))
+        return fs_err(fs, DC_ERR_NOMEM, "out of memory compacting a log");
+    err = dc_value_compact_log(fs->log_in.data, fs->log_in.len, &fs->scratch, &fs->log_out);
+    if (err == DC_ERR_MALFORMED)
+        return fs_err(fs, err, "bucket %lld's log in redis is not a bucket log",
+                      (long long)ll->start);
+    if (err)
+        return fs_err(fs, err, "out of memory compacting a log");
+    dc_buf_t swap = log->log;
+    log->log = fs->log_out;
+    fs->log_out = swap;
+    log->whole = 1;
+    return DC_OK;
 }
 
 /* Reads the replies of send_reads(): checks every partition's offset is
@@ -628,6 +705,18 @@ static int read_and_merge(dc_featstore_t *fs, const dc_featbatch_t *batch, dc_pa
                 return err;
         }
     }
+    /* The logs' reads come last: every delta of the flush is in fs->logs. */
+    size_t n_logs;
+    log_len_t *ll = log_lens(fs, &n_logs);
+    for (size_t i = 0; i < n_logs; i++) {
+        if (!ll[i].reading)
+            continue;
+        if (!(r = next_reply(fs)))
+            return DC_ERR_REDIS;
+        if (!err)
+            err = compact_log(fs, &ll[i], r, late_before);
+        freeReplyObject(r);
+    }
     return err;
 }
 
@@ -683,12 +772,12 @@ static int send_commit(dc_featstore_t *fs, const dc_featbatch_t *batch, dc_parts
         send_zadd(fs, batch, key, 0, n_queued);
     }
     /* Each open bucket's deltas go to the end of its log, which its close
-     * sums. */
+     * sums; a compacted log replaces it. */
     for (size_t i = 0; i < fs->logs.n; i++) {
         const dc_value_log_t *log = &fs->logs.logs[i];
         argc = 0;
-        snprintf(key, sizeof(key), "%s:{meta}:open:%lld", fs->prefix, (long long)log->start);
-        arg_str(fs, &argc, "APPEND");
+        open_log_key(fs, key, sizeof(key), log->start);
+        arg_str(fs, &argc, log->whole ? "SET" : "APPEND");
         arg_str(fs, &argc, key);
         arg(fs, &argc, log->log.data, log->log.len);
         send_argv(fs, argc);
@@ -752,6 +841,42 @@ static int read_exec(dc_featstore_t *fs, size_t n_queued, redisReply **exec)
     return err;
 }
 
+/* After a flush: the lengths its logs' APPEND (replies[i], one per log) or
+ * SET left, and the logs of buckets before closed_until (closed: their
+ * close reads them as they are) or gone forgotten. Out of memory, a log
+ * goes unnoted: it is compacted once a later flush notes it. */
+static void note_log_lens(dc_featstore_t *fs, redisReply **replies, int64_t closed_until)
+{
+    size_t n_logs, kept = 0;
+    log_len_t *ll;
+
+    for (size_t i = 0; i < fs->logs.n; i++) {
+        const dc_value_log_t *log = &fs->logs.logs[i];
+        size_t len = log->whole ? log->log.len
+                     : replies[i]->type == REDIS_REPLY_INTEGER ? (size_t)replies[i]->integer
+                                                               : 0;
+        size_t at = 0;
+        ll = log_lens(fs, &n_logs);
+        while (at < n_logs && ll[at].start != log->start)
+            at++;
+        if (at == n_logs) {
+            if (dc_buf_reserve(&fs->log_lens, sizeof(log_len_t)))
+                continue;
+            ll = log_lens(fs, &n_logs);
+            ll[at] = (log_len_t){.start = log->start, .compact_at = DC_LOG_COMPACT_MIN};
+            fs->log_lens.len += sizeof(log_len_t);
+        }
+        ll[at].len = len;
+        if (log->whole)
+            ll[at].compact_at = len < DC_LOG_COMPACT_MIN / 2 ? DC_LOG_COMPACT_MIN : 2 * len;
+    }
+    ll = log_lens(fs, &n_logs);
+    for (size_t i = 0; i < n_logs; i++)
+        if (ll[i].len && (closed_until == INT64_MIN || ll[i].start >= closed_until))
+            ll[kept++] = ll[i];
+    fs->log_lens.len = kept * sizeof(log_len_t);
+}
+
 /* Reads the replies of send_commit() (see read_exec) into res. */
 static int read_commit(dc_featstore_t *fs, size_t n_queued, dc_flush_result_t *res)
 {
@@ -769,6 +894,8 @@ static int read_commit(dc_featstore_t *fs, size_t n_queued, dc_flush_result_t *r
         res->acked_until = reply_i64(m->element[1], INT64_MIN);
         res->closer = (int)reply_i64(m->element[2], 0);
         res->commands += reply_i64(m->element[3], 0);
+        /* The logs' commands come just before the script (send_commit). */
+        note_log_lens(fs, r->element + n_queued - 1 - fs->logs.n, res->closed_until);
     }
     freeReplyObject(r);
     return err;
@@ -1126,7 +1253,7 @@ static int close_once(dc_featstore_t *fs, int64_t start, int n, dc_bucket_t *out
     for (int b = 0; b < n; b++) {
         long long at = (long long)(start + b * width);
         snprintf(snapkey[b], sizeof(snapkey[b]), "%s:{meta}:closed:%lld", fs->prefix, at);
-        snprintf(logkey[b], sizeof(logkey[b]), "%s:{meta}:open:%lld", fs->prefix, at);
+        open_log_key(fs, logkey[b], sizeof(logkey[b]), start + b * width);
     }
     snprintf(since, sizeof(since), "%lld", (long long)(stop_last - lim->idle_ttl_ms));
     snprintf(idle_before, sizeof(idle_before), "(%lld", (long long)(stop_last - lim->idle_ttl_ms));

@@ -283,7 +283,8 @@ const dc_limits_t *dc_featbatch_limits(const dc_featbatch_t *batch);
  *     here, however many slots its events reach;
  *   an open bucket's log, one Redis string per bucket: every flush appends
  *     the deltas of the SKUs it has in the bucket, and the close sums them,
- *     so a flush reads nothing of a bucket and a close reads one value.
+ *     so a flush reads nothing of a bucket (but a log due to be compacted,
+ *     DC_LOG_COMPACT_MIN) and a close reads one value.
  * Numbers are stored as variable-length integers, so a value takes a few
  * bytes a slot or entry besides its users. */
 
@@ -295,10 +296,12 @@ typedef struct {
 
 void dc_value_scratch_free(dc_value_scratch_t *scratch);
 
-/* The log entries one flush appends, one log per open bucket. */
+/* The log entries one flush appends, one log per open bucket; or, once
+ * the flush has compacted the bucket's log (whole), all of that log. */
 typedef struct {
     int64_t start;
     dc_buf_t log;
+    int whole;
 } dc_value_log_t;
 
 typedef struct {
@@ -306,6 +309,18 @@ typedef struct {
     size_t n, cap;
 } dc_value_logs_t;
 
+/* An open bucket's log gets an entry per SKU from every flush, so in a
+ * live stream (a bucket an hour, a flush every 200 ms) it would grow with
+ * the flushes, to gigabytes and past Redis' 512 MiB limit of a string. A
+ * flush compacts a log (dc_value_compact_log) once it has passed this
+ * size, and again each time it has doubled since: a log stays within
+ * about twice its compacted size or this, and each byte appended is summed
+ * about twice, however long the bucket. */
+#define DC_LOG_COMPACT_MIN (1u << 20)
+
+/* The log of the bucket at start, added empty (not whole) if logs has none;
+ * NULL: out of memory. */
+dc_value_log_t *dc_value_logs_get(dc_value_logs_t *logs, int64_t start);
 /* Empties every log, keeping the memory. */
 void dc_value_logs_clear(dc_value_logs_t *logs);
 void dc_value_logs_free(dc_value_logs_t *logs);
@@ -337,6 +352,14 @@ typedef struct {
  * is not a bucket log. */
 int dc_value_read_log(const void *log, size_t len, dc_value_scratch_t *scratch,
                       dc_log_row_t **rows, size_t *n_rows);
+/* Appends to out the compacted form of a bucket log: one entry per SKU (in
+ * byte order of the SKUs) of its summed numbers and the union of its users
+ * sketches, which dc_value_read_log sums to the same rows as the log.
+ * Every flush appends an entry per SKU it has in the bucket, so a busy
+ * bucket's log grows with its flushes, not its SKUs, until compacted.
+ * DC_ERR_MALFORMED: log is not a bucket log. */
+int dc_value_compact_log(const void *log, size_t len, dc_value_scratch_t *scratch,
+                         dc_buf_t *out);
 
 /* ------------------------------------------------------------------------ */
 /* Closed buckets                                                           */

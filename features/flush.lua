@@ -4,8 +4,8 @@
 -- store's version key, reads the clock, the partition offsets and the
 -- records of the SKUs the batch touches, checks the offsets (fencing) and
 -- merges the deltas in C, then sends MULTI, the merged records (MSET), the
--- SKUs' times (ZADD), the open buckets' log entries (APPEND), this script,
--- EXEC. Every writer of the
+-- SKUs' times (ZADD), the open buckets' log entries (APPEND, or SET of a
+-- log it has read and compacted), this script, EXEC. Every writer of the
 -- store bumps the version (this script and the bucket close), so EXEC
 -- fails, and featstore.c starts over, whenever anything it read has
 -- changed since.

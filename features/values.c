@@ -431,32 +431,20 @@ static int log_append(dc_value_logs_t *logs, const dc_featbatch_t *batch, size_t
                       const dc_bucket_delta_t *b, dc_value_scratch_t *sc)
 {
     const char *name = dc_featbatch_sku(batch, sku)->sku;
-    size_t name_len = strlen(name), i = 0;
+    size_t name_len = strlen(name);
     uint64_t f[11] = {(uint64_t)b->units,        (uint64_t)b->cancelled,
                       (uint64_t)b->views,        (uint64_t)b->carts,
                       (uint64_t)b->removes,      (uint64_t)b->orders,
                       (uint64_t)b->revenue_e4,   (uint64_t)b->events,
                       (uint64_t)b->promo_events, (uint64_t)b->price_n,
                       (uint64_t)b->price_sum_e4};
+    dc_value_log_t *entry = dc_value_logs_get(logs, b->start);
     dc_buf_t *log;
     int err;
 
-    while (i < logs->n && logs->logs[i].start != b->start)
-        i++;
-    if (i == logs->n) {
-        if (logs->n == logs->cap) {
-            size_t cap = logs->cap ? 2 * logs->cap : 8;
-            dc_value_log_t *grown = realloc(logs->logs, cap * sizeof(*grown));
-            if (!grown)
-                return DC_ERR_NOMEM;
-            memset(grown + logs->cap, 0, (cap - logs->cap) * sizeof(*grown));
-            logs->logs = grown;
-            logs->cap = cap;
-        }
-        logs->logs[logs->n].start = b->start;
-        logs->logs[logs->n++].log.len = 0;
-    }
-    log = &logs->logs[i].log;
+    if (!entry)
+        return DC_ERR_NOMEM;
+    log = &entry->log;
     if ((err = users_in(sc, b->start, dc_featbatch_limits(batch)->bucket_ms)) ||
         (err = dc_buf_reserve(log, 1 + name_len)))
         return err;
@@ -517,6 +505,30 @@ int dc_value_merge_sku(dc_buf_t *out, const void *cur, size_t cur_len,
     return err;
 }
 
+dc_value_log_t *dc_value_logs_get(dc_value_logs_t *logs, int64_t start)
+{
+    size_t i = 0;
+
+    while (i < logs->n && logs->logs[i].start != start)
+        i++;
+    if (i < logs->n)
+        return &logs->logs[i];
+    if (logs->n == logs->cap) {
+        size_t cap = logs->cap ? 2 * logs->cap : 8;
+        dc_value_log_t *grown = realloc(logs->logs, cap * sizeof(*grown));
+        if (!grown)
+            return NULL;
+        memset(grown + logs->cap, 0, (cap - logs->cap) * sizeof(*grown));
+        logs->logs = grown;
+        logs->cap = cap;
+    }
+    dc_value_log_t *log = &logs->logs[logs->n++];
+    log->start = start;
+    log->log.len = 0;
+    log->whole = 0;
+    return log;
+}
+
 void dc_value_logs_clear(dc_value_logs_t *logs)
 {
     logs->n = 0;
@@ -565,8 +577,11 @@ typedef struct {
     size_t sketch_len;
 } log_entry_t;
 
-int dc_value_read_log(const void *log_v, size_t len, dc_value_scratch_t *sc,
-                      dc_log_row_t **rows, size_t *n_rows)
+/* Sums a bucket log per SKU (see dc_value_read_log); with compacted, also
+ * appends to it the log of one entry per SKU, in SKU order, that sums to
+ * the same rows. */
+static int sum_log(const void *log_v, size_t len, dc_value_scratch_t *sc, dc_log_row_t **rows,
+                   size_t *n_rows, dc_buf_t *compacted)
 {
     const uint8_t *log = log_v;
     size_t off = 0, n = 0, out = 0;
@@ -631,10 +646,39 @@ int dc_value_read_log(const void *log_v, size_t len, dc_value_scratch_t *sc,
             *tmp = swap;
         }
         row->users = sketch_count(acc->data, acc->len);
+        if (compacted) {
+            uint64_t sum[11];
+            for (int k = 0; k < 11; k++)
+                sum[k] = (uint64_t)*f[k];
+            if (dc_buf_reserve(compacted, 1 + row->sku_len))
+                return DC_ERR_NOMEM;
+            compacted->data[compacted->len++] = (uint8_t)row->sku_len;
+            memcpy(compacted->data + compacted->len, row->sku, row->sku_len);
+            compacted->len += row->sku_len;
+            /* The union goes in as it is: no users to add (obs is free
+             * here, the merge's working memory). */
+            dc_buf_t none = {0};
+            if (put_item(compacted, &sc->obs, sum, 11, acc->data, acc->len, &none))
+                return DC_ERR_NOMEM;
+        }
     }
     *rows = r;
     *n_rows = out;
     return DC_OK;
+}
+
+int dc_value_read_log(const void *log, size_t len, dc_value_scratch_t *sc, dc_log_row_t **rows,
+                      size_t *n_rows)
+{
+    return sum_log(log, len, sc, rows, n_rows, NULL);
+}
+
+int dc_value_compact_log(const void *log, size_t len, dc_value_scratch_t *sc, dc_buf_t *out)
+{
+    dc_log_row_t *rows;
+    size_t n_rows;
+
+    return sum_log(log, len, sc, &rows, &n_rows, out);
 }
 
 void dc_value_scratch_free(dc_value_scratch_t *sc)

@@ -22,6 +22,9 @@
 --             cancelled, views, carts, removes, orders, revenue_e4, events,
 --             promo_events, price_n, price_sum_e4, then the users sketch of
 --             the SKU's events in the bucket in that flush
+-- A log grown past 1 MiB, and again past twice its last compacted size,
+-- is read by the next flush and SET compacted: one entry per SKU, of its
+-- sums and the union of its sketches (featstore.c, DC_LOG_COMPACT_MIN).
 
 -- A sketch counts distinct users inside the slot or entry it belongs to,
 -- so a flush writes a SKU's users with the same MSET as its counts instead

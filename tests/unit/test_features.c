@@ -759,6 +759,30 @@ static void test_values_log(void **state)
     assert_int_equal(rows[1].d.events, 8);
     assert_true(rows[1].users == 4); /* u0 .. u3, exact */
 
+    /* Compacted, the log holds one entry per SKU, sums to the same rows
+     * (the users of both sketch forms exactly so), and compacts no
+     * further. */
+    dc_log_row_t want[2];
+    dc_buf_t compact = {0}, again = {0};
+    memcpy(want, rows, sizeof(want));
+    assert_int_equal(dc_value_compact_log(log.data, log.len, &sc, &compact), DC_OK);
+    assert_true(compact.len < log.len);
+    assert_int_equal(dc_value_read_log(compact.data, compact.len, &sc, &rows, &n), DC_OK);
+    assert_int_equal(n, 2);
+    for (size_t i = 0; i < 2; i++) {
+        assert_int_equal(rows[i].sku_len, 1);
+        assert_memory_equal(rows[i].sku, want[i].sku, 1);
+        assert_memory_equal(&rows[i].d, &want[i].d, sizeof(want[i].d));
+        assert_true(rows[i].users == want[i].users);
+    }
+    assert_int_equal(dc_value_compact_log(compact.data, compact.len, &sc, &again), DC_OK);
+    assert_int_equal(again.len, compact.len);
+    assert_memory_equal(again.data, compact.data, compact.len);
+    assert_int_equal(dc_value_compact_log(log.data, log.len - 1, &sc, &again),
+                     DC_ERR_MALFORMED);
+    dc_buf_free(&compact);
+    dc_buf_free(&again);
+
     /* Once the bucket has closed, its deltas stay out of the logs and
      * count as late; the windows still take them. */
     dc_value_logs_clear(&logs);
