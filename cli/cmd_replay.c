@@ -674,7 +674,8 @@ static int replay_main(int argc, char **argv, int train)
     if (!err)
         err = dc_modelstage_finish(rp.ms);
     if (err) {
-        const char *why = fs ? dc_file_source_errstr(fs) : "";
+        const char *why = fs && *dc_file_source_errstr(fs) ? dc_file_source_errstr(fs)
+                                                           : dc_pipeline_errstr(pl);
         fprintf(stderr, "demandcast %s: %s%s%s\n", cmd, dc_err2str(err), *why ? ": " : "", why);
         goto out;
     }

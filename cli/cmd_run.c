@@ -188,7 +188,8 @@ int dc_cmd_run(int argc, char **argv)
     dc_ingest_destroy(in);
     in = NULL;
     if (err) {
-        fprintf(stderr, "demandcast run: %s\n", dc_err2str(err));
+        const char *why = dc_pipeline_errstr(pl);
+        fprintf(stderr, "demandcast run: %s%s%s\n", dc_err2str(err), *why ? ": " : "", why);
         goto out;
     }
     dc_log(DC_LOG_INFO, "run", "stopped: %llu forecasts and %llu surge alerts published",

@@ -37,9 +37,9 @@ static const dc_conf_prop_t props[] = {
     {"schema.id.surge", DC_CONF_INT, "4", 0, 2147483647, "Schema id written for SurgeAlert."},
 
     /* Event time and windows (DESIGN.md section 3). */
-    {"bucket.width", DC_CONF_DURATION, "1h", 60000, 604800000, "Demand bucket width; a closed bucket triggers a forecast step."},
+    {"bucket.width", DC_CONF_DURATION, "1h", 60000, 604800000, "Demand bucket width; a closed bucket triggers a forecast step. Fixed for the life of a feature store (redis.key.prefix)."},
     {"lateness", DC_CONF_DURATION, "5m", 0, 604800000, "Allowed lateness: the watermark trails the newest event time by this much."},
-    {"windows", DC_CONF_STR, "5m,1h,24h,7d", NOLIM, "Rolling feature windows, comma-separated durations."},
+    {"windows", DC_CONF_STR, "5m,1h,24h,7d", NOLIM, "Rolling feature windows, comma-separated durations. Their lengths are fixed for the life of a feature store (redis.key.prefix); their names may change."},
     {"future.tolerance", DC_CONF_DURATION, "1h", 0, 31536000000.0, "Events dated more than this after the wall clock go to the DLQ (bad_timestamp)."},
     {"sku.idle.ttl", DC_CONF_DURATION, "14d", 60000, 31536000000.0, "A SKU without events for this long (event time) leaves the active set; the bucket close that finds it so deletes its Redis keys."},
     {"flush.interval", DC_CONF_DURATION, "200ms", 1, 60000, "Longest time window deltas wait before the atomic flush to Redis."},

@@ -43,6 +43,9 @@ struct dc_featstore_s {
     const char **argv;            /* one command's arguments */
     size_t *argl, cap_argv;
     int send_failed;              /* an append ran out of memory */
+    /* This configuration's windows as flush.lua writes them in the clock
+     * ("name=slot_ms,..."), for check_layout()'s message. */
+    char windows_spec[DC_WINDOWS_MAX * 40];
     char errstr[512];
 };
 
@@ -199,6 +202,10 @@ dc_featstore_t *dc_featstore_new(const dc_conf_t *conf, const dc_limits_t *lim,
     fs->timeout_ms = dc_conf_duration_ms(conf, "redis.timeout");
     fs->lease_ms = dc_conf_duration_ms(conf, "close.lease");
     fs->lim = *lim;
+    for (size_t w = 0, len = 0; w < lim->n_windows; w++)
+        len += (size_t)snprintf(fs->windows_spec + len, sizeof(fs->windows_spec) - len, "%s%s=%lld",
+                                w ? "," : "", lim->window_name[w],
+                                (long long)(lim->window_ms[w] / DC_WINDOW_SLOTS));
     msgpack_sbuffer_init(&fs->sbuf);
     if (dc_featstore_connect(fs)) {
         dc_seterr(errstr, errstr_size, DC_ERR_REDIS, "%s", fs->errstr);
@@ -512,6 +519,8 @@ static int send_reads(dc_featstore_t *fs, dc_parts_t *parts, int64_t *ncmd)
     arg_str(fs, &argc, "closed");
     arg_str(fs, &argc, "acked");
     arg_str(fs, &argc, "origin");
+    arg_str(fs, &argc, "windows");
+    arg_str(fs, &argc, "bucket");
     send_argv(fs, argc);
     *ncmd += 2;
     if (n_parts) {
@@ -618,6 +627,52 @@ static int compact_log(dc_featstore_t *fs, log_len_t *ll, const redisReply *r,
     return DC_OK;
 }
 
+/* Whether the windows spec (flush.lua's "name=slot_ms,...", len bytes)
+ * has the slot lengths of this configuration's windows, in order; their
+ * names may differ (a reader takes them from the clock). */
+static int same_slots(const dc_featstore_t *fs, const char *spec, size_t len)
+{
+    const char *p = spec, *end = spec + len;
+    size_t w = 0;
+
+    for (; p < end; w++) {
+        const char *comma = memchr(p, ',', (size_t)(end - p)), *stop = comma ? comma : end;
+        const char *eq = memchr(p, '=', (size_t)(stop - p));
+        char ms[24];
+        if (!eq || w == fs->lim.n_windows || (size_t)(stop - eq) > sizeof(ms))
+            return 0;
+        memcpy(ms, eq + 1, (size_t)(stop - eq - 1));
+        ms[stop - eq - 1] = '\0';
+        if (strtoll(ms, NULL, 10) != fs->lim.window_ms[w] / DC_WINDOW_SLOTS)
+            return 0;
+        p = stop + 1;
+    }
+    return w == fs->lim.n_windows;
+}
+
+/* DC_ERR_CONFIG unless the store's values are written in the layout this
+ * configuration writes: windows (the clock's spec, nil for a new store)
+ * and the bucket width (INT64_MIN: not stored yet). Merging slots of
+ * other lengths, or closing buckets by other starts, would mix them up
+ * without a word. */
+static int check_layout(dc_featstore_t *fs, const redisReply *windows, int64_t bucket_ms)
+{
+    int same_windows = windows->type != REDIS_REPLY_STRING ||
+                       same_slots(fs, windows->str, windows->len);
+
+    if (same_windows && (bucket_ms == INT64_MIN || bucket_ms == fs->lim.bucket_ms))
+        return DC_OK;
+    return fs_err(fs, DC_ERR_CONFIG,
+                  "the feature store under redis.key.prefix %s holds windows of slots %.*s "
+                  "(name=ms) and buckets of %lld ms; this configuration has %s and %lld ms. "
+                  "The stored windows and buckets cannot change: use another "
+                  "redis.key.prefix, or empty the store", fs->prefix,
+                  windows->type == REDIS_REPLY_STRING ? (int)windows->len : 1,
+                  windows->type == REDIS_REPLY_STRING ? windows->str : "-",
+                  (long long)(bucket_ms == INT64_MIN ? fs->lim.bucket_ms : bucket_ms),
+                  fs->windows_spec, (long long)fs->lim.bucket_ms);
+}
+
 /* Reads the replies of send_reads(): checks every partition's offset is
  * where this instance left it (DC_ERR_VERSION: fenced), then opens the
  * transaction (MULTI; *in_multi is set) and merges batch into every
@@ -640,7 +695,7 @@ static int read_and_merge(dc_featstore_t *fs, const dc_featbatch_t *batch, dc_pa
     freeReplyObject(r); /* WATCH */
     if (!(r = next_reply(fs)))
         return DC_ERR_REDIS;
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 3)
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 5)
         err = fs_err(fs, DC_ERR_REDIS, "redis: reading the clock: unexpected reply");
     else {
         int64_t closed = reply_i64(r->element[0], INT64_MIN);
@@ -648,6 +703,7 @@ static int read_and_merge(dc_featstore_t *fs, const dc_featbatch_t *batch, dc_pa
         int64_t origin = reply_i64(r->element[2], INT64_MIN);
         int provisional = closed == INT64_MIN || (closed == origin && acked == origin);
         late_before = provisional ? INT64_MIN : closed;
+        err = check_layout(fs, r->element[3], reply_i64(r->element[4], INT64_MIN));
     }
     freeReplyObject(r);
     if (n_parts) {

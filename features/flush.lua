@@ -108,12 +108,13 @@ if closer == 1 and ack_until and acked and ack_until > acked then
   acked = stop
 end
 -- The window lengths go with the clock, so that a reader (features.lua)
--- sums the rings the way they were written.
+-- sums the rings the way they were written; with the bucket width, they
+-- are the layout featstore.c checks before it writes.
 local spec = {}
 for w = 1, #windows do spec[w] = windows[w][1] .. '=' .. I(windows[w][2]) end
 if closed ~= nil then
   call('HSET', clockkey, 'closed', I(closed), 'acked', I(acked), 'origin', I(origin or closed),
-       'windows', table.concat(spec, ','))
+       'windows', table.concat(spec, ','), 'bucket', I(bucket))
 end
 
 -- Before the first close the clock's start is provisional (see above): no

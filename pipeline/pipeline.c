@@ -75,7 +75,8 @@ struct dc_pipeline_s {
     dc_metric_t *m_in, *m_out, *m_late, *m_skipped, *m_flushes, *m_flush_fail, *m_flush_s,
         *m_flush_last, *m_closed, *m_cmds, *m_conflicts, *m_dlq[DC_ERR__COUNT];
     int64_t dlq[DC_ERR__COUNT]; /* rejects by reason, for the log (metrics may be NULL) */
-    char errstr[512];
+    char errstr[512];           /* why the loop failed (dc_pipeline_errstr) */
+    char detail[512];           /* why the message in hand is rejected, for the DLQ */
 };
 
 dc_pipeline_t *dc_pipeline_new(const dc_conf_t *conf, const dc_limits_t *lim,
@@ -163,6 +164,8 @@ void dc_pipeline_destroy(dc_pipeline_t *pl)
 }
 
 void dc_pipeline_stats(const dc_pipeline_t *pl, dc_pipeline_stats_t *stats) { *stats = pl->stats; }
+
+const char *dc_pipeline_errstr(const dc_pipeline_t *pl) { return pl->errstr; }
 
 size_t dc_pipeline_batch_reserve(int64_t flush_max)
 {
@@ -335,6 +338,9 @@ static int flush_finish(dc_pipeline_t *pl)
     if ((err = pl->job.err)) {
         pl->stats.flush_failures++;
         dc_metric_add(pl->m_flush_fail, 1);
+        dc_seterr(pl->errstr, sizeof(pl->errstr), err, "%s", dc_featstore_errstr(pl->fs));
+    } else {
+        pl->errstr[0] = '\0'; /* a failure retried before is over */
     }
     if (err == DC_ERR_VERSION) {
         dc_log(DC_LOG_WARN, "pipeline", "%s: dropping the batch and rewinding",
@@ -378,7 +384,10 @@ static int flush_finish(dc_pipeline_t *pl)
     for (int i = 0; i < pl->job.n_closed; i++)
         if ((err = hand_over(pl, &pl->job.closed[i])))
             return err;
-    return pl->job.close_err;
+    if (pl->job.close_err)
+        return dc_seterr(pl->errstr, sizeof(pl->errstr), pl->job.close_err, "%s",
+                         dc_featstore_errstr(pl->fs));
+    return DC_OK;
 }
 
 /* One atomic step for everything read so far, after the one in flight (and
@@ -424,7 +433,7 @@ static dc_fev_kind_t click_kind(dc_click_type_t type)
 }
 
 /* Decodes and checks msg; on success *click or *order points at the record.
- * Returns 0 or the reason to reject it, with detail in pl->errstr. */
+ * Returns 0 or the reason to reject it, with detail in pl->detail. */
 static int decode(dc_pipeline_t *pl, const dc_srcmsg_t *msg, const dc_click_t **click,
                   const dc_order_t **order)
 {
@@ -434,7 +443,7 @@ static int decode(dc_pipeline_t *pl, const dc_srcmsg_t *msg, const dc_click_t **
 
     *click = NULL;
     *order = NULL;
-    pl->errstr[0] = '\0';
+    pl->detail[0] = '\0';
     if (msg->reject)
         return msg->reject;
     if (msg->click || msg->order) {
@@ -443,31 +452,31 @@ static int decode(dc_pipeline_t *pl, const dc_srcmsg_t *msg, const dc_click_t **
         return DC_OK;
     }
     if ((err = dc_codec_peek_id(msg->value, msg->value_len, &id))) {
-        snprintf(pl->errstr, sizeof(pl->errstr), "%zu bytes%s: %s", msg->value_len,
+        snprintf(pl->detail, sizeof(pl->detail), "%zu bytes%s: %s", msg->value_len,
                  err == DC_ERR_BAD_MAGIC ? ", first byte not 0" : "", dc_err2str(err));
         return err;
     }
     if ((err = dc_codec_id_type(pl->codec, id, &type))) {
-        snprintf(pl->errstr, sizeof(pl->errstr), "schema id %d: %s", (int)id, dc_err2str(err));
+        snprintf(pl->detail, sizeof(pl->detail), "schema id %d: %s", (int)id, dc_err2str(err));
         return err;
     }
     if (type == DC_REC_CLICK) {
         err = dc_codec_decode_click(pl->codec, msg->value, msg->value_len, &pl->click,
-                                    pl->errstr, sizeof(pl->errstr));
+                                    pl->detail, sizeof(pl->detail));
         *click = &pl->click;
     } else if (type == DC_REC_ORDER) {
         err = dc_codec_decode_order(pl->codec, msg->value, msg->value_len, &pl->order,
-                                    pl->errstr, sizeof(pl->errstr));
+                                    pl->detail, sizeof(pl->detail));
         *order = &pl->order;
     } else {
-        snprintf(pl->errstr, sizeof(pl->errstr), "schema id %d is not a click or an order",
+        snprintf(pl->detail, sizeof(pl->detail), "schema id %d is not a click or an order",
                  (int)id);
         err = DC_ERR_UNKNOWN_SCHEMA;
     }
     return err;
 }
 
-/* Fills pl->errstr with what a valid record breaks, for the DLQ's
+/* Fills pl->detail with what a valid record breaks, for the DLQ's
  * dc.error.detail: the validators return only the reason. */
 static void explain_invalid(dc_pipeline_t *pl, const dc_click_t *click, const dc_order_t *order,
                             int reason)
@@ -476,12 +485,12 @@ static void explain_invalid(dc_pipeline_t *pl, const dc_click_t *click, const dc
     char when[32];
 
     if (reason == DC_ERR_BAD_TIMESTAMP || reason == DC_ERR_TOO_LATE) {
-        snprintf(pl->errstr, sizeof(pl->errstr), "event time %s: %s",
+        snprintf(pl->detail, sizeof(pl->detail), "event time %s: %s",
                  dc_time_format(ts, when, sizeof(when)), dc_err2str(reason));
         return;
     }
     if (click) {
-        snprintf(pl->errstr, sizeof(pl->errstr), "click of SKU \"%s\", price %g: %s",
+        snprintf(pl->detail, sizeof(pl->detail), "click of SKU \"%s\", price %g: %s",
                  click->sku, click->price, dc_err2str(reason));
         return;
     }
@@ -489,14 +498,14 @@ static void explain_invalid(dc_pipeline_t *pl, const dc_click_t *click, const dc
         const dc_order_line_t *l = &order->lines[i];
         if (!l->sku[0] || l->qty < 1 || l->qty > pl->lim.max_quantity ||
             !(l->unit_price >= 0 && l->unit_price <= pl->lim.max_price)) {
-            snprintf(pl->errstr, sizeof(pl->errstr),
+            snprintf(pl->detail, sizeof(pl->detail),
                      "order %s line %zu: SKU \"%s\", quantity %d, unit price %g: %s",
                      order->order_id, i + 1, l->sku, (int)l->qty, l->unit_price,
                      dc_err2str(reason));
             return;
         }
     }
-    snprintf(pl->errstr, sizeof(pl->errstr), "order %s with %zu lines: %s", order->order_id,
+    snprintf(pl->detail, sizeof(pl->detail), "order %s with %zu lines: %s", order->order_id,
              order->n_lines, dc_err2str(reason));
 }
 
@@ -529,10 +538,10 @@ static int process(dc_pipeline_t *pl, const dc_srcmsg_t *msg)
         if (err == DC_ERR_BAD_TIMESTAMP)
             err = dc_validate_time(&pl->lim, ts, dc_wallclock_ms(), pl->closed_until);
     }
-    if (err && !pl->errstr[0] && (click || order))
+    if (err && !pl->detail[0] && (click || order))
         explain_invalid(pl, click, order, err);
     if (err) {
-        if ((err = reject(pl, msg, err, msg->reject_detail ? msg->reject_detail : pl->errstr)))
+        if ((err = reject(pl, msg, err, msg->reject_detail ? msg->reject_detail : pl->detail)))
             return err;
         goto done;
     }

@@ -126,6 +126,9 @@ void dc_pipeline_destroy(dc_pipeline_t *pl);
  * SIGTERM needs. Returns DC_OK or the error that stopped it. */
 int dc_pipeline_run(dc_pipeline_t *pl, dc_source_t *source, int (*stop)(void),
                     int64_t flush_timeout_ms);
+/* Why dc_pipeline_run() failed, where the pipeline or its feature store can
+ * tell; "" otherwise (the source and the sinks keep their own). */
+const char *dc_pipeline_errstr(const dc_pipeline_t *pl);
 
 /* For sources: partition (topic, partition) is now this instance's. Reads
  * its stored offset and watermark from the store; *start_offset is where to
