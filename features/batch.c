@@ -206,7 +206,6 @@ static dc_sku_delta_t *sku_delta(dc_featbatch_t *batch, const char *sku, uint32_
     batch->last_obs[*idx] = EMPTY;
     snprintf(d->sku, sizeof(d->sku), "%s", sku);
     d->newest_ts = INT64_MIN;
-    d->oldest_ts = INT64_MAX;
     for (size_t w = 0; w < batch->lim.n_windows; w++)
         d->top_slot[w] = INT64_MIN;
     memset(d->ring, 0xff, batch->lim.n_windows * sizeof(d->ring[0]));
@@ -334,8 +333,6 @@ int dc_featbatch_add(dc_featbatch_t *batch, const dc_fevent_t *ev, int64_t close
         rev = llround((double)ev->qty * ev->price * 1e4);
     if (ev->ts_ms > d->newest_ts)
         d->newest_ts = ev->ts_ms;
-    if (ev->ts_ms < d->oldest_ts)
-        d->oldest_ts = ev->ts_ms;
 
     for (uint32_t w = 0; w < batch->lim.n_windows; w++) {
         int64_t slot = dc_time_floor(ev->ts_ms, batch->slot_ms[w]) / batch->slot_ms[w];

@@ -328,7 +328,6 @@ typedef struct entry_s {
     size_t key_off, key_len;
     size_t sku;                  /* index in the batch, or in a close's list */
     size_t value_off, value_len; /* the merged record */
-    int64_t first_by;            /* the SKU's first event came before (INT64_MAX: unknown) */
 } entry_t;
 
 static entry_t *new_entry(dc_featstore_t *fs)
@@ -340,7 +339,6 @@ static entry_t *new_entry(dc_featstore_t *fs)
     entry_t *e = &fs->ents[fs->n_ents++];
     memset(e, 0, sizeof(*e));
     e->key_off = fs->keys.len;
-    e->first_by = INT64_MAX;
     return e;
 }
 
@@ -744,8 +742,7 @@ static int read_and_merge(dc_featstore_t *fs, const dc_featbatch_t *batch, dc_pa
             e->value_off = fs->values.len;
             merr = dc_value_merge_sku(&fs->values, v->type == REDIS_REPLY_STRING ? v->str : "",
                                       v->type == REDIS_REPLY_STRING ? v->len : 0, batch, e->sku,
-                                      late_before, &fs->logs, late_dropped, &fs->scratch,
-                                      &e->first_by);
+                                      late_before, &fs->logs, late_dropped, &fs->scratch);
             if (merr == DC_ERR_MALFORMED)
                 err = fs_err(fs, merr, "redis key %.*s holds a value of another format",
                              (int)e->key_len, (const char *)fs->keys.data + e->key_off);
@@ -776,13 +773,10 @@ static int read_and_merge(dc_featstore_t *fs, const dc_featbatch_t *batch, dc_pa
     return err;
 }
 
-/* Queues ZADD key flag (score sku)... over the batch's SKUs, in chunks: of
- * newest times (GT), or of oldest (LT) for the SKUs whose stored first time
- * may be later than the batch's oldest event. The others' would change
- * nothing: their record shows an event before it (entry first_by), and the
- * first time of a SKU the store holds is never after an event it holds. */
-static void send_zadd(dc_featstore_t *fs, const dc_featbatch_t *batch, const char *key,
-                      int newest, size_t *n_queued)
+/* Queues ZADD key GT (newest time sku)... over the batch's SKUs, in
+ * chunks. */
+static void send_newest(dc_featstore_t *fs, const dc_featbatch_t *batch, const char *key,
+                        size_t *n_queued)
 {
     size_t n = dc_featbatch_skus(batch), i = 0;
     char (*score)[24] = (char (*)[24])(void *)fs->scores.data;
@@ -791,13 +785,11 @@ static void send_zadd(dc_featstore_t *fs, const dc_featbatch_t *batch, const cha
         size_t argc = 0, members = 0;
         arg_str(fs, &argc, "ZADD");
         arg_str(fs, &argc, key);
-        arg_str(fs, &argc, newest ? "GT" : "LT");
+        arg_str(fs, &argc, "GT");
         for (; i < n && members < DC_STORE_CHUNK; i++) {
             const dc_sku_delta_t *d = dc_featbatch_sku(batch, i);
-            if (!newest && fs->ents[i].first_by <= d->oldest_ts)
-                continue;
             size_t len = (size_t)snprintf(score[members], sizeof(score[0]), "%lld",
-                                          (long long)(newest ? d->newest_ts : d->oldest_ts));
+                                          (long long)d->newest_ts);
             arg(fs, &argc, score[members++], len);
             arg_str(fs, &argc, d->sku);
         }
@@ -823,9 +815,7 @@ static int send_commit(dc_featstore_t *fs, const dc_featbatch_t *batch, dc_parts
     ++*ncmd; /* MULTI */
     if (batch) {
         snprintf(key, sizeof(key), "%s:{meta}:active", fs->prefix);
-        send_zadd(fs, batch, key, 1, n_queued);
-        snprintf(key, sizeof(key), "%s:{meta}:first", fs->prefix);
-        send_zadd(fs, batch, key, 0, n_queued);
+        send_newest(fs, batch, key, n_queued);
     }
     /* Each open bucket's deltas go to the end of its log, which its close
      * sums; a compacted log replaces it. */
@@ -1151,7 +1141,8 @@ static size_t names_text(const redisReply *r, size_t step)
 }
 
 /* The members of array reply r (name, score pairs if with_scores: the
- * SKU's newest or first event time, which goes to the key's value) into
+ * SKU's newest event time, or the end of its newest closed bucket with
+ * events, which goes to the key's value) into
  * out[0 ..), sorted by name, tmp being room for as many; returns how many.
  * Their names go to the end of text, which has room for them (names_text):
  * each reply string is an allocation of its own, and a close reads ten
@@ -1280,7 +1271,35 @@ static size_t send_names_below(dc_featstore_t *fs, const char *cmd, const char *
     return sent;
 }
 
-enum { R_WATCH, R_SNAP, R_CLOCK, R_RECENT, R_GONE, R_LATER, R_LOG, R_N = R_LOG + DC_CLOSES_MAX };
+/* Queues "ZADD key GT (value name)..." over the names of l[0 .. n) with a
+ * value (the end of a bucket) of at least from, in chunks; returns how many
+ * commands. */
+static size_t send_newest_ends(dc_featstore_t *fs, const char *key, const dc_name_key_t *l,
+                               size_t n, int64_t from)
+{
+    char (*score)[24] = (char (*)[24])(void *)fs->scores.data;
+    size_t sent = 0, i = 0;
+
+    while (i < n) {
+        size_t argc = 0, names = 0;
+        arg_str(fs, &argc, "ZADD");
+        arg_str(fs, &argc, key);
+        arg_str(fs, &argc, "GT");
+        for (; i < n && names < DC_STORE_CHUNK; i++) {
+            if (l[i].value < from)
+                continue;
+            size_t len = (size_t)snprintf(score[names], sizeof(score[0]), "%lld",
+                                          (long long)l[i].value);
+            arg(fs, &argc, score[names++], len);
+            arg(fs, &argc, l[i].s, l[i].len);
+        }
+        if (names)
+            send_argv(fs, argc), sent++;
+    }
+    return sent;
+}
+
+enum { R_WATCH, R_SNAP, R_CLOCK, R_RECENT, R_IDLE, R_LOG, R_N = R_LOG + DC_CLOSES_MAX };
 
 /* Checks the types of a close's replies rep[0 .. R_LOG + n). */
 static int close_replies_ok(redisReply **rep, int n)
@@ -1300,7 +1319,7 @@ static int close_once(dc_featstore_t *fs, int64_t start, int n, dc_bucket_t *out
     int64_t width = lim->bucket_ms, stop_last = start + n * width;
     char snapkey[DC_CLOSES_MAX][DC_KEY_PREFIX_MAX + 64];
     char logkey[DC_CLOSES_MAX][DC_KEY_PREFIX_MAX + 64];
-    char key[DC_KEY_PREFIX_MAX + 64], since[32], first_end[32], idle_before[32], ttl[32];
+    char key[DC_KEY_PREFIX_MAX + 64], since[32], idle_before[32], ttl[32];
     redisReply *rep[R_N] = {0};
     size_t argc, n_queued = 0;
     int err = DC_OK, k;
@@ -1311,20 +1330,17 @@ static int close_once(dc_featstore_t *fs, int64_t start, int n, dc_bucket_t *out
         snprintf(snapkey[b], sizeof(snapkey[b]), "%s:{meta}:closed:%lld", fs->prefix, at);
         open_log_key(fs, logkey[b], sizeof(logkey[b]), start + b * width);
     }
-    snprintf(since, sizeof(since), "%lld", (long long)(stop_last - lim->idle_ttl_ms));
+    snprintf(since, sizeof(since), "(%lld", (long long)(start + width - lim->idle_ttl_ms));
     snprintf(idle_before, sizeof(idle_before), "(%lld", (long long)(stop_last - lim->idle_ttl_ms));
-    snprintf(first_end, sizeof(first_end), "%lld", (long long)(start + width));
     snprintf(ttl, sizeof(ttl), "%lld", (long long)lim->idle_ttl_ms);
-    if (reserve_argv(fs, 3 + 2 * DC_STORE_CHUNK))
+    if (reserve_argv(fs, 3 + 2 * DC_STORE_CHUNK) || dc_buf_reserve(&fs->scores, DC_STORE_CHUNK * 24))
         return fs_err(fs, DC_ERR_NOMEM, "out of memory closing a bucket");
 
     /* 1. Under WATCH: the snapshots of buckets closed before, the clock,
-     * the SKUs seen within the idle TTL before the last bucket's end, those
-     * gone idle by then with their newest times (some of them are still
-     * active in the earlier buckets), those first seen at or after the
-     * first bucket's end with their first times (few: the others are asked
-     * for by exclusion), and each bucket's log (the deltas of the SKUs with
-     * events in it). */
+     * the SKUs with events in a closed bucket that ended within the idle
+     * TTL before the first bucket's end (with those ends), those idle by
+     * the newest event times at the last bucket's end (with those times),
+     * and each bucket's log (the deltas of the SKUs with events in it). */
     snprintf(key, sizeof(key), "%s:{meta}:version", fs->prefix);
     argc = 0, arg_str(fs, &argc, "WATCH"), arg_str(fs, &argc, key), send_argv(fs, argc);
     argc = 0, arg_str(fs, &argc, "MGET");
@@ -1334,15 +1350,13 @@ static int close_once(dc_featstore_t *fs, int64_t start, int n, dc_bucket_t *out
     snprintf(key, sizeof(key), "%s:{meta}:clock", fs->prefix);
     argc = 0, arg_str(fs, &argc, "HMGET"), arg_str(fs, &argc, key);
     arg_str(fs, &argc, "closed"), send_argv(fs, argc);
+    snprintf(key, sizeof(key), "%s:{meta}:last", fs->prefix);
+    argc = 0, arg_str(fs, &argc, "ZRANGEBYSCORE"), arg_str(fs, &argc, key);
+    arg_str(fs, &argc, since), arg_str(fs, &argc, "+inf");
+    arg_str(fs, &argc, "WITHSCORES"), send_argv(fs, argc);
     snprintf(key, sizeof(key), "%s:{meta}:active", fs->prefix);
     argc = 0, arg_str(fs, &argc, "ZRANGEBYSCORE"), arg_str(fs, &argc, key);
-    arg_str(fs, &argc, since), arg_str(fs, &argc, "+inf"), send_argv(fs, argc);
-    argc = 0, arg_str(fs, &argc, "ZRANGEBYSCORE"), arg_str(fs, &argc, key);
     arg_str(fs, &argc, "-inf"), arg_str(fs, &argc, idle_before);
-    arg_str(fs, &argc, "WITHSCORES"), send_argv(fs, argc);
-    snprintf(key, sizeof(key), "%s:{meta}:first", fs->prefix);
-    argc = 0, arg_str(fs, &argc, "ZRANGEBYSCORE"), arg_str(fs, &argc, key);
-    arg_str(fs, &argc, first_end), arg_str(fs, &argc, "+inf");
     arg_str(fs, &argc, "WITHSCORES"), send_argv(fs, argc);
     for (int b = 0; b < n; b++) {
         argc = 0, arg_str(fs, &argc, "GET"), arg_str(fs, &argc, logkey[b]);
@@ -1386,44 +1400,35 @@ static int close_once(dc_featstore_t *fs, int64_t start, int n, dc_bucket_t *out
          k++)
         ;
 
-    /* 2. Each bucket's active SKUs (seen within the idle TTL before its
-     * end, first seen before it) in name order: those seen within the TTL
-     * before the last bucket's end, merged with those gone idle since that
-     * are still within it for this bucket, less those first seen later. */
-    size_t n_recent = rep[R_RECENT]->elements, n_gone = rep[R_GONE]->elements / 2;
-    size_t n_later = rep[R_LATER]->elements / 2, n_max = n_recent;
-    if (n_gone > n_max)
-        n_max = n_gone;
-    if (n_later > n_max)
-        n_max = n_later;
-    size_t text = names_text(rep[R_RECENT], 1) + names_text(rep[R_GONE], 2) +
-                  names_text(rep[R_LATER], 2);
-    if (reserve_names(fs, n_recent + n_gone + n_later, n_max, text))
+    /* 2. Each bucket's active SKUs, in name order: those with events in it
+     * or in a closed bucket that ended within the idle TTL before its end.
+     * So they follow from the events alone: the newest event times, which
+     * a flush may have moved past the bucket already, do not count here.
+     * seen holds every SKU with events in a bucket that ended after the
+     * first bucket's idle time, with the end of its newest such bucket; each
+     * bucket's log merges into it in turn. */
+    size_t n_recent = rep[R_RECENT]->elements / 2, n_idle = rep[R_IDLE]->elements / 2;
+    size_t n_logged = 0;
+    for (int b = 0; b < k; b++)
+        if (rep[R_LOG + b]->type == REDIS_REPLY_STRING)
+            n_logged += rep[R_LOG + b]->len / 14; /* an entry takes 14 bytes at least */
+    size_t n_seen_max = n_recent + n_logged;
+    size_t text = names_text(rep[R_RECENT], 2) + names_text(rep[R_IDLE], 2);
+    if (reserve_names(fs, 2 * n_seen_max + n_idle, n_recent > n_idle ? n_recent : n_idle, text))
         goto nomem;
-    dc_name_key_t *recent = (dc_name_key_t *)(void *)fs->names.data, *gone = recent + n_recent;
-    dc_name_key_t *later = gone + n_gone, *tmp = (dc_name_key_t *)(void *)fs->sort_tmp.data;
-    sorted_names(rep[R_RECENT], 0, recent, tmp, &fs->name_text);
-    sorted_names(rep[R_GONE], 1, gone, tmp, &fs->name_text);
-    sorted_names(rep[R_LATER], 1, later, tmp, &fs->name_text);
+    dc_name_key_t *seen = (dc_name_key_t *)(void *)fs->names.data, *merged = seen + n_seen_max;
+    dc_name_key_t *idle = merged + n_seen_max, *tmp = (dc_name_key_t *)(void *)fs->sort_tmp.data;
+    size_t n_seen = sorted_names(rep[R_RECENT], 1, seen, tmp, &fs->name_text);
+    sorted_names(rep[R_IDLE], 1, idle, tmp, &fs->name_text);
     const dc_name_key_t **active = (const dc_name_key_t **)(void *)fs->sort_tmp.data;
 
     if (redisAppendCommand(fs->rc, "MULTI") != REDIS_OK)
         fs->send_failed = 1;
     for (int b = 0; b < k; b++) {
-        int64_t stop = start + (b + 1) * width, idle = stop - lim->idle_ttl_ms;
+        int64_t stop = start + (b + 1) * width, since_b = stop - lim->idle_ttl_ms;
         dc_log_row_t *rows = NULL;
-        size_t n_rows = 0, n_active = 0, i_recent = 0, i_gone = 0, i_later = 0;
+        size_t n_rows = 0, n_active = 0, n_merged = 0, i_seen = 0, i_row = 0;
 
-        while (i_recent < n_recent || i_gone < n_gone) {
-            const dc_name_key_t *a;
-            if (i_gone == n_gone ||
-                (i_recent < n_recent && dc_name_cmp(&recent[i_recent], &gone[i_gone]) < 0))
-                a = &recent[i_recent++];
-            else if ((a = &gone[i_gone++])->value < idle)
-                continue;
-            if (!walk_has(later, n_later, &i_later, a, stop))
-                active[n_active++] = a;
-        }
         if (rep[R_LOG + b]->type == REDIS_REPLY_STRING &&
             (err = dc_value_read_log(rep[R_LOG + b]->str, rep[R_LOG + b]->len, &fs->scratch,
                                      &rows, &n_rows))) {
@@ -1433,6 +1438,29 @@ static int close_once(dc_featstore_t *fs, int64_t start, int n, dc_bucket_t *out
                       : fs_err(fs, err, "out of memory closing a bucket");
             goto discard;
         }
+        /* The rows' names point into the log's reply, kept to the end. */
+        while (i_seen < n_seen || i_row < n_rows) {
+            dc_name_key_t row = {0};
+            int c = -1;
+            if (i_row < n_rows) {
+                row = dc_name_key(rows[i_row].sku, rows[i_row].sku_len, stop);
+                c = i_seen < n_seen ? dc_name_cmp(&seen[i_seen], &row) : 1;
+            }
+            if (c < 0) {
+                merged[n_merged++] = seen[i_seen++];
+            } else {
+                merged[n_merged++] = row;
+                i_row++;
+                i_seen += !c;
+            }
+        }
+        dc_name_key_t *swap = seen;
+        seen = merged;
+        merged = swap;
+        n_seen = n_merged;
+        for (size_t i = 0; i < n_seen; i++)
+            if (seen[i].value > since_b)
+                active[n_active++] = &seen[i];
         /* 3. The snapshot, kept until acknowledged, in the transaction. */
         if ((err = pack_snapshot(fs, start + b * width, active, n_active, rows, n_rows, &out[b])))
             goto discard;
@@ -1442,16 +1470,24 @@ static int close_once(dc_featstore_t *fs, int64_t start, int n, dc_bucket_t *out
         argc = 0, arg_str(fs, &argc, "DEL"), arg_str(fs, &argc, logkey[b]), send_argv(fs, argc);
         n_queued += 2;
     }
-    /* The SKUs idle by the last bucket's end leave the active set and lose
-     * their records. */
+    /* The ends of the newest buckets with events of the SKUs these logs
+     * hold. */
+    snprintf(key, sizeof(key), "%s:{meta}:last", fs->prefix);
+    n_queued += send_newest_ends(fs, key, seen, n_seen, start + width);
+    /* The SKUs idle by the last bucket's end, by their newest events and by
+     * the buckets closed, leave the store with their records. */
     int64_t idle_last = start + k * width - lim->idle_ttl_ms;
+    size_t i_seen = 0;
+    for (size_t i = 0; i < n_idle; i++)
+        if (walk_has(seen, n_seen, &i_seen, &idle[i], idle_last + 1))
+            idle[i].value = idle_last; /* kept: not below idle_last */
     for (int set = 0; set < 2; set++) {
-        snprintf(key, sizeof(key), "%s:{meta}:%s", fs->prefix, set ? "first" : "active");
-        n_queued += send_names_below(fs, "ZREM", key, gone, n_gone, idle_last);
+        snprintf(key, sizeof(key), "%s:{meta}:%s", fs->prefix, set ? "last" : "active");
+        n_queued += send_names_below(fs, "ZREM", key, idle, n_idle, idle_last);
     }
     clear_entries(fs);
-    for (size_t i = 0; i < n_gone; i++)
-        if (gone[i].value < idle_last && !add_record(fs, i, gone[i].s))
+    for (size_t i = 0; i < n_idle; i++)
+        if (idle[i].value < idle_last && !add_record(fs, i, idle[i].s))
             fs->send_failed = 1;
     n_queued += send_over_entries(fs, "DEL");
     snprintf(key, sizeof(key), "%s:{meta}:version", fs->prefix);

@@ -197,7 +197,7 @@ typedef struct {
  * DC_WINDOW_SLOTS newest of its window (slot > top_slot - DC_WINDOW_SLOTS). */
 typedef struct {
     char sku[DC_SKU_MAX];
-    int64_t newest_ts, oldest_ts;
+    int64_t newest_ts;
     int64_t top_slot[DC_WINDOWS_MAX]; /* newest slot per window (INT64_MIN: none) */
     /* The slot delta at each ring position (slot mod DC_WINDOW_SLOTS) of
      * each window, UINT32_MAX: none. */
@@ -330,14 +330,12 @@ void dc_value_logs_free(dc_value_logs_t *logs);
  * window deltas merged in (counters add, users join the sketches, slots
  * that left their window go), and appends its bucket deltas to the logs of
  * their buckets in logs, except those before late_before (closed buckets),
- * whose events it adds to *late_events. *first_by (if not NULL) gets a
- * time the SKU's first event came before, as cur tells it: the end of its
- * oldest stored slot (INT64_MAX: cur holds none). DC_ERR_MALFORMED: cur is
- * not a record (nothing appended to out); DC_ERR_NOMEM. */
+ * whose events it adds to *late_events. DC_ERR_MALFORMED: cur is not a
+ * record (nothing appended to out); DC_ERR_NOMEM. */
 int dc_value_merge_sku(dc_buf_t *out, const void *cur, size_t cur_len,
                        const dc_featbatch_t *batch, size_t sku, int64_t late_before,
                        dc_value_logs_t *logs, int64_t *late_events,
-                       dc_value_scratch_t *scratch, int64_t *first_by);
+                       dc_value_scratch_t *scratch);
 
 /* One SKU's totals in a bucket log; sku points into the log. */
 typedef struct {
@@ -379,9 +377,9 @@ typedef struct {
     int promo;         /* promo_share > 0 */
 } dc_bucket_sku_t;
 
-/* A closed bucket: every active SKU (seen within sku.idle.ttl of the
- * bucket's end, first seen before it), zero-demand ones included, sorted by
- * SKU. */
+/* A closed bucket: every active SKU (with events in it or in a bucket that
+ * ended within sku.idle.ttl before its end), zero-demand ones included,
+ * sorted by SKU. */
 typedef struct {
     int64_t start, width;
     dc_bucket_sku_t *skus;
@@ -472,11 +470,15 @@ int dc_featstore_flush(dc_featstore_t *fs, dc_featbatch_t *batch, dc_parts_t *pa
  * must be before it). Calling it again for the same start (after a crash)
  * returns the same SKUs and totals, and no more buckets than it closed.
  * Like a flush, a close is one optimistic transaction under WATCH of the
- * version key: it reads the active set once for all its buckets, sums each
- * bucket's log into a snapshot key of every active SKU's row (kept until a
- * flush acknowledges the bucket), and deletes the records of SKUs idle for
- * sku.idle.ttl of event time at the last bucket's end. Closing n buckets at
- * once gives what n closes one by one give. */
+ * version key: it reads once for all its buckets the SKUs with events in
+ * the buckets closed within sku.idle.ttl (the ends of their newest ones,
+ * which it keeps up to date from the logs), sums each bucket's log into a
+ * snapshot key of every active SKU's row (kept until a flush acknowledges
+ * the bucket), and deletes the records of SKUs idle for sku.idle.ttl of
+ * event time at the last bucket's end, both by those buckets and by the
+ * newest events stored. What a bucket lists depends on the events only:
+ * closing n buckets at once gives what n closes one by one give, and a
+ * flush that stores later events before a close changes nothing. */
 #define DC_CLOSES_MAX 8
 int dc_featstore_close_buckets(dc_featstore_t *fs, int64_t start, int n, dc_bucket_t *out,
                                int *n_closed);

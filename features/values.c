@@ -456,28 +456,9 @@ static int log_append(dc_value_logs_t *logs, const dc_featbatch_t *batch, size_t
 
 _Static_assert(DC_SKU_MAX <= 256, "a log entry holds its SKU's length in one byte");
 
-/* The end of the oldest slot of the record split into slots (INT64_MAX:
- * none). Every stored slot holds an event, so the SKU's first event came
- * before the end of each. */
-static int64_t oldest_slot_end(const dc_limits_t *lim, item_t slots[][DC_WINDOW_SLOTS],
-                               const size_t *n_slots)
-{
-    int64_t end = INT64_MAX;
-
-    for (size_t w = 0; w < lim->n_windows; w++) {
-        int64_t slot_ms = lim->window_ms[w] / DC_WINDOW_SLOTS;
-        /* A slot number too large to end within int64 gives no bound. */
-        if (n_slots[w] && slots[w][0].slot < (uint64_t)(INT64_MAX / slot_ms) &&
-            (int64_t)(slots[w][0].slot + 1) * slot_ms < end)
-            end = (int64_t)(slots[w][0].slot + 1) * slot_ms;
-    }
-    return end;
-}
-
 int dc_value_merge_sku(dc_buf_t *out, const void *cur, size_t cur_len,
                        const dc_featbatch_t *batch, size_t sku, int64_t late_before,
-                       dc_value_logs_t *logs, int64_t *late_events, dc_value_scratch_t *sc,
-                       int64_t *first_by)
+                       dc_value_logs_t *logs, int64_t *late_events, dc_value_scratch_t *sc)
 {
     size_t n_windows = dc_featbatch_limits(batch)->n_windows, start = out->len;
     item_t slots[DC_WINDOWS_MAX][DC_WINDOW_SLOTS];
@@ -486,8 +467,6 @@ int dc_value_merge_sku(dc_buf_t *out, const void *cur, size_t cur_len,
 
     if ((err = parse_record(cur, cur_len, n_windows, slots, n_slots)))
         return err;
-    if (first_by)
-        *first_by = oldest_slot_end(dc_featbatch_limits(batch), slots, n_slots);
     if ((err = sort_users(sc, batch, sku)) || (err = dc_buf_reserve(out, 1)))
         return err;
     out->data[out->len++] = (uint8_t)n_windows;

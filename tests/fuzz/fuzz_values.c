@@ -5,7 +5,8 @@
  * The first input byte picks the reader; the rest is the value:
  *   even  an open bucket's log, summed per SKU by dc_value_read_log(): on
  *         success its rows come out in strictly ascending SKU order, each
- *         SKU a non-empty name shorter than DC_SKU_MAX;
+ *         SKU a non-empty name shorter than DC_SKU_MAX, and the log
+ *         compacted by dc_value_compact_log() sums to the same rows;
  *   odd   a SKU's record, merged with a small batch by
  *         dc_value_merge_sku(): on success the merged record must be a
  *         record too (merging the batch into it again succeeds) and hold at
@@ -52,7 +53,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!(data[0] & 1)) {
         dc_log_row_t *rows;
         size_t n;
-        if (!dc_value_read_log(data + 1, size - 1, &sc, &rows, &n))
+        if (!dc_value_read_log(data + 1, size - 1, &sc, &rows, &n)) {
             for (size_t i = 0; i < n; i++) {
                 if (!rows[i].sku_len || rows[i].sku_len >= DC_SKU_MAX)
                     abort();
@@ -63,15 +64,32 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                         abort();
                 }
             }
+            /* The rows live in sc: keep them, then compact and read again. */
+            dc_log_row_t *want = n ? malloc(n * sizeof(*want)) : NULL;
+            size_t n_again;
+            if (n && !want)
+                abort();
+            if (n)
+                memcpy(want, rows, n * sizeof(*want));
+            if (dc_value_compact_log(data + 1, size - 1, &sc, &out) ||
+                dc_value_read_log(out.data, out.len, &sc, &rows, &n_again) || n_again != n)
+                abort();
+            for (size_t i = 0; i < n; i++)
+                if (rows[i].sku_len != want[i].sku_len ||
+                    memcmp(rows[i].sku, want[i].sku, want[i].sku_len) ||
+                    memcmp(&rows[i].d, &want[i].d, sizeof(want[i].d)) ||
+                    rows[i].users != want[i].users)
+                    abort();
+            free(want);
+        }
     } else {
-        int64_t first_by;
         int err = dc_value_merge_sku(&out, data + 1, size - 1, batch, 0, INT64_MIN, &logs, &late,
-                                     &sc, &first_by);
+                                     &sc);
         if (err && out.len)
             abort();
         if (!err) {
             if (dc_value_merge_sku(&again, out.data, out.len, batch, 0, INT64_MIN, &logs, &late,
-                                   &sc, NULL))
+                                   &sc))
                 abort();
             /* Each window of the merged record keeps at most 12 slots: its
              * count is one varint byte after the window count (or after the

@@ -1,18 +1,22 @@
-/* tests/integration/0023-batched-closes.c - closing several buckets in one
- * transaction gives exactly what closing them one by one gives.
+/* tests/integration/0023-batched-closes.c - a closed bucket follows from
+ * the events alone: however they were flushed and however many buckets a
+ * close takes, every bucket comes out the same.
  *
- * Two stores (two key prefixes in one Redis) take the same events in one
- * flush: 14 hours of views over SKUs that stay busy, go idle part way
- * (sku.idle.ttl 3h), or are first seen part way, so each bucket's active
- * set differs from the next one's. One store then closes its buckets
- * DC_CLOSES_MAX at a time, the other one at a time. Every bucket must come
- * out the same from both (SKUs, order, every total), its views must equal
- * a recount of the events in it, the idle and not-yet-seen SKUs must be
- * left out where they should, and the idle SKUs' records must be gone from
- * both stores. Closing the first buckets again before they are
+ * Three stores (three key prefixes in one Redis) take the same 14 hours of
+ * views over SKUs that stay busy, go idle part way (sku.idle.ttl 3h), are
+ * first seen part way, or go idle and come back. Two take every event in
+ * one flush and then close the buckets, DC_CLOSES_MAX at a time and one at
+ * a time; the third flushes hour by hour and closes each bucket as soon as
+ * the clock allows, so a SKU that comes back is flushed after, not before,
+ * the buckets it was idle in have closed. Every bucket must come out the
+ * same from all three (SKUs, order, every total), its views must equal a
+ * recount of the events in it, each SKU must be active exactly in the
+ * buckets with its events or within the idle TTL after them, the idle
+ * SKUs' records must be gone and the others' features read the same from
+ * every store. Closing the first buckets again before they are
  * acknowledged (a restart) must return the same buckets from their
  * snapshots. Run by run-c.sh (DC_REDIS_PORT). */
-#include "features/features.h"
+#include "tests/integration/it_store.h"
 
 #include <hiredis/hiredis.h>
 
@@ -22,18 +26,25 @@
 
 #define T0 1767571200000LL /* 2026-01-05T00:00:00Z */
 #define HOUR 3600000LL
+#define MIN 60000LL
 #define HOURS 14
 #define N_BUSY 30
-#define MAX_BUCKETS 32
+#define MAX_EVENTS 1024
 
 typedef struct {
-    dc_conf_t *conf;
-    dc_limits_t lim;
-    dc_featstore_t *fs;
-    dc_bucket_t out[MAX_BUCKETS];
+    it_store_t s;
+    dc_bucket_t out[HOURS];
     int n;
 } store_t;
 
+typedef struct {
+    char sku[16];
+    int64_t ts;
+    int user;
+} event_t;
+
+static event_t events[MAX_EVENTS];
+static int n_events;
 static int64_t views_in[HOURS]; /* the recount: views per hour */
 
 static void die(const char *what, const char *why)
@@ -42,94 +53,102 @@ static void die(const char *what, const char *why)
     exit(1);
 }
 
-static void add(dc_featbatch_t *batch, dc_part_t *part, const char *sku, int64_t ts, int user)
+static void event(const char *sku, int64_t ts, int user)
 {
-    char u[16];
-    snprintf(u, sizeof(u), "u%d", user);
-    dc_fevent_t ev = {.sku = sku, .user = u, .ts_ms = ts, .kind = DC_FEV_VIEW};
-    if (dc_featbatch_add(batch, &ev, INT64_MIN, NULL))
-        die("batch", "an event did not fit");
+    event_t *e = &events[n_events++];
+    snprintf(e->sku, sizeof(e->sku), "%s", sku);
+    e->ts = ts;
+    e->user = user;
     views_in[(ts - T0) / HOUR]++;
-    if (ts > part->max_ts)
-        part->max_ts = ts;
 }
 
-/* The events: BUSY-nn every hour (a varying few of them), GONE-EARLY at
- * 00:30 only (idle from 03:30 on), GONE-MID at 02:10 and 05:50 (idle from
- * 08:50 on), FIRST-LATE from 06:20 on. */
-static void fill(dc_featbatch_t *batch, dc_part_t *part)
+/* The events, hour by hour: BUSY-nn every hour (a varying few of them),
+ * GONE-EARLY at 00:30 only (idle from 03:30 on), GONE-MID at 02:10 and
+ * 05:50 (idle from 08:50 on), BACK at 00:30 and 10:15 (idle from 03:30 to
+ * 10:15 and from 13:15 on), FIRST-LATE from 06:20 on. */
+static void make_events(void)
 {
     uint64_t rng = 0x9e3779b97f4a7c15ULL;
     char sku[16];
 
-    memset(views_in, 0, sizeof(views_in));
-    for (int h = 0; h < HOURS; h++)
+    for (int h = 0; h < HOURS; h++) {
         for (int e = 0; e < 40; e++) {
             rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
             snprintf(sku, sizeof(sku), "BUSY-%02d", (int)((rng >> 33) % N_BUSY));
-            add(batch, part, sku, T0 + h * HOUR + (int64_t)((rng >> 11) % HOUR),
-                (int)((rng >> 40) % 25));
+            event(sku, T0 + h * HOUR + (int64_t)((rng >> 11) % HOUR), (int)((rng >> 40) % 25));
         }
-    add(batch, part, "GONE-EARLY", T0 + HOUR / 2, 1);
-    add(batch, part, "GONE-MID", T0 + 2 * HOUR + 10 * 60000, 2);
-    add(batch, part, "GONE-MID", T0 + 5 * HOUR + 50 * 60000, 3);
-    for (int h = 6; h < HOURS; h++)
-        add(batch, part, "FIRST-LATE", T0 + h * HOUR + 20 * 60000, 4);
+        if (h == 0) {
+            event("GONE-EARLY", T0 + 30 * MIN, 1);
+            event("BACK", T0 + 30 * MIN, 5);
+        }
+        if (h == 2)
+            event("GONE-MID", T0 + 2 * HOUR + 10 * MIN, 2);
+        if (h == 5)
+            event("GONE-MID", T0 + 5 * HOUR + 50 * MIN, 3);
+        if (h == 10)
+            event("BACK", T0 + 10 * HOUR + 15 * MIN, 6);
+        if (h >= 6)
+            event("FIRST-LATE", T0 + h * HOUR + 20 * MIN, 4);
+    }
 }
 
 static void open_store(store_t *s, const char *port, const char *prefix)
 {
-    char errstr[512];
-
-    s->conf = dc_conf_new();
-    if (dc_conf_set(s->conf, "redis.port", port, errstr, sizeof(errstr)) ||
-        dc_conf_set(s->conf, "redis.key.prefix", prefix, errstr, sizeof(errstr)) ||
-        dc_conf_set(s->conf, "windows", "5m,1h", errstr, sizeof(errstr)) ||
-        dc_conf_set(s->conf, "sku.idle.ttl", "3h", errstr, sizeof(errstr)) ||
-        dc_conf_set(s->conf, "lateness", "0s", errstr, sizeof(errstr)) ||
-        dc_limits_init(&s->lim, s->conf, errstr, sizeof(errstr)))
-        die("config", errstr);
-    if (!(s->fs = dc_featstore_new(s->conf, &s->lim, prefix, errstr, sizeof(errstr))))
-        die("featstore", errstr);
+    const char *settings[] = {"windows", "5m,1h", "sku.idle.ttl", "3h", "lateness", "0s", NULL};
+    it_store_open(&s->s, "0023", port, prefix, settings);
 }
 
-/* One flush of the events; returns the buckets to close: [*from, *until). */
-static void flush_events(store_t *s, int64_t *from, int64_t *until)
+/* One flush of the events of hours [from_h, to_h); the partition has been
+ * read up to event time wm. Returns the closed time. */
+static int64_t flush_hours(store_t *s, int from_h, int to_h, int64_t wm)
 {
-    dc_featbatch_t *batch = dc_featbatch_new(&s->lim);
+    dc_featbatch_t *batch = dc_featbatch_new(&s->s.lim);
     dc_parts_t *parts = dc_parts_new();
     dc_part_t *part = dc_parts_add(parts, "views", 0, 0);
     dc_flush_result_t res;
+    char user[16];
 
-    fill(batch, part);
-    /* The partition has been read up to 14:00: every bucket before closes. */
-    part->max_ts = T0 + HOURS * HOUR;
-    part->next_offset = 1000;
-    if (dc_featstore_flush(s->fs, batch, parts, INT64_MIN, dc_monotonic_s(), &res))
-        die("flush", dc_featstore_errstr(s->fs));
+    if (!batch || !part)
+        die("flush", "out of memory");
+    for (int i = 0; i < n_events; i++) {
+        const event_t *e = &events[i];
+        if (e->ts < T0 + from_h * HOUR || e->ts >= T0 + to_h * HOUR)
+            continue;
+        snprintf(user, sizeof(user), "u%d", e->user);
+        dc_fevent_t ev = {.sku = e->sku, .user = user, .ts_ms = e->ts, .kind = DC_FEV_VIEW};
+        if (dc_featbatch_add(batch, &ev, INT64_MIN, NULL))
+            die("batch", "an event did not fit");
+    }
+    part->max_ts = wm;
+    part->next_offset = 1000 + to_h;
+    part->stored_offset = from_h ? 1000 + from_h : -1;
+    if (dc_featstore_flush(s->s.fs, batch, parts, INT64_MIN, dc_monotonic_s(), &res))
+        die("flush", dc_featstore_errstr(s->s.fs));
     if (!res.closer)
         die("flush", "no close lease");
-    *from = res.acked_until;
-    *until = res.closed_until;
     dc_featbatch_destroy(batch);
     dc_parts_destroy(parts);
+    return res.closed_until;
 }
 
-/* Closes [from, until) at most per_call buckets a call into s->out. */
-static void close_all(store_t *s, int64_t from, int64_t until, int per_call)
+/* Closes the buckets from s's next one up to until, at most per_call
+ * buckets a call. */
+static void close_until(store_t *s, int64_t until, int per_call)
 {
+    int64_t from = T0 + s->n * HOUR;
+
     while (from < until) {
-        int n = (int)((until - from) / s->lim.bucket_ms), got = 0;
+        int n = (int)((until - from) / HOUR), got = 0;
         if (n > per_call)
             n = per_call;
-        if (s->n + n > MAX_BUCKETS)
+        if (s->n + n > HOURS)
             die("close", "more buckets than expected");
-        if (dc_featstore_close_buckets(s->fs, from, n, &s->out[s->n], &got))
-            die("close", dc_featstore_errstr(s->fs));
+        if (dc_featstore_close_buckets(s->s.fs, from, n, &s->out[s->n], &got))
+            die("close", dc_featstore_errstr(s->s.fs));
         if (got < 1 || got > n)
             die("close", "closed no bucket, or more than asked");
         s->n += got;
-        from += got * s->lim.bucket_ms;
+        from += got * HOUR;
     }
 }
 
@@ -165,30 +184,50 @@ static int same_bucket(const char *what, const dc_bucket_t *a, const dc_bucket_t
     return 1;
 }
 
+/* Whether SKU sku reads the same features from stores a and b. */
+static int same_features(const store_t *a, const store_t *b, const char *sku)
+{
+    dc_sku_features_t x, y;
+
+    if (dc_featstore_read(a->s.fs, sku, &x) || dc_featstore_read(b->s.fs, sku, &y))
+        die("read", dc_featstore_errstr(a->s.fs));
+    if (x.found == y.found && x.asof_ms == y.asof_ms && !memcmp(x.win, y.win, sizeof(x.win)))
+        return 1;
+    fprintf(stderr, "0023: %s reads differently from the two stores\n", sku);
+    return 0;
+}
+
 int main(void)
 {
     const char *port = getenv("DC_REDIS_PORT");
-    store_t batched = {0}, single = {0};
-    int64_t from, until, from_b, until_b;
+    store_t batched = {0}, single = {0}, hourly = {0};
     int failed = 0;
 
     if (!port)
         die("environment", "DC_REDIS_PORT is not set");
+    make_events();
     open_store(&batched, port, "t0023a");
     open_store(&single, port, "t0023b");
-    flush_events(&batched, &from, &until);
-    flush_events(&single, &from_b, &until_b);
-    if (from != T0 || until != T0 + HOURS * HOUR || from_b != from || until_b != until)
-        die("flush", "the clock does not span the 14 hours of events");
+    open_store(&hourly, port, "t0023c");
 
-    close_all(&batched, from, until, DC_CLOSES_MAX);
-    close_all(&single, from, until, 1);
-    if (batched.n != HOURS || single.n != HOURS)
+    /* All at once: the partition read up to 14:00 closes every bucket. */
+    if (flush_hours(&batched, 0, HOURS, T0 + HOURS * HOUR) != T0 + HOURS * HOUR ||
+        flush_hours(&single, 0, HOURS, T0 + HOURS * HOUR) != T0 + HOURS * HOUR)
+        die("flush", "the clock does not span the 14 hours of events");
+    close_until(&batched, T0 + HOURS * HOUR, DC_CLOSES_MAX);
+    close_until(&single, T0 + HOURS * HOUR, 1);
+    /* Hour by hour, read up to the end of each hour's last minute. */
+    for (int h = 0; h < HOURS; h++)
+        close_until(&hourly, flush_hours(&hourly, h, h + 1, T0 + (h + 1) * HOUR - MIN), 1);
+    close_until(&hourly, flush_hours(&hourly, HOURS, HOURS, T0 + HOURS * HOUR), 1);
+    if (batched.n != HOURS || single.n != HOURS || hourly.n != HOURS)
         die("close", "not 14 buckets closed");
+
     for (int h = 0; h < HOURS; h++) {
         const dc_bucket_t *b = &batched.out[h];
         int64_t views = 0;
         failed |= !same_bucket("batched against one by one", b, &single.out[h]);
+        failed |= !same_bucket("batched against flushed hour by hour", b, &hourly.out[h]);
         for (size_t i = 0; i < b->n_skus; i++)
             views += b->skus[i].views;
         if (b->start != T0 + h * HOUR || views != views_in[h]) {
@@ -197,14 +236,15 @@ int main(void)
                     (long long)views_in[h]);
             failed = 1;
         }
-        /* Active: seen within 3 h before the bucket's end, first seen
-         * before it. */
-        int early = h + 1 <= 3, mid = h >= 2 && h + 1 <= 8, late = h >= 6;
+        /* Active: events in the bucket or in one that ended within 3 h
+         * before its end. */
+        int early = h <= 2, mid = h >= 2 && h <= 7, back = h <= 2 || (h >= 10 && h <= 12);
+        int late = h >= 6;
         if (has_sku(b, "GONE-EARLY") != early || has_sku(b, "GONE-MID") != mid ||
-            has_sku(b, "FIRST-LATE") != late) {
-            fprintf(stderr, "0023: bucket %d: GONE-EARLY %d GONE-MID %d FIRST-LATE %d, want "
-                    "%d %d %d\n", h, has_sku(b, "GONE-EARLY"), has_sku(b, "GONE-MID"),
-                    has_sku(b, "FIRST-LATE"), early, mid, late);
+            has_sku(b, "BACK") != back || has_sku(b, "FIRST-LATE") != late) {
+            fprintf(stderr, "0023: bucket %d: GONE-EARLY %d GONE-MID %d BACK %d FIRST-LATE %d, "
+                    "want %d %d %d %d\n", h, has_sku(b, "GONE-EARLY"), has_sku(b, "GONE-MID"),
+                    has_sku(b, "BACK"), has_sku(b, "FIRST-LATE"), early, mid, back, late);
             failed = 1;
         }
     }
@@ -212,8 +252,8 @@ int main(void)
     /* A restart before any acknowledgement: the same buckets again. */
     dc_bucket_t again[DC_CLOSES_MAX] = {{0}};
     int got = 0;
-    if (dc_featstore_close_buckets(batched.fs, from, DC_CLOSES_MAX, again, &got))
-        die("close again", dc_featstore_errstr(batched.fs));
+    if (dc_featstore_close_buckets(batched.s.fs, T0, DC_CLOSES_MAX, again, &got))
+        die("close again", dc_featstore_errstr(batched.s.fs));
     if (got != DC_CLOSES_MAX) {
         fprintf(stderr, "0023: closing again gave %d buckets, want %d\n", got, DC_CLOSES_MAX);
         failed = 1;
@@ -223,31 +263,36 @@ int main(void)
         dc_bucket_clear(&again[i]);
     }
 
-    /* The idle SKUs' records are gone, the others' kept. */
+    /* The idle SKUs' records are gone, the others' kept and read alike. */
     redisContext *rc = redisConnect("127.0.0.1", atoi(port));
-    const char *keys[] = {"t0023a:{GONE-EARLY}:f", "t0023a:{GONE-MID}:f", "t0023b:{GONE-EARLY}:f",
-                          "t0023b:{GONE-MID}:f",   "t0023a:{FIRST-LATE}:f", "t0023b:{FIRST-LATE}:f"};
-    for (int i = 0; i < 6; i++) {
-        redisReply *r = rc && !rc->err ? redisCommand(rc, "EXISTS %s", keys[i]) : NULL;
-        if (!r || r->type != REDIS_REPLY_INTEGER)
-            die("redis", rc && rc->err ? rc->errstr : "EXISTS failed");
-        if (r->integer != (i >= 4)) {
-            fprintf(stderr, "0023: %s %s\n", keys[i], i >= 4 ? "is missing" : "is left");
-            failed = 1;
+    const char *prefixes[] = {"t0023a", "t0023b", "t0023c"};
+    const char *skus[] = {"GONE-EARLY", "GONE-MID", "BACK", "FIRST-LATE", "BUSY-00"};
+    for (int p = 0; p < 3; p++)
+        for (int i = 0; i < 5; i++) {
+            redisReply *r = rc && !rc->err
+                                ? redisCommand(rc, "EXISTS %s:{%s}:f", prefixes[p], skus[i])
+                                : NULL;
+            if (!r || r->type != REDIS_REPLY_INTEGER)
+                die("redis", rc && rc->err ? rc->errstr : "EXISTS failed");
+            if (r->integer != (i >= 3)) {
+                fprintf(stderr, "0023: %s's record in %s %s\n", skus[i], prefixes[p],
+                        i >= 3 ? "is missing" : "is left");
+                failed = 1;
+            }
+            freeReplyObject(r);
         }
-        freeReplyObject(r);
-    }
     redisFree(rc);
-    for (int i = 0; i < MAX_BUCKETS; i++) {
-        dc_bucket_clear(&batched.out[i]);
-        dc_bucket_clear(&single.out[i]);
+    for (int i = 0; i < 5; i++)
+        failed |= !same_features(&batched, &hourly, skus[i]);
+
+    store_t *stores[] = {&batched, &single, &hourly};
+    for (int s = 0; s < 3; s++) {
+        for (int i = 0; i < HOURS; i++)
+            dc_bucket_clear(&stores[s]->out[i]);
+        it_store_close(&stores[s]->s);
     }
-    dc_featstore_destroy(batched.fs);
-    dc_featstore_destroy(single.fs);
-    dc_conf_destroy(batched.conf);
-    dc_conf_destroy(single.conf);
     if (!failed)
-        printf("0023: %d buckets closed %d at a time equal the same closed one by one\n",
-               HOURS, DC_CLOSES_MAX);
+        printf("0023: %d buckets closed %d at a time, one at a time and as the flushes of "
+               "each hour allowed are the same, and as recounted\n", HOURS, DC_CLOSES_MAX);
     return failed;
 }

@@ -13,7 +13,7 @@
  * must then close the same from both stores, row by row and bit for bit
  * (distinct users included), and equal a recount of the events; both
  * logs must be gone after the close. Run by run-c.sh (DC_REDIS_PORT). */
-#include "features/features.h"
+#include "tests/integration/it_store.h"
 
 #include <hiredis/hiredis.h>
 
@@ -36,9 +36,7 @@ typedef struct {
 static count_t recount[N_SKUS];
 
 typedef struct {
-    dc_conf_t *conf;
-    dc_limits_t lim;
-    dc_featstore_t *fs;
+    it_store_t s;
     dc_featbatch_t *batch;
     dc_parts_t *parts;
     dc_part_t *part;
@@ -52,19 +50,10 @@ static void die(const char *what, const char *why)
 
 static void open_store(store_t *s, const char *port, const char *prefix)
 {
-    char errstr[512];
+    const char *settings[] = {"windows", "5m,1h", "lateness", "0s", NULL};
 
-    s->conf = dc_conf_new();
-    if (dc_conf_set(s->conf, "redis.port", port, errstr, sizeof(errstr)) ||
-        dc_conf_set(s->conf, "redis.key.prefix", prefix, errstr, sizeof(errstr)) ||
-        dc_conf_set(s->conf, "windows", "5m,1h", errstr, sizeof(errstr)) ||
-        dc_conf_set(s->conf, "lateness", "0s", errstr, sizeof(errstr)) ||
-        dc_conf_set(s->conf, "flush.max.events", "1000000", errstr, sizeof(errstr)) ||
-        dc_limits_init(&s->lim, s->conf, errstr, sizeof(errstr)))
-        die("config", errstr);
-    if (!(s->fs = dc_featstore_new(s->conf, &s->lim, prefix, errstr, sizeof(errstr))))
-        die("featstore", errstr);
-    if (!(s->batch = dc_featbatch_new(&s->lim)) || !(s->parts = dc_parts_new()) ||
+    it_store_open(&s->s, "0025", port, prefix, settings);
+    if (!(s->batch = dc_featbatch_new(&s->s.lim)) || !(s->parts = dc_parts_new()) ||
         !(s->part = dc_parts_add(s->parts, "events", 0, 0)))
         die("store", "out of memory");
     s->part->next_offset = 0;
@@ -77,8 +66,8 @@ static dc_flush_result_t flush(store_t *s, int64_t wm)
 
     s->part->max_ts = wm;
     s->part->next_offset += 1;
-    if (dc_featstore_flush(s->fs, s->batch, s->parts, INT64_MIN, dc_monotonic_s(), &res))
-        die("flush", dc_featstore_errstr(s->fs));
+    if (dc_featstore_flush(s->s.fs, s->batch, s->parts, INT64_MIN, dc_monotonic_s(), &res))
+        die("flush", dc_featstore_errstr(s->s.fs));
     dc_featbatch_reset(s->batch);
     return res;
 }
@@ -157,8 +146,8 @@ static void close_bucket(store_t *s, dc_bucket_t *out)
 
     if (!res.closer || res.closed_until != T0 + HOUR)
         die("flush", "the bucket is not closed");
-    if (dc_featstore_close_buckets(s->fs, T0, 1, out, &got) || got != 1)
-        die("close", dc_featstore_errstr(s->fs));
+    if (dc_featstore_close_buckets(s->s.fs, T0, 1, out, &got) || got != 1)
+        die("close", dc_featstore_errstr(s->s.fs));
 }
 
 int main(void)
@@ -253,8 +242,7 @@ int main(void)
     for (int i = 0; i < 2; i++) {
         dc_featbatch_destroy(stores[i]->batch);
         dc_parts_destroy(stores[i]->parts);
-        dc_featstore_destroy(stores[i]->fs);
-        dc_conf_destroy(stores[i]->conf);
+        it_store_close(&stores[i]->s);
     }
     redisFree(rc);
     if (!failed)
