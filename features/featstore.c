@@ -1142,7 +1142,8 @@ static size_t names_text(const redisReply *r, size_t step)
 
 /* The members of array reply r (name, score pairs if with_scores: the
  * SKU's newest event time, or the end of its newest closed bucket with
- * events, which goes to the key's value) into
+ * events, in ms, which Redis prints as integers; it goes to the key's
+ * value, INT64_MAX without scores) into
  * out[0 ..), sorted by name, tmp being room for as many; returns how many.
  * Their names go to the end of text, which has room for them (names_text):
  * each reply string is an allocation of its own, and a close reads ten
@@ -1159,8 +1160,8 @@ static size_t sorted_names(const redisReply *r, int with_scores, dc_name_key_t *
         memcpy(str, e->str, e->len + 1);
         text->len += e->len + 1;
         out[i] = dc_name_key(str, e->len,
-                             with_scores ? (int64_t)strtod(r->element[i * step + 1]->str, NULL)
-                                         : 0);
+                             with_scores ? strtoll(r->element[i * step + 1]->str, NULL, 10)
+                                         : INT64_MAX);
     }
     dc_name_sort(out, tmp, n);
     return n;
@@ -1272,10 +1273,10 @@ static size_t send_names_below(dc_featstore_t *fs, const char *cmd, const char *
 }
 
 /* Queues "ZADD key GT (value name)..." over the names of l[0 .. n) with a
- * value (the end of a bucket) of at least from, in chunks; returns how many
+ * value (the end of a bucket) in [from, to], in chunks; returns how many
  * commands. */
 static size_t send_newest_ends(dc_featstore_t *fs, const char *key, const dc_name_key_t *l,
-                               size_t n, int64_t from)
+                               size_t n, int64_t from, int64_t to)
 {
     char (*score)[24] = (char (*)[24])(void *)fs->scores.data;
     size_t sent = 0, i = 0;
@@ -1286,7 +1287,7 @@ static size_t send_newest_ends(dc_featstore_t *fs, const char *key, const dc_nam
         arg_str(fs, &argc, key);
         arg_str(fs, &argc, "GT");
         for (; i < n && names < DC_STORE_CHUNK; i++) {
-            if (l[i].value < from)
+            if (l[i].value < from || l[i].value > to)
                 continue;
             size_t len = (size_t)snprintf(score[names], sizeof(score[0]), "%lld",
                                           (long long)l[i].value);
@@ -1299,7 +1300,10 @@ static size_t send_newest_ends(dc_featstore_t *fs, const char *key, const dc_nam
     return sent;
 }
 
-enum { R_WATCH, R_SNAP, R_CLOCK, R_RECENT, R_IDLE, R_LOG, R_N = R_LOG + DC_CLOSES_MAX };
+enum {
+    R_WATCH, R_SNAP, R_CLOCK, R_RECENT, R_FADING, R_IDLE, R_LOG,
+    R_N = R_LOG + DC_CLOSES_MAX
+};
 
 /* Checks the types of a close's replies rep[0 .. R_LOG + n). */
 static int close_replies_ok(redisReply **rep, int n)
@@ -1319,7 +1323,10 @@ static int close_once(dc_featstore_t *fs, int64_t start, int n, dc_bucket_t *out
     int64_t width = lim->bucket_ms, stop_last = start + n * width;
     char snapkey[DC_CLOSES_MAX][DC_KEY_PREFIX_MAX + 64];
     char logkey[DC_CLOSES_MAX][DC_KEY_PREFIX_MAX + 64];
-    char key[DC_KEY_PREFIX_MAX + 64], since[32], idle_before[32], ttl[32];
+    /* The idle TTL's start before the first and the last bucket's end,
+     * exclusive ("(") or not. */
+    char key[DC_KEY_PREFIX_MAX + 64], after_first[32], until_last[32], after_last[32];
+    char ttl[32];
     redisReply *rep[R_N] = {0};
     size_t argc, n_queued = 0;
     int err = DC_OK, k;
@@ -1330,17 +1337,22 @@ static int close_once(dc_featstore_t *fs, int64_t start, int n, dc_bucket_t *out
         snprintf(snapkey[b], sizeof(snapkey[b]), "%s:{meta}:closed:%lld", fs->prefix, at);
         open_log_key(fs, logkey[b], sizeof(logkey[b]), start + b * width);
     }
-    snprintf(since, sizeof(since), "(%lld", (long long)(start + width - lim->idle_ttl_ms));
-    snprintf(idle_before, sizeof(idle_before), "(%lld", (long long)(stop_last - lim->idle_ttl_ms));
+    snprintf(after_first, sizeof(after_first), "(%lld",
+             (long long)(start + width - lim->idle_ttl_ms));
+    snprintf(until_last, sizeof(until_last), "%lld", (long long)(stop_last - lim->idle_ttl_ms));
+    snprintf(after_last, sizeof(after_last), "(%lld", (long long)(stop_last - lim->idle_ttl_ms));
     snprintf(ttl, sizeof(ttl), "%lld", (long long)lim->idle_ttl_ms);
     if (reserve_argv(fs, 3 + 2 * DC_STORE_CHUNK) || dc_buf_reserve(&fs->scores, DC_STORE_CHUNK * 24))
         return fs_err(fs, DC_ERR_NOMEM, "out of memory closing a bucket");
 
     /* 1. Under WATCH: the snapshots of buckets closed before, the clock,
      * the SKUs with events in a closed bucket that ended within the idle
-     * TTL before the first bucket's end (with those ends), those idle by
-     * the newest event times at the last bucket's end (with those times),
-     * and each bucket's log (the deltas of the SKUs with events in it). */
+     * TTL before the last bucket's end (active in every bucket here), those
+     * whose newest such bucket ended within it before the first bucket's
+     * end only (with those ends: few), those idle by the newest event times
+     * at the last bucket's end (with those times: they leave the store at
+     * each close, so few), and each bucket's log (the deltas of the SKUs
+     * with events in it). */
     snprintf(key, sizeof(key), "%s:{meta}:version", fs->prefix);
     argc = 0, arg_str(fs, &argc, "WATCH"), arg_str(fs, &argc, key), send_argv(fs, argc);
     argc = 0, arg_str(fs, &argc, "MGET");
@@ -1352,11 +1364,13 @@ static int close_once(dc_featstore_t *fs, int64_t start, int n, dc_bucket_t *out
     arg_str(fs, &argc, "closed"), send_argv(fs, argc);
     snprintf(key, sizeof(key), "%s:{meta}:last", fs->prefix);
     argc = 0, arg_str(fs, &argc, "ZRANGEBYSCORE"), arg_str(fs, &argc, key);
-    arg_str(fs, &argc, since), arg_str(fs, &argc, "+inf");
+    arg_str(fs, &argc, after_last), arg_str(fs, &argc, "+inf"), send_argv(fs, argc);
+    argc = 0, arg_str(fs, &argc, "ZRANGEBYSCORE"), arg_str(fs, &argc, key);
+    arg_str(fs, &argc, after_first), arg_str(fs, &argc, until_last);
     arg_str(fs, &argc, "WITHSCORES"), send_argv(fs, argc);
     snprintf(key, sizeof(key), "%s:{meta}:active", fs->prefix);
     argc = 0, arg_str(fs, &argc, "ZRANGEBYSCORE"), arg_str(fs, &argc, key);
-    arg_str(fs, &argc, "-inf"), arg_str(fs, &argc, idle_before);
+    arg_str(fs, &argc, "-inf"), arg_str(fs, &argc, after_last);
     arg_str(fs, &argc, "WITHSCORES"), send_argv(fs, argc);
     for (int b = 0; b < n; b++) {
         argc = 0, arg_str(fs, &argc, "GET"), arg_str(fs, &argc, logkey[b]);
@@ -1405,21 +1419,34 @@ static int close_once(dc_featstore_t *fs, int64_t start, int n, dc_bucket_t *out
      * So they follow from the events alone: the newest event times, which
      * a flush may have moved past the bucket already, do not count here.
      * seen holds every SKU with events in a bucket that ended after the
-     * first bucket's idle time, with the end of its newest such bucket; each
-     * bucket's log merges into it in turn. */
-    size_t n_recent = rep[R_RECENT]->elements / 2, n_idle = rep[R_IDLE]->elements / 2;
-    size_t n_logged = 0;
+     * first bucket's idle time, with the end of its newest such bucket
+     * (INT64_MAX: active in every bucket here); each bucket's log merges
+     * into it in turn. */
+    size_t n_recent = rep[R_RECENT]->elements, n_fading = rep[R_FADING]->elements / 2;
+    size_t n_idle = rep[R_IDLE]->elements / 2, n_logged = 0;
     for (int b = 0; b < k; b++)
         if (rep[R_LOG + b]->type == REDIS_REPLY_STRING)
             n_logged += rep[R_LOG + b]->len / 14; /* an entry takes 14 bytes at least */
-    size_t n_seen_max = n_recent + n_logged;
-    size_t text = names_text(rep[R_RECENT], 2) + names_text(rep[R_IDLE], 2);
-    if (reserve_names(fs, 2 * n_seen_max + n_idle, n_recent > n_idle ? n_recent : n_idle, text))
+    size_t n_seen_max = n_recent + n_fading + n_logged, n_max = n_recent;
+    if (n_fading > n_max)
+        n_max = n_fading;
+    if (n_idle > n_max)
+        n_max = n_idle;
+    size_t text = names_text(rep[R_RECENT], 1) + names_text(rep[R_FADING], 2) +
+                  names_text(rep[R_IDLE], 2);
+    if (reserve_names(fs, 2 * n_seen_max + n_fading + n_idle, n_max, text))
         goto nomem;
     dc_name_key_t *seen = (dc_name_key_t *)(void *)fs->names.data, *merged = seen + n_seen_max;
-    dc_name_key_t *idle = merged + n_seen_max, *tmp = (dc_name_key_t *)(void *)fs->sort_tmp.data;
-    size_t n_seen = sorted_names(rep[R_RECENT], 1, seen, tmp, &fs->name_text);
+    dc_name_key_t *fading = merged + n_seen_max, *idle = fading + n_fading;
+    dc_name_key_t *tmp = (dc_name_key_t *)(void *)fs->sort_tmp.data;
+    sorted_names(rep[R_RECENT], 0, merged, tmp, &fs->name_text);
+    sorted_names(rep[R_FADING], 1, fading, tmp, &fs->name_text);
     sorted_names(rep[R_IDLE], 1, idle, tmp, &fs->name_text);
+    size_t n_seen = 0;
+    for (size_t i = 0, j = 0; i < n_recent || j < n_fading;) /* the two never share a SKU */
+        seen[n_seen++] = j == n_fading || (i < n_recent && dc_name_cmp(&merged[i], &fading[j]) < 0)
+                             ? merged[i++]
+                             : fading[j++];
     const dc_name_key_t **active = (const dc_name_key_t **)(void *)fs->sort_tmp.data;
 
     if (redisAppendCommand(fs->rc, "MULTI") != REDIS_OK)
@@ -1473,7 +1500,7 @@ static int close_once(dc_featstore_t *fs, int64_t start, int n, dc_bucket_t *out
     /* The ends of the newest buckets with events of the SKUs these logs
      * hold. */
     snprintf(key, sizeof(key), "%s:{meta}:last", fs->prefix);
-    n_queued += send_newest_ends(fs, key, seen, n_seen, start + width);
+    n_queued += send_newest_ends(fs, key, seen, n_seen, start + width, start + k * width);
     /* The SKUs idle by the last bucket's end, by their newest events and by
      * the buckets closed, leave the store with their records. */
     int64_t idle_last = start + k * width - lim->idle_ttl_ms;
