@@ -17,7 +17,6 @@
 #define DC_KEY_PREFIX_MAX 128
 #define DC_STORE_CHUNK 2000 /* keys per MGET or MSET: big commands, bounded buffers */
 
-
 extern const char dc__lua_flush[];
 extern const char dc__lua_features[];
 
