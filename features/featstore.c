@@ -42,9 +42,6 @@ struct dc_featstore_s {
     const char **argv;            /* one command's arguments */
     size_t *argl, cap_argv;
     int send_failed;              /* an append ran out of memory */
-    /* This configuration's windows as flush.lua writes them in the clock
-     * ("name=slot_ms,..."), for check_layout()'s message. */
-    char windows_spec[DC_WINDOWS_MAX * 40];
     char errstr[512];
 };
 
@@ -201,10 +198,6 @@ dc_featstore_t *dc_featstore_new(const dc_conf_t *conf, const dc_limits_t *lim,
     fs->timeout_ms = dc_conf_duration_ms(conf, "redis.timeout");
     fs->lease_ms = dc_conf_duration_ms(conf, "close.lease");
     fs->lim = *lim;
-    for (size_t w = 0, len = 0; w < lim->n_windows; w++)
-        len += (size_t)snprintf(fs->windows_spec + len, sizeof(fs->windows_spec) - len, "%s%s=%lld",
-                                w ? "," : "", lim->window_name[w],
-                                (long long)(lim->window_ms[w] / DC_WINDOW_SLOTS));
     msgpack_sbuffer_init(&fs->sbuf);
     if (dc_featstore_connect(fs)) {
         dc_seterr(errstr, errstr_size, DC_ERR_REDIS, "%s", fs->errstr);
@@ -659,6 +652,12 @@ static int check_layout(dc_featstore_t *fs, const redisReply *windows, int64_t b
 
     if (same_windows && (bucket_ms == INT64_MIN || bucket_ms == fs->lim.bucket_ms))
         return DC_OK;
+    /* This configuration's windows as flush.lua writes them in the clock. */
+    char spec[DC_WINDOWS_MAX * 40] = "";
+    for (size_t w = 0, len = 0; w < fs->lim.n_windows && len < sizeof(spec); w++)
+        len += (size_t)snprintf(spec + len, sizeof(spec) - len, "%s%s=%lld", w ? "," : "",
+                                fs->lim.window_name[w],
+                                (long long)(fs->lim.window_ms[w] / DC_WINDOW_SLOTS));
     return fs_err(fs, DC_ERR_CONFIG,
                   "the feature store under redis.key.prefix %s holds windows of slots %.*s "
                   "(name=ms) and buckets of %lld ms; this configuration has %s and %lld ms. "
@@ -667,7 +666,7 @@ static int check_layout(dc_featstore_t *fs, const redisReply *windows, int64_t b
                   windows->type == REDIS_REPLY_STRING ? (int)windows->len : 1,
                   windows->type == REDIS_REPLY_STRING ? windows->str : "-",
                   (long long)(bucket_ms == INT64_MIN ? fs->lim.bucket_ms : bucket_ms),
-                  fs->windows_spec, (long long)fs->lim.bucket_ms);
+                  spec, (long long)fs->lim.bucket_ms);
 }
 
 /* Reads the replies of send_reads(): checks every partition's offset is
