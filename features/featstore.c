@@ -17,7 +17,12 @@
 #define DC_KEY_PREFIX_MAX 128
 #define DC_STORE_CHUNK 2000 /* keys per MGET or MSET: big commands, bounded buffers */
 
+/* The format of the store's values (features/values.lua), which the clock
+ * keeps: 2 since records keep their SKU's newest event time. */
+#define STORE_FORMAT 2
+
 extern const char dc__lua_flush[];
+extern const char dc__lua_forget[];
 extern const char dc__lua_features[];
 
 struct dc_featstore_s {
@@ -320,6 +325,7 @@ typedef struct entry_s {
     size_t key_off, key_len;
     size_t sku;                  /* index in the batch, or in a close's list */
     size_t value_off, value_len; /* the merged record */
+    int logged;                  /* the flush put an entry in an open bucket's log */
 } entry_t;
 
 static entry_t *new_entry(dc_featstore_t *fs)
@@ -422,7 +428,7 @@ static void pack_meta(dc_featstore_t *fs, dc_parts_t *parts, int64_t ack_until,
 
     msgpack_sbuffer_clear(&fs->sbuf);
     msgpack_packer_init(&pk, &fs->sbuf, msgpack_sbuffer_write);
-    msgpack_pack_array(&pk, 9);
+    msgpack_pack_array(&pk, 10);
     pack_cstr(&pk, fs->prefix);
     pack_cstr(&pk, fs->instance);
     msgpack_pack_int64(&pk, fs->lease_ms);
@@ -456,6 +462,7 @@ static void pack_meta(dc_featstore_t *fs, dc_parts_t *parts, int64_t ack_until,
         msgpack_pack_nil(&pk);
     else
         msgpack_pack_int64(&pk, oldest_bucket);
+    msgpack_pack_int64(&pk, STORE_FORMAT);
 }
 
 /* The key of the log of the open bucket at start. */
@@ -511,6 +518,7 @@ static int send_reads(dc_featstore_t *fs, dc_parts_t *parts, int64_t *ncmd)
     arg_str(fs, &argc, "origin");
     arg_str(fs, &argc, "windows");
     arg_str(fs, &argc, "bucket");
+    arg_str(fs, &argc, "format");
     send_argv(fs, argc);
     *ncmd += 2;
     if (n_parts) {
@@ -640,6 +648,21 @@ static int same_slots(const dc_featstore_t *fs, const char *spec, size_t len)
     return w == fs->lim.n_windows;
 }
 
+/* DC_ERR_CONFIG for a store of values in another format than STORE_FORMAT:
+ * format is the clock's, 0 when it has none, as in a new store (closed
+ * INT64_MIN: no clock) and in a store written before the clock kept it
+ * (format 1, whose records lack the newest event time). */
+static int check_format(dc_featstore_t *fs, int64_t closed, int64_t format)
+{
+    if (closed == INT64_MIN || format == STORE_FORMAT)
+        return DC_OK;
+    return fs_err(fs, DC_ERR_CONFIG,
+                  "the feature store under redis.key.prefix %s holds values of format %lld; "
+                  "this demandcast reads and writes format %d only. Use another "
+                  "redis.key.prefix, or empty the store (a replay of the history refills it)",
+                  fs->prefix, (long long)(format ? format : 1), STORE_FORMAT);
+}
+
 /* DC_ERR_CONFIG unless the store's values are written in the layout this
  * configuration writes: windows (the clock's spec, nil for a new store)
  * and the bucket width (INT64_MIN: not stored yet). Merging slots of
@@ -669,6 +692,17 @@ static int check_layout(dc_featstore_t *fs, const redisReply *windows, int64_t b
                   spec, (long long)fs->lim.bucket_ms);
 }
 
+/* Whether SKU sku of batch has a delta of a bucket open at late_before
+ * (dc_value_merge_sku logs those). */
+static int has_open_delta(const dc_featbatch_t *batch, size_t sku, int64_t late_before)
+{
+    for (const dc_bucket_delta_t *b = dc_featbatch_bucket_first(batch, sku); b;
+         b = dc_featbatch_bucket_next(batch, b))
+        if (b->start >= late_before)
+            return 1;
+    return 0;
+}
+
 /* Reads the replies of send_reads(): checks every partition's offset is
  * where this instance left it (DC_ERR_VERSION: fenced), then opens the
  * transaction (MULTI; *in_multi is set) and merges batch into every
@@ -691,7 +725,7 @@ static int read_and_merge(dc_featstore_t *fs, const dc_featbatch_t *batch, dc_pa
     freeReplyObject(r); /* WATCH */
     if (!(r = next_reply(fs)))
         return DC_ERR_REDIS;
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 5)
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 6)
         err = fs_err(fs, DC_ERR_REDIS, "redis: reading the clock: unexpected reply");
     else {
         int64_t closed = reply_i64(r->element[0], INT64_MIN);
@@ -699,7 +733,8 @@ static int read_and_merge(dc_featstore_t *fs, const dc_featbatch_t *batch, dc_pa
         int64_t origin = reply_i64(r->element[2], INT64_MIN);
         int provisional = closed == INT64_MIN || (closed == origin && acked == origin);
         late_before = provisional ? INT64_MIN : closed;
-        err = check_layout(fs, r->element[3], reply_i64(r->element[4], INT64_MIN));
+        if (!(err = check_format(fs, closed, reply_i64(r->element[5], 0))))
+            err = check_layout(fs, r->element[3], reply_i64(r->element[4], INT64_MIN));
     }
     freeReplyObject(r);
     if (n_parts) {
@@ -747,6 +782,7 @@ static int read_and_merge(dc_featstore_t *fs, const dc_featbatch_t *batch, dc_pa
             else if (merr)
                 err = fs_err(fs, merr, "out of memory merging a flush");
             e->value_len = fs->values.len - e->value_off;
+            e->logged = has_open_delta(batch, e->sku, late_before);
         }
         freeReplyObject(r);
         if (!err) {
@@ -771,26 +807,29 @@ static int read_and_merge(dc_featstore_t *fs, const dc_featbatch_t *batch, dc_pa
     return err;
 }
 
-/* Queues ZADD key GT (newest time sku)... over the batch's SKUs, in
- * chunks. */
-static void send_newest(dc_featstore_t *fs, const dc_featbatch_t *batch, const char *key,
-                        size_t *n_queued)
+/* Queues "ZADD key NX -inf sku..." over the SKUs of the flush's entries
+ * that put nothing in an open bucket's log, in chunks. A close finds the
+ * SKUs gone idle in dc:{meta}:last, where a SKU's log entries put it when
+ * their bucket closes; these SKUs' events all went to closed buckets
+ * (late), so without this a SKU with only such events would keep its
+ * record for ever. -inf lists it in no bucket: late events count in the
+ * windows, not in the buckets. */
+static void send_unlogged(dc_featstore_t *fs, const dc_featbatch_t *batch, const char *key,
+                          size_t *n_queued)
 {
-    size_t n = dc_featbatch_skus(batch), i = 0;
-    char (*score)[24] = (char (*)[24])(void *)fs->scores.data;
+    size_t i = 0;
 
-    while (i < n) {
+    while (i < fs->n_ents) {
         size_t argc = 0, members = 0;
         arg_str(fs, &argc, "ZADD");
         arg_str(fs, &argc, key);
-        arg_str(fs, &argc, "GT");
-        for (; i < n && members < DC_STORE_CHUNK; i++) {
-            const dc_sku_delta_t *d = dc_featbatch_sku(batch, i);
-            size_t len = (size_t)snprintf(score[members], sizeof(score[0]), "%lld",
-                                          (long long)d->newest_ts);
-            arg(fs, &argc, score[members++], len);
-            arg_str(fs, &argc, d->sku);
-        }
+        arg_str(fs, &argc, "NX");
+        for (; i < fs->n_ents && members < DC_STORE_CHUNK; i++)
+            if (!fs->ents[i].logged) {
+                arg_str(fs, &argc, "-inf");
+                arg_str(fs, &argc, dc_featbatch_sku(batch, fs->ents[i].sku)->sku);
+                members++;
+            }
         if (members) {
             send_argv(fs, argc);
             ++*n_queued;
@@ -798,8 +837,9 @@ static void send_newest(dc_featstore_t *fs, const dc_featbatch_t *batch, const c
     }
 }
 
-/* Sends the rest of the transaction read_and_merge() opened: the SKUs'
- * times, the bucket logs and the meta step (flush.lua), and EXEC;
+/* Sends the rest of the transaction read_and_merge() opened: the SKUs
+ * without log entries, the bucket logs and the meta step (flush.lua), and
+ * EXEC;
  * *n_queued counts the commands queued between MULTI and EXEC. */
 static int send_commit(dc_featstore_t *fs, const dc_featbatch_t *batch, dc_parts_t *parts,
                        int64_t ack_until, double now_mono, size_t *n_queued, int64_t *ncmd)
@@ -808,12 +848,10 @@ static int send_commit(dc_featstore_t *fs, const dc_featbatch_t *batch, dc_parts
     size_t argc;
     int64_t oldest_bucket = INT64_MAX;
 
-    if (dc_buf_reserve(&fs->scores, DC_STORE_CHUNK * 24))
-        return DC_ERR_NOMEM;
     ++*ncmd; /* MULTI */
     if (batch) {
-        snprintf(key, sizeof(key), "%s:{meta}:active", fs->prefix);
-        send_newest(fs, batch, key, n_queued);
+        snprintf(key, sizeof(key), "%s:{meta}:last", fs->prefix);
+        send_unlogged(fs, batch, key, n_queued);
     }
     /* Each open bucket's deltas go to the end of its log, which its close
      * sums; a compacted log replaces it. */
@@ -1139,9 +1177,9 @@ static size_t names_text(const redisReply *r, size_t step)
 }
 
 /* The members of array reply r (name, score pairs if with_scores: the
- * SKU's newest event time, or the end of its newest closed bucket with
- * events, in ms, which Redis prints as integers; it goes to the key's
- * value, INT64_MAX without scores) into
+ * end of the SKU's newest closed bucket with events, in ms, which Redis
+ * prints as an integer, or -inf for none, send_unlogged; it goes to the
+ * key's value, INT64_MIN for -inf, INT64_MAX without scores) into
  * out[0 ..), sorted by name, tmp being room for as many; returns how many.
  * Their names go to the end of text, which has room for them (names_text):
  * each reply string is an allocation of its own, and a close reads ten
@@ -1157,24 +1195,14 @@ static size_t sorted_names(const redisReply *r, int with_scores, dc_name_key_t *
         char *str = (char *)text->data + text->len;
         memcpy(str, e->str, e->len + 1);
         text->len += e->len + 1;
+        const char *score = with_scores ? r->element[i * step + 1]->str : NULL;
         out[i] = dc_name_key(str, e->len,
-                             with_scores ? strtoll(r->element[i * step + 1]->str, NULL, 10)
-                                         : INT64_MAX);
+                             !score                ? INT64_MAX
+                             : !strcmp(score, "-inf") ? INT64_MIN
+                                                      : strtoll(score, NULL, 10));
     }
     dc_name_sort(out, tmp, n);
     return n;
-}
-
-/* Whether the sorted list l (of n, from *i) has a with a value (score) of
- * at least min, for a ascending over the calls: a merge walk. */
-static int walk_has(const dc_name_key_t *l, size_t n, size_t *i, const dc_name_key_t *a,
-                    int64_t min)
-{
-    int c = 1;
-
-    while (*i < n && (c = dc_name_cmp(&l[*i], a)) < 0)
-        ++*i;
-    return *i < n && !c && l[*i].value >= min;
 }
 
 /* A log row's SKU against name a, in byte order like strcmp. */
@@ -1250,26 +1278,6 @@ static int pack_snapshot(dc_featstore_t *fs, int64_t start, const dc_name_key_t 
     return DC_OK;
 }
 
-/* Queues "cmd key name..." over the names of l[0 .. n) with a value (score) below
- * before, in chunks; returns how many commands. */
-static size_t send_names_below(dc_featstore_t *fs, const char *cmd, const char *key,
-                               const dc_name_key_t *l, size_t n, int64_t before)
-{
-    size_t sent = 0, i = 0;
-
-    while (i < n) {
-        size_t argc = 0, names = 0;
-        arg_str(fs, &argc, cmd);
-        arg_str(fs, &argc, key);
-        for (; i < n && names < DC_STORE_CHUNK; i++)
-            if (l[i].value < before)
-                arg_str(fs, &argc, l[i].s), names++;
-        if (names)
-            send_argv(fs, argc), sent++;
-    }
-    return sent;
-}
-
 /* Queues "ZADD key GT (value name)..." over the names of l[0 .. n) with a
  * value (the end of a bucket) in [from, to], in chunks; returns how many
  * commands. */
@@ -1298,8 +1306,35 @@ static size_t send_newest_ends(dc_featstore_t *fs, const char *key, const dc_nam
     return sent;
 }
 
+/* Queues forget.lua over the names of l[0 .. n) with a value (the end of
+ * their newest closed bucket with events) of at most idle_before: those
+ * whose newest event is before idle_before too leave the store. In
+ * chunks; returns how many commands. */
+static size_t send_forget(dc_featstore_t *fs, const dc_name_key_t *l, size_t n,
+                          int64_t idle_before)
+{
+    char before[24];
+    size_t sent = 0, i = 0;
+
+    snprintf(before, sizeof(before), "%lld", (long long)idle_before);
+    while (i < n) {
+        size_t argc = 0, names = 0;
+        arg_str(fs, &argc, "EVAL");
+        arg_str(fs, &argc, dc__lua_forget);
+        arg_str(fs, &argc, "0");
+        arg_str(fs, &argc, fs->prefix);
+        arg_str(fs, &argc, before);
+        for (; i < n && names < DC_STORE_CHUNK; i++)
+            if (l[i].value <= idle_before)
+                arg(fs, &argc, l[i].s, l[i].len), names++;
+        if (names)
+            send_argv(fs, argc), sent++;
+    }
+    return sent;
+}
+
 enum {
-    R_WATCH, R_SNAP, R_CLOCK, R_RECENT, R_FADING, R_IDLE, R_LOG,
+    R_WATCH, R_SNAP, R_CLOCK, R_RECENT, R_FADING, R_LOG,
     R_N = R_LOG + DC_CLOSES_MAX
 };
 
@@ -1321,10 +1356,9 @@ static int close_once(dc_featstore_t *fs, int64_t start, int n, dc_bucket_t *out
     int64_t width = lim->bucket_ms, stop_last = start + n * width;
     char snapkey[DC_CLOSES_MAX][DC_KEY_PREFIX_MAX + 64];
     char logkey[DC_CLOSES_MAX][DC_KEY_PREFIX_MAX + 64];
-    /* The idle TTL's start before the first and the last bucket's end,
-     * exclusive ("(") or not. */
-    char key[DC_KEY_PREFIX_MAX + 64], after_first[32], until_last[32], after_last[32];
-    char ttl[32];
+    /* The idle TTL's start before the last bucket's end, exclusive ("(")
+     * or not. */
+    char key[DC_KEY_PREFIX_MAX + 64], until_last[32], after_last[32], ttl[32];
     redisReply *rep[R_N] = {0};
     size_t argc, n_queued = 0;
     int err = DC_OK, k;
@@ -1335,8 +1369,6 @@ static int close_once(dc_featstore_t *fs, int64_t start, int n, dc_bucket_t *out
         snprintf(snapkey[b], sizeof(snapkey[b]), "%s:{meta}:closed:%lld", fs->prefix, at);
         open_log_key(fs, logkey[b], sizeof(logkey[b]), start + b * width);
     }
-    snprintf(after_first, sizeof(after_first), "(%lld",
-             (long long)(start + width - lim->idle_ttl_ms));
     snprintf(until_last, sizeof(until_last), "%lld", (long long)(stop_last - lim->idle_ttl_ms));
     snprintf(after_last, sizeof(after_last), "(%lld", (long long)(stop_last - lim->idle_ttl_ms));
     snprintf(ttl, sizeof(ttl), "%lld", (long long)lim->idle_ttl_ms);
@@ -1345,12 +1377,11 @@ static int close_once(dc_featstore_t *fs, int64_t start, int n, dc_bucket_t *out
 
     /* 1. Under WATCH: the snapshots of buckets closed before, the clock,
      * the SKUs with events in a closed bucket that ended within the idle
-     * TTL before the last bucket's end (active in every bucket here), those
-     * whose newest such bucket ended within it before the first bucket's
-     * end only (with those ends: few), those idle by the newest event times
-     * at the last bucket's end (with those times: they leave the store at
-     * each close, so few), and each bucket's log (the deltas of the SKUs
-     * with events in it). */
+     * TTL before the last bucket's end (active in every bucket here), the
+     * others (with the ends of their newest such buckets: those going idle
+     * in these buckets, and the few kept after going idle by newer events
+     * than their buckets', leave the store at each close, so they are few),
+     * and each bucket's log (the deltas of the SKUs with events in it). */
     snprintf(key, sizeof(key), "%s:{meta}:version", fs->prefix);
     argc = 0, arg_str(fs, &argc, "WATCH"), arg_str(fs, &argc, key), send_argv(fs, argc);
     argc = 0, arg_str(fs, &argc, "MGET");
@@ -1364,11 +1395,7 @@ static int close_once(dc_featstore_t *fs, int64_t start, int n, dc_bucket_t *out
     argc = 0, arg_str(fs, &argc, "ZRANGEBYSCORE"), arg_str(fs, &argc, key);
     arg_str(fs, &argc, after_last), arg_str(fs, &argc, "+inf"), send_argv(fs, argc);
     argc = 0, arg_str(fs, &argc, "ZRANGEBYSCORE"), arg_str(fs, &argc, key);
-    arg_str(fs, &argc, after_first), arg_str(fs, &argc, until_last);
-    arg_str(fs, &argc, "WITHSCORES"), send_argv(fs, argc);
-    snprintf(key, sizeof(key), "%s:{meta}:active", fs->prefix);
-    argc = 0, arg_str(fs, &argc, "ZRANGEBYSCORE"), arg_str(fs, &argc, key);
-    arg_str(fs, &argc, "-inf"), arg_str(fs, &argc, after_last);
+    arg_str(fs, &argc, "-inf"), arg_str(fs, &argc, until_last);
     arg_str(fs, &argc, "WITHSCORES"), send_argv(fs, argc);
     for (int b = 0; b < n; b++) {
         argc = 0, arg_str(fs, &argc, "GET"), arg_str(fs, &argc, logkey[b]);
@@ -1416,30 +1443,25 @@ static int close_once(dc_featstore_t *fs, int64_t start, int n, dc_bucket_t *out
      * or in a closed bucket that ended within the idle TTL before its end.
      * So they follow from the events alone: the newest event times, which
      * a flush may have moved past the bucket already, do not count here.
-     * seen holds every SKU with events in a bucket that ended after the
-     * first bucket's idle time, with the end of its newest such bucket
-     * (INT64_MAX: active in every bucket here); each bucket's log merges
-     * into it in turn. */
+     * seen holds every SKU of dc:{meta}:last, with the end of its newest
+     * closed bucket with events (INT64_MAX: active in every bucket here;
+     * INT64_MIN: none, send_unlogged); each bucket's log merges into it in
+     * turn. */
     size_t n_recent = rep[R_RECENT]->elements, n_fading = rep[R_FADING]->elements / 2;
-    size_t n_idle = rep[R_IDLE]->elements / 2, n_logged = 0;
+    size_t n_logged = 0;
     for (int b = 0; b < k; b++)
         if (rep[R_LOG + b]->type == REDIS_REPLY_STRING)
             n_logged += rep[R_LOG + b]->len / 14; /* an entry takes 14 bytes at least */
-    size_t n_seen_max = n_recent + n_fading + n_logged, n_max = n_recent;
-    if (n_fading > n_max)
-        n_max = n_fading;
-    if (n_idle > n_max)
-        n_max = n_idle;
-    size_t text = names_text(rep[R_RECENT], 1) + names_text(rep[R_FADING], 2) +
-                  names_text(rep[R_IDLE], 2);
-    if (reserve_names(fs, 2 * n_seen_max + n_fading + n_idle, n_max, text))
+    size_t n_seen_max = n_recent + n_fading + n_logged;
+    size_t n_max = n_fading > n_recent ? n_fading : n_recent;
+    size_t text = names_text(rep[R_RECENT], 1) + names_text(rep[R_FADING], 2);
+    if (reserve_names(fs, 2 * n_seen_max + n_fading, n_max, text))
         goto nomem;
     dc_name_key_t *seen = (dc_name_key_t *)(void *)fs->names.data, *merged = seen + n_seen_max;
-    dc_name_key_t *fading = merged + n_seen_max, *idle = fading + n_fading;
+    dc_name_key_t *fading = merged + n_seen_max;
     dc_name_key_t *tmp = (dc_name_key_t *)(void *)fs->sort_tmp.data;
     sorted_names(rep[R_RECENT], 0, merged, tmp, &fs->name_text);
     sorted_names(rep[R_FADING], 1, fading, tmp, &fs->name_text);
-    sorted_names(rep[R_IDLE], 1, idle, tmp, &fs->name_text);
     size_t n_seen = 0;
     for (size_t i = 0, j = 0; i < n_recent || j < n_fading;) /* the two never share a SKU */
         seen[n_seen++] = j == n_fading || (i < n_recent && dc_name_cmp(&merged[i], &fading[j]) < 0)
@@ -1499,22 +1521,9 @@ static int close_once(dc_featstore_t *fs, int64_t start, int n, dc_bucket_t *out
      * hold. */
     snprintf(key, sizeof(key), "%s:{meta}:last", fs->prefix);
     n_queued += send_newest_ends(fs, key, seen, n_seen, start + width, start + k * width);
-    /* The SKUs idle by the last bucket's end, by their newest events and by
-     * the buckets closed, leave the store with their records. */
-    int64_t idle_last = start + k * width - lim->idle_ttl_ms;
-    size_t i_seen = 0;
-    for (size_t i = 0; i < n_idle; i++)
-        if (walk_has(seen, n_seen, &i_seen, &idle[i], idle_last + 1))
-            idle[i].value = idle_last; /* kept: not below idle_last */
-    for (int set = 0; set < 2; set++) {
-        snprintf(key, sizeof(key), "%s:{meta}:%s", fs->prefix, set ? "last" : "active");
-        n_queued += send_names_below(fs, "ZREM", key, idle, n_idle, idle_last);
-    }
-    clear_entries(fs);
-    for (size_t i = 0; i < n_idle; i++)
-        if (idle[i].value < idle_last && !add_record(fs, i, idle[i].s))
-            fs->send_failed = 1;
-    n_queued += send_over_entries(fs, "DEL");
+    /* The SKUs idle by the buckets closed at the last bucket's end leave
+     * the store if idle by their newest events too (forget.lua). */
+    n_queued += send_forget(fs, seen, n_seen, start + k * width - lim->idle_ttl_ms);
     snprintf(key, sizeof(key), "%s:{meta}:version", fs->prefix);
     argc = 0, arg_str(fs, &argc, "INCR"), arg_str(fs, &argc, key), send_argv(fs, argc);
     n_queued++;

@@ -328,10 +328,11 @@ void dc_value_logs_free(dc_value_logs_t *logs);
 /* Everything a flush writes for SKU sku of batch: appends to out its record
  * cur (cur_len bytes; 0 for a SKU the store does not hold) with the batch's
  * window deltas merged in (counters add, users join the sketches, slots
- * that left their window go), and appends its bucket deltas to the logs of
- * their buckets in logs, except those before late_before (closed buckets),
- * whose events it adds to *late_events. DC_ERR_MALFORMED: cur is not a
- * record (nothing appended to out); DC_ERR_NOMEM. */
+ * that left their window go) and its newest event time, and appends its
+ * bucket deltas to the logs of their buckets in logs, except those before
+ * late_before (closed buckets), whose events it adds to *late_events.
+ * DC_ERR_MALFORMED: cur is not a record (nothing appended to out);
+ * DC_ERR_NOMEM. */
 int dc_value_merge_sku(dc_buf_t *out, const void *cur, size_t cur_len,
                        const dc_featbatch_t *batch, size_t sku, int64_t late_before,
                        dc_value_logs_t *logs, int64_t *late_events,

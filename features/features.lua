@@ -24,8 +24,9 @@ local function features(keys, args)
   local tag = keys[1]
   local P, sku = string.match(tag, '^(.*):{(.*)}$')
   if not P then return redis.error_reply('key must be PREFIX:{SKU}') end
-  local seen = tonumber(redis.call('ZSCORE', P .. ':{meta}:active', sku))
-  if not seen then return {} end
+  local rec = redis.call('GET', tag .. ':f')
+  if not rec then return {} end
+  local seen, windows = rec_windows(rec)
   local clock = redis.call('HMGET', P .. ':{meta}:clock', 'closed', 'windows')
 
   -- As of T = max(newest event of the SKU, end of the newest closed bucket - 1).
@@ -34,8 +35,6 @@ local function features(keys, args)
   if closed and closed - 1 > T then T = closed - 1 end
   local out = {'sku', sku, 'asof', I(T), 'seen', I(seen)}
 
-  local rec = redis.call('GET', tag .. ':f')
-  local windows = rec and rec_windows(rec) or {}
   local w = 0
   for name, slot_ms in string.gmatch(clock[2] or '', '([^=,]+)=(%d+)') do
     local top = math.floor(T / tonumber(slot_ms))

@@ -4,8 +4,8 @@
 -- store's version key, reads the clock, the partition offsets and the
 -- records of the SKUs the batch touches, checks the offsets (fencing) and
 -- merges the deltas in C, then sends MULTI, the merged records (MSET), the
--- SKUs' times (ZADD), the open buckets' log entries (APPEND, or SET of a
--- log it has read and compacted), this script, EXEC. Every writer of the
+-- SKUs with only late events (ZADD NX), the open buckets' log entries
+-- (APPEND, or SET of a log it has read and compacted), this script, EXEC. Every writer of the
 -- store bumps the version (this script and the bucket close), so EXEC
 -- fails, and featstore.c starts over, whenever anything it read has
 -- changed since.
@@ -16,8 +16,9 @@
 --   [prefix, instance, lease_ms, bucket_ms, lateness_ms, ack_until|nil,
 --    windows [[name, slot_ms]...],
 --    parts [[name, next_offset, max_ts|nil, idle]...],
---    oldest_bucket|nil]
--- oldest_bucket is the start of the oldest open bucket the batch wrote to.
+--    oldest_bucket|nil, format]
+-- oldest_bucket is the start of the oldest open bucket the batch wrote to;
+-- format, that of the values featstore.c writes (STORE_FORMAT).
 -- Key layout: features/KEYS.md.
 --
 -- Returns {closed_until|false, acked_until|false, closer, commands}, where
@@ -25,7 +26,7 @@
 
 local a = cmsgpack.unpack(ARGV[1])
 local P, me, lease, bucket, lateness = a[1], a[2], a[3], a[4], a[5]
-local ack_until, windows, parts, oldest_bucket = a[6], a[7], a[8], a[9]
+local ack_until, windows, parts, oldest_bucket, format = a[6], a[7], a[8], a[9], a[10]
 local ncmd = 0
 local function call(...)
   ncmd = ncmd + 1
@@ -108,13 +109,13 @@ if closer == 1 and ack_until and acked and ack_until > acked then
   acked = stop
 end
 -- The window lengths go with the clock, so that a reader (features.lua)
--- sums the rings the way they were written; with the bucket width, they
--- are the layout featstore.c checks before it writes.
+-- sums the rings the way they were written; with the bucket width and the
+-- values' format, they are the layout featstore.c checks before it writes.
 local spec = {}
 for w = 1, #windows do spec[w] = windows[w][1] .. '=' .. I(windows[w][2]) end
 if closed ~= nil then
   call('HSET', clockkey, 'closed', I(closed), 'acked', I(acked), 'origin', I(origin or closed),
-       'windows', table.concat(spec, ','), 'bucket', I(bucket))
+       'windows', table.concat(spec, ','), 'bucket', I(bucket), 'format', I(format))
 end
 
 -- Before the first close the clock's start is provisional (see above): no

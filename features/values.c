@@ -314,19 +314,20 @@ typedef struct {
 } item_t;
 
 /* Splits record v (len bytes; len 0: none) into the slots of each window:
- * slots[w][0 .. n_slots[w]), pointing into v. Windows the record has
- * beyond n_windows are skipped, missing ones are empty. A window's slots
- * must ascend (the merge pairs each with the batch's delta of it) and be
- * slot numbers an int64_t holds. */
+ * slots[w][0 .. n_slots[w]), pointing into v, and *seen (0 for none).
+ * Windows the record has beyond n_windows are skipped, missing ones are
+ * empty. A window's slots must ascend (the merge pairs each with the
+ * batch's delta of it) and be slot numbers an int64_t holds. */
 static int parse_record(const uint8_t *v, size_t len, size_t n_windows,
-                        item_t slots[][DC_WINDOW_SLOTS], size_t *n_slots)
+                        item_t slots[][DC_WINDOW_SLOTS], size_t *n_slots, uint64_t *seen)
 {
     size_t off = 1;
 
     memset(n_slots, 0, n_windows * sizeof(*n_slots));
+    *seen = 0;
     if (!len)
         return DC_OK;
-    if (v[0] > DC_WINDOWS_MAX)
+    if (v[0] > DC_WINDOWS_MAX || !get_uvar(v, len, &off, seen) || *seen > INT64_MAX)
         return DC_ERR_MALFORMED;
     for (size_t w = 0; w < v[0]; w++) {
         uint64_t n, ilen, slot, prev = 0;
@@ -461,15 +462,23 @@ int dc_value_merge_sku(dc_buf_t *out, const void *cur, size_t cur_len,
                        dc_value_logs_t *logs, int64_t *late_events, dc_value_scratch_t *sc)
 {
     size_t n_windows = dc_featbatch_limits(batch)->n_windows, start = out->len;
+    int64_t newest = dc_featbatch_sku(batch, sku)->newest_ts;
     item_t slots[DC_WINDOWS_MAX][DC_WINDOW_SLOTS];
     size_t n_slots[DC_WINDOWS_MAX];
+    uint64_t seen;
     int err;
 
-    if ((err = parse_record(cur, cur_len, n_windows, slots, n_slots)))
+    if ((err = parse_record(cur, cur_len, n_windows, slots, n_slots, &seen)))
         return err;
+    if (newest > 0 && (uint64_t)newest > seen)
+        seen = (uint64_t)newest; /* times before 1970 never pass validation */
     if ((err = sort_users(sc, batch, sku)) || (err = dc_buf_reserve(out, 1)))
         return err;
     out->data[out->len++] = (uint8_t)n_windows;
+    if ((err = put_uvar(out, seen))) {
+        out->len = start;
+        return err;
+    }
     for (size_t w = 0; !err && w < n_windows; w++)
         err = merge_window(out, slots[w], n_slots[w], w, batch, sku, sc);
     for (const dc_bucket_delta_t *b = dc_featbatch_bucket_first(batch, sku); !err && b;

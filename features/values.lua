@@ -9,8 +9,9 @@
 --
 -- A SKU's record is one string (key PREFIX:{SKU}:f), so a flush writes a
 -- SKU once however many window slots its events reach:
---   record  = u8 windows, then per window (shortest first) uv n and n
---             slots by ascending slot number
+--   record  = u8 windows, uv seen (the SKU's newest event time, ms), then
+--             per window (shortest first) uv n and n slots by ascending
+--             slot number
 --   slot    = uv length of the rest, uv slot, views, carts, units, orders,
 --             revenue_e4, then the slot's users sketch
 -- A window keeps the slots among the 12 newest it has seen.
@@ -116,10 +117,11 @@ local function uv(s, pos)
   end
 end
 
--- The window slots of record v: for each window (1-based, shortest first) a
--- list of {slot, views, carts, units, orders, revenue_e4, sketch}.
+-- The SKU's newest event time of record v, then the window slots: for each
+-- window (1-based, shortest first) a list of {slot, views, carts, units,
+-- orders, revenue_e4, sketch}.
 local function rec_windows(v)
-  local windows, pos = {}, 2
+  local windows, seen, pos = {}, uv(v, 2)
   for w = 1, string.byte(v, 1) do
     local n
     n, pos = uv(v, pos)
@@ -135,5 +137,5 @@ local function rec_windows(v)
     end
     windows[w] = slots
   end
-  return windows
+  return seen, windows
 end

@@ -9,8 +9,9 @@
  *         compacted by dc_value_compact_log() sums to the same rows;
  *   odd   a SKU's record, merged with a small batch by
  *         dc_value_merge_sku(): on success the merged record must be a
- *         record too (merging the batch into it again succeeds) and hold at
- *         most 12 slots a window; on failure nothing is appended.
+ *         record too (merging the batch into it again succeeds), keep the
+ *         newest event time and hold at most 12 slots a window; on failure
+ *         nothing is appended.
  * Beyond that: no crash, no sanitizer report. */
 #include "features/features.h"
 
@@ -36,6 +37,19 @@ static void make_batch(void)
                           .kind = i % 3 ? DC_FEV_VIEW : DC_FEV_PLACED, .qty = 2, .price = 1.5};
         if (dc_featbatch_add(batch, &ev, INT64_MIN, NULL))
             abort();
+    }
+}
+
+/* The varint at p[*off] of a value the merge wrote; *off moves past it. */
+static uint64_t varint(const uint8_t *p, size_t *off)
+{
+    uint64_t v = 0;
+
+    for (int shift = 0;; shift += 7) {
+        uint8_t b = p[(*off)++];
+        v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80))
+            return v;
     }
 }
 
@@ -91,22 +105,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (dc_value_merge_sku(&again, out.data, out.len, batch, 0, INT64_MIN, &logs, &late,
                                    &sc))
                 abort();
-            /* Each window of the merged record keeps at most 12 slots: its
-             * count is one varint byte after the window count (or after the
-             * previous window's slots). */
+            /* The merged record keeps the newest event time, the batch's at
+             * least, and each window at most 12 slots: its count is one
+             * varint byte after the time (or after the previous window's
+             * slots). */
             size_t off = 1;
+            if ((int64_t)varint(out.data, &off) < dc_featbatch_sku(batch, 0)->newest_ts)
+                abort();
             for (size_t w = 0; w < out.data[0]; w++) {
                 size_t n = out.data[off++];
                 if (n > DC_WINDOW_SLOTS)
                     abort();
                 for (size_t i = 0; i < n; i++) {
-                    size_t len = 0;
-                    for (int shift = 0;; shift += 7) {
-                        uint8_t b = out.data[off++];
-                        len |= (size_t)(b & 0x7f) << shift;
-                        if (!(b & 0x80))
-                            break;
-                    }
+                    size_t len = varint(out.data, &off);
                     off += len;
                 }
             }

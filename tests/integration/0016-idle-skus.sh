@@ -23,8 +23,8 @@ feat_check "$TTL"
 while read -r sku; do
     keys=$(redis-cli -p "$REDIS_PORT" --scan --pattern "dc:{$sku}:*" | grep -cv ':fc$' || true)
     [[ $keys -eq 0 ]] || dc_fail "idle SKU $sku still has $keys feature keys"
-    [[ -z "$(redis-cli -p "$REDIS_PORT" zscore 'dc:{meta}:active' "$sku")" ]] ||
-        dc_fail "idle SKU $sku still in the active set"
+    [[ -z "$(redis-cli -p "$REDIS_PORT" zscore 'dc:{meta}:last' "$sku")" ]] ||
+        dc_fail "idle SKU $sku still in the set of SKUs by their last bucket"
 done < "$DC_TMP/gone"
 kill -TERM "$RUN_PID"
 feat_wait_exit "$RUN_PID" 30 || dc_fail "run did not exit 0 on SIGTERM"

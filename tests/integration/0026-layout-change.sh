@@ -2,8 +2,10 @@
 # whose configuration changes a window's length or the bucket width must
 # refuse the store with a clear error and a non-zero exit, writing nothing
 # (merging slots of another length, or closing buckets by other starts,
-# would mix them up silently). Renaming a window without changing its
-# length is not a change of layout: that run goes on.
+# would mix them up silently). So must a `run` given a store of values in
+# another format (one written before its clock kept the format). Renaming a
+# window without changing its length is not a change of layout: that run
+# goes on.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/featlib.sh"
 
@@ -31,19 +33,28 @@ snapshot >"$DC_TMP/before"
     2>>"$DC_TMP/gen.log" || dc_fail "second gen failed"
 
 refused() {
-    local what=$1 log="$DC_TMP/refused-$2.log"; shift 2
+    local what=$1 log="$DC_TMP/refused-$2.log" says=$3; shift 3
     feat_run_bg "$log" -X kafka.group.id=g0026 "$@"
     if feat_wait_exit "$RUN_PID" 60; then
         dc_fail "run with $what exited 0"
     fi
     kill -0 "$RUN_PID" 2>/dev/null && dc_fail "run with $what did not stop"
-    grep -q "cannot change" "$log" || dc_fail "run with $what gave no clear error: $(tail -3 "$log")"
+    grep -q "$says" "$log" || dc_fail "run with $what gave no clear error: $(tail -3 "$log")"
     snapshot | cmp -s - "$DC_TMP/before" || dc_fail "run with $what wrote to the store"
 }
-refused "a longer 1h window" windows -X windows=5m,2h,24h,7d
-refused "a window less" fewer -X windows=5m,1h,24h
-refused "30m buckets" bucket -X bucket.width=30m
+refused "a longer 1h window" windows "cannot change" -X windows=5m,2h,24h,7d
+refused "a window less" fewer "cannot change" -X windows=5m,1h,24h
+refused "30m buckets" bucket "cannot change" -X bucket.width=30m
 grep -h "cannot change" "$DC_TMP"/refused-windows.log | head -1
+
+# A store whose clock does not name the format was written in format 1.
+[[ "$(redis-cli -p "$REDIS_PORT" hget 'dc:{meta}:clock' format)" == 2 ]] ||
+    dc_fail "the clock does not keep the values' format"
+redis-cli -p "$REDIS_PORT" hdel 'dc:{meta}:clock' format >/dev/null
+snapshot >"$DC_TMP/before"
+refused "a store of format 1" format "holds values of format 1; this demandcast reads and writes format 2 only"
+grep -h "format 1" "$DC_TMP"/refused-format.log | head -1
+redis-cli -p "$REDIS_PORT" hset 'dc:{meta}:clock' format 2 >/dev/null
 
 # The same lengths under other names: the run takes the store and the new
 # events.
@@ -59,4 +70,4 @@ feat_wait_exit "$RUN_PID" 30 || dc_fail "run with renamed windows did not exit 0
 [[ "$(redis-cli -p "$REDIS_PORT" hget 'dc:{meta}:clock' windows)" == \
    "5m=25000,60m=300000,1d=7200000,7d=50400000" ]] ||
     dc_fail "the clock does not name the renamed windows"
-echo "0026 ok (changed windows and buckets refused, renamed windows taken)"
+echo "0026 ok (changed windows and buckets, and an older format, refused; renamed windows taken)"

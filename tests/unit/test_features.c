@@ -526,12 +526,22 @@ typedef struct {
 } rec_slot_t;
 
 /* Walks record r (len bytes) the way values.lua documents it and returns
+ * the SKU's newest event time it keeps. */
+static int64_t rec_seen(const uint8_t *r)
+{
+    size_t off = 1;
+    return (int64_t)uv(r, &off);
+}
+
+/* Walks record r (len bytes) the way values.lua documents it and returns
  * the number of slots of window w, filling out[] with them; -1 if the bytes
  * do not add up. */
 static int rec_slots(const uint8_t *r, size_t len, size_t w, rec_slot_t *out)
 {
     size_t off = 1;
     int found = -1;
+
+    (void)uv(r, &off); /* seen */
 
     for (size_t k = 0; k < r[0]; k++) {
         size_t n = uv(r, &off);
@@ -590,7 +600,8 @@ static void test_values_record(void **state)
     assert_int_equal(dc_featbatch_add(b, &e, INT64_MIN, NULL), 0);
     assert_int_equal(merge(&r1, NULL, b, &sc), DC_OK);
     assert_int_equal(r1.data[0], 2);
-    assert_true(r1.len < 2 * (1 + 1 + 6 * 4 + 1 + 3 * 4)); /* varints: a few bytes a number */
+    assert_int_equal(rec_seen(r1.data), T0 + 3000);
+    assert_true(r1.len < 2 * (1 + 6 + 1 + 6 * 4 + 1 + 3 * 4)); /* varints: a few bytes a number */
     assert_int_equal(rec_slots(r1.data, r1.len, 0, s), 1);
     assert_int_equal(s[0].f[0], T0 / 25000);
     assert_int_equal(s[0].f[1], 3);
@@ -610,6 +621,7 @@ static void test_values_record(void **state)
     e = ev("A", "u4", T0 + 30000, DC_FEV_VIEW, 0, 0);
     assert_int_equal(dc_featbatch_add(b, &e, INT64_MIN, NULL), 0);
     assert_int_equal(merge(&r2, &r1, b, &sc), DC_OK);
+    assert_int_equal(rec_seen(r2.data), T0 + 30000);
     assert_int_equal(rec_slots(r2.data, r2.len, 0, s), 2);
     assert_int_equal(s[0].f[1], 3);
     assert_int_equal(s[0].f[2], 1);
@@ -630,11 +642,13 @@ static void test_values_record(void **state)
     assert_int_equal(s[0].f[0], T0 / 25000 + 13);
     assert_int_equal(rec_slots(r1.data, r1.len, 1, s), 2);
 
-    /* A slot already out of the window when its event comes adds nothing. */
+    /* A slot already out of the window when its event comes adds nothing;
+     * the newest event time stays the newest. */
     dc_featbatch_reset(b);
     e = ev("A", "u9", T0, DC_FEV_VIEW, 0, 0);
     assert_int_equal(dc_featbatch_add(b, &e, INT64_MIN, NULL), 0);
     assert_int_equal(merge(&r2, &r1, b, &sc), DC_OK);
+    assert_int_equal(rec_seen(r2.data), T0 + 13 * 25000);
     assert_int_equal(rec_slots(r2.data, r2.len, 0, s), 1);
     assert_int_equal(s[0].f[0], T0 / 25000 + 13);
     assert_int_equal(rec_slots(r2.data, r2.len, 1, s), 2);
