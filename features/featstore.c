@@ -23,6 +23,7 @@
 
 extern const char dc__lua_flush[];
 extern const char dc__lua_forget[];
+extern const char dc__lua_upgrade[];
 extern const char dc__lua_features[];
 
 struct dc_featstore_s {
@@ -127,6 +128,29 @@ static int load_functions(dc_featstore_t *fs)
     return err;
 }
 
+/* Brings a store of an older format to STORE_FORMAT (upgrade.lua); one
+ * of the format already, or new, is left as it is. */
+static int upgrade_store(dc_featstore_t *fs)
+{
+    char format[8];
+    snprintf(format, sizeof(format), "%d", STORE_FORMAT);
+    const char *argv[] = {"EVAL", dc__lua_upgrade, "0", fs->prefix, format};
+    size_t lens[5];
+    redisReply *r;
+
+    for (int i = 0; i < 5; i++)
+        lens[i] = strlen(argv[i]);
+    if (!(r = command(fs, 5, argv, lens)))
+        return fs_err(fs, DC_ERR_REDIS, "upgrading the feature store under redis.key.prefix "
+                      "%s to format %d: %s", fs->prefix, STORE_FORMAT, fs->errstr);
+    if (r->type == REDIS_REPLY_INTEGER && r->integer > 0)
+        dc_log(DC_LOG_INFO, "features", "the feature store under redis.key.prefix %s is now "
+               "of format %d (%lld records upgraded)", fs->prefix, STORE_FORMAT,
+               (long long)r->integer);
+    freeReplyObject(r);
+    return DC_OK;
+}
+
 int dc_featstore_connect(dc_featstore_t *fs)
 {
     struct timeval tv = {(time_t)(fs->timeout_ms / 1000), (suseconds_t)(fs->timeout_ms % 1000) * 1000};
@@ -163,7 +187,7 @@ int dc_featstore_connect(dc_featstore_t *fs)
         freeReplyObject(r);
         r = NULL;
     }
-    if ((err = load_functions(fs)))
+    if ((err = load_functions(fs)) || (err = upgrade_store(fs)))
         goto fail;
     return DC_OK;
 fail:

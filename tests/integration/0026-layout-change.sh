@@ -3,9 +3,10 @@
 # refuse the store with a clear error and a non-zero exit, writing nothing
 # (merging slots of another length, or closing buckets by other starts,
 # would mix them up silently). So must a `run` given a store of values in
-# another format (one written before its clock kept the format). Renaming a
-# window without changing its length is not a change of layout: that run
-# goes on.
+# a format it does not know. A store of the format before (1: the SKUs'
+# newest event times in a set of their own, not in their records) is
+# upgraded in place on connecting, every window kept. Renaming a window
+# without changing its length is not a change of layout: that run goes on.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/featlib.sh"
 
@@ -47,14 +48,47 @@ refused "a window less" fewer "cannot change" -X windows=5m,1h,24h
 refused "30m buckets" bucket "cannot change" -X bucket.width=30m
 grep -h "cannot change" "$DC_TMP"/refused-windows.log | head -1
 
-# A store whose clock does not name the format was written in format 1.
 [[ "$(redis-cli -p "$REDIS_PORT" hget 'dc:{meta}:clock' format)" == 2 ]] ||
     dc_fail "the clock does not keep the values' format"
-redis-cli -p "$REDIS_PORT" hdel 'dc:{meta}:clock' format >/dev/null
+redis-cli -p "$REDIS_PORT" hset 'dc:{meta}:clock' format 3 >/dev/null
 snapshot >"$DC_TMP/before"
-refused "a store of format 1" format "holds values of format 1; this demandcast reads and writes format 2 only"
-grep -h "format 1" "$DC_TMP"/refused-format.log | head -1
+refused "a store of format 3" format "holds values of format 3; this demandcast reads and writes format 2 only"
+
+# The same store in format 1, as the demandcast before wrote it: each
+# record without its newest event time (the varint after its first byte,
+# features/values.lua), which the set dc:{meta}:active held instead, and
+# no format in the clock. Reading it (any command that connects) upgrades
+# it: records byte for byte as before, the set gone, the format named.
 redis-cli -p "$REDIS_PORT" hset 'dc:{meta}:clock' format 2 >/dev/null
+snapshot | grep ':f ' >"$DC_TMP/records"
+redis-cli -p "$REDIS_PORT" eval "
+  for _, key in ipairs(redis.call('KEYS', 'dc:{*}:f')) do
+    local rec = redis.call('GET', key)
+    local pos, seen, mul = 2, 0, 1
+    while true do
+      local b = string.byte(rec, pos)
+      pos = pos + 1
+      if b < 128 then seen = seen + b * mul break end
+      seen, mul = seen + (b - 128) * mul, mul * 128
+    end
+    redis.call('SET', key, string.sub(rec, 1, 1) .. string.sub(rec, pos))
+    redis.call('ZADD', 'dc:{meta}:active', seen, string.match(key, '^dc:{(.*)}:f$'))
+  end
+  redis.call('HDEL', 'dc:{meta}:clock', 'format')" 0 >/dev/null
+n_records=$(wc -l <"$DC_TMP/records")
+[[ "$(redis-cli -p "$REDIS_PORT" zcard 'dc:{meta}:active')" == "$n_records" ]] ||
+    dc_fail "the format-1 store does not hold the $n_records newest times"
+snapshot | grep ':f ' | cmp -s - "$DC_TMP/records" && dc_fail "the records did not change format"
+sku=$(sed -n '1s/^dc:{\(.*\)}:f .*/\1/p' "$DC_TMP/records")
+"$DC_BIN" features -X redis.port="$REDIS_PORT" "$sku" >"$DC_TMP/upgraded.jsonl" \
+    2>"$DC_TMP/upgrade.log" || dc_fail "features on the format-1 store failed: $(cat "$DC_TMP/upgrade.log")"
+grep -q "is now of format 2 ($n_records records upgraded)" "$DC_TMP/upgrade.log" ||
+    dc_fail "no word of the upgrade: $(cat "$DC_TMP/upgrade.log")"
+snapshot | grep ':f ' | cmp -s - "$DC_TMP/records" || dc_fail "the upgraded records differ"
+[[ "$(redis-cli -p "$REDIS_PORT" exists 'dc:{meta}:active')" == 0 &&
+   "$(redis-cli -p "$REDIS_PORT" hget 'dc:{meta}:clock' format)" == 2 ]] ||
+    dc_fail "the upgrade left the set of newest times, or named no format"
+grep -q "\"sku\": *\"$sku\"" "$DC_TMP/upgraded.jsonl" || dc_fail "no features of $sku read"
 
 # The same lengths under other names: the run takes the store and the new
 # events.
@@ -70,4 +104,4 @@ feat_wait_exit "$RUN_PID" 30 || dc_fail "run with renamed windows did not exit 0
 [[ "$(redis-cli -p "$REDIS_PORT" hget 'dc:{meta}:clock' windows)" == \
    "5m=25000,60m=300000,1d=7200000,7d=50400000" ]] ||
     dc_fail "the clock does not name the renamed windows"
-echo "0026 ok (changed windows and buckets, and an older format, refused; renamed windows taken)"
+echo "0026 ok (changed windows and buckets, and an unknown format, refused; format 1 upgraded; renamed windows taken)"

@@ -1,0 +1,49 @@
+-- features/upgrade.lua - brings a feature store of an older format to the
+-- one featstore.c writes, in one atomic step when it connects, so that a
+-- new demandcast takes over a running store without losing its windows.
+--
+-- Format 1 (no `format` in the clock) kept each SKU's newest event time in
+-- the sorted set dc:{meta}:active; format 2 keeps it in the SKU's record,
+-- after the number of windows (values.lua). For each SKU of that set this
+-- inserts the time into its record and, so that a close finds the SKU once
+-- it is idle, adds it to dc:{meta}:last at -inf unless it is there already
+-- (featstore.c, send_unlogged); then it drops the set, and the first-seen
+-- set dc:{meta}:first of stores older still. A store of format 2, or new,
+-- is left as it is; featstore.c refuses any other.
+--
+-- ARGV: prefix, the format featstore.c writes (2). Returns the number of
+-- records rewritten.
+
+local P, format = ARGV[1], ARGV[2]
+local clockkey = P .. ':{meta}:clock'
+local clock = redis.call('HMGET', clockkey, 'closed', 'format')
+if not clock[1] or clock[2] or format ~= '2' then return 0 end
+
+-- The varint of v >= 0 (uv in values.lua reads it).
+local function put_uv(v)
+  local out = {}
+  while v >= 128 do
+    out[#out + 1] = string.char(v % 128 + 128)
+    v = math.floor(v / 128)
+  end
+  out[#out + 1] = string.char(v)
+  return table.concat(out)
+end
+
+local activekey, lastkey = P .. ':{meta}:active', P .. ':{meta}:last'
+local active = redis.call('ZRANGE', activekey, 0, -1, 'WITHSCORES')
+local n = 0
+for i = 1, #active, 2 do
+  local sku, seen = active[i], tonumber(active[i + 1])
+  local key = P .. ':{' .. sku .. '}:f'
+  local rec = redis.call('GET', key)
+  if rec and seen >= 0 then
+    redis.call('SET', key, string.sub(rec, 1, 1) .. put_uv(seen) .. string.sub(rec, 2))
+    redis.call('ZADD', lastkey, 'NX', '-inf', sku)
+    n = n + 1
+  end
+end
+redis.call('DEL', activekey, P .. ':{meta}:first')
+redis.call('HSET', clockkey, 'format', format)
+redis.call('INCR', P .. ':{meta}:version')
+return n
