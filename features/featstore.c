@@ -683,7 +683,7 @@ static int check_format(dc_featstore_t *fs, int64_t closed, int64_t format)
     return fs_err(fs, DC_ERR_CONFIG,
                   "the feature store under redis.key.prefix %s holds values of format %lld; "
                   "this demandcast reads and writes format %d only. Use another "
-                  "redis.key.prefix, or empty the store (a replay of the history refills it)",
+                  "redis.key.prefix, or empty the store",
                   fs->prefix, (long long)(format ? format : 1), STORE_FORMAT);
 }
 
@@ -1402,10 +1402,11 @@ static int close_once(dc_featstore_t *fs, int64_t start, int n, dc_bucket_t *out
     /* 1. Under WATCH: the snapshots of buckets closed before, the clock,
      * the SKUs with events in a closed bucket that ended within the idle
      * TTL before the last bucket's end (active in every bucket here), the
-     * others (with the ends of their newest such buckets: those going idle
-     * in these buckets, and the few kept after going idle by newer events
-     * than their buckets', leave the store at each close, so they are few),
-     * and each bucket's log (the deltas of the SKUs with events in it). */
+     * other SKUs of dc:{meta}:last with the ends of their newest such
+     * buckets (few: those going idle in these buckets, and those idle by
+     * their buckets but kept for newer, late events; the close hands both
+     * to forget.lua), and each bucket's log (the deltas of the SKUs with
+     * events in it). */
     snprintf(key, sizeof(key), "%s:{meta}:version", fs->prefix);
     argc = 0, arg_str(fs, &argc, "WATCH"), arg_str(fs, &argc, key), send_argv(fs, argc);
     argc = 0, arg_str(fs, &argc, "MGET");
