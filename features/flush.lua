@@ -5,10 +5,10 @@
 -- records of the SKUs the batch touches, checks the offsets (fencing) and
 -- merges the deltas in C, then sends MULTI, the merged records (MSET), the
 -- SKUs with only late events (ZADD NX), the open buckets' log entries
--- (APPEND, or SET of a log it has read and compacted), this script, EXEC. Every writer of the
--- store bumps the version (this script and the bucket close), so EXEC
--- fails, and featstore.c starts over, whenever anything it read has
--- changed since.
+-- (APPEND, or SET of a log it has read and compacted), this script, EXEC.
+-- Every writer of the store bumps the version (this script and the bucket
+-- close), so EXEC fails, and featstore.c starts over, whenever anything it
+-- read has changed since.
 -- Redis does not roll back a transaction whose command fails, so nothing
 -- here may fail once the values are queued: the checks are all made before.
 --

@@ -471,7 +471,7 @@ int dc_value_merge_sku(dc_buf_t *out, const void *cur, size_t cur_len,
     if ((err = parse_record(cur, cur_len, n_windows, slots, n_slots, &seen)))
         return err;
     if (newest > 0 && (uint64_t)newest > seen)
-        seen = (uint64_t)newest; /* times before 1970 never pass validation */
+        seen = (uint64_t)newest; /* stored unsigned: validated times are after 2000 */
     if ((err = sort_users(sc, batch, sku)) || (err = dc_buf_reserve(out, 1)))
         return err;
     out->data[out->len++] = (uint8_t)n_windows;
