@@ -140,9 +140,12 @@ static int upgrade_store(dc_featstore_t *fs)
 
     for (int i = 0; i < 5; i++)
         lens[i] = strlen(argv[i]);
-    if (!(r = command(fs, 5, argv, lens)))
+    if (!(r = command(fs, 5, argv, lens))) {
+        char why[sizeof(fs->errstr)];
+        snprintf(why, sizeof(why), "%s", fs->errstr);
         return fs_err(fs, DC_ERR_REDIS, "upgrading the feature store under redis.key.prefix "
-                      "%s to format %d: %s", fs->prefix, STORE_FORMAT, fs->errstr);
+                      "%s to format %d: %s", fs->prefix, STORE_FORMAT, why);
+    }
     if (r->type == REDIS_REPLY_INTEGER && r->integer > 0)
         dc_log(DC_LOG_INFO, "features", "the feature store under redis.key.prefix %s is now "
                "of format %d (%lld records upgraded)", fs->prefix, STORE_FORMAT,

@@ -18,9 +18,13 @@ local lastkey = P .. ':{meta}:last'
 local gone = 0
 for i = 3, #ARGV do
   local key = P .. ':{' .. ARGV[i] .. '}:f'
-  local rec = redis.call('GET', key)
-  if not rec or uv(rec, 2) < before then
-    if rec then redis.call('DEL', key) end
+  -- A value that is not a record (of another type, or cut short) goes
+  -- too, rather than fail the close's transaction half applied: Redis does
+  -- not roll it back.
+  local rec, ok, seen = redis.pcall('GET', key), false, nil
+  if type(rec) == 'string' then ok, seen = pcall(uv, rec, 2) end
+  if not ok or seen < before then
+    redis.call('DEL', key)
     redis.call('ZREM', lastkey, ARGV[i])
     gone = gone + 1
   end

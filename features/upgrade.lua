@@ -30,14 +30,32 @@ local function put_uv(v)
   return table.concat(out)
 end
 
+-- A script's writes stay when it fails part way, and a record upgraded
+-- twice would be garbled: every command that could fail runs before the
+-- first write.
 local activekey, lastkey = P .. ':{meta}:active', P .. ':{meta}:last'
+local versionkey = P .. ':{meta}:version'
 local active = redis.call('ZRANGE', activekey, 0, -1, 'WITHSCORES')
+local last_type = redis.call('TYPE', lastkey).ok
+local version = redis.call('GET', versionkey)
+if (last_type ~= 'none' and last_type ~= 'zset') or (version and not tonumber(version)) then
+  return redis.error_reply('the feature store under ' .. P .. ' is of format 1 but holds ' ..
+                           lastkey .. ' or ' .. versionkey .. ' of another kind')
+end
+-- The SKUs whose records are strings (a value of another kind is left as
+-- it is: a flush overwrites it).
+local is_record = {}
+for i = 1, #active, 2 do
+  local rec = redis.pcall('GET', P .. ':{' .. active[i] .. '}:f')
+  is_record[i] = type(rec) == 'string' and #rec > 0
+end
+
 local n = 0
 for i = 1, #active, 2 do
   local sku, seen = active[i], tonumber(active[i + 1])
-  local key = P .. ':{' .. sku .. '}:f'
-  local rec = redis.call('GET', key)
-  if rec and seen >= 0 then
+  if is_record[i] and seen >= 0 then
+    local key = P .. ':{' .. sku .. '}:f'
+    local rec = redis.call('GET', key)
     redis.call('SET', key, string.sub(rec, 1, 1) .. put_uv(seen) .. string.sub(rec, 2))
     redis.call('ZADD', lastkey, 'NX', '-inf', sku)
     n = n + 1
@@ -45,5 +63,5 @@ for i = 1, #active, 2 do
 end
 redis.call('DEL', activekey, P .. ':{meta}:first')
 redis.call('HSET', clockkey, 'format', format)
-redis.call('INCR', P .. ':{meta}:version')
+redis.call('INCR', versionkey)
 return n

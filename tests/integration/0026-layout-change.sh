@@ -79,11 +79,18 @@ n_records=$(wc -l <"$DC_TMP/records")
 [[ "$(redis-cli -p "$REDIS_PORT" zcard 'dc:{meta}:active')" == "$n_records" ]] ||
     dc_fail "the format-1 store does not hold the $n_records newest times"
 snapshot | grep ':f ' | cmp -s - "$DC_TMP/records" && dc_fail "the records did not change format"
+# A value of another kind where a record belongs: the upgrade leaves it,
+# and does not fail half done.
+redis-cli -p "$REDIS_PORT" hset 'dc:{BOGUS}:f' not-a record >/dev/null
+redis-cli -p "$REDIS_PORT" zadd 'dc:{meta}:active' 1767571200000 BOGUS >/dev/null
 sku=$(sed -n '1s/^dc:{\(.*\)}:f .*/\1/p' "$DC_TMP/records")
 "$DC_BIN" features -X redis.port="$REDIS_PORT" "$sku" >"$DC_TMP/upgraded.jsonl" \
     2>"$DC_TMP/upgrade.log" || dc_fail "features on the format-1 store failed: $(cat "$DC_TMP/upgrade.log")"
 grep -q "is now of format 2 ($n_records records upgraded)" "$DC_TMP/upgrade.log" ||
     dc_fail "no word of the upgrade: $(cat "$DC_TMP/upgrade.log")"
+[[ "$(redis-cli -p "$REDIS_PORT" type 'dc:{BOGUS}:f')" == hash ]] ||
+    dc_fail "the upgrade touched a value that is not a record"
+redis-cli -p "$REDIS_PORT" del 'dc:{BOGUS}:f' >/dev/null
 snapshot | grep ':f ' | cmp -s - "$DC_TMP/records" || dc_fail "the upgraded records differ"
 [[ "$(redis-cli -p "$REDIS_PORT" exists 'dc:{meta}:active')" == 0 &&
    "$(redis-cli -p "$REDIS_PORT" hget 'dc:{meta}:clock' format)" == 2 ]] ||

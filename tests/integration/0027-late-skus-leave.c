@@ -7,7 +7,9 @@
  *   KEEP  has an on-time event, then a late one an hour newer: no bucket
  *         lists it after the TTL from its on-time one, but it keeps its
  *         record until the TTL from the late one has passed too;
- *   ON    has events every hour and stays.
+ *   ON    has events every hour and stays;
+ *   ODD   has an on-time event, then its record is overwritten with a
+ *         hash: the close that finds it idle deletes the key and goes on.
  * One store, buckets of an hour, sku.idle.ttl 3h, no allowed lateness.
  * Run by run-c.sh (DC_REDIS_PORT). */
 #include "tests/integration/it_store.h"
@@ -143,9 +145,15 @@ int main(void)
         die("redis", rc ? rc->errstr : "out of memory");
 
     /* 00:00 - 02:00 close with ON's and KEEP's first events. */
-    const char *f1[] = {"ON", "KEEP", "ON"};
-    const int64_t t1[] = {T0 + 10 * MIN, T0 + 20 * MIN, T0 + HOUR + 10 * MIN};
-    check(flush_and_close(f1, t1, 3, T0 + 2 * HOUR, &b) == 0, "the first events were late");
+    const char *f1[] = {"ON", "KEEP", "ODD", "ON"};
+    const int64_t t1[] = {T0 + 10 * MIN, T0 + 20 * MIN, T0 + 20 * MIN, T0 + HOUR + 10 * MIN};
+    check(flush_and_close(f1, t1, 4, T0 + 2 * HOUR, &b) == 0, "the first events were late");
+    redisReply *r = redisCommand(rc, "DEL " PREFIX ":{ODD}:f");
+    freeReplyObject(r);
+    if (!(r = redisCommand(rc, "HSET " PREFIX ":{ODD}:f not-a record")) ||
+        r->type != REDIS_REPLY_INTEGER)
+        die("redis", r ? r->str : rc->errstr);
+    freeReplyObject(r);
 
     /* LATE's only event and KEEP's second are late; 02:00 - 03:00 closes. */
     const char *f2[] = {"LATE", "KEEP", "ON"};
@@ -170,6 +178,7 @@ int main(void)
     const int64_t t3[] = {T0 + 3 * HOUR + 10 * MIN};
     flush_and_close(f3, t3, 1, T0 + 4 * HOUR, &b);
     check(!has_record("LATE") && !*last_score("LATE"), "LATE did not leave the store");
+    check(!has_record("ODD") && !*last_score("ODD"), "ODD did not leave the store");
     check(has_record("KEEP") && !strcmp(last_score("KEEP"), on_time_end),
           "KEEP left the store before its late event was idle");
     check(listed(&b, "ON") && !listed(&b, "KEEP"), "bucket 03:00 does not list ON only");
