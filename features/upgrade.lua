@@ -42,18 +42,20 @@ if (last_type ~= 'none' and last_type ~= 'zset') or (version and not tonumber(ve
   return redis.error_reply('the feature store under ' .. P .. ' is of format 1 but holds ' ..
                            lastkey .. ' or ' .. versionkey .. ' of another kind')
 end
--- The SKUs whose records are strings (a value of another kind is left as
--- it is: a flush overwrites it).
-local is_record = {}
+-- The SKUs whose records are strings, with a time a varint holds exactly
+-- (a value of another kind is left as it is: a flush overwrites it).
+local upgrade = {}
 for i = 1, #active, 2 do
   local rec = redis.pcall('GET', P .. ':{' .. active[i] .. '}:f')
-  is_record[i] = type(rec) == 'string' and #rec > 0
+  local seen = tonumber(active[i + 1])
+  upgrade[i] = type(rec) == 'string' and #rec > 0 and seen ~= nil and seen >= 0 and
+               seen < 2 ^ 53 and seen == math.floor(seen)
 end
 
 local n = 0
 for i = 1, #active, 2 do
   local sku, seen = active[i], tonumber(active[i + 1])
-  if is_record[i] and seen >= 0 then
+  if upgrade[i] then
     local key = P .. ':{' .. sku .. '}:f'
     local rec = redis.call('GET', key)
     redis.call('SET', key, string.sub(rec, 1, 1) .. put_uv(seen) .. string.sub(rec, 2))
