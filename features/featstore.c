@@ -38,6 +38,17 @@ struct dc_featstore_s {
     struct entry_s *ents; /* seen as an array */
     size_t n_ents;
     dc_buf_t keys, values;        /* the entries' keys, merged records */
+    /* The records the last flush wrote (its entries, keys and values,
+     * swapped in after it, and an index by key) and the store's version
+     * after it. While no other writer has come between (the version says),
+     * a flush takes a SKU's record from here instead of reading it: in a
+     * busy stream consecutive flushes touch mostly the same SKUs. */
+    dc_buf_t cache_ent_buf, cache_keys, cache_values;
+    uint32_t *cache_index; /* positions of cache entries, UINT32_MAX: empty */
+    size_t n_cache, cache_index_cap;
+    int64_t cache_version; /* -1: nothing cached */
+    int cache_trusted;     /* the last flush found the store at cache_version */
+    int64_t flushed_version; /* the version the flush in progress left */
     dc_value_scratch_t scratch;   /* the merge's and a close's record parsing */
     dc_buf_t scores;              /* ZADD scores of one chunk */
     dc_value_logs_t logs;         /* a flush's entries of the open buckets' logs */
@@ -161,6 +172,7 @@ int dc_featstore_connect(dc_featstore_t *fs)
     int err;
 
     disconnect(fs);
+    fs->cache_version = -1; /* a Redis restarted without its data restarts the version */
     fs->rc = redisConnectWithTimeout(fs->host, fs->port, tv);
     if (!fs->rc || fs->rc->err) {
         err = fs_err(fs, DC_ERR_REDIS, "redis %s:%d: %s", fs->host, fs->port,
@@ -230,6 +242,8 @@ dc_featstore_t *dc_featstore_new(const dc_conf_t *conf, const dc_limits_t *lim,
     fs->timeout_ms = dc_conf_duration_ms(conf, "redis.timeout");
     fs->lease_ms = dc_conf_duration_ms(conf, "close.lease");
     fs->lim = *lim;
+    fs->cache_version = -1;
+    fs->cache_trusted = 1;
     msgpack_sbuffer_init(&fs->sbuf);
     if (dc_featstore_connect(fs)) {
         dc_seterr(errstr, errstr_size, DC_ERR_REDIS, "%s", fs->errstr);
@@ -253,6 +267,10 @@ void dc_featstore_destroy(dc_featstore_t *fs)
     dc_buf_free(&fs->keys);
     dc_value_scratch_free(&fs->scratch);
     dc_buf_free(&fs->values);
+    dc_buf_free(&fs->cache_ent_buf);
+    dc_buf_free(&fs->cache_keys);
+    dc_buf_free(&fs->cache_values);
+    free(fs->cache_index);
     dc_buf_free(&fs->scores);
     dc_value_logs_free(&fs->logs);
     dc_buf_free(&fs->log_lens);
@@ -353,6 +371,7 @@ typedef struct entry_s {
     size_t sku;                  /* index in the batch, or in a close's list */
     size_t value_off, value_len; /* the merged record */
     int logged;                  /* the flush put an entry in an open bucket's log */
+    long cached;                 /* its record's cache entry, -1: read it */
 } entry_t;
 
 static entry_t *new_entry(dc_featstore_t *fs)
@@ -406,6 +425,73 @@ static int collect_entries(dc_featstore_t *fs, const dc_featbatch_t *batch)
         if (!add_record(fs, i, dc_featbatch_sku(batch, i)->sku))
             return DC_ERR_NOMEM;
     return DC_OK;
+}
+
+static uint64_t key_hash(const uint8_t *key, size_t len)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ key[i]) * 1099511628211ULL;
+    return h;
+}
+
+static const entry_t *cache_ents(const dc_featstore_t *fs)
+{
+    return (const entry_t *)(const void *)fs->cache_ent_buf.data;
+}
+
+/* The cache entry of the record at key (len bytes), -1: none. */
+static long cache_find(const dc_featstore_t *fs, const uint8_t *key, size_t len)
+{
+    size_t mask = fs->cache_index_cap - 1;
+
+    if (!fs->cache_index_cap)
+        return -1;
+    for (size_t pos = key_hash(key, len) & mask; fs->cache_index[pos] != UINT32_MAX;
+         pos = (pos + 1) & mask) {
+        const entry_t *c = &cache_ents(fs)[fs->cache_index[pos]];
+        if (c->key_len == len && !memcmp(fs->cache_keys.data + c->key_off, key, len))
+            return (long)fs->cache_index[pos];
+    }
+    return -1;
+}
+
+/* After a flush that left the store at version: its records become the
+ * cache (its buffers and the cache's trade places), unless it wrote none,
+ * which leaves the cached ones as they are. Out of memory for the index,
+ * nothing is cached. */
+static void cache_keep(dc_featstore_t *fs, int64_t version)
+{
+    if (fs->n_ents) {
+        dc_buf_t t;
+        t = fs->keys, fs->keys = fs->cache_keys, fs->cache_keys = t;
+        t = fs->values, fs->values = fs->cache_values, fs->cache_values = t;
+        t = fs->ent_buf, fs->ent_buf = fs->cache_ent_buf, fs->cache_ent_buf = t;
+        fs->n_cache = fs->n_ents;
+        clear_entries(fs);
+        fs->ents = (entry_t *)(void *)fs->ent_buf.data;
+        size_t cap = 1024;
+        while (cap < 2 * fs->n_cache)
+            cap *= 2;
+        if (cap != fs->cache_index_cap) {
+            uint32_t *index = realloc(fs->cache_index, cap * sizeof(*index));
+            if (!index) {
+                fs->cache_version = -1;
+                return;
+            }
+            fs->cache_index = index;
+            fs->cache_index_cap = cap;
+        }
+        memset(fs->cache_index, 0xff, cap * sizeof(*fs->cache_index));
+        for (size_t i = 0; i < fs->n_cache; i++) {
+            const entry_t *c = &cache_ents(fs)[i];
+            size_t pos = key_hash(fs->cache_keys.data + c->key_off, c->key_len) & (cap - 1);
+            while (fs->cache_index[pos] != UINT32_MAX)
+                pos = (pos + 1) & (cap - 1);
+            fs->cache_index[pos] = (uint32_t)i;
+        }
+    }
+    fs->cache_version = version;
 }
 
 /* Room for one command of up to n arguments in fs->argv / fs->argl. */
@@ -504,25 +590,29 @@ static log_len_t *log_lens(const dc_featstore_t *fs, size_t *n)
     return (log_len_t *)(void *)fs->log_lens.data;
 }
 
-/* Queues "cmd key..." (MGET, DEL) over the entries' keys, in chunks;
- * returns how many commands. */
-static size_t send_over_entries(dc_featstore_t *fs, const char *cmd)
+/* Queues MGET over the keys of the entries whose records are not taken
+ * from the cache, DC_STORE_CHUNK keys a command; returns how many
+ * commands. */
+static size_t send_mgets(dc_featstore_t *fs)
 {
-    size_t n = 0;
+    size_t n = 0, i = 0;
 
-    for (size_t c = 0; c < fs->n_ents; c += DC_STORE_CHUNK, n++) {
+    while (i < fs->n_ents) {
         size_t argc = 0;
-        arg_str(fs, &argc, cmd);
-        for (size_t i = c; i < fs->n_ents && i < c + DC_STORE_CHUNK; i++)
-            arg(fs, &argc, fs->keys.data + fs->ents[i].key_off, fs->ents[i].key_len);
-        send_argv(fs, argc);
+        arg_str(fs, &argc, "MGET");
+        for (; i < fs->n_ents && argc <= DC_STORE_CHUNK; i++)
+            if (fs->ents[i].cached < 0)
+                arg(fs, &argc, fs->keys.data + fs->ents[i].key_off, fs->ents[i].key_len);
+        if (argc > 1)
+            send_argv(fs, argc), n++;
     }
     return n;
 }
 
-/* Sends what a flush reads, under WATCH of the version key: the clock, the
- * partition offsets, every value the batch touches and the open logs due
- * to be compacted. */
+/* Sends what a flush reads, under WATCH of the version key: the version,
+ * the clock, the partition offsets, every value the batch touches but
+ * those the cache holds (if the last flush found the store as it had left
+ * it) and the open logs due to be compacted. */
 static int send_reads(dc_featstore_t *fs, dc_parts_t *parts, int64_t *ncmd)
 {
     char key[DC_KEY_PREFIX_MAX + 64];
@@ -537,6 +627,10 @@ static int send_reads(dc_featstore_t *fs, dc_parts_t *parts, int64_t *ncmd)
     arg_str(fs, &argc, key);
     send_argv(fs, argc);
     argc = 0;
+    arg_str(fs, &argc, "GET");
+    arg_str(fs, &argc, key);
+    send_argv(fs, argc);
+    argc = 0;
     snprintf(key, sizeof(key), "%s:{meta}:clock", fs->prefix);
     arg_str(fs, &argc, "HMGET");
     arg_str(fs, &argc, key);
@@ -547,7 +641,7 @@ static int send_reads(dc_featstore_t *fs, dc_parts_t *parts, int64_t *ncmd)
     arg_str(fs, &argc, "bucket");
     arg_str(fs, &argc, "format");
     send_argv(fs, argc);
-    *ncmd += 2;
+    *ncmd += 3;
     if (n_parts) {
         argc = 0;
         snprintf(key, sizeof(key), "%s:{meta}:offsets", fs->prefix);
@@ -558,7 +652,12 @@ static int send_reads(dc_featstore_t *fs, dc_parts_t *parts, int64_t *ncmd)
         send_argv(fs, argc);
         ++*ncmd;
     }
-    *ncmd += (int64_t)send_over_entries(fs, "MGET");
+    int use_cache = fs->cache_version >= 0 && fs->cache_trusted;
+    for (size_t i = 0; i < fs->n_ents; i++)
+        fs->ents[i].cached =
+            use_cache ? cache_find(fs, fs->keys.data + fs->ents[i].key_off, fs->ents[i].key_len)
+                      : -1;
+    *ncmd += (int64_t)send_mgets(fs);
     size_t n_logs;
     log_len_t *ll = log_lens(fs, &n_logs);
     for (size_t i = 0; i < n_logs; i++) {
@@ -752,9 +851,21 @@ static int read_and_merge(dc_featstore_t *fs, const dc_featbatch_t *batch, dc_pa
     freeReplyObject(r); /* WATCH */
     if (!(r = next_reply(fs)))
         return DC_ERR_REDIS;
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 6)
+    /* Another writer since the last flush: the cache is of no use until a
+     * flush finds the store as it left it again, and this one, if it took
+     * records from it, starts over reading them all (DC_ERR_AGAIN). */
+    if (fs->cache_version >= 0) {
+        fs->cache_trusted = reply_i64(r, 0) == fs->cache_version;
+        for (size_t i = 0; !fs->cache_trusted && !err && i < fs->n_ents; i++)
+            if (fs->ents[i].cached >= 0)
+                err = DC_ERR_AGAIN;
+    }
+    freeReplyObject(r);
+    if (!(r = next_reply(fs)))
+        return DC_ERR_REDIS;
+    if (!err && (r->type != REDIS_REPLY_ARRAY || r->elements != 6))
         err = fs_err(fs, DC_ERR_REDIS, "redis: reading the clock: unexpected reply");
-    else {
+    else if (!err) {
         int64_t closed = reply_i64(r->element[0], INT64_MIN);
         int64_t acked = reply_i64(r->element[1], INT64_MIN);
         int64_t origin = reply_i64(r->element[2], INT64_MIN);
@@ -789,20 +900,45 @@ static int read_and_merge(dc_featstore_t *fs, const dc_featbatch_t *batch, dc_pa
             fs->send_failed = 1;
         *in_multi = 1;
     }
+    /* Each entry's record comes from the cache or, in entry order, from
+     * the MGET replies (send_mgets), every one of which is read, error or
+     * not, so that the replies after them stay in step. */
+    size_t to_read = 0, got_n = 0, got_i = 0;
+    redisReply *got = NULL;
+    for (size_t i = 0; i < fs->n_ents; i++)
+        to_read += fs->ents[i].cached < 0;
     for (size_t c = 0; c < fs->n_ents; c += DC_STORE_CHUNK) {
         size_t n = fs->n_ents - c < DC_STORE_CHUNK ? fs->n_ents - c : DC_STORE_CHUNK;
-        if (!(r = next_reply(fs)))
-            return DC_ERR_REDIS;
-        if (!err && (r->type != REDIS_REPLY_ARRAY || r->elements != n))
-            err = fs_err(fs, DC_ERR_REDIS, "redis: MGET: unexpected reply");
-        for (size_t i = 0; !err && i < n; i++) {
-            entry_t *e = &fs->ents[c + i];
-            const redisReply *v = r->element[i];
-            int merr;
+        for (size_t i = c; i < c + n; i++) {
+            entry_t *e = &fs->ents[i];
+            const char *cur = "";
+            size_t cur_len = 0;
+            if (e->cached >= 0) {
+                const entry_t *k = &cache_ents(fs)[e->cached];
+                cur = (const char *)fs->cache_values.data + k->value_off;
+                cur_len = k->value_len;
+            } else {
+                if (got_i == got_n) {
+                    if (got)
+                        freeReplyObject(got);
+                    if (!(got = next_reply(fs)))
+                        return DC_ERR_REDIS;
+                    got_n = to_read < DC_STORE_CHUNK ? to_read : DC_STORE_CHUNK;
+                    to_read -= got_n;
+                    got_i = 0;
+                    if (!err && (got->type != REDIS_REPLY_ARRAY || got->elements != got_n))
+                        err = fs_err(fs, DC_ERR_REDIS, "redis: MGET: unexpected reply");
+                }
+                const redisReply *v = err ? NULL : got->element[got_i];
+                got_i++;
+                if (v && v->type == REDIS_REPLY_STRING)
+                    cur = v->str, cur_len = v->len;
+            }
+            if (err)
+                continue;
             e->value_off = fs->values.len;
-            merr = dc_value_merge_sku(&fs->values, v->type == REDIS_REPLY_STRING ? v->str : "",
-                                      v->type == REDIS_REPLY_STRING ? v->len : 0, batch, e->sku,
-                                      late_before, &fs->logs, late_dropped, &fs->scratch);
+            int merr = dc_value_merge_sku(&fs->values, cur, cur_len, batch, e->sku, late_before,
+                                          &fs->logs, late_dropped, &fs->scratch);
             if (merr == DC_ERR_MALFORMED)
                 err = fs_err(fs, merr, "redis key %.*s holds a value of another format",
                              (int)e->key_len, (const char *)fs->keys.data + e->key_off);
@@ -811,14 +947,18 @@ static int read_and_merge(dc_featstore_t *fs, const dc_featbatch_t *batch, dc_pa
             e->value_len = fs->values.len - e->value_off;
             e->logged = has_open_delta(batch, e->sku, late_before);
         }
-        freeReplyObject(r);
         if (!err) {
             send_mset(fs, c, c + n);
             ++*n_queued;
-            if ((err = push_output(fs)))
+            if ((err = push_output(fs))) {
+                if (got)
+                    freeReplyObject(got);
                 return err;
+            }
         }
     }
+    if (got)
+        freeReplyObject(got);
     /* The logs' reads come last: every delta of the flush is in fs->logs. */
     size_t n_logs;
     log_len_t *ll = log_lens(fs, &n_logs);
@@ -996,13 +1136,14 @@ static int read_commit(dc_featstore_t *fs, size_t n_queued, dc_flush_result_t *r
     if (err)
         return err;
     m = r->element[n_queued - 1];
-    if (m->type != REDIS_REPLY_ARRAY || m->elements != 4) {
+    if (m->type != REDIS_REPLY_ARRAY || m->elements != 5) {
         err = fs_err(fs, DC_ERR_REDIS, "redis: flush script: unexpected reply");
     } else {
         res->closed_until = reply_i64(m->element[0], INT64_MIN);
         res->acked_until = reply_i64(m->element[1], INT64_MIN);
         res->closer = (int)reply_i64(m->element[2], 0);
         res->commands += reply_i64(m->element[3], 0);
+        fs->flushed_version = reply_i64(m->element[4], -1);
         /* The logs' commands come just before the script (send_commit). */
         note_log_lens(fs, r->element + n_queued - 1 - fs->logs.n, res->closed_until);
     }
@@ -1057,6 +1198,11 @@ int dc_featstore_flush(dc_featstore_t *fs, dc_featbatch_t *batch, dc_parts_t *pa
                 disconnect(fs);
             else if (err != DC_ERR_REDIS)
                 unwatch(fs);
+            if (err == DC_ERR_AGAIN) { /* the cache went stale: read every record */
+                res->conflicts++;
+                continue;
+            }
+            fs->cache_version = -1;
             return err;
         }
         if (send_commit(fs, batch, parts, ack_until, now_mono, &n_queued, &res->commands))
@@ -1068,8 +1214,11 @@ int dc_featstore_flush(dc_featstore_t *fs, dc_featbatch_t *batch, dc_parts_t *pa
             break;
         res->conflicts++;
     }
-    if (err)
+    if (err) {
+        fs->cache_version = -1;
         return err;
+    }
+    cache_keep(fs, fs->flushed_version);
     for (size_t i = 0; i < dc_parts_count(parts); i++) {
         dc_part_t *p = dc_parts_at(parts, i);
         if (p->next_offset >= 0)
@@ -1360,6 +1509,24 @@ static size_t send_forget(dc_featstore_t *fs, const dc_name_key_t *l, size_t n,
     return sent;
 }
 
+/* After a close whose transaction replied exec, with forget.lua's replies
+ * at forget_at (n_forget of them) and the version's INCR last: the cached
+ * records stay exact if the store was at the cache's version (nobody
+ * wrote since the last flush) and no SKU left it; else the cache goes. */
+static void cache_after_close(dc_featstore_t *fs, const redisReply *exec, size_t forget_at,
+                              size_t n_forget)
+{
+    long long gone = 0;
+    int64_t version = reply_i64(exec->element[exec->elements - 1], -1);
+
+    for (size_t i = 0; i < n_forget; i++)
+        gone += reply_i64(exec->element[forget_at + i], 1);
+    if (gone || fs->cache_version < 0 || version - 1 != fs->cache_version)
+        fs->cache_version = -1;
+    else
+        fs->cache_version = version;
+}
+
 enum {
     R_WATCH, R_SNAP, R_CLOCK, R_RECENT, R_FADING, R_LOG,
     R_N = R_LOG + DC_CLOSES_MAX
@@ -1551,7 +1718,9 @@ static int close_once(dc_featstore_t *fs, int64_t start, int n, dc_bucket_t *out
     n_queued += send_newest_ends(fs, key, seen, n_seen, start + width, start + k * width);
     /* The SKUs idle by the buckets closed at the last bucket's end leave
      * the store if idle by their newest events too (forget.lua). */
+    size_t forget_at = n_queued;
     n_queued += send_forget(fs, seen, n_seen, start + k * width - lim->idle_ttl_ms);
+    size_t n_forget = n_queued - forget_at;
     snprintf(key, sizeof(key), "%s:{meta}:version", fs->prefix);
     argc = 0, arg_str(fs, &argc, "INCR"), arg_str(fs, &argc, key), send_argv(fs, argc);
     n_queued++;
@@ -1559,8 +1728,12 @@ static int close_once(dc_featstore_t *fs, int64_t start, int n, dc_bucket_t *out
         fs->send_failed = 1;
     if ((err = check_sent(fs)))
         goto out;
-    if (!(err = read_exec(fs, n_queued, NULL)))
+    redisReply *exec = NULL;
+    if (!(err = read_exec(fs, n_queued, &exec))) {
         *n_closed = k;
+        cache_after_close(fs, exec, forget_at, n_forget);
+        freeReplyObject(exec);
+    }
     goto out;
 discard:
     /* MULTI and some commands are queued: the connection is out of step. */

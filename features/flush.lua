@@ -21,8 +21,9 @@
 -- format, that of the values featstore.c writes (STORE_FORMAT).
 -- Key layout: features/KEYS.md.
 --
--- Returns {closed_until|false, acked_until|false, closer, commands}, where
--- commands counts the commands the script ran.
+-- Returns {closed_until|false, acked_until|false, closer, commands,
+-- version}, where commands counts the commands the script ran and version
+-- is the store's after this flush (featstore.c's cache of records is of it).
 
 local a = cmsgpack.unpack(ARGV[1])
 local P, me, lease, bucket, lateness = a[1], a[2], a[3], a[4], a[5]
@@ -36,7 +37,7 @@ local function I(x) return string.format('%d', x) end
 
 local offkey, wmkey, idlekey = P .. ':{meta}:offsets', P .. ':{meta}:wm', P .. ':{meta}:idle'
 local clockkey = P .. ':{meta}:clock'
-call('INCR', P .. ':{meta}:version')
+local version = call('INCR', P .. ':{meta}:version')
 
 local clock = call('HMGET', clockkey, 'closed', 'acked', 'origin')
 local closed, acked, origin = tonumber(clock[1]), tonumber(clock[2]), tonumber(clock[3])
@@ -122,4 +123,4 @@ end
 -- bucket is closed yet, so the caller must not treat older events as late.
 local closed_out = closed and origin and closed > origin and I(closed) or false
 if closed and not origin then closed_out = I(closed) end
-return {closed_out, acked and I(acked) or false, closer, ncmd}
+return {closed_out, acked and I(acked) or false, closer, ncmd, version}

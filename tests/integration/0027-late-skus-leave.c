@@ -11,6 +11,9 @@
  *   ODD   has an on-time event, then its record is overwritten with a
  *         hash: the close that finds it idle deletes the key and goes on.
  * One store, buckets of an hour, sku.idle.ttl 3h, no allowed lateness.
+ * The flush's cache of the records it wrote last survives a close that
+ * deletes nothing (the next flush of those SKUs reads no record) and goes
+ * with one that deletes records (the next flush reads them again).
  * Run by run-c.sh (DC_REDIS_PORT). */
 #include "tests/integration/it_store.h"
 
@@ -77,6 +80,16 @@ static int64_t flush_and_close(const char *const *skus, const int64_t *ts, int n
     if (next_bucket != wm)
         die("close", "the buckets up to the watermark did not close");
     return res.late_dropped;
+}
+
+/* MGET commands Redis has run so far: a close runs one (its snapshots),
+ * a flush one per chunk of records it does not take from its cache. */
+static long long mget_calls(void)
+{
+    long long n = it_redis_calls(rc, "mget");
+    if (n < 0)
+        die("redis", rc->err ? rc->errstr : "INFO failed");
+    return n;
 }
 
 static int listed(const dc_bucket_t *b, const char *sku)
@@ -176,7 +189,10 @@ int main(void)
      * late 01:30 event, in no bucket. */
     const char *f3[] = {"ON"};
     const int64_t t3[] = {T0 + 3 * HOUR + 10 * MIN};
+    long long mgets = mget_calls();
     flush_and_close(f3, t3, 1, T0 + 4 * HOUR, &b);
+    check(mget_calls() == mgets + 1, "the flush after a close that deleted nothing read ON's "
+          "record, which it had written last");
     check(!has_record("LATE") && !*last_score("LATE"), "LATE did not leave the store");
     check(!has_record("ODD") && !*last_score("ODD"), "ODD did not leave the store");
     check(has_record("KEEP") && !strcmp(last_score("KEEP"), on_time_end),
@@ -185,7 +201,10 @@ int main(void)
 
     /* 04:00 - 05:00: idle from 02:00 on, KEEP (01:30) leaves too. */
     const int64_t t4[] = {T0 + 4 * HOUR + 10 * MIN};
+    mgets = mget_calls();
     flush_and_close(f3, t4, 1, T0 + 5 * HOUR, &b);
+    check(mget_calls() == mgets + 2, "the flush after a close that deleted records took ON's "
+          "from its cache");
     check(!has_record("KEEP") && !*last_score("KEEP"), "KEEP did not leave the store");
     check(has_record("ON"), "ON left the store");
 

@@ -1,12 +1,16 @@
 /* tests/integration/it_store.h - the feature store a C integration test
- * works on: one key prefix in the test's redis-server (DC_REDIS_PORT). */
+ * works on: one key prefix in the test's redis-server (DC_REDIS_PORT), and
+ * what Redis says it ran. */
 #ifndef DC_IT_STORE_H
 #define DC_IT_STORE_H
 
 #include "features/features.h"
 
+#include <hiredis/hiredis.h>
+
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 typedef struct {
     dc_conf_t *conf;
@@ -42,6 +46,23 @@ static inline void it_store_close(it_store_t *s)
 {
     dc_featstore_destroy(s->fs);
     dc_conf_destroy(s->conf);
+}
+
+/* How many times Redis has run command cmd (lower case, as INFO
+ * commandstats names it), by connection rc; -1 if INFO fails. */
+static inline long long it_redis_calls(redisContext *rc, const char *cmd)
+{
+    char field[64];
+    redisReply *r = redisCommand(rc, "INFO commandstats");
+    const char *at;
+    long long n = -1;
+
+    snprintf(field, sizeof(field), "cmdstat_%s:calls=", cmd);
+    if (r && r->type == REDIS_REPLY_STRING)
+        n = (at = strstr(r->str, field)) ? strtoll(at + strlen(field), NULL, 10) : 0;
+    if (r)
+        freeReplyObject(r);
+    return n;
 }
 
 #endif
