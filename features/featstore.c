@@ -48,7 +48,8 @@ struct dc_featstore_s {
     size_t n_cache, cache_index_cap;
     int64_t cache_version; /* -1: nothing cached */
     int cache_trusted;     /* the last flush found the store at cache_version */
-    int64_t flushed_version; /* the version the flush in progress left */
+    int64_t read_version;    /* the version the flush in progress found */
+    int64_t flushed_version; /* the version it left */
     dc_value_scratch_t scratch;   /* the merge's and a close's record parsing */
     dc_buf_t scores;              /* ZADD scores of one chunk */
     dc_value_logs_t logs;         /* a flush's entries of the open buckets' logs */
@@ -458,10 +459,14 @@ static long cache_find(const dc_featstore_t *fs, const uint8_t *key, size_t len)
 
 /* After a flush that left the store at version: its records become the
  * cache (its buffers and the cache's trade places), unless it wrote none,
- * which leaves the cached ones as they are. Out of memory for the index,
- * nothing is cached. */
+ * which leaves the cached ones as they are if it found the store at their
+ * version. Out of memory for the index, nothing is cached. */
 static void cache_keep(dc_featstore_t *fs, int64_t version)
 {
+    if (!fs->n_ents && fs->read_version != fs->cache_version) {
+        fs->cache_version = -1;
+        return;
+    }
     if (fs->n_ents) {
         dc_buf_t t;
         t = fs->keys, fs->keys = fs->cache_keys, fs->cache_keys = t;
@@ -854,8 +859,9 @@ static int read_and_merge(dc_featstore_t *fs, const dc_featbatch_t *batch, dc_pa
     /* Another writer since the last flush: the cache is of no use until a
      * flush finds the store as it left it again, and this one, if it took
      * records from it, starts over reading them all (DC_ERR_AGAIN). */
+    fs->read_version = reply_i64(r, 0);
     if (fs->cache_version >= 0) {
-        fs->cache_trusted = reply_i64(r, 0) == fs->cache_version;
+        fs->cache_trusted = fs->read_version == fs->cache_version;
         for (size_t i = 0; !fs->cache_trusted && !err && i < fs->n_ents; i++)
             if (fs->ents[i].cached >= 0)
                 err = DC_ERR_AGAIN;
@@ -1733,6 +1739,8 @@ static int close_once(dc_featstore_t *fs, int64_t start, int n, dc_bucket_t *out
         *n_closed = k;
         cache_after_close(fs, exec, forget_at, n_forget);
         freeReplyObject(exec);
+    } else {
+        fs->cache_version = -1; /* the transaction may have run in part */
     }
     goto out;
 discard:

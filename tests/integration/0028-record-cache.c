@@ -6,7 +6,8 @@
  * Two stores on one key prefix play two instances of a group, each with a
  * partition of its own. A flushes the same SKUs twice (the second flush
  * reads none of their records: INFO commandstats counts no MGET); B then
- * adds views to some of them; A's next flushes must count B's views too.
+ * adds views to some of them; A's next flushes, with events or without,
+ * must count B's views too.
  * Every SKU's 7-day views must end equal to a recount of every flush.
  * Run by run-c.sh (DC_REDIS_PORT). */
 #include "tests/integration/it_store.h"
@@ -120,6 +121,13 @@ int main(void)
     before = mget_calls();
     flush(&a, 0x01, 1, 6);
     check(mget_calls() == before, "A read its records again with nobody else writing");
+
+    /* Flushes without events (offsets only) write no record: after B's
+     * write they must not vouch for A's cached copy of SKU-0 either. */
+    flush(&b, 0x01, 2, 7);
+    flush(&a, 0, 0, 8);
+    flush(&a, 0, 0, 9);
+    flush(&a, 0x01, 1, 10);
 
     for (int i = 0; i < N_SKUS; i++) {
         char sku[16];
