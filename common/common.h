@@ -276,10 +276,34 @@ void dc_http_destroy(dc_http_t *http);
 /* String-keyed index                                                       */
 /* ------------------------------------------------------------------------ */
 
+/* The one string hash of the project's hash tables, and of the user ids
+ * behind the distinct-user sketches (dc_user_hash): FNV-1a's step from this
+ * offset, which never changes, since sketches stored in Redis hold it.
+ * dc_str_hash(s) == dc_mem_hash(s, strlen(s)). */
+#define DC_HASH_OFFSET 1469598103934665603ULL
+
+static inline uint64_t dc_hash_byte(uint64_t h, uint8_t b) { return (h ^ b) * 1099511628211ULL; }
+
+static inline uint64_t dc_str_hash(const char *s)
+{
+    uint64_t h = DC_HASH_OFFSET;
+    for (; *s; s++)
+        h = dc_hash_byte(h, (uint8_t)*s);
+    return h;
+}
+
+static inline uint64_t dc_mem_hash(const void *p, size_t len)
+{
+    uint64_t h = DC_HASH_OFFSET;
+    for (size_t i = 0; i < len; i++)
+        h = dc_hash_byte(h, ((const uint8_t *)p)[i]);
+    return h;
+}
+
 /* Maps short strings (SKUs) to dense indexes 0, 1, 2, ... in order of first
  * insertion, so per-key records can live in flat arrays the caller owns. Keys
  * are copied; lookups allocate nothing. Open addressing with linear probing,
- * FNV-1a hashing, doubling at 50 % load. Not thread-safe. */
+ * dc_str_hash, doubling at 50 % load. Not thread-safe. */
 typedef struct dc_strmap_s dc_strmap_t;
 
 dc_strmap_t *dc_strmap_new(void);

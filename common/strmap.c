@@ -12,14 +12,6 @@ struct dc_strmap_s {
     size_t count, cap;
 };
 
-static uint64_t fnv1a(const char *s)
-{
-    uint64_t h = 0xcbf29ce484222325ULL;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
-    return h;
-}
-
 dc_strmap_t *dc_strmap_new(void)
 {
     dc_strmap_t *map = calloc(1, sizeof(*map));
@@ -60,7 +52,7 @@ static size_t probe(const dc_strmap_t *map, const char *key, uint64_t h)
 
 int64_t dc_strmap_find(const dc_strmap_t *map, const char *key)
 {
-    size_t i = probe(map, key, fnv1a(key));
+    size_t i = probe(map, key, dc_str_hash(key));
     return map->slots[i] ? (int64_t)map->slots[i] - 1 : -1;
 }
 
@@ -84,7 +76,7 @@ static int grow_slots(dc_strmap_t *map)
 
 int64_t dc_strmap_put(dc_strmap_t *map, const char *key, int *inserted)
 {
-    uint64_t h = fnv1a(key);
+    uint64_t h = dc_str_hash(key);
     size_t i = probe(map, key, h);
 
     if (inserted)

@@ -36,14 +36,6 @@ struct dc_featbatch_s {
     size_t cap_runs;
 };
 
-static uint64_t hash_str(const char *s)
-{
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-    while (*s)
-        h = (h ^ (uint8_t)*s++) * 1099511628211ULL;
-    return h;
-}
-
 dc_featbatch_t *dc_featbatch_new(const dc_limits_t *lim)
 {
     dc_featbatch_t *batch = calloc(1, sizeof(*batch));
@@ -108,7 +100,7 @@ static int grow_index(dc_featbatch_t *batch)
         return DC_ERR_NOMEM;
     memset(index, 0xff, cap * sizeof(*index));
     for (size_t i = 0; i < batch->n_skus; i++) {
-        size_t pos = hash_str(batch->skus[i].sku) & (cap - 1);
+        size_t pos = dc_str_hash(batch->skus[i].sku) & (cap - 1);
         while (index[pos] != EMPTY)
             pos = (pos + 1) & (cap - 1);
         index[pos] = (uint32_t)i;
@@ -190,7 +182,7 @@ static dc_sku_delta_t *sku_delta(dc_featbatch_t *batch, const char *sku, uint32_
 
     if ((batch->n_skus + 1) * 2 > batch->index_cap && reserve_skus(batch, batch->n_skus + 1))
         return NULL;
-    pos = hash_str(sku) & (batch->index_cap - 1);
+    pos = dc_str_hash(sku) & (batch->index_cap - 1);
     for (; batch->index[pos] != EMPTY; pos = (pos + 1) & (batch->index_cap - 1)) {
         d = &batch->skus[batch->index[pos]];
         if (!strcmp(d->sku, sku)) {
@@ -272,7 +264,7 @@ static dc_bucket_delta_t *bucket_delta(dc_featbatch_t *batch, dc_sku_delta_t *d,
 
 uint32_t dc_user_hash(const char *user)
 {
-    uint64_t h = hash_str(user);
+    uint64_t h = dc_str_hash(user);
 
     /* FNV-1a leaves the high bits weakly mixed: the splitmix64 finisher
      * spreads every input bit over all of them. */

@@ -243,8 +243,7 @@ dc_featstore_t *dc_featstore_new(const dc_conf_t *conf, const dc_limits_t *lim,
     fs->timeout_ms = dc_conf_duration_ms(conf, "redis.timeout");
     fs->lease_ms = dc_conf_duration_ms(conf, "close.lease");
     fs->lim = *lim;
-    fs->cache_version = -1;
-    fs->cache_trusted = 1;
+    fs->cache_trusted = 1; /* dc_featstore_connect empties the cache */
     msgpack_sbuffer_init(&fs->sbuf);
     if (dc_featstore_connect(fs)) {
         dc_seterr(errstr, errstr_size, DC_ERR_REDIS, "%s", fs->errstr);
@@ -428,14 +427,6 @@ static int collect_entries(dc_featstore_t *fs, const dc_featbatch_t *batch)
     return DC_OK;
 }
 
-static uint64_t key_hash(const uint8_t *key, size_t len)
-{
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ key[i]) * 1099511628211ULL;
-    return h;
-}
-
 static const entry_t *cache_ents(const dc_featstore_t *fs)
 {
     return (const entry_t *)(const void *)fs->cache_ent_buf.data;
@@ -448,7 +439,7 @@ static long cache_find(const dc_featstore_t *fs, const uint8_t *key, size_t len)
 
     if (!fs->cache_index_cap)
         return -1;
-    for (size_t pos = key_hash(key, len) & mask; fs->cache_index[pos] != UINT32_MAX;
+    for (size_t pos = dc_mem_hash(key, len) & mask; fs->cache_index[pos] != UINT32_MAX;
          pos = (pos + 1) & mask) {
         const entry_t *c = &cache_ents(fs)[fs->cache_index[pos]];
         if (c->key_len == len && !memcmp(fs->cache_keys.data + c->key_off, key, len))
@@ -490,7 +481,7 @@ static void cache_keep(dc_featstore_t *fs, int64_t version)
         memset(fs->cache_index, 0xff, cap * sizeof(*fs->cache_index));
         for (size_t i = 0; i < fs->n_cache; i++) {
             const entry_t *c = &cache_ents(fs)[i];
-            size_t pos = key_hash(fs->cache_keys.data + c->key_off, c->key_len) & (cap - 1);
+            size_t pos = dc_mem_hash(fs->cache_keys.data + c->key_off, c->key_len) & (cap - 1);
             while (fs->cache_index[pos] != UINT32_MAX)
                 pos = (pos + 1) & (cap - 1);
             fs->cache_index[pos] = (uint32_t)i;

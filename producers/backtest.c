@@ -144,21 +144,13 @@ void dc_backtest_destroy(dc_backtest_t *bt)
     free(bt);
 }
 
-/* ---- SKU table: open addressing on FNV-1a ---- */
-
-static uint64_t hash_sku(const char *s)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (; *s; s++)
-        h = (h ^ (uint8_t)*s) * 1099511628211ULL;
-    return h;
-}
+/* ---- SKU table: open addressing on dc_str_hash ---- */
 
 /* Index of sku, or -1. */
 static int64_t sku_find(const dc_backtest_t *bt, const char *sku)
 {
     size_t mask = bt->n_slots - 1;
-    for (size_t i = hash_sku(sku) & mask;; i = (i + 1) & mask) {
+    for (size_t i = dc_str_hash(sku) & mask;; i = (i + 1) & mask) {
         uint32_t v = bt->slots[i];
         if (!v)
             return -1;
@@ -170,7 +162,7 @@ static int64_t sku_find(const dc_backtest_t *bt, const char *sku)
 static void slot_put(uint32_t *slots, size_t n_slots, const char *sku, uint32_t v)
 {
     size_t mask = n_slots - 1;
-    size_t i = hash_sku(sku) & mask;
+    size_t i = dc_str_hash(sku) & mask;
     while (slots[i])
         i = (i + 1) & mask;
     slots[i] = v;

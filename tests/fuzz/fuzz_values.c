@@ -14,6 +14,7 @@
  *         nothing is appended.
  * Beyond that: no crash, no sanitizer report. */
 #include "features/features.h"
+#include "tests/value_varint.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -37,19 +38,6 @@ static void make_batch(void)
                           .kind = i % 3 ? DC_FEV_VIEW : DC_FEV_PLACED, .qty = 2, .price = 1.5};
         if (dc_featbatch_add(batch, &ev, INT64_MIN, NULL))
             abort();
-    }
-}
-
-/* The varint at p[*off] of a value the merge wrote; *off moves past it. */
-static uint64_t varint(const uint8_t *p, size_t *off)
-{
-    uint64_t v = 0;
-
-    for (int shift = 0;; shift += 7) {
-        uint8_t b = p[(*off)++];
-        v |= (uint64_t)(b & 0x7f) << shift;
-        if (!(b & 0x80))
-            return v;
     }
 }
 
@@ -110,14 +98,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
              * varint byte after the time (or after the previous window's
              * slots). */
             size_t off = 1;
-            if ((int64_t)varint(out.data, &off) < dc_featbatch_sku(batch, 0)->newest_ts)
+            if ((int64_t)test_uvar(out.data, &off) < dc_featbatch_sku(batch, 0)->newest_ts)
                 abort();
             for (size_t w = 0; w < out.data[0]; w++) {
                 size_t n = out.data[off++];
                 if (n > DC_WINDOW_SLOTS)
                     abort();
                 for (size_t i = 0; i < n; i++) {
-                    size_t len = varint(out.data, &off);
+                    size_t len = test_uvar(out.data, &off);
                     off += len;
                 }
             }

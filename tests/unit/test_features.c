@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include "features/features.h"
+#include "tests/value_varint.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -506,18 +507,6 @@ static void test_batch_grouped(void **state)
     dc_featbatch_destroy(b);
 }
 
-/* An unsigned LEB128 varint at *off (values.lua). */
-static uint64_t uv(const uint8_t *p, size_t *off)
-{
-    uint64_t v = 0;
-    for (int shift = 0;; shift += 7) {
-        uint8_t b = p[(*off)++];
-        v |= (uint64_t)(b & 0x7f) << shift;
-        if (!(b & 0x80))
-            return v;
-    }
-}
-
 /* A window slot as a record holds it (features/values.lua). */
 typedef struct {
     int64_t f[6]; /* slot, views, carts, units, orders, revenue_e4 */
@@ -530,7 +519,7 @@ typedef struct {
 static int64_t rec_seen(const uint8_t *r)
 {
     size_t off = 1;
-    return (int64_t)uv(r, &off);
+    return (int64_t)test_uvar(r, &off);
 }
 
 /* Walks record r (len bytes) the way values.lua documents it and returns
@@ -541,17 +530,17 @@ static int rec_slots(const uint8_t *r, size_t len, size_t w, rec_slot_t *out)
     size_t off = 1;
     int found = -1;
 
-    (void)uv(r, &off); /* seen */
+    (void)test_uvar(r, &off); /* seen */
 
     for (size_t k = 0; k < r[0]; k++) {
-        size_t n = uv(r, &off);
+        size_t n = test_uvar(r, &off);
         for (size_t i = 0; i < n; i++) {
-            size_t ilen = uv(r, &off), at = off;
+            size_t ilen = test_uvar(r, &off), at = off;
             if (off + ilen > len)
                 return -1;
             if (k == w) {
                 for (int j = 0; j < 6; j++)
-                    out[i].f[j] = (int64_t)uv(r, &at);
+                    out[i].f[j] = (int64_t)test_uvar(r, &at);
                 out[i].sketch = r + at;
                 out[i].sketch_len = off + ilen - at;
             }
