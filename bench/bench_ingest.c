@@ -6,8 +6,9 @@
  *   busy        consume + decode + 1 us of busy work per message: how the
  *               reference itself holds up once a consumer does anything
  *               (the embedded broker shares the machine's cores)
- *   batch       consume + decode + validate + coalesce into the feature batch,
- *               no Redis: the pipeline without the exactly-once step
+ *   batch       consume + decode + validate + coalesce into the feature batch
+ *               (grouped per SKU as a flush groups it), no Redis: the
+ *               pipeline without the exactly-once step
  *   pipeline    `run`'s code path: consumer group, pipeline, atomic flushes of
  *               deltas and offsets to Redis, commits
  *
@@ -297,6 +298,15 @@ typedef struct {
     dc_order_t order;
 } pass_t;
 
+/* What the batch pass does where a flush would start: the batch's deltas
+ * are worked out (the flush thread's share of the batch), then dropped. */
+static void flush_batch(pass_t *ps)
+{
+    if (dc_featbatch_group(ps->batch))
+        die("batch", "out of memory");
+    dc_featbatch_reset(ps->batch);
+}
+
 static void decode_one(pass_t *ps, const rd_kafka_message_t *m)
 {
     int32_t id;
@@ -335,7 +345,7 @@ static void decode_one(pass_t *ps, const rd_kafka_message_t *m)
         }
     }
     if ((int64_t)dc_featbatch_events(ps->batch) >= ps->flush_max)
-        dc_featbatch_reset(ps->batch);
+        flush_batch(ps);
 }
 
 /* Consumes every message as a fresh group and runs decode_one() on it;
@@ -371,6 +381,8 @@ static double consume_pass(const dc_conf_t *conf, const char *group, pass_t *ps,
         }
         rd_kafka_message_destroy(m);
     }
+    if (ps->batch)
+        flush_batch(ps); /* the last events' share, as the pipeline's drain */
     double rate = (double)(n - 1) / (dc_monotonic_s() - t0);
     rd_kafka_consumer_close(rk);
     rd_kafka_destroy(rk);

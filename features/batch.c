@@ -1,7 +1,15 @@
 /* features/batch.c - window and bucket deltas of the events since the last
  * flush, coalesced per SKU, so that one flush writes each touched SKU once
- * however many events it had. Once reserved for a flush's events (or grown
- * by the first few batches), adding an event allocates nothing. */
+ * however many events it had.
+ *
+ * Adding an event (the consumer thread, once per event) only finds its SKU
+ * and appends a compact copy of the event. The deltas are worked out by
+ * dc_featbatch_group() (the flush thread), one SKU's events after another:
+ * a SKU's slots, buckets and users are then the few last elements of their
+ * pools, in cache, where summing each event into them as it came used to
+ * chase a chain through pools of megabytes, several cache misses an event.
+ * Once reserved for a flush's events (or grown by the first few batches),
+ * neither allocates. */
 #include "features/features.h"
 
 #include <math.h>
@@ -11,6 +19,19 @@
 
 #define EMPTY UINT32_MAX
 
+/* One event as the batch keeps it until it is grouped. */
+typedef struct {
+    int64_t ts_ms;
+    int64_t qty;
+    double price;
+    uint32_t sku;       /* index of the SKU delta */
+    uint32_t user_hash; /* dc_user_hash(), when has_user */
+    uint8_t kind;       /* dc_fev_kind_t */
+    uint8_t promo;
+    uint8_t late;       /* its bucket was closed when it was added: windows only */
+    uint8_t has_user;
+} event_t;
+
 struct dc_featbatch_s {
     dc_limits_t lim;
     int64_t slot_ms[DC_WINDOWS_MAX];
@@ -18,22 +39,23 @@ struct dc_featbatch_s {
     size_t n_skus, cap_skus;
     uint32_t *index; /* open addressing: SKU hash -> position in skus */
     size_t index_cap;
-    dc_slot_delta_t *slots; /* every SKU's window slot deltas, chained per SKU */
+    event_t *events; /* as added */
+    size_t n_events, cap_events;
+    /* dc_featbatch_group(): the events by SKU (in the order they came
+     * within each), and per SKU where its run ends. */
+    event_t *by_sku;
+    size_t cap_by_sku;
+    uint32_t *run_end;
+    size_t cap_runs;
+    /* What grouping makes of the events: every SKU's window slot deltas,
+     * bucket deltas and user observations, side by side per SKU. */
+    dc_slot_delta_t *slots;
     size_t n_slots, cap_slots;
-    dc_bucket_delta_t *buckets; /* every SKU's bucket deltas, chained per SKU */
+    dc_bucket_delta_t *buckets;
     size_t n_buckets, cap_buckets;
     dc_user_obs_t *obs;
     size_t n_obs, cap_obs;
-    uint32_t *last_obs; /* per SKU: its newest observation, to chain and dedupe */
-    size_t events;
-    /* dc_featbatch_group(): whether the pools are grouped by SKU, per
-     * element of a pool where it goes, and per SKU where its next element
-     * goes and where its run ends. */
     int grouped;
-    uint32_t *dest;
-    size_t cap_dest;
-    uint32_t *run_at, *run_end;
-    size_t cap_runs;
 };
 
 dc_featbatch_t *dc_featbatch_new(const dc_limits_t *lim)
@@ -60,13 +82,12 @@ void dc_featbatch_destroy(dc_featbatch_t *batch)
         return;
     free(batch->skus);
     free(batch->index);
+    free(batch->events);
+    free(batch->by_sku);
+    free(batch->run_end);
     free(batch->slots);
     free(batch->buckets);
     free(batch->obs);
-    free(batch->last_obs);
-    free(batch->dest);
-    free(batch->run_at);
-    free(batch->run_end);
     free(batch);
 }
 
@@ -74,16 +95,17 @@ void dc_featbatch_reset(dc_featbatch_t *batch)
 {
     memset(batch->index, 0xff, batch->index_cap * sizeof(*batch->index));
     batch->n_skus = 0;
+    batch->n_events = 0;
     batch->n_slots = 0;
     batch->n_buckets = 0;
     batch->n_obs = 0;
-    batch->events = 0;
     batch->grouped = 0;
 }
 
-size_t dc_featbatch_events(const dc_featbatch_t *batch) { return batch->events; }
+size_t dc_featbatch_events(const dc_featbatch_t *batch) { return batch->n_events; }
 const dc_limits_t *dc_featbatch_limits(const dc_featbatch_t *batch) { return &batch->lim; }
 size_t dc_featbatch_skus(const dc_featbatch_t *batch) { return batch->n_skus; }
+int dc_featbatch_grouped(const dc_featbatch_t *batch) { return batch->grouped; }
 
 const dc_sku_delta_t *dc_featbatch_sku(const dc_featbatch_t *batch, size_t i)
 {
@@ -130,46 +152,39 @@ static int reserve_pool(void **pool, size_t *cap, size_t n, size_t elem)
     return DC_OK;
 }
 
-/* Room for n SKUs: their deltas, their newest observations and an index
- * at most half full. */
+/* Room for n SKUs: their deltas and an index at most half full. */
 static int reserve_skus(dc_featbatch_t *batch, size_t n)
 {
-    size_t cap_skus = batch->cap_skus, cap_last = batch->cap_skus;
-
-    /* One capacity for both, which grow alike: it moves on once both have. */
-    if (reserve_pool((void **)&batch->skus, &cap_skus, n, sizeof(*batch->skus)) ||
-        reserve_pool((void **)&batch->last_obs, &cap_last, n, sizeof(*batch->last_obs)))
+    if (reserve_pool((void **)&batch->skus, &batch->cap_skus, n, sizeof(*batch->skus)))
         return DC_ERR_NOMEM;
-    batch->cap_skus = cap_skus;
     while (n * 2 > batch->index_cap)
         if (grow_index(batch))
             return DC_ERR_NOMEM;
     return DC_OK;
 }
 
-/* Room for dc_featbatch_group()'s work on pools of up to n elements and n_skus SKUs. */
-static int reserve_group(dc_featbatch_t *batch, size_t n, size_t n_skus)
+/* Room for grouping n_events events of n_skus SKUs: at most one slot delta
+ * per event and window, one bucket delta and one observation per event. */
+static int reserve_group(dc_featbatch_t *batch, size_t n_events, size_t n_skus)
 {
-    size_t cap_runs = batch->cap_runs;
-
-    if (reserve_pool((void **)&batch->dest, &batch->cap_dest, n, sizeof(uint32_t)) ||
-        reserve_pool((void **)&batch->run_at, &cap_runs, n_skus, sizeof(uint32_t)) ||
-        reserve_pool((void **)&batch->run_end, &batch->cap_runs, n_skus, sizeof(uint32_t)))
+    if (reserve_pool((void **)&batch->by_sku, &batch->cap_by_sku, n_events,
+                     sizeof(*batch->by_sku)) ||
+        reserve_pool((void **)&batch->run_end, &batch->cap_runs, n_skus, sizeof(uint32_t)) ||
+        reserve_pool((void **)&batch->slots, &batch->cap_slots, n_events * batch->lim.n_windows,
+                     sizeof(*batch->slots)) ||
+        reserve_pool((void **)&batch->buckets, &batch->cap_buckets, n_events,
+                     sizeof(*batch->buckets)) ||
+        reserve_pool((void **)&batch->obs, &batch->cap_obs, n_events, sizeof(*batch->obs)))
         return DC_ERR_NOMEM;
     return DC_OK;
 }
 
 int dc_featbatch_reserve(dc_featbatch_t *batch, size_t events)
 {
-    size_t n_slots = events * batch->lim.n_windows;
-
     if (reserve_skus(batch, events) ||
-        reserve_pool((void **)&batch->slots, &batch->cap_slots, n_slots,
-                     sizeof(*batch->slots)) ||
-        reserve_pool((void **)&batch->buckets, &batch->cap_buckets, events,
-                     sizeof(*batch->buckets)) ||
-        reserve_pool((void **)&batch->obs, &batch->cap_obs, events, sizeof(*batch->obs)) ||
-        reserve_group(batch, n_slots, events))
+        reserve_pool((void **)&batch->events, &batch->cap_events, events,
+                     sizeof(*batch->events)) ||
+        reserve_group(batch, events, events))
         return DC_ERR_NOMEM;
     return DC_OK;
 }
@@ -195,71 +210,9 @@ static dc_sku_delta_t *sku_delta(dc_featbatch_t *batch, const char *sku, uint32_
     *idx = (uint32_t)batch->n_skus;
     d = &batch->skus[batch->n_skus++];
     batch->index[pos] = *idx;
-    batch->last_obs[*idx] = EMPTY;
     snprintf(d->sku, sizeof(d->sku), "%s", sku);
     d->newest_ts = INT64_MIN;
-    for (size_t w = 0; w < batch->lim.n_windows; w++)
-        d->top_slot[w] = INT64_MIN;
-    memset(d->ring, 0xff, batch->lim.n_windows * sizeof(d->ring[0]));
-    d->first_slot = EMPTY;
-    d->first_bucket = d->last_bucket = EMPTY;
-    d->first_user = 0;
-    d->n_users = 0;
     return d;
-}
-
-/* Finds or creates the delta of slot of window w, which is not older than
- * the window's newest slot minus DC_WINDOW_SLOTS; NULL on NOMEM. A ring
- * position holding another slot holds an older one, out of the window now:
- * it stays in the SKU's list, where the store skips it. */
-static dc_slot_delta_t *slot_delta(dc_featbatch_t *batch, dc_sku_delta_t *d, uint32_t w,
-                                   int64_t slot)
-{
-    int64_t pos = slot % DC_WINDOW_SLOTS;
-    uint32_t *at = &d->ring[w][pos < 0 ? pos + DC_WINDOW_SLOTS : pos];
-    dc_slot_delta_t *s;
-
-    if (*at != EMPTY && batch->slots[*at].slot == slot)
-        return &batch->slots[*at];
-    if (reserve_pool((void **)&batch->slots, &batch->cap_slots, batch->n_slots + 1,
-                     sizeof(*batch->slots)))
-        return NULL;
-    s = &batch->slots[batch->n_slots];
-    memset(s, 0, sizeof(*s));
-    s->slot = slot;
-    s->window = w;
-    s->sku = (uint32_t)(d - batch->skus);
-    s->next = d->first_slot;
-    d->first_slot = *at = (uint32_t)batch->n_slots++;
-    if (d->top_slot[w] == INT64_MIN || slot > d->top_slot[w])
-        d->top_slot[w] = slot;
-    return s;
-}
-
-/* Finds or creates the delta of the bucket starting at start; NULL on
- * NOMEM. Events mostly come in time order, so the SKU's last bucket is
- * tried first. */
-static dc_bucket_delta_t *bucket_delta(dc_featbatch_t *batch, dc_sku_delta_t *d, int64_t start)
-{
-    dc_bucket_delta_t *b;
-
-    if (d->last_bucket != EMPTY && batch->buckets[d->last_bucket].start == start)
-        return &batch->buckets[d->last_bucket];
-    for (uint32_t i = d->first_bucket; i != EMPTY; i = batch->buckets[i].next)
-        if (batch->buckets[i].start == start) {
-            d->last_bucket = i;
-            return &batch->buckets[i];
-        }
-    if (reserve_pool((void **)&batch->buckets, &batch->cap_buckets, batch->n_buckets + 1,
-                     sizeof(*batch->buckets)))
-        return NULL;
-    b = &batch->buckets[batch->n_buckets];
-    memset(b, 0, sizeof(*b));
-    b->start = start;
-    b->sku = (uint32_t)(d - batch->skus);
-    b->next = d->first_bucket;
-    d->first_bucket = d->last_bucket = (uint32_t)batch->n_buckets++;
-    return b;
 }
 
 uint32_t dc_user_hash(const char *user)
@@ -274,187 +227,246 @@ uint32_t dc_user_hash(const char *user)
     return (uint32_t)(h >> 32);
 }
 
-static int add_user(dc_featbatch_t *batch, uint32_t idx, dc_sku_delta_t *d, const dc_fevent_t *ev)
-{
-    uint32_t hash = dc_user_hash(ev->user);
-    uint32_t last = batch->last_obs[idx];
-    int64_t slot0 = dc_time_floor(ev->ts_ms, batch->slot_ms[0]);
-
-    /* A user clicking through one SKU repeatedly is the common case: one
-     * observation per user and finest slot is all the sketches need. */
-    if (last != EMPTY) {
-        const dc_user_obs_t *o = &batch->obs[last];
-        if (o->user_hash == hash && dc_time_floor(o->ts_ms, batch->slot_ms[0]) == slot0)
-            return DC_OK;
-    }
-    if (reserve_pool((void **)&batch->obs, &batch->cap_obs, batch->n_obs + 1,
-                     sizeof(*batch->obs)))
-        return DC_ERR_NOMEM;
-    dc_user_obs_t *o = &batch->obs[batch->n_obs];
-    o->sku = idx;
-    o->next = EMPTY;
-    o->ts_ms = ev->ts_ms;
-    o->user_hash = hash;
-    if (last != EMPTY)
-        batch->obs[last].next = (uint32_t)batch->n_obs;
-    else
-        d->first_user = (uint32_t)batch->n_obs;
-    batch->last_obs[idx] = (uint32_t)batch->n_obs++;
-    d->n_users++;
-    return DC_OK;
-}
-
 int dc_featbatch_add(dc_featbatch_t *batch, const dc_fevent_t *ev, int64_t closed_until,
                      int *late)
 {
-    int64_t bstart = dc_time_floor(ev->ts_ms, batch->lim.bucket_ms);
-    int is_late = closed_until != INT64_MIN && bstart < closed_until;
-    int64_t rev = 0;
-    dc_bucket_delta_t *b = NULL;
+    int is_late = closed_until != INT64_MIN &&
+                  dc_time_floor(ev->ts_ms, batch->lim.bucket_ms) < closed_until;
     uint32_t idx;
     dc_sku_delta_t *d;
 
     if (batch->grouped)
-        return DC_ERR_INVAL; /* the chains' add-time links are gone */
-    if (!(d = sku_delta(batch, ev->sku, &idx)) ||
-        (!is_late && !(b = bucket_delta(batch, d, bstart))))
+        return DC_ERR_INVAL; /* the events are deltas now */
+    if (batch->n_events == batch->cap_events &&
+        reserve_pool((void **)&batch->events, &batch->cap_events, batch->n_events + 1,
+                     sizeof(*batch->events)))
+        return DC_ERR_NOMEM;
+    if (!(d = sku_delta(batch, ev->sku, &idx)))
         return DC_ERR_NOMEM;
     if (late)
         *late = is_late;
-    if (ev->kind == DC_FEV_PLACED)
-        rev = llround((double)ev->qty * ev->price * 1e4);
     if (ev->ts_ms > d->newest_ts)
         d->newest_ts = ev->ts_ms;
+    event_t *e = &batch->events[batch->n_events++];
+    e->ts_ms = ev->ts_ms;
+    e->qty = ev->qty;
+    e->price = ev->price;
+    e->sku = idx;
+    e->kind = (uint8_t)ev->kind;
+    e->promo = ev->promo != 0;
+    e->late = (uint8_t)is_late;
+    e->has_user = ev->user && ev->user[0];
+    e->user_hash = e->has_user ? dc_user_hash(ev->user) : 0;
+    return DC_OK;
+}
 
+/* The delta of slot of window w of the SKU being grouped, which is not
+ * older than the window's newest slot minus DC_WINDOW_SLOTS; ring holds the
+ * SKU's slot delta at each ring position (slot mod DC_WINDOW_SLOTS) of each
+ * window. A ring position holding another slot holds an older one, out of
+ * the window now: it stays among the SKU's deltas, where the store skips
+ * it. Room is reserved. */
+static dc_slot_delta_t *slot_delta(dc_featbatch_t *batch, uint32_t ring[][DC_WINDOW_SLOTS],
+                                   uint32_t sku, uint32_t w, int64_t slot)
+{
+    int64_t pos = slot % DC_WINDOW_SLOTS;
+    uint32_t *at = &ring[w][pos < 0 ? pos + DC_WINDOW_SLOTS : pos];
+    dc_slot_delta_t *s;
+
+    if (*at != EMPTY && batch->slots[*at].slot == slot)
+        return &batch->slots[*at];
+    s = &batch->slots[batch->n_slots];
+    memset(s, 0, sizeof(*s));
+    s->slot = slot;
+    s->window = w;
+    s->sku = sku;
+    *at = (uint32_t)batch->n_slots++;
+    return s;
+}
+
+/* The delta of the bucket starting at start of the SKU being grouped, whose
+ * bucket deltas start at first; *last is the one its previous event went
+ * to, tried first since events mostly come in time order. Room is
+ * reserved. */
+static dc_bucket_delta_t *bucket_delta(dc_featbatch_t *batch, uint32_t sku, size_t first,
+                                       uint32_t *last, int64_t start)
+{
+    dc_bucket_delta_t *b;
+
+    if (*last != EMPTY && batch->buckets[*last].start == start)
+        return &batch->buckets[*last];
+    for (size_t i = first; i < batch->n_buckets; i++)
+        if (batch->buckets[i].start == start) {
+            *last = (uint32_t)i;
+            return &batch->buckets[i];
+        }
+    b = &batch->buckets[batch->n_buckets];
+    memset(b, 0, sizeof(*b));
+    b->start = start;
+    b->sku = sku;
+    *last = (uint32_t)batch->n_buckets++;
+    return b;
+}
+
+/* Adds one user observation of the SKU being grouped, whose observations
+ * start at first. A user clicking through one SKU repeatedly is the common
+ * case: one observation per user and finest slot is all the sketches
+ * need. Room is reserved. */
+static void add_user(dc_featbatch_t *batch, uint32_t sku, size_t first, const event_t *e)
+{
+    if (batch->n_obs > first) {
+        const dc_user_obs_t *o = &batch->obs[batch->n_obs - 1];
+        if (o->user_hash == e->user_hash &&
+            dc_time_floor(o->ts_ms, batch->slot_ms[0]) ==
+                dc_time_floor(e->ts_ms, batch->slot_ms[0]))
+            return;
+    }
+    dc_user_obs_t *o = &batch->obs[batch->n_obs++];
+    o->sku = sku;
+    o->ts_ms = e->ts_ms;
+    o->user_hash = e->user_hash;
+}
+
+/* Sums one event into the deltas of the SKU being grouped. */
+static void group_event(dc_featbatch_t *batch, dc_sku_delta_t *d, uint32_t sku,
+                        uint32_t ring[][DC_WINDOW_SLOTS], size_t first_bucket,
+                        uint32_t *last_bucket, size_t first_obs, const event_t *e)
+{
+    dc_bucket_delta_t *b = NULL;
+    int64_t rev = 0;
+
+    if (!e->late)
+        b = bucket_delta(batch, sku, first_bucket, last_bucket,
+                         dc_time_floor(e->ts_ms, batch->lim.bucket_ms));
+    if (e->kind == DC_FEV_PLACED)
+        rev = llround((double)e->qty * e->price * 1e4);
     for (uint32_t w = 0; w < batch->lim.n_windows; w++) {
-        int64_t slot = dc_time_floor(ev->ts_ms, batch->slot_ms[w]) / batch->slot_ms[w];
+        int64_t slot = dc_time_floor(e->ts_ms, batch->slot_ms[w]) / batch->slot_ms[w];
         if (d->top_slot[w] != INT64_MIN && slot <= d->top_slot[w] - DC_WINDOW_SLOTS)
             continue; /* already outside this window, whatever comes later */
-        dc_slot_delta_t *s = slot_delta(batch, d, w, slot);
-        if (!s)
-            return DC_ERR_NOMEM;
-        s->views += ev->kind == DC_FEV_VIEW;
-        s->carts += ev->kind == DC_FEV_CART;
-        if (ev->kind == DC_FEV_PLACED) {
-            s->units += ev->qty;
+        if (d->top_slot[w] == INT64_MIN || slot > d->top_slot[w])
+            d->top_slot[w] = slot;
+        dc_slot_delta_t *s = slot_delta(batch, ring, sku, w, slot);
+        s->views += e->kind == DC_FEV_VIEW;
+        s->carts += e->kind == DC_FEV_CART;
+        if (e->kind == DC_FEV_PLACED) {
+            s->units += e->qty;
             s->orders++;
             s->revenue_e4 += rev;
         }
     }
     if (b) {
         b->events++;
-        b->promo_events += ev->promo != 0;
-        if (ev->price > 0) {
-            b->price_sum_e4 += llround(ev->price * 1e4);
+        b->promo_events += e->promo;
+        if (e->price > 0) {
+            b->price_sum_e4 += llround(e->price * 1e4);
             b->price_n++;
         }
-        switch (ev->kind) {
+        switch (e->kind) {
         case DC_FEV_VIEW: b->views++; break;
         case DC_FEV_CART: b->carts++; break;
         case DC_FEV_REMOVE: b->removes++; break;
         case DC_FEV_PLACED:
-            b->units += ev->qty;
+            b->units += e->qty;
             b->orders++;
             b->revenue_e4 += rev;
             break;
-        case DC_FEV_CANCEL: b->cancelled += ev->qty; break;
+        case DC_FEV_CANCEL: b->cancelled += e->qty; break;
         default: break;
         }
     }
-    batch->events++;
-    if (ev->user && ev->user[0])
-        return add_user(batch, idx, d, ev);
-    return DC_OK;
+    if (e->has_user)
+        add_user(batch, sku, first_obs, e);
 }
 
-/* Groups one pool (n elements of elem bytes, each with its SKU's index and
- * its chain link as uint32 at sku_off and next_off) in place: a run per
- * SKU, in SKU order, each linked front to back. A SKU's chain runs through
- * its elements newest first (newest_first) or oldest first, and so does
- * its run. Sets first[SKU] (a uint32 at first_off in each SKU delta) to its
- * run's start, UINT32_MAX when it has none. In place rather than into a
- * second pool: as fast, and no second pool's pages to fault in. Inline, so
- * that each call's constant sizes make its copies plain moves. */
-static inline void group_pool(dc_featbatch_t *batch, void *pool, size_t n, size_t elem,
-                              size_t sku_off, size_t next_off, int newest_first,
-                              size_t first_off)
+/* Reverses n elements of elem bytes at base in place. */
+static void reverse_run(void *base, size_t n, size_t elem, void *tmp)
 {
-    uint32_t *at = batch->run_at, *end = batch->run_end, *dest = batch->dest;
+    char *lo = base, *hi = lo + (n ? n - 1 : 0) * elem;
+
+    for (; lo < hi; lo += elem, hi -= elem) {
+        memcpy(tmp, lo, elem);
+        memcpy(lo, hi, elem);
+        memcpy(hi, tmp, elem);
+    }
+}
+
+/* Links a run of pool elements [from, to) front to back through the uint32
+ * at next_off of each; returns its first, UINT32_MAX when empty. */
+static uint32_t link_run(void *pool, size_t from, size_t to, size_t elem, size_t next_off)
+{
+    char *base = pool;
+
+    for (size_t p = from; p < to; p++) {
+        uint32_t link = p + 1 < to ? (uint32_t)(p + 1) : EMPTY;
+        memcpy(base + p * elem + next_off, &link, sizeof(link));
+    }
+    return from < to ? (uint32_t)from : EMPTY;
+}
+
+/* Works out SKU sku's deltas from its n events (in the order they came). */
+static void group_sku(dc_featbatch_t *batch, uint32_t sku, const event_t *events, size_t n)
+{
+    dc_sku_delta_t *d = &batch->skus[sku];
+    uint32_t ring[DC_WINDOWS_MAX][DC_WINDOW_SLOTS], last_bucket = EMPTY;
+    size_t slot0 = batch->n_slots, bucket0 = batch->n_buckets, obs0 = batch->n_obs;
     union {
         dc_slot_delta_t slot;
         dc_bucket_delta_t bucket;
-        dc_user_obs_t obs;
     } tmp;
-    char *base = pool;
-    uint32_t sku, link;
-    size_t pos = 0;
 
-    memset(at, 0, batch->n_skus * sizeof(*at));
-    for (size_t i = 0; i < n; i++) {
-        memcpy(&sku, base + i * elem + sku_off, sizeof(sku));
-        at[sku]++;
-    }
-    for (size_t k = 0; k < batch->n_skus; k++) {
-        uint32_t count = at[k], *first = (uint32_t *)(void *)((char *)&batch->skus[k] + first_off);
-        *first = count ? (uint32_t)pos : EMPTY;
-        at[k] = (uint32_t)pos;
-        pos += count;
-        end[k] = (uint32_t)pos;
-    }
-    for (size_t j = 0; j < n; j++) {
-        size_t i = newest_first ? n - 1 - j : j;
-        memcpy(&sku, base + i * elem + sku_off, sizeof(sku));
-        dest[i] = at[sku]++;
-    }
-    /* Each swap puts one element where it goes. */
+    memset(ring, 0xff, batch->lim.n_windows * sizeof(ring[0]));
+    for (size_t w = 0; w < batch->lim.n_windows; w++)
+        d->top_slot[w] = INT64_MIN;
     for (size_t i = 0; i < n; i++)
-        while (dest[i] != i) {
-            uint32_t d = dest[i];
-            memcpy(&tmp, base + d * elem, elem);
-            memcpy(base + d * elem, base + i * elem, elem);
-            memcpy(base + i * elem, &tmp, elem);
-            dest[i] = dest[d];
-            dest[d] = d;
-        }
-    for (size_t p = 0; p < n; p++) {
-        memcpy(&sku, base + p * elem + sku_off, sizeof(sku));
-        link = p + 1 < end[sku] ? (uint32_t)(p + 1) : EMPTY;
-        memcpy(base + p * elem + next_off, &link, sizeof(link));
-    }
+        group_event(batch, d, sku, ring, bucket0, &last_bucket, obs0, &events[i]);
+    /* Slots and buckets newest added first, observations oldest first
+     * (features.h). */
+    reverse_run(batch->slots + slot0, batch->n_slots - slot0, sizeof(dc_slot_delta_t), &tmp);
+    reverse_run(batch->buckets + bucket0, batch->n_buckets - bucket0, sizeof(dc_bucket_delta_t),
+                &tmp);
+    d->first_slot = link_run(batch->slots, slot0, batch->n_slots, sizeof(dc_slot_delta_t),
+                             offsetof(dc_slot_delta_t, next));
+    d->first_bucket = link_run(batch->buckets, bucket0, batch->n_buckets,
+                               sizeof(dc_bucket_delta_t), offsetof(dc_bucket_delta_t, next));
+    d->first_user = link_run(batch->obs, obs0, batch->n_obs, sizeof(dc_user_obs_t),
+                             offsetof(dc_user_obs_t, next));
+    d->n_users = batch->n_obs - obs0;
 }
 
 int dc_featbatch_group(dc_featbatch_t *batch)
 {
-    size_t n = batch->n_slots;
+    uint32_t *end;
+    size_t pos = 0;
 
     if (batch->grouped || !batch->n_skus) {
         batch->grouped = 1; /* an empty batch is grouped as it is */
         return DC_OK;
     }
-    if (batch->n_buckets > n)
-        n = batch->n_buckets;
-    if (batch->n_obs > n)
-        n = batch->n_obs;
-    if (reserve_group(batch, n, batch->n_skus))
+    if (reserve_group(batch, batch->n_events, batch->n_skus))
         return DC_ERR_NOMEM;
-    /* Slots and buckets are chained newest first, observations oldest
-     * first (slot_delta, bucket_delta, add_user). */
-    group_pool(batch, batch->slots, batch->n_slots, sizeof(dc_slot_delta_t),
-               offsetof(dc_slot_delta_t, sku), offsetof(dc_slot_delta_t, next), 1,
-               offsetof(dc_sku_delta_t, first_slot));
-    group_pool(batch, batch->buckets, batch->n_buckets, sizeof(dc_bucket_delta_t),
-               offsetof(dc_bucket_delta_t, sku), offsetof(dc_bucket_delta_t, next), 1,
-               offsetof(dc_sku_delta_t, first_bucket));
-    group_pool(batch, batch->obs, batch->n_obs, sizeof(dc_user_obs_t),
-               offsetof(dc_user_obs_t, sku), offsetof(dc_user_obs_t, next), 0,
-               offsetof(dc_sku_delta_t, first_user));
+    end = batch->run_end;
+    /* A counting sort by SKU, stable: each SKU's events keep their order. */
+    memset(end, 0, batch->n_skus * sizeof(*end));
+    for (size_t i = 0; i < batch->n_events; i++)
+        end[batch->events[i].sku]++;
+    for (size_t k = 0; k < batch->n_skus; k++) {
+        uint32_t count = end[k];
+        end[k] = (uint32_t)pos;
+        pos += count;
+    }
+    for (size_t i = 0; i < batch->n_events; i++)
+        batch->by_sku[end[batch->events[i].sku]++] = batch->events[i];
+    batch->n_slots = batch->n_buckets = batch->n_obs = 0;
+    for (size_t k = 0, from = 0; k < batch->n_skus; from = end[k++])
+        group_sku(batch, (uint32_t)k, batch->by_sku + from, end[k] - from);
     batch->grouped = 1;
     return DC_OK;
 }
 
 const dc_slot_delta_t *dc_featbatch_slot_first(const dc_featbatch_t *batch, size_t i)
 {
-    if (i >= batch->n_skus || batch->skus[i].first_slot == EMPTY)
+    if (!batch->grouped || i >= batch->n_skus || batch->skus[i].first_slot == EMPTY)
         return NULL;
     return &batch->slots[batch->skus[i].first_slot];
 }
@@ -467,7 +479,7 @@ const dc_slot_delta_t *dc_featbatch_slot_next(const dc_featbatch_t *batch,
 
 const dc_bucket_delta_t *dc_featbatch_bucket_first(const dc_featbatch_t *batch, size_t i)
 {
-    if (i >= batch->n_skus || batch->skus[i].first_bucket == EMPTY)
+    if (!batch->grouped || i >= batch->n_skus || batch->skus[i].first_bucket == EMPTY)
         return NULL;
     return &batch->buckets[batch->skus[i].first_bucket];
 }
@@ -480,7 +492,7 @@ const dc_bucket_delta_t *dc_featbatch_bucket_next(const dc_featbatch_t *batch,
 
 const dc_user_obs_t *dc_featbatch_user_first(const dc_featbatch_t *batch, size_t i)
 {
-    if (i >= batch->n_skus || !batch->skus[i].n_users)
+    if (!batch->grouped || i >= batch->n_skus || !batch->skus[i].n_users)
         return NULL;
     return &batch->obs[batch->skus[i].first_user];
 }

@@ -189,22 +189,20 @@ typedef struct {
     uint32_t sku;  /* in a batch: index of the SKU delta */
 } dc_bucket_delta_t;
 
-/* One SKU's deltas in a batch. Its slot and bucket deltas live in pools of
- * the batch, as many per SKU as its events reach, so a batch touching many
- * SKUs once each stays small and one touching a SKU over many buckets needs
- * no early flush: iterate them with dc_featbatch_slot_first() and
- * dc_featbatch_bucket_first(). A slot counts only when it is among the
- * DC_WINDOW_SLOTS newest of its window (slot > top_slot - DC_WINDOW_SLOTS). */
+/* One SKU's deltas in a batch. sku and newest_ts hold from its first event
+ * on; the rest once the batch is grouped (dc_featbatch_group). Its slot and
+ * bucket deltas live in pools of the batch, as many per SKU as its events
+ * reach, so a batch touching many SKUs once each stays small and one
+ * touching a SKU over many buckets needs no early flush: iterate them with
+ * dc_featbatch_slot_first() and dc_featbatch_bucket_first(). A slot counts
+ * only when it is among the DC_WINDOW_SLOTS newest of its window (slot >
+ * top_slot - DC_WINDOW_SLOTS). */
 typedef struct {
     char sku[DC_SKU_MAX];
     int64_t newest_ts;
     int64_t top_slot[DC_WINDOWS_MAX]; /* newest slot per window (INT64_MIN: none) */
-    /* The slot delta at each ring position (slot mod DC_WINDOW_SLOTS) of
-     * each window, UINT32_MAX: none. */
-    uint32_t ring[DC_WINDOWS_MAX][DC_WINDOW_SLOTS];
     uint32_t first_slot;   /* the newest slot delta added, UINT32_MAX: none */
     uint32_t first_bucket; /* the newest bucket delta added, UINT32_MAX: none */
-    uint32_t last_bucket;  /* the bucket delta the SKU's last event went to */
     uint32_t first_user;   /* the first user observation added (n_users > 0) */
     size_t n_users;
 } dc_sku_delta_t;
@@ -228,23 +226,25 @@ typedef struct dc_featbatch_s dc_featbatch_t;
 dc_featbatch_t *dc_featbatch_new(const dc_limits_t *lim);
 void dc_featbatch_destroy(dc_featbatch_t *batch);
 /* Reserves room for events events (each a SKU of its own, in every window)
- * up front, so that a batch that fills to them never moves its arrays, nor
- * does grouping it (dc_featbatch_group).
+ * up front, so that neither a batch that fills to them nor grouping it
+ * (dc_featbatch_group) moves its arrays.
  * Room a batch never fills is mostly address space: the kernel backs pages
  * as they are first written. More events still fit (the arrays grow).
  * DC_ERR_NOMEM. */
 int dc_featbatch_reserve(dc_featbatch_t *batch, size_t events);
-/* Adds one event. Its bucket counters are kept only when its bucket is not
+/* Adds one event: finds its SKU and keeps the event, whose deltas grouping
+ * works out. Its bucket counters are kept only when its bucket is not
  * closed (bucket start >= closed_until; pass INT64_MIN before the store has
  * closed anything); *late (may be NULL) is set to 1 when it was.
- * DC_ERR_NOMEM. */
+ * DC_ERR_NOMEM; DC_ERR_INVAL once the batch is grouped. */
 int dc_featbatch_add(dc_featbatch_t *batch, const dc_fevent_t *ev, int64_t closed_until,
                      int *late);
 /* Events added since the last reset. */
 size_t dc_featbatch_events(const dc_featbatch_t *batch);
 size_t dc_featbatch_skus(const dc_featbatch_t *batch);
 const dc_sku_delta_t *dc_featbatch_sku(const dc_featbatch_t *batch, size_t i);
-/* The window slot deltas of SKU i, newest added first (windows mixed).
+/* The iterators below give a grouped batch's deltas (nothing before).
+ * The window slot deltas of SKU i, newest added first (windows mixed).
  * Iterate with dc_featbatch_slot_next(). */
 const dc_slot_delta_t *dc_featbatch_slot_first(const dc_featbatch_t *batch, size_t i);
 const dc_slot_delta_t *dc_featbatch_slot_next(const dc_featbatch_t *batch,
@@ -259,15 +259,18 @@ const dc_bucket_delta_t *dc_featbatch_bucket_next(const dc_featbatch_t *batch,
 const dc_user_obs_t *dc_featbatch_user_first(const dc_featbatch_t *batch, size_t i);
 const dc_user_obs_t *dc_featbatch_user_next(const dc_featbatch_t *batch,
                                             const dc_user_obs_t *obs);
-/* Lays each SKU's slot deltas, bucket deltas and user observations out
- * side by side, in the order its iterators give them, and the SKUs in
- * their order: walking SKU after SKU (a flush's merge) then reads the
- * pools front to back instead of following each chain across them. The
- * iterators give the same deltas in the same order as before. The batch
- * takes no more events until dc_featbatch_reset() (dc_featbatch_add says
- * DC_ERR_INVAL); grouping it again does nothing. DC_ERR_NOMEM leaves the
- * batch as it was. */
+/* Works out the deltas of the events added, one SKU after another, each
+ * SKU's events in the order they were added: its slot deltas, bucket deltas
+ * and user observations lie side by side, in the order its iterators give
+ * them, and the SKUs in their order, so walking SKU after SKU (a flush's
+ * merge) reads the pools front to back. A SKU's deltas do not depend on
+ * how its events interleaved with other SKUs'. The batch takes no more
+ * events until dc_featbatch_reset() (dc_featbatch_add says DC_ERR_INVAL);
+ * grouping it again does nothing. DC_ERR_NOMEM leaves the batch as it
+ * was. */
 int dc_featbatch_group(dc_featbatch_t *batch);
+/* Whether the batch is grouped (its iterators give its deltas). */
+int dc_featbatch_grouped(const dc_featbatch_t *batch);
 /* Forgets every delta and keeps the memory for the next batch. */
 void dc_featbatch_reset(dc_featbatch_t *batch);
 /* The settings the batch was made with. */
@@ -325,14 +328,14 @@ dc_value_log_t *dc_value_logs_get(dc_value_logs_t *logs, int64_t start);
 void dc_value_logs_clear(dc_value_logs_t *logs);
 void dc_value_logs_free(dc_value_logs_t *logs);
 
-/* Everything a flush writes for SKU sku of batch: appends to out its record
+/* Everything a flush writes for SKU sku of batch (grouped): appends to out its record
  * cur (cur_len bytes; 0 for a SKU the store does not hold) with the batch's
  * window deltas merged in (counters add, users join the sketches, slots
  * that left their window go) and its newest event time, and appends its
  * bucket deltas to the logs of their buckets in logs, except those before
  * late_before (closed buckets), whose events it adds to *late_events.
  * DC_ERR_MALFORMED: cur is not a record (nothing appended to out);
- * DC_ERR_NOMEM. */
+ * DC_ERR_INVAL: the batch is not grouped; DC_ERR_NOMEM. */
 int dc_value_merge_sku(dc_buf_t *out, const void *cur, size_t cur_len,
                        const dc_featbatch_t *batch, size_t sku, int64_t late_before,
                        dc_value_logs_t *logs, int64_t *late_events,

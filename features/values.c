@@ -468,6 +468,8 @@ int dc_value_merge_sku(dc_buf_t *out, const void *cur, size_t cur_len,
     uint64_t seen;
     int err;
 
+    if (!dc_featbatch_grouped(batch))
+        return DC_ERR_INVAL; /* its deltas are not worked out yet */
     if ((err = parse_record(cur, cur_len, n_windows, slots, n_slots, &seen)))
         return err;
     if (newest > 0 && (uint64_t)newest > seen)

@@ -39,6 +39,8 @@ static void make_batch(void)
         if (dc_featbatch_add(batch, &ev, INT64_MIN, NULL))
             abort();
     }
+    if (dc_featbatch_group(batch))
+        abort();
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -167,8 +167,11 @@ static dc_fevent_t ev(const char *sku, const char *user, int64_t ts, dc_fev_kind
     return e;
 }
 
+/* SKU sku's delta in batch b, grouped first (its deltas are worked out
+ * then), or NULL. */
 static const dc_sku_delta_t *find_sku(dc_featbatch_t *b, const char *sku)
 {
+    assert_int_equal(dc_featbatch_group(b), 0);
     for (size_t i = 0; i < dc_featbatch_skus(b); i++)
         if (!strcmp(dc_featbatch_sku(b, i)->sku, sku))
             return dc_featbatch_sku(b, i);
@@ -184,6 +187,7 @@ static const dc_bucket_delta_t *find_bucket(dc_featbatch_t *b, const char *sku, 
     size_t i = 0;
 
     *n = 0;
+    assert_int_equal(dc_featbatch_group(b), 0);
     while (i < dc_featbatch_skus(b) && strcmp(dc_featbatch_sku(b, i)->sku, sku))
         i++;
     for (const dc_bucket_delta_t *bd = dc_featbatch_bucket_first(b, i); bd;
@@ -334,22 +338,30 @@ static void test_batch_late_and_full(void **state)
     assert_int_equal(find_sku(b, "A")->n_users, 1);
 
     /* Bucket already closed: windows yes, bucket no. */
+    dc_featbatch_reset(b);
+    assert_int_equal(dc_featbatch_add(b, &e, INT64_MIN, NULL), 0);
     e = ev("A", "u1", T0 + 5 * MIN, DC_FEV_PLACED, 2, 1);
     assert_int_equal(dc_featbatch_add(b, &e, T0 + HOUR, &late), 0);
     assert_int_equal(late, 1);
     const dc_sku_delta_t *a = find_sku(b, "A");
     size_t n;
     assert_int_equal(find_bucket(b, "A", T0, &n)->units, 0);
+    assert_int_equal(find_bucket(b, "A", T0, &n)->views, 1);
     assert_int_equal(window_sum(b, a, 1, 2), 2);
 
     /* One SKU may touch any number of buckets in one batch, in any order:
      * 40 hours, the odd ones first. */
+    dc_featbatch_reset(b);
+    for (int i = 0; i < 2; i++) {
+        e = ev("A", "u1", T0, DC_FEV_VIEW, 0, 1);
+        assert_int_equal(dc_featbatch_add(b, &e, INT64_MIN, NULL), 0);
+    }
     for (int i = 0; i < 80; i++) {
         int hour = i < 40 ? 2 * (i % 20) + 1 : 2 * (i % 20) + 2;
         e = ev("A", "", T0 + hour * HOUR + i, DC_FEV_VIEW, 0, 1);
         assert_int_equal(dc_featbatch_add(b, &e, INT64_MIN, NULL), 0);
     }
-    assert_int_equal(dc_featbatch_events(b), 3 + 80);
+    assert_int_equal(dc_featbatch_events(b), 2 + 80);
     assert_int_equal(find_bucket(b, "A", T0, &n)->views, 2);
     assert_int_equal(n, 41);
     for (int hour = 1; hour <= 40; hour++)
@@ -357,12 +369,13 @@ static void test_batch_late_and_full(void **state)
 
     /* Many SKUs: the index grows and every SKU stays findable. */
     char sku[16];
+    dc_featbatch_reset(b);
     for (int i = 0; i < 5000; i++) {
         snprintf(sku, sizeof(sku), "%05d", i);
         e = ev(sku, "u", T0, DC_FEV_VIEW, 0, 1);
         assert_int_equal(dc_featbatch_add(b, &e, INT64_MIN, NULL), 0);
     }
-    assert_int_equal(dc_featbatch_skus(b), 5001);
+    assert_int_equal(dc_featbatch_skus(b), 5000);
     assert_non_null(find_sku(b, "04999"));
     assert_int_equal(find_bucket(b, "00042", T0, &n)->views, 1);
     dc_featbatch_destroy(b);
@@ -418,93 +431,117 @@ static void test_batch_reserved(void **state)
     dc_featbatch_destroy(reserved);
 }
 
-/* What the iterators of a batch give, SKU by SKU: every slot delta's
- * slot, window and counters, every bucket delta's start and counters, every
- * observation's time and user, in iteration order. */
+/* What the iterators of a grouped batch give for SKU sku: every slot
+ * delta's slot, window and counters, every bucket delta's start and
+ * counters, every observation's time and user, in iteration order. */
 typedef struct {
-    int64_t v[256 * 1024];
+    int64_t v[64 * 1024];
     size_t n;
 } walk_t;
 
-static void walk_batch(const dc_featbatch_t *b, walk_t *out)
+static void walk_sku(const dc_featbatch_t *b, const char *sku, walk_t *out)
 {
+    size_t i = 0;
+
+    while (i < dc_featbatch_skus(b) && strcmp(dc_featbatch_sku(b, i)->sku, sku))
+        i++;
+    assert_true(i < dc_featbatch_skus(b));
     out->n = 0;
-#define PUT(x) (assert_true(out->n < 256 * 1024), out->v[out->n++] = (int64_t)(x))
-    for (size_t i = 0; i < dc_featbatch_skus(b); i++) {
-        PUT(-1);
-        for (const dc_slot_delta_t *s = dc_featbatch_slot_first(b, i); s;
-             s = dc_featbatch_slot_next(b, s)) {
-            PUT(s->slot), PUT(s->window), PUT(s->views), PUT(s->carts), PUT(s->units);
-            PUT(s->orders), PUT(s->revenue_e4);
-        }
-        PUT(-2);
-        for (const dc_bucket_delta_t *d = dc_featbatch_bucket_first(b, i); d;
-             d = dc_featbatch_bucket_next(b, d)) {
-            PUT(d->start), PUT(d->units), PUT(d->cancelled), PUT(d->views), PUT(d->carts);
-            PUT(d->orders), PUT(d->revenue_e4), PUT(d->events), PUT(d->price_sum_e4);
-        }
-        PUT(-3);
-        for (const dc_user_obs_t *o = dc_featbatch_user_first(b, i); o;
-             o = dc_featbatch_user_next(b, o))
-            PUT(o->ts_ms), PUT(o->user_hash), PUT(o->sku);
+#define PUT(x) (assert_true(out->n < 64 * 1024), out->v[out->n++] = (int64_t)(x))
+    for (const dc_slot_delta_t *s = dc_featbatch_slot_first(b, i); s;
+         s = dc_featbatch_slot_next(b, s)) {
+        PUT(s->slot), PUT(s->window), PUT(s->views), PUT(s->carts), PUT(s->units);
+        PUT(s->orders), PUT(s->revenue_e4), PUT(s->sku == i);
     }
+    PUT(-2);
+    for (const dc_bucket_delta_t *d = dc_featbatch_bucket_first(b, i); d;
+         d = dc_featbatch_bucket_next(b, d)) {
+        PUT(d->start), PUT(d->units), PUT(d->cancelled), PUT(d->views), PUT(d->carts);
+        PUT(d->orders), PUT(d->revenue_e4), PUT(d->events), PUT(d->price_sum_e4);
+        PUT(d->sku == i);
+    }
+    PUT(-3);
+    for (const dc_user_obs_t *o = dc_featbatch_user_first(b, i); o;
+         o = dc_featbatch_user_next(b, o))
+        PUT(o->ts_ms), PUT(o->user_hash), PUT(o->sku == i);
 #undef PUT
 }
 
-/* Grouping a batch by SKU (what a flush does first) keeps every delta and
- * the order its iterators give them, lays each SKU's deltas side by side,
- * refuses more events until the batch is reset, and is done once. */
+/* Event i of round round of test_batch_grouped: 40 SKUs, interleaved, over
+ * 6 hours and back (slots of every window, several buckets each), 9 users,
+ * some cancellations. */
+static dc_fevent_t mixed_event(int i, int round, char *sku, char *user)
+{
+    snprintf(sku, 16, "S%d", (i * 7 + round) % 40);
+    snprintf(user, 16, "u%d", i % 9);
+    dc_fev_kind_t kind = i % 5 == 0 ? DC_FEV_PLACED : i % 11 == 0 ? DC_FEV_CANCEL : DC_FEV_VIEW;
+    return ev(sku, user, T0 + (i * 7919 % 6000) * 3600, kind, kind == DC_FEV_VIEW ? 0 : 1 + i % 3,
+              1.25);
+}
+
+/* Grouping works a SKU's deltas out of its own events in the order they
+ * came, whatever other SKUs' events came between them (partitions
+ * interleave), and lays them side by side; the batch then refuses more
+ * events until it is reset, and grouping again changes nothing. */
 static void test_batch_grouped(void **state)
 {
     dc_limits_t lim = limits(NULL);
-    dc_featbatch_t *b = dc_featbatch_new(&lim);
-    static walk_t before, after;
+    dc_featbatch_t *mixed = dc_featbatch_new(&lim), *apart = dc_featbatch_new(&lim);
+    static walk_t want, got;
     char sku[16], user[16];
     (void)state;
 
     for (int round = 0; round < 2; round++) {
-        dc_featbatch_reset(b);
-        /* 40 SKUs, interleaved, over 6 hours and back (slots of every
-         * window, several buckets each), 9 users, some cancellations. */
+        dc_featbatch_reset(mixed);
+        dc_featbatch_reset(apart);
         for (int i = 0; i < 2000; i++) {
-            snprintf(sku, sizeof(sku), "S%d", (i * 7 + round) % 40);
-            snprintf(user, sizeof(user), "u%d", i % 9);
-            dc_fev_kind_t kind = i % 5 == 0 ? DC_FEV_PLACED : i % 11 == 0 ? DC_FEV_CANCEL
-                                                                        : DC_FEV_VIEW;
-            dc_fevent_t e = ev(sku, user, T0 + (i * 7919 % 6000) * 3600, kind,
-                               kind == DC_FEV_VIEW ? 0 : 1 + i % 3, 1.25);
-            assert_int_equal(dc_featbatch_add(b, &e, INT64_MIN, NULL), 0);
+            dc_fevent_t e = mixed_event(i, round, sku, user);
+            assert_int_equal(dc_featbatch_add(mixed, &e, INT64_MIN, NULL), 0);
         }
-        walk_batch(b, &before);
-        assert_int_equal(dc_featbatch_group(b), 0);
-        walk_batch(b, &after);
-        assert_int_equal(after.n, before.n);
-        assert_memory_equal(after.v, before.v, before.n * sizeof(before.v[0]));
+        /* The same events, one SKU's after another's. */
+        for (int k = 0; k < 40; k++)
+            for (int i = 0; i < 2000; i++) {
+                dc_fevent_t e = mixed_event(i, round, sku, user);
+                if (atoi(sku + 1) != k)
+                    continue;
+                assert_int_equal(dc_featbatch_add(apart, &e, INT64_MIN, NULL), 0);
+            }
+        assert_int_equal(dc_featbatch_group(mixed), 0);
+        assert_int_equal(dc_featbatch_group(apart), 0);
+        for (int k = 0; k < 40; k++) {
+            snprintf(sku, sizeof(sku), "S%d", k);
+            walk_sku(apart, sku, &want);
+            walk_sku(mixed, sku, &got);
+            assert_true(want.n > 3 + 3 * 8);
+            assert_int_equal(got.n, want.n);
+            assert_memory_equal(got.v, want.v, want.n * sizeof(want.v[0]));
+        }
         /* Side by side: each next delta of a SKU is the one after it. */
-        for (size_t i = 0; i < dc_featbatch_skus(b); i++) {
-            for (const dc_slot_delta_t *s = dc_featbatch_slot_first(b, i);
-                 s && dc_featbatch_slot_next(b, s); s = dc_featbatch_slot_next(b, s))
-                assert_ptr_equal(dc_featbatch_slot_next(b, s), s + 1);
-            for (const dc_bucket_delta_t *d = dc_featbatch_bucket_first(b, i);
-                 d && dc_featbatch_bucket_next(b, d); d = dc_featbatch_bucket_next(b, d))
-                assert_ptr_equal(dc_featbatch_bucket_next(b, d), d + 1);
-            for (const dc_user_obs_t *o = dc_featbatch_user_first(b, i);
-                 o && dc_featbatch_user_next(b, o); o = dc_featbatch_user_next(b, o))
-                assert_ptr_equal(dc_featbatch_user_next(b, o), o + 1);
+        for (size_t i = 0; i < dc_featbatch_skus(mixed); i++) {
+            for (const dc_slot_delta_t *s = dc_featbatch_slot_first(mixed, i);
+                 s && dc_featbatch_slot_next(mixed, s); s = dc_featbatch_slot_next(mixed, s))
+                assert_ptr_equal(dc_featbatch_slot_next(mixed, s), s + 1);
+            for (const dc_bucket_delta_t *d = dc_featbatch_bucket_first(mixed, i);
+                 d && dc_featbatch_bucket_next(mixed, d); d = dc_featbatch_bucket_next(mixed, d))
+                assert_ptr_equal(dc_featbatch_bucket_next(mixed, d), d + 1);
+            for (const dc_user_obs_t *o = dc_featbatch_user_first(mixed, i);
+                 o && dc_featbatch_user_next(mixed, o); o = dc_featbatch_user_next(mixed, o))
+                assert_ptr_equal(dc_featbatch_user_next(mixed, o), o + 1);
         }
         dc_fevent_t more = ev("S1", "u1", T0, DC_FEV_VIEW, 0, 1.0);
-        assert_int_equal(dc_featbatch_add(b, &more, INT64_MIN, NULL), DC_ERR_INVAL);
-        assert_int_equal(dc_featbatch_group(b), 0);
-        walk_batch(b, &after);
-        assert_memory_equal(after.v, before.v, before.n * sizeof(before.v[0]));
+        assert_int_equal(dc_featbatch_add(mixed, &more, INT64_MIN, NULL), DC_ERR_INVAL);
+        assert_int_equal(dc_featbatch_group(mixed), 0);
+        walk_sku(mixed, sku, &got);
+        assert_memory_equal(got.v, want.v, want.n * sizeof(want.v[0]));
     }
     /* An empty batch (a flush with nothing read) groups as it is. */
-    dc_featbatch_reset(b);
-    assert_int_equal(dc_featbatch_group(b), 0);
-    assert_int_equal(dc_featbatch_skus(b), 0);
+    dc_featbatch_reset(mixed);
+    assert_int_equal(dc_featbatch_group(mixed), 0);
+    assert_int_equal(dc_featbatch_skus(mixed), 0);
     dc_fevent_t late = ev("S1", "u1", T0, DC_FEV_VIEW, 0, 1.0);
-    assert_int_equal(dc_featbatch_add(b, &late, INT64_MIN, NULL), DC_ERR_INVAL);
-    dc_featbatch_destroy(b);
+    assert_int_equal(dc_featbatch_add(mixed, &late, INT64_MIN, NULL), DC_ERR_INVAL);
+    dc_featbatch_destroy(mixed);
+    dc_featbatch_destroy(apart);
 }
 
 /* A window slot as a record holds it (features/values.lua). */
@@ -560,6 +597,7 @@ static int merge(dc_buf_t *out, const dc_buf_t *cur, dc_featbatch_t *b, dc_value
     int err;
 
     out->len = 0;
+    assert_int_equal(dc_featbatch_group(b), 0);
     err = dc_value_merge_sku(out, cur ? cur->data : NULL, cur ? cur->len : 0, b, 0, INT64_MIN,
                              &logs, &late, sc);
     dc_value_logs_free(&logs);
@@ -734,6 +772,12 @@ static void test_values_log(void **state)
             }
         }
         dc_value_logs_clear(&logs);
+        /* Deltas exist once the batch is grouped, as a flush does first. */
+        rec.len = 0;
+        assert_int_equal(dc_value_merge_sku(&rec, NULL, 0, b, 0, T0, &logs, &late, &sc),
+                         DC_ERR_INVAL);
+        assert_int_equal(rec.len, 0);
+        assert_int_equal(dc_featbatch_group(b), 0);
         for (size_t i = 0; i < dc_featbatch_skus(b); i++) {
             rec.len = 0;
             assert_int_equal(
