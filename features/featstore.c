@@ -1173,8 +1173,6 @@ int dc_featstore_flush(dc_featstore_t *fs, dc_featbatch_t *batch, dc_parts_t *pa
     int err;
 
     memset(res, 0, sizeof(*res));
-    if (batch && dc_featbatch_group(batch))
-        return fs_err(fs, DC_ERR_NOMEM, "out of memory grouping a flush");
     if (collect_entries(fs, batch))
         return fs_err(fs, DC_ERR_NOMEM, "out of memory collecting a flush");
     for (;;) {
@@ -1185,8 +1183,14 @@ int dc_featstore_flush(dc_featstore_t *fs, dc_featbatch_t *batch, dc_parts_t *pa
         int in_multi = 0;
         if (send_reads(fs, parts, &res->commands))
             fs->send_failed = 1;
-        if ((err = check_sent(fs)))
+        if ((err = check_sent(fs)) || (err = push_output(fs)))
             return err;
+        /* The batch's deltas are worked out while Redis reads (the reads
+         * need only the SKUs' names). */
+        if (batch && dc_featbatch_group(batch)) {
+            disconnect(fs); /* its replies are not read */
+            return fs_err(fs, DC_ERR_NOMEM, "out of memory grouping a flush");
+        }
         if ((err = read_and_merge(fs, batch, parts, &res->late_dropped, &in_multi,
                                   &n_queued))) {
             if (fs->send_failed)
