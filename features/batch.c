@@ -6,8 +6,9 @@
  * and appends a compact copy of the event. The deltas are worked out by
  * dc_featbatch_group() (the flush thread), one SKU's events after another:
  * a SKU's slots, buckets and users are then the few last elements of their
- * pools, in cache, where summing each event into them as it came used to
- * chase a chain through pools of megabytes, several cache misses an event.
+ * pools, in cache. Summing each event into its SKU's deltas as it comes
+ * would chase chains through pools of megabytes instead: several cache
+ * misses an event, on the thread that reads the input.
  * Once reserved for a flush's events (or grown by the first few batches),
  * neither allocates. */
 #include "features/features.h"
