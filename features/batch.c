@@ -261,17 +261,48 @@ int dc_featbatch_add(dc_featbatch_t *batch, const dc_fevent_t *ev, int64_t close
     return DC_OK;
 }
 
-/* The delta of slot of window w of the SKU being grouped, which is not
- * older than the window's newest slot minus DC_WINDOW_SLOTS; ring holds the
- * SKU's slot delta at each ring position (slot mod DC_WINDOW_SLOTS) of each
- * window. A ring position holding another slot holds an older one, out of
- * the window now: it stays among the SKU's deltas, where the store skips
- * it. Room is reserved. */
-static dc_slot_delta_t *slot_delta(dc_featbatch_t *batch, uint32_t ring[][DC_WINDOW_SLOTS],
-                                   uint32_t sku, uint32_t w, int64_t slot)
+/* A number floor(ts / width) remembered with the range of times it covers,
+ * so that the next time in that range needs no division: a SKU's events
+ * mostly come in time order, several to a slot. */
+typedef struct {
+    int64_t from, num;
+    int valid;
+} floor_cache_t;
+
+static inline int64_t floor_num(floor_cache_t *c, int64_t ts, int64_t width)
+{
+    /* Unsigned: a time before from wraps far past width. */
+    if (c->valid && (uint64_t)ts - (uint64_t)c->from < (uint64_t)width)
+        return c->num;
+    int64_t q = ts / width;
+    if (ts % width < 0)
+        q--;
+    c->num = q;
+    c->from = q * width;
+    c->valid = 1;
+    return q;
+}
+
+/* What grouping keeps while it works out one SKU's deltas. */
+typedef struct {
+    uint32_t sku;
+    /* The SKU's slot delta at each ring position (slot mod DC_WINDOW_SLOTS)
+     * of each window, UINT32_MAX: none. */
+    uint32_t ring[DC_WINDOWS_MAX][DC_WINDOW_SLOTS];
+    floor_cache_t slot[DC_WINDOWS_MAX], bucket;
+    size_t first_bucket, first_obs; /* where its deltas start in the pools */
+    uint32_t last_bucket;           /* the bucket delta its previous event went to */
+    int64_t last_obs_slot;          /* finest slot of its newest observation */
+} sku_work_t;
+
+/* The delta of slot of window w, which is not older than the window's
+ * newest slot minus DC_WINDOW_SLOTS. A ring position holding another slot
+ * holds an older one, out of the window now: it stays among the SKU's
+ * deltas, where the store skips it. Room is reserved. */
+static dc_slot_delta_t *slot_delta(dc_featbatch_t *batch, sku_work_t *k, uint32_t w, int64_t slot)
 {
     int64_t pos = slot % DC_WINDOW_SLOTS;
-    uint32_t *at = &ring[w][pos < 0 ? pos + DC_WINDOW_SLOTS : pos];
+    uint32_t *at = &k->ring[w][pos < 0 ? pos + DC_WINDOW_SLOTS : pos];
     dc_slot_delta_t *s;
 
     if (*at != EMPTY && batch->slots[*at].slot == slot)
@@ -280,74 +311,69 @@ static dc_slot_delta_t *slot_delta(dc_featbatch_t *batch, uint32_t ring[][DC_WIN
     memset(s, 0, sizeof(*s));
     s->slot = slot;
     s->window = w;
-    s->sku = sku;
+    s->sku = k->sku;
     *at = (uint32_t)batch->n_slots++;
     return s;
 }
 
-/* The delta of the bucket starting at start of the SKU being grouped, whose
- * bucket deltas start at first; *last is the one its previous event went
- * to, tried first since events mostly come in time order. Room is
+/* The delta of the bucket starting at start; the one the previous event
+ * went to is tried first, since events mostly come in time order. Room is
  * reserved. */
-static dc_bucket_delta_t *bucket_delta(dc_featbatch_t *batch, uint32_t sku, size_t first,
-                                       uint32_t *last, int64_t start)
+static dc_bucket_delta_t *bucket_delta(dc_featbatch_t *batch, sku_work_t *k, int64_t start)
 {
     dc_bucket_delta_t *b;
 
-    if (*last != EMPTY && batch->buckets[*last].start == start)
-        return &batch->buckets[*last];
-    for (size_t i = first; i < batch->n_buckets; i++)
+    if (k->last_bucket != EMPTY && batch->buckets[k->last_bucket].start == start)
+        return &batch->buckets[k->last_bucket];
+    for (size_t i = k->first_bucket; i < batch->n_buckets; i++)
         if (batch->buckets[i].start == start) {
-            *last = (uint32_t)i;
+            k->last_bucket = (uint32_t)i;
             return &batch->buckets[i];
         }
     b = &batch->buckets[batch->n_buckets];
     memset(b, 0, sizeof(*b));
     b->start = start;
-    b->sku = sku;
-    *last = (uint32_t)batch->n_buckets++;
+    b->sku = k->sku;
+    k->last_bucket = (uint32_t)batch->n_buckets++;
     return b;
 }
 
-/* Adds one user observation of the SKU being grouped, whose observations
- * start at first. A user clicking through one SKU repeatedly is the common
- * case: one observation per user and finest slot is all the sketches
- * need. Room is reserved. */
-static void add_user(dc_featbatch_t *batch, uint32_t sku, size_t first, const event_t *e)
+/* Adds one user observation of an event in finest slot slot. A user
+ * clicking through one SKU repeatedly is the common case: one observation
+ * per user and finest slot is all the sketches need. Room is reserved. */
+static void add_user(dc_featbatch_t *batch, sku_work_t *k, const event_t *e, int64_t slot)
 {
-    if (batch->n_obs > first) {
-        const dc_user_obs_t *o = &batch->obs[batch->n_obs - 1];
-        if (o->user_hash == e->user_hash &&
-            dc_time_floor(o->ts_ms, batch->slot_ms[0]) ==
-                dc_time_floor(e->ts_ms, batch->slot_ms[0]))
-            return;
-    }
+    if (batch->n_obs > k->first_obs && batch->obs[batch->n_obs - 1].user_hash == e->user_hash &&
+        k->last_obs_slot == slot)
+        return;
     dc_user_obs_t *o = &batch->obs[batch->n_obs++];
-    o->sku = sku;
+    o->sku = k->sku;
     o->ts_ms = e->ts_ms;
     o->user_hash = e->user_hash;
+    k->last_obs_slot = slot;
 }
 
 /* Sums one event into the deltas of the SKU being grouped. */
-static void group_event(dc_featbatch_t *batch, dc_sku_delta_t *d, uint32_t sku,
-                        uint32_t ring[][DC_WINDOW_SLOTS], size_t first_bucket,
-                        uint32_t *last_bucket, size_t first_obs, const event_t *e)
+static void group_event(dc_featbatch_t *batch, dc_sku_delta_t *d, sku_work_t *k, const event_t *e)
 {
     dc_bucket_delta_t *b = NULL;
-    int64_t rev = 0;
+    int64_t rev = 0, finest = 0;
 
     if (!e->late)
-        b = bucket_delta(batch, sku, first_bucket, last_bucket,
-                         dc_time_floor(e->ts_ms, batch->lim.bucket_ms));
+        b = bucket_delta(batch, k,
+                         floor_num(&k->bucket, e->ts_ms, batch->lim.bucket_ms) *
+                             batch->lim.bucket_ms);
     if (e->kind == DC_FEV_PLACED)
         rev = llround((double)e->qty * e->price * 1e4);
     for (uint32_t w = 0; w < batch->lim.n_windows; w++) {
-        int64_t slot = dc_time_floor(e->ts_ms, batch->slot_ms[w]) / batch->slot_ms[w];
+        int64_t slot = floor_num(&k->slot[w], e->ts_ms, batch->slot_ms[w]);
+        if (!w)
+            finest = slot;
         if (d->top_slot[w] != INT64_MIN && slot <= d->top_slot[w] - DC_WINDOW_SLOTS)
             continue; /* already outside this window, whatever comes later */
         if (d->top_slot[w] == INT64_MIN || slot > d->top_slot[w])
             d->top_slot[w] = slot;
-        dc_slot_delta_t *s = slot_delta(batch, ring, sku, w, slot);
+        dc_slot_delta_t *s = slot_delta(batch, k, w, slot);
         s->views += e->kind == DC_FEV_VIEW;
         s->carts += e->kind == DC_FEV_CART;
         if (e->kind == DC_FEV_PLACED) {
@@ -377,7 +403,7 @@ static void group_event(dc_featbatch_t *batch, dc_sku_delta_t *d, uint32_t sku,
         }
     }
     if (e->has_user)
-        add_user(batch, sku, first_obs, e);
+        add_user(batch, k, e, finest);
 }
 
 /* Reverses n elements of elem bytes at base in place. */
@@ -409,30 +435,38 @@ static uint32_t link_run(void *pool, size_t from, size_t to, size_t elem, size_t
 static void group_sku(dc_featbatch_t *batch, uint32_t sku, const event_t *events, size_t n)
 {
     dc_sku_delta_t *d = &batch->skus[sku];
-    uint32_t ring[DC_WINDOWS_MAX][DC_WINDOW_SLOTS], last_bucket = EMPTY;
-    size_t slot0 = batch->n_slots, bucket0 = batch->n_buckets, obs0 = batch->n_obs;
+    size_t slot0 = batch->n_slots;
+    sku_work_t work, *k = &work;
     union {
         dc_slot_delta_t slot;
         dc_bucket_delta_t bucket;
     } tmp;
 
-    memset(ring, 0xff, batch->lim.n_windows * sizeof(ring[0]));
-    for (size_t w = 0; w < batch->lim.n_windows; w++)
+    k->sku = sku;
+    memset(k->ring, 0xff, batch->lim.n_windows * sizeof(k->ring[0]));
+    for (size_t w = 0; w < batch->lim.n_windows; w++) {
+        k->slot[w].valid = 0;
         d->top_slot[w] = INT64_MIN;
+    }
+    k->bucket.valid = 0;
+    k->first_bucket = batch->n_buckets;
+    k->first_obs = batch->n_obs;
+    k->last_bucket = EMPTY;
+    k->last_obs_slot = 0; /* read once it has an observation */
     for (size_t i = 0; i < n; i++)
-        group_event(batch, d, sku, ring, bucket0, &last_bucket, obs0, &events[i]);
+        group_event(batch, d, k, &events[i]);
     /* Slots and buckets newest added first, observations oldest first
      * (features.h). */
     reverse_run(batch->slots + slot0, batch->n_slots - slot0, sizeof(dc_slot_delta_t), &tmp);
-    reverse_run(batch->buckets + bucket0, batch->n_buckets - bucket0, sizeof(dc_bucket_delta_t),
-                &tmp);
+    reverse_run(batch->buckets + k->first_bucket, batch->n_buckets - k->first_bucket,
+                sizeof(dc_bucket_delta_t), &tmp);
     d->first_slot = link_run(batch->slots, slot0, batch->n_slots, sizeof(dc_slot_delta_t),
                              offsetof(dc_slot_delta_t, next));
-    d->first_bucket = link_run(batch->buckets, bucket0, batch->n_buckets,
+    d->first_bucket = link_run(batch->buckets, k->first_bucket, batch->n_buckets,
                                sizeof(dc_bucket_delta_t), offsetof(dc_bucket_delta_t, next));
-    d->first_user = link_run(batch->obs, obs0, batch->n_obs, sizeof(dc_user_obs_t),
+    d->first_user = link_run(batch->obs, k->first_obs, batch->n_obs, sizeof(dc_user_obs_t),
                              offsetof(dc_user_obs_t, next));
-    d->n_users = batch->n_obs - obs0;
+    d->n_users = batch->n_obs - k->first_obs;
 }
 
 int dc_featbatch_group(dc_featbatch_t *batch)
