@@ -22,7 +22,8 @@
  * broker) in the reference and pipeline passes, with the rate the
  * machine's cores allow the pipeline if every one of them were busy with
  * it, and the events one core's second of CPU takes through each pass;
- * and the flush thread's CPU per event, in flushes and in closes. Besides
+ * and the flush thread's CPU per event, in flushes and in closes, and how
+ * long the input stood still waiting for flushes in flight. Besides
  * the ratios of medians it prints the median and range of each run's own
  * pipeline-to-reference ratios, whose passes share the load of the moment.
  * Events come from the synthetic shop (Zipf popularity), so the SKUs one
@@ -528,7 +529,7 @@ int main(int argc, char **argv)
         dc_featbatch_reserve(ps.batch, dc_pipeline_batch_reserve(flush_max)))
         die("batch", "out of memory");
     double r_decode[99], r_busy[99], r_batch[99], r_pipe[99], cpu[99], cpu_ref[99], cpu_pipe[99];
-    double cpu_flush[99], cpu_close[99];
+    double cpu_flush[99], cpu_close[99], wait_share[99];
     long long calls = 0;
     for (int i = 0; i < repeat; i++) {
         char group[32];
@@ -555,6 +556,7 @@ int main(int argc, char **argv)
         cpu[i] = redis_cpu(rc) - cpu0;
         cpu_flush[i] = st.flush_cpu_s;
         cpu_close[i] = st.close_cpu_s;
+        wait_share[i] = st.flush_wait_s * r_pipe[i] / (double)(n - 1);
         calls = redis_calls(rc);
     }
     size_t runs = (size_t)repeat;
@@ -606,6 +608,10 @@ int main(int argc, char **argv)
     printf("flush thread cpu/event:   %10.2f us merging and sending, %.2f us closing "
            "(medians)\n", bench_median(cpu_flush, runs) / (double)n * 1e6,
            bench_median(cpu_close, runs) / (double)n * 1e6);
+    /* When the flush chain (flush thread, Redis, closes) is slower than
+     * the input, the input waits for it with a full batch. */
+    printf("input stood still:        %10.0f %% of the pipeline pass, waiting for flushes in "
+           "flight (median)\n", bench_median(wait_share, runs) * 100);
     printf("flushes:                  %10lld (%.0f events per flush, last run)\n",
            (long long)st.flushes, st.flushes ? (double)st.events_out / (double)st.flushes : 0.0);
     printf("redis commands per event: %10.4f (INFO commandstats: %lld calls for %llu events)\n",

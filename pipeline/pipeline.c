@@ -73,7 +73,7 @@ struct dc_pipeline_s {
 
     dc_pipeline_stats_t stats;
     dc_metric_t *m_in, *m_out, *m_late, *m_skipped, *m_flushes, *m_flush_fail, *m_flush_s,
-        *m_flush_last, *m_closed, *m_cmds, *m_conflicts, *m_dlq[DC_ERR__COUNT];
+        *m_flush_last, *m_flush_wait, *m_closed, *m_cmds, *m_conflicts, *m_dlq[DC_ERR__COUNT];
     int64_t dlq[DC_ERR__COUNT]; /* rejects by reason, for the log (metrics may be NULL) */
     char errstr[512];           /* why the loop failed (dc_pipeline_errstr) */
     char detail[512];           /* why the message in hand is rejected, for the DLQ */
@@ -126,6 +126,10 @@ dc_pipeline_t *dc_pipeline_new(const dc_conf_t *conf, const dc_limits_t *lim,
                                        "Time spent in flushes.");
     pl->m_flush_last = dc_metrics_gauge(metrics, "dc_flush_last_seconds", NULL,
                                         "Latency of the last flush.");
+    pl->m_flush_wait = dc_metrics_counter(metrics, "dc_flush_wait_seconds_total", NULL,
+                                          "Time the input stood still until a flush in flight "
+                                          "finished (a full batch, a retry, a rebalance, the "
+                                          "drain): the store set the pace, not the input.");
     pl->m_closed = dc_metrics_counter(metrics, "dc_buckets_closed_total", NULL,
                                       "Closed buckets delivered.");
     pl->m_cmds = dc_metrics_counter(metrics, "dc_redis_commands_total", NULL,
@@ -288,7 +292,11 @@ static void flush_join(dc_pipeline_t *pl)
 {
     if (!pl->job.running)
         return;
+    double t0 = dc_monotonic_s();
     pthread_join(pl->job.thread, NULL);
+    double waited = dc_monotonic_s() - t0;
+    pl->stats.flush_wait_s += waited;
+    dc_metric_add(pl->m_flush_wait, waited);
     pl->job.running = 0;
     pl->job.done = 1;
 }
@@ -659,12 +667,12 @@ static void log_stats(dc_pipeline_t *pl)
     dc_pipeline_stats_t *s = &pl->stats;
     dc_log(DC_LOG_INFO, "pipeline",
            "in=%lld out=%lld skipped=%lld dlq=%lld late=%lld flushes=%lld failed=%lld "
-           "closed=%lld redis_cmds=%lld conflicts=%lld last_flush=%.3fs",
+           "closed=%lld redis_cmds=%lld conflicts=%lld last_flush=%.3fs flush_wait=%.3fs",
            (long long)s->events_in, (long long)s->events_out, (long long)s->skipped,
            (long long)s->rejected, (long long)s->late, (long long)s->flushes,
            (long long)s->flush_failures, (long long)s->buckets_closed,
            (long long)s->redis_commands, (long long)s->flush_conflicts,
-           dc_metric_value(pl->m_flush_last));
+           dc_metric_value(pl->m_flush_last), s->flush_wait_s);
     if (s->rejected) {
         char line[512];
         size_t len = 0;

@@ -1,7 +1,9 @@
 # Backpressure: Redis is frozen (SIGSTOP) in the middle of the stream for a
 # few seconds. `run` must notice (its flush times out), pause consumption -
 # no message is taken in while Redis cannot store it, and memory stays put -
-# then resume once Redis answers again (SIGCONT), and end exact.
+# then resume once Redis answers again (SIGCONT), and end exact. The time
+# its input stood still for flushes in flight (flush_wait, as
+# dc_flush_wait_seconds_total) holds at least one flush's timeout.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/featlib.sh"
 
@@ -11,11 +13,13 @@ feat_gen 53 60 20000
 stored() { redis-cli -p "$REDIS_PORT" hvals 'dc:{meta}:offsets' | awk '{s+=$1} END {print s+0}'; }
 started() { [[ $(stored) -gt 0 ]]; }
 last_in() { grep -o ' in=[0-9]*' "$DC_TMP/run.log" | tail -1 | cut -d= -f2; }
+last_wait() { grep -o ' flush_wait=[0-9.]*' "$DC_TMP/run.log" | tail -1 | cut -d= -f2; }
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 
 feat_run_bg "$DC_TMP/run.log" -X kafka.group.id=g0015 -X flush.max.events=20 \
     -X redis.timeout=300ms
 dc_wait_for 60 started
+wait_0=$(last_wait)
 kill -STOP "$REDIS_PID"
 sleep 1.5
 in_1=$(last_in); rss_1=$(rss_kb "$RUN_PID")
@@ -33,4 +37,10 @@ grep -q "resuming consumption" "$DC_TMP/run.log" || dc_fail "run never resumed"
 feat_check
 kill -TERM "$RUN_PID"
 feat_wait_exit "$RUN_PID" 30 || dc_fail "run did not exit 0 on SIGTERM"
+# A flush against the frozen Redis blocks for its 300 ms timeout, with the
+# input's batch full (flush.max.events 20) and the loop waiting for it.
+wait_end=$(last_wait)
+echo "input stood still for flushes: ${wait_0:-0} s before the freeze, $wait_end s at the end"
+awk -v a="${wait_0:-0}" -v b="$wait_end" 'BEGIN { exit !(b - a >= 0.25) }' ||
+    dc_fail "flush_wait grew by less than one flush timeout while Redis was frozen"
 echo "0015 ok"

@@ -38,6 +38,8 @@ n_forecasts=$(wc -l <"$DC_TMP/forecasts.jsonl")
 closes=$(((closed - FC_FIRST_MS / 3600000 * 3600000) / 3600000))
 [[ "$(metric dc_forecast_closes_total)" == "$closes" ]] ||
     dc_fail "dc_forecast_closes_total $(metric dc_forecast_closes_total), want $closes"
+awk -v w="$(metric dc_flush_wait_seconds_total)" 'BEGIN { exit !(w != "" && w >= 0) }' ||
+    dc_fail "dc_flush_wait_seconds_total missing or negative: '$(metric dc_flush_wait_seconds_total)'"
 [[ "$(metric dc_model_version)" -gt 0 && "$(metric dc_forecaster_skus)" == 100 ]] ||
     dc_fail "model version $(metric dc_model_version), SKUs $(metric dc_forecaster_skus)"
 fc_dump demand.surges "$DC_TMP/surges.jsonl"
