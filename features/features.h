@@ -328,12 +328,13 @@ dc_value_log_t *dc_value_logs_get(dc_value_logs_t *logs, int64_t start);
 void dc_value_logs_clear(dc_value_logs_t *logs);
 void dc_value_logs_free(dc_value_logs_t *logs);
 
-/* Everything a flush writes for SKU sku of batch (grouped): appends to out its record
- * cur (cur_len bytes; 0 for a SKU the store does not hold) with the batch's
- * window deltas merged in (counters add, users join the sketches, slots
- * that left their window go) and its newest event time, and appends its
- * bucket deltas to the logs of their buckets in logs, except those before
- * late_before (closed buckets), whose events it adds to *late_events.
+/* Everything a flush writes for SKU sku of batch (grouped): appends to out
+ * its record cur (cur_len bytes; 0 for a SKU the store does not hold) with
+ * the batch's window deltas merged in (counters add, users join the
+ * sketches, slots that left their window go) and its newest event time,
+ * and appends its bucket deltas to the logs of their buckets in logs,
+ * except those before late_before (closed buckets), whose events it adds
+ * to *late_events.
  * DC_ERR_MALFORMED: cur is not a record (nothing appended to out);
  * DC_ERR_INVAL: the batch is not grouped; DC_ERR_NOMEM. */
 int dc_value_merge_sku(dc_buf_t *out, const void *cur, size_t cur_len,
