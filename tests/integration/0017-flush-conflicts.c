@@ -9,6 +9,7 @@
  * the views and units the two threads sent, and every stored offset must be
  * where its writer left it. Run by run-c.sh (DC_REDIS_PORT). */
 #include "features/features.h"
+#include "tests/integration/it_report.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -34,12 +35,6 @@ typedef struct {
 static volatile int stop_all; /* set once both writers have done enough */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static int64_t total_conflicts, writers_done_min;
-
-static void die(const char *what, const char *why)
-{
-    fprintf(stderr, "0017: %s: %s\n", what, why);
-    exit(1);
-}
 
 static void sku_name(char *buf, size_t size, int i) { snprintf(buf, size, "C%03d", i); }
 

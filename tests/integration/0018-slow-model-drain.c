@@ -7,6 +7,7 @@
  * source `replay` uses, into a real Redis (run-c.sh: DC_REDIS_PORT, DC_TMP).
  * The delivered rows must add up to the file's units. */
 #include "pipeline/pipeline.h"
+#include "tests/integration/it_report.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,12 +25,6 @@ typedef struct {
     int64_t buckets, units;
     const char *error;
 } seen_t;
-
-static void die(const char *what, const char *why)
-{
-    fprintf(stderr, "0018: %s: %s\n", what, why);
-    exit(1);
-}
 
 static int slow_model(void *opaque, const dc_bucket_t *bucket)
 {

@@ -11,6 +11,7 @@
  * pipeline decoded clicks in a fixed order, so the flush boundaries are the
  * test's (flush.max.events). Run by run-c.sh (DC_REDIS_PORT). */
 #include "features/features.h"
+#include "tests/integration/it_report.h"
 #include "pipeline/pipeline.h"
 
 #include <hiredis/hiredis.h>
@@ -35,12 +36,6 @@ typedef struct {
     int64_t views[MAX_BUCKETS];
     int n;
 } seen_t;
-
-static void die(const char *what, const char *why)
-{
-    fprintf(stderr, "0019: %s: %s\n", what, why);
-    exit(1);
-}
 
 /* Event i of a partition: partition 0 spreads over 10:00 .. 12:30, partition
  * 1 over 05:00 .. 12:30, one SKU each. */

@@ -17,6 +17,7 @@
  * acknowledged (a restart) must return the same buckets from their
  * snapshots. Run by run-c.sh (DC_REDIS_PORT). */
 #include "tests/integration/it_store.h"
+#include "tests/integration/it_report.h"
 
 #include <hiredis/hiredis.h>
 
@@ -46,12 +47,6 @@ typedef struct {
 static event_t events[MAX_EVENTS];
 static int n_events;
 static int64_t views_in[HOURS]; /* the recount: views per hour */
-
-static void die(const char *what, const char *why)
-{
-    fprintf(stderr, "0023: %s: %s\n", what, why);
-    exit(1);
-}
 
 static void event(const char *sku, int64_t ts, int user)
 {

@@ -14,6 +14,7 @@
  * (distinct users included), and equal a recount of the events; both
  * logs must be gone after the close. Run by run-c.sh (DC_REDIS_PORT). */
 #include "tests/integration/it_store.h"
+#include "tests/integration/it_report.h"
 
 #include <hiredis/hiredis.h>
 
@@ -41,12 +42,6 @@ typedef struct {
     dc_parts_t *parts;
     dc_part_t *part;
 } store_t;
-
-static void die(const char *what, const char *why)
-{
-    fprintf(stderr, "0025: %s: %s\n", what, why);
-    exit(1);
-}
 
 static void open_store(store_t *s, const char *port, const char *prefix)
 {

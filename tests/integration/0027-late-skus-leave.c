@@ -16,6 +16,7 @@
  * with one that deletes records (the next flush reads them again).
  * Run by run-c.sh (DC_REDIS_PORT). */
 #include "tests/integration/it_store.h"
+#include "tests/integration/it_report.h"
 
 #include <hiredis/hiredis.h>
 
@@ -30,21 +31,6 @@
 
 static it_store_t store;
 static redisContext *rc;
-static int failed;
-
-static void die(const char *what, const char *why)
-{
-    fprintf(stderr, "0027: %s: %s\n", what, why);
-    exit(1);
-}
-
-static void check(int ok, const char *what)
-{
-    if (!ok) {
-        fprintf(stderr, "0027: %s\n", what);
-        failed = 1;
-    }
-}
 
 /* Flushes views of skus[i] at times ts[i] (n of them), the partition read
  * up to wm, then closes the buckets the flush closed, the last of which
@@ -211,8 +197,8 @@ int main(void)
     dc_bucket_clear(&b);
     redisFree(rc);
     it_store_close(&store);
-    if (!failed)
+    if (!it_failed)
         printf("0027: late events count in windows, in no bucket, and their SKUs leave the "
                "store once idle by them\n");
-    return failed;
+    return it_failed;
 }

@@ -11,6 +11,7 @@
  * Every SKU's 7-day views must end equal to a recount of every flush.
  * Run by run-c.sh (DC_REDIS_PORT). */
 #include "tests/integration/it_store.h"
+#include "tests/integration/it_report.h"
 
 #include <hiredis/hiredis.h>
 
@@ -31,21 +32,6 @@ typedef struct {
 
 static redisContext *rc;
 static int64_t recount[N_SKUS]; /* views flushed per SKU */
-static int failed;
-
-static void die(const char *what, const char *why)
-{
-    fprintf(stderr, "0028: %s: %s\n", what, why);
-    exit(1);
-}
-
-static void check(int ok, const char *what)
-{
-    if (!ok) {
-        fprintf(stderr, "0028: %s\n", what);
-        failed = 1;
-    }
-}
 
 /* MGET commands Redis has run so far. */
 static long long mget_calls(void)
@@ -138,15 +124,15 @@ int main(void)
         if (!f.found || f.win[3].views != recount[i]) {
             fprintf(stderr, "0028: %s has %lld views in 7d, want %lld\n", sku,
                     (long long)f.win[3].views, (long long)recount[i]);
-            failed = 1;
+            it_failed = 1;
         }
     }
 
     redisFree(rc);
     it_store_close(&a.s);
     it_store_close(&b.s);
-    if (!failed)
+    if (!it_failed)
         printf("0028: a flush takes its own last records from its cache, and reads them again "
                "after another instance wrote\n");
-    return failed;
+    return it_failed;
 }
