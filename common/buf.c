@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-int dc_buf_reserve(dc_buf_t *buf, size_t extra)
+int dc__buf_grow(dc_buf_t *buf, size_t extra)
 {
     size_t need, cap;
     uint8_t *data;

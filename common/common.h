@@ -100,7 +100,14 @@ typedef struct {
     size_t cap;
 } dc_buf_t;
 
-int dc_buf_reserve(dc_buf_t *buf, size_t extra);
+/* Grows buf to room for extra more bytes (dc_buf_reserve's slow path). */
+int dc__buf_grow(dc_buf_t *buf, size_t extra);
+/* Room for extra more bytes after len. Inline: the merge of a flush asks
+ * for room for every field it writes, and the room is nearly always there. */
+static inline int dc_buf_reserve(dc_buf_t *buf, size_t extra)
+{
+    return extra <= buf->cap - buf->len ? DC_OK : dc__buf_grow(buf, extra);
+}
 int dc_buf_append(dc_buf_t *buf, const void *data, size_t len);
 int dc_buf_printf(dc_buf_t *buf, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void dc_buf_free(dc_buf_t *buf);
