@@ -1382,77 +1382,96 @@ static size_t sorted_names(const redisReply *r, int with_scores, dc_name_key_t *
     return n;
 }
 
-/* A log row's SKU against name a, in byte order like strcmp. */
-static int cmp_row(const dc_log_row_t *row, const dc_name_key_t *a)
-{
-    int c = memcmp(row->sku, a->s, row->sku_len < a->len ? row->sku_len : a->len);
-    return c ? c : (row->sku_len > a->len) - (row->sku_len < a->len);
-}
-
-/* Room for a close's name lists: n_all names to sort, of which the largest
- * list holds n_max, taking text bytes, and as many pointers to a bucket's
- * active SKUs. */
+/* Room for a close's name lists: n_all names, of which the largest list to
+ * sort holds n_max, taking text bytes. */
 static int reserve_names(dc_featstore_t *fs, size_t n_all, size_t n_max, size_t text)
 {
-    size_t tmp = n_max * sizeof(dc_name_key_t), active = n_all * sizeof(const dc_name_key_t *);
     fs->name_text.len = 0;
     return dc_buf_reserve(&fs->names, n_all * sizeof(dc_name_key_t)) ||
-           dc_buf_reserve(&fs->sort_tmp, tmp > active ? tmp : active) ||
+           dc_buf_reserve(&fs->sort_tmp, n_max * sizeof(dc_name_key_t)) ||
            dc_buf_reserve(&fs->name_text, text);
 }
 
-/* Packs the snapshot of bucket start, whose active SKUs are active[0 .. n)
- * (sorted) and whose logged deltas are rows[0 .. n_rows) (sorted), into
- * fs->sbuf, and the same rows into out: the logged totals of the SKUs with
- * events in the bucket, a row of zeros for every other active SKU.
- * MessagePack [start, [[sku, units, cancelled, views, carts, removes,
- * orders, revenue_e4, events, promo_events, price_n, price_sum_e4,
- * users]...]], a row of zeros as [sku]: most active SKUs of a bucket have
- * no events in it. */
-static int pack_snapshot(dc_featstore_t *fs, int64_t start, const dc_name_key_t **active, size_t n,
-                         const dc_log_row_t *rows, size_t n_rows, dc_bucket_t *out)
-{
+/* A close's snapshot of one bucket, packed into fs->sbuf while the rows
+ * go to out: MessagePack [start, [[sku, units, cancelled, views, carts,
+ * removes, orders, revenue_e4, events, promo_events, price_n,
+ * price_sum_e4, users]...]] over the bucket's active SKUs in name order,
+ * the logged totals of those with events in the bucket and a row of zeros,
+ * packed as [sku], for every other one: most active SKUs of a bucket have
+ * no events in it. The rows' count is known at the end, so the array's
+ * header is an array 32 filled in then. */
+typedef struct {
     msgpack_packer pk;
-    size_t i_row = 0;
+    size_t count_at; /* the rows' count in fs->sbuf */
+    dc_bucket_t *out;
+} snapshot_t;
 
+/* Starts the snapshot of bucket start, of at most n rows. */
+static int snapshot_begin(dc_featstore_t *fs, snapshot_t *sn, int64_t start, size_t n,
+                          dc_bucket_t *out)
+{
+    static const char array32[5] = {(char)0xdd};
+
+    sn->out = out;
     msgpack_sbuffer_clear(&fs->sbuf);
-    msgpack_packer_init(&pk, &fs->sbuf, msgpack_sbuffer_write);
-    msgpack_pack_array(&pk, 2);
-    msgpack_pack_int64(&pk, start);
-    msgpack_pack_array(&pk, n);
-    if (bucket_reserve(out, n))
+    msgpack_packer_init(&sn->pk, &fs->sbuf, msgpack_sbuffer_write);
+    int failed = msgpack_pack_array(&sn->pk, 2) | msgpack_pack_int64(&sn->pk, start);
+    sn->count_at = fs->sbuf.size;
+    if (failed || msgpack_sbuffer_write(&fs->sbuf, array32, sizeof(array32)) ||
+        bucket_reserve(out, n))
         return fs_err(fs, DC_ERR_NOMEM, "out of memory closing a bucket");
     out->start = start;
     out->width = fs->lim.bucket_ms;
-    for (size_t i = 0; i < n; i++) {
-        dc_bucket_delta_t d = {0};
-        double users = 0;
-        const char *sku = active[i]->s;
-        size_t sku_len = active[i]->len;
-        if (sku_len >= DC_SKU_MAX)
-            return fs_err(fs, DC_ERR_MALFORMED, "the active set holds \"%.64s...\", longer "
-                          "than any SKU", sku);
-        int c = 1;
-        while (i_row < n_rows && (c = cmp_row(&rows[i_row], active[i])) < 0)
-            i_row++;
-        int logged = i_row < n_rows && !c;
-        if (logged) {
-            d = rows[i_row].d;
-            users = rows[i_row].users;
-        }
-        int64_t f[11] = {d.units,  d.cancelled,    d.views,      d.carts,
-                         d.removes, d.orders,      d.revenue_e4, d.events,
-                         d.promo_events, d.price_n, d.price_sum_e4};
-        msgpack_pack_array(&pk, logged ? 13 : 1);
-        pack_str(&pk, sku, sku_len);
-        if (logged) {
-            for (int j = 0; j < 11; j++)
-                msgpack_pack_int64(&pk, f[j]);
-            msgpack_pack_int64(&pk, (int64_t)users);
-        }
-        bucket_row(out, sku, sku_len, f, users);
-    }
     return DC_OK;
+}
+
+/* Adds the row of active SKU name: row's totals, or zeros (row NULL). */
+static int snapshot_row(dc_featstore_t *fs, snapshot_t *sn, const dc_name_key_t *name,
+                        const dc_log_row_t *row)
+{
+    static const int64_t zeros[11];
+    int failed;
+
+    if (name->len >= DC_SKU_MAX)
+        return fs_err(fs, DC_ERR_MALFORMED, "the active set holds \"%.64s...\", longer than "
+                      "any SKU", name->s);
+    if (!row) {
+        /* [sku] in one write, the bytes msgpack_pack_str() would give: a
+         * fixarray of one, then a fixstr under 32 bytes, else a str 8 (a
+         * SKU is shorter than DC_SKU_MAX). */
+        char packed[3 + DC_SKU_MAX];
+        size_t head = name->len < 32 ? 2 : 3;
+        packed[0] = (char)0x91;
+        if (head == 2)
+            packed[1] = (char)(0xa0 | name->len);
+        else
+            packed[1] = (char)0xd9, packed[2] = (char)name->len;
+        memcpy(packed + head, name->s, name->len);
+        failed = msgpack_sbuffer_write(&fs->sbuf, packed, head + name->len);
+        bucket_row(sn->out, name->s, name->len, zeros, 0);
+    } else {
+        const dc_bucket_delta_t *d = &row->d;
+        int64_t f[11] = {d->units,  d->cancelled,    d->views,  d->carts,
+                         d->removes, d->orders,      d->revenue_e4, d->events,
+                         d->promo_events, d->price_n, d->price_sum_e4};
+        failed = msgpack_pack_array(&sn->pk, 13) | msgpack_pack_str(&sn->pk, name->len) |
+                 msgpack_pack_str_body(&sn->pk, name->s, name->len);
+        for (int j = 0; j < 11; j++)
+            failed |= msgpack_pack_int64(&sn->pk, f[j]);
+        failed |= msgpack_pack_int64(&sn->pk, (int64_t)row->users);
+        bucket_row(sn->out, name->s, name->len, f, row->users);
+    }
+    return failed ? fs_err(fs, DC_ERR_NOMEM, "out of memory closing a bucket") : DC_OK;
+}
+
+/* Ends the snapshot: the rows' count goes into the array's header. */
+static void snapshot_end(dc_featstore_t *fs, const snapshot_t *sn)
+{
+    uint32_t n = (uint32_t)sn->out->n_skus;
+    uint8_t *at = (uint8_t *)fs->sbuf.data + sn->count_at + 1;
+
+    at[0] = (uint8_t)(n >> 24), at[1] = (uint8_t)(n >> 16);
+    at[2] = (uint8_t)(n >> 8), at[3] = (uint8_t)n;
 }
 
 /* Queues "ZADD key GT (value name)..." over the names of l[0 .. n) with a
@@ -1663,14 +1682,13 @@ static int close_once(dc_featstore_t *fs, int64_t start, int n, dc_bucket_t *out
         seen[n_seen++] = j == n_fading || (i < n_recent && dc_name_cmp(&merged[i], &fading[j]) < 0)
                              ? merged[i++]
                              : fading[j++];
-    const dc_name_key_t **active = (const dc_name_key_t **)(void *)fs->sort_tmp.data;
 
     if (redisAppendCommand(fs->rc, "MULTI") != REDIS_OK)
         fs->send_failed = 1;
     for (int b = 0; b < k; b++) {
         int64_t stop = start + (b + 1) * width, since_b = stop - lim->idle_ttl_ms;
         dc_log_row_t *rows = NULL;
-        size_t n_rows = 0, n_active = 0, n_merged = 0, i_seen = 0, i_row = 0;
+        size_t n_rows = 0, n_merged = 0, i_seen = 0, i_row = 0;
 
         if (rep[R_LOG + b]->type == REDIS_REPLY_STRING &&
             (err = dc_value_read_log(rep[R_LOG + b]->str, rep[R_LOG + b]->len, &fs->scratch,
@@ -1681,32 +1699,36 @@ static int close_once(dc_featstore_t *fs, int64_t start, int n, dc_bucket_t *out
                       : fs_err(fs, err, "out of memory closing a bucket");
             goto discard;
         }
-        /* The rows' names point into the log's reply, kept to the end. */
-        while (i_seen < n_seen || i_row < n_rows) {
-            dc_name_key_t row = {0};
+        /* 3. Merged with the log, each SKU goes into the snapshot, kept
+         * until acknowledged, if active in this bucket. The rows' names
+         * point into the log's reply, kept to the end. */
+        snapshot_t sn;
+        if ((err = snapshot_begin(fs, &sn, start + b * width, n_seen + n_rows, &out[b])))
+            goto discard;
+        while (!err && (i_seen < n_seen || i_row < n_rows)) {
+            const dc_log_row_t *row = NULL;
             int c = -1;
             if (i_row < n_rows) {
-                row = dc_name_key(rows[i_row].sku, rows[i_row].sku_len, stop);
-                c = i_seen < n_seen ? dc_name_cmp(&seen[i_seen], &row) : 1;
+                merged[n_merged] = dc_name_key(rows[i_row].sku, rows[i_row].sku_len, stop);
+                c = i_seen < n_seen ? dc_name_cmp(&seen[i_seen], &merged[n_merged]) : 1;
             }
             if (c < 0) {
-                merged[n_merged++] = seen[i_seen++];
+                merged[n_merged] = seen[i_seen++];
             } else {
-                merged[n_merged++] = row;
-                i_row++;
+                row = &rows[i_row++];
                 i_seen += !c;
             }
+            if (merged[n_merged].value > since_b)
+                err = snapshot_row(fs, &sn, &merged[n_merged], row);
+            n_merged++;
         }
+        if (err)
+            goto discard;
+        snapshot_end(fs, &sn);
         dc_name_key_t *swap = seen;
         seen = merged;
         merged = swap;
         n_seen = n_merged;
-        for (size_t i = 0; i < n_seen; i++)
-            if (seen[i].value > since_b)
-                active[n_active++] = &seen[i];
-        /* 3. The snapshot, kept until acknowledged, in the transaction. */
-        if ((err = pack_snapshot(fs, start + b * width, active, n_active, rows, n_rows, &out[b])))
-            goto discard;
         argc = 0, arg_str(fs, &argc, "SET"), arg_str(fs, &argc, snapkey[b]);
         arg(fs, &argc, fs->sbuf.data, fs->sbuf.size);
         arg_str(fs, &argc, "PX"), arg_str(fs, &argc, ttl), send_argv(fs, argc);
