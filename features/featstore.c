@@ -51,7 +51,6 @@ struct dc_featstore_s {
     int64_t read_version;    /* the version the flush in progress found */
     int64_t flushed_version; /* the version it left */
     dc_value_scratch_t scratch;   /* the merge's and a close's record parsing */
-    dc_buf_t scores;              /* ZADD scores of one chunk */
     dc_value_logs_t logs;         /* a flush's entries of the open buckets' logs */
     dc_buf_t log_lens;            /* what this instance knows of them (log_len_t) */
     dc_buf_t log_in, log_out;     /* a compaction's log, and the compacted log */
@@ -271,7 +270,6 @@ void dc_featstore_destroy(dc_featstore_t *fs)
     dc_buf_free(&fs->cache_keys);
     dc_buf_free(&fs->cache_values);
     free(fs->cache_index);
-    dc_buf_free(&fs->scores);
     dc_value_logs_free(&fs->logs);
     dc_buf_free(&fs->log_lens);
     dc_buf_free(&fs->log_in);
@@ -1475,14 +1473,19 @@ static void snapshot_end(dc_featstore_t *fs, const snapshot_t *sn)
 }
 
 /* Queues "ZADD key GT (value name)..." over the names of l[0 .. n) with a
- * value (the end of a bucket) in [from, to], in chunks; returns how many
- * commands. */
+ * value in [from, from + (k - 1) * width]: the end of one of the k buckets
+ * a close closes (the bucket width apart, so their texts are printed once,
+ * not once a SKU). In chunks; returns how many commands. */
 static size_t send_newest_ends(dc_featstore_t *fs, const char *key, const dc_name_key_t *l,
-                               size_t n, int64_t from, int64_t to)
+                               size_t n, int64_t from, int k)
 {
-    char (*score)[24] = (char (*)[24])(void *)fs->scores.data;
-    size_t sent = 0, i = 0;
+    int64_t width = fs->lim.bucket_ms, to = from + (k - 1) * width;
+    char score[DC_CLOSES_MAX][24];
+    size_t score_len[DC_CLOSES_MAX], sent = 0, i = 0;
 
+    for (int b = 0; b < k; b++)
+        score_len[b] = (size_t)snprintf(score[b], sizeof(score[b]), "%lld",
+                                        (long long)(from + b * width));
     while (i < n) {
         size_t argc = 0, names = 0;
         arg_str(fs, &argc, "ZADD");
@@ -1491,10 +1494,10 @@ static size_t send_newest_ends(dc_featstore_t *fs, const char *key, const dc_nam
         for (; i < n && names < DC_STORE_CHUNK; i++) {
             if (l[i].value < from || l[i].value > to)
                 continue;
-            size_t len = (size_t)snprintf(score[names], sizeof(score[0]), "%lld",
-                                          (long long)l[i].value);
-            arg(fs, &argc, score[names++], len);
+            size_t b = (size_t)((l[i].value - from) / width);
+            arg(fs, &argc, score[b], score_len[b]);
             arg(fs, &argc, l[i].s, l[i].len);
+            names++;
         }
         if (names)
             send_argv(fs, argc), sent++;
@@ -1586,7 +1589,7 @@ static int close_once(dc_featstore_t *fs, int64_t start, int n, dc_bucket_t *out
     snprintf(until_last, sizeof(until_last), "%lld", (long long)(stop_last - lim->idle_ttl_ms));
     snprintf(after_last, sizeof(after_last), "(%lld", (long long)(stop_last - lim->idle_ttl_ms));
     snprintf(ttl, sizeof(ttl), "%lld", (long long)lim->idle_ttl_ms);
-    if (reserve_argv(fs, 3 + 2 * DC_STORE_CHUNK) || dc_buf_reserve(&fs->scores, DC_STORE_CHUNK * 24))
+    if (reserve_argv(fs, 3 + 2 * DC_STORE_CHUNK))
         return fs_err(fs, DC_ERR_NOMEM, "out of memory closing a bucket");
 
     /* 1. Under WATCH: the snapshots of buckets closed before, the clock,
@@ -1738,7 +1741,7 @@ static int close_once(dc_featstore_t *fs, int64_t start, int n, dc_bucket_t *out
     /* The ends of the newest buckets with events of the SKUs these logs
      * hold. */
     snprintf(key, sizeof(key), "%s:{meta}:last", fs->prefix);
-    n_queued += send_newest_ends(fs, key, seen, n_seen, start + width, start + k * width);
+    n_queued += send_newest_ends(fs, key, seen, n_seen, start + width, k);
     /* The SKUs idle by the buckets closed at the last bucket's end leave
      * the store if idle by their newest events too (forget.lua). */
     size_t forget_at = n_queued;
