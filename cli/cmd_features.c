@@ -11,7 +11,9 @@ static const char usage_text[] =
     "Print, per SKU, one JSON line with its rolling windows as the feature store\n"
     "holds them: {\"sku\": ..., \"found\": true, \"asof\": ..., \"windows\": {\"5m\": {views,\n"
     "carts, units, orders, revenue, users, conversion}, ...}}. A SKU the store does\n"
-    "not know prints with \"found\": false and zeros. Exit 1 if Redis fails.\n\n"
+    "not know prints with \"found\": false and zeros. Reads only, so Redis may be a\n"
+    "read-only replica of the store's (a primary gets demandcast's functions if it\n"
+    "lacks them, and a store of format 1 its upgrade). Exit 1 if Redis fails.\n\n"
     "Options:\n" DC_CLI_COMMON_HELP;
 
 static json_t *sku_json(const dc_limits_t *lim, const char *sku, const dc_sku_features_t *f)
@@ -65,7 +67,7 @@ int dc_cmd_features(int argc, char **argv)
         goto out;
     }
     rc = DC_EXIT_FAIL;
-    if (!(fs = dc_featstore_new(conf, &lim, "features", errstr, sizeof(errstr)))) {
+    if (!(fs = dc_featstore_new_reader(conf, &lim, errstr, sizeof(errstr)))) {
         fprintf(stderr, "demandcast features: %s\n", errstr);
         goto out;
     }

@@ -30,6 +30,7 @@ struct dc_featstore_s {
     redisContext *rc;
     char *host, *user, *password, *prefix, *instance;
     int port, db;
+    int reader; /* dc_featstore_new_reader: writes nothing to a current store */
     int64_t timeout_ms, lease_ms;
     dc_limits_t lim;
     msgpack_sbuffer sbuf; /* the meta step's argument */
@@ -165,6 +166,46 @@ static int upgrade_store(dc_featstore_t *fs)
     return DC_OK;
 }
 
+static int64_t reply_i64(const redisReply *r, int64_t def);
+static int check_format(dc_featstore_t *fs, int64_t closed, int64_t format);
+
+/* A reader's check of the store's format: it writes nothing to a store of
+ * the current format, so that a read-only replica serves it. A store of
+ * format 1 is upgraded where Redis takes writes, as any writer's
+ * connection would upgrade it. */
+static int check_reader_format(dc_featstore_t *fs)
+{
+    char key[DC_KEY_PREFIX_MAX + 64];
+    snprintf(key, sizeof(key), "%s:{meta}:clock", fs->prefix);
+    const char *argv[] = {"HMGET", key, "closed", "format"};
+    size_t lens[] = {5, strlen(key), 6, 6};
+    redisReply *r = redisCommandArgv(fs->rc, 4, argv, lens);
+    int64_t closed, format;
+
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+        int err = fs_err(fs, DC_ERR_REDIS, "redis: reading the clock: %s",
+                         !r ? fs->rc->errstr : r->type == REDIS_REPLY_ERROR ? r->str
+                                                                             : "unexpected reply");
+        if (r)
+            freeReplyObject(r);
+        return err;
+    }
+    closed = reply_i64(r->element[0], INT64_MIN);
+    format = reply_i64(r->element[1], 0);
+    freeReplyObject(r);
+    if (closed == INT64_MIN || format)
+        return check_format(fs, closed, format);
+    if (!upgrade_store(fs))
+        return DC_OK;
+    if (strstr(fs->errstr, "READONLY"))
+        return fs_err(fs, DC_ERR_CONFIG,
+                      "the feature store under redis.key.prefix %s holds values of format 1, "
+                      "which demandcast upgrades to format %d when it connects to the "
+                      "primary; this read-only replica cannot take the upgrade", fs->prefix,
+                      STORE_FORMAT);
+    return DC_ERR_REDIS;
+}
+
 int dc_featstore_connect(dc_featstore_t *fs)
 {
     struct timeval tv = {(time_t)(fs->timeout_ms / 1000), (suseconds_t)(fs->timeout_ms % 1000) * 1000};
@@ -202,7 +243,8 @@ int dc_featstore_connect(dc_featstore_t *fs)
         freeReplyObject(r);
         r = NULL;
     }
-    if ((err = load_functions(fs)) || (err = upgrade_store(fs)))
+    if (fs->reader ? (err = check_reader_format(fs))
+                   : ((err = load_functions(fs)) || (err = upgrade_store(fs))))
         goto fail;
     return DC_OK;
 fail:
@@ -216,8 +258,9 @@ fail:
 static int has_text(const char *s) { return s && *s; }
 static char *dup_or_null(const char *s) { return has_text(s) ? strdup(s) : NULL; }
 
-dc_featstore_t *dc_featstore_new(const dc_conf_t *conf, const dc_limits_t *lim,
-                                 const char *instance, char *errstr, size_t errstr_size)
+static dc_featstore_t *store_new(const dc_conf_t *conf, const dc_limits_t *lim,
+                                 const char *instance, int reader, char *errstr,
+                                 size_t errstr_size)
 {
     dc_featstore_t *fs;
 
@@ -242,6 +285,7 @@ dc_featstore_t *dc_featstore_new(const dc_conf_t *conf, const dc_limits_t *lim,
     fs->timeout_ms = dc_conf_duration_ms(conf, "redis.timeout");
     fs->lease_ms = dc_conf_duration_ms(conf, "close.lease");
     fs->lim = *lim;
+    fs->reader = reader;
     fs->cache_trusted = 1; /* dc_featstore_connect empties the cache */
     msgpack_sbuffer_init(&fs->sbuf);
     if (dc_featstore_connect(fs)) {
@@ -254,6 +298,18 @@ nomem:
     dc_seterr(errstr, errstr_size, DC_ERR_NOMEM, "out of memory");
     dc_featstore_destroy(fs);
     return NULL;
+}
+
+dc_featstore_t *dc_featstore_new(const dc_conf_t *conf, const dc_limits_t *lim,
+                                 const char *instance, char *errstr, size_t errstr_size)
+{
+    return store_new(conf, lim, instance, 0, errstr, errstr_size);
+}
+
+dc_featstore_t *dc_featstore_new_reader(const dc_conf_t *conf, const dc_limits_t *lim,
+                                        char *errstr, size_t errstr_size)
+{
+    return store_new(conf, lim, "reader", 1, errstr, errstr_size);
 }
 
 void dc_featstore_destroy(dc_featstore_t *fs)
@@ -1798,20 +1854,26 @@ int dc_featstore_close_buckets(dc_featstore_t *fs, int64_t start, int n, dc_buck
 int dc_featstore_read(dc_featstore_t *fs, const char *sku, dc_sku_features_t *out)
 {
     char key[DC_SKU_MAX + 300];
-    const char *argv[4] = {"FCALL", "dc_features", "1", key};
+    /* FCALL_RO: the function writes nothing, so replicas serve it too. */
+    const char *argv[4] = {"FCALL_RO", "dc_features", "1", key};
     size_t lens[4];
-    redisReply *r = NULL;
+    redisReply *r;
 
     memset(out, 0, sizeof(*out));
     snprintf(key, sizeof(key), "%s:{%s}", fs->prefix, sku);
     for (int i = 0; i < 4; i++)
         lens[i] = strlen(argv[i]);
-    /* A Redis that lost its data (no persistence) lost the library too. */
-    for (int attempt = 0; attempt < 2 && !r; attempt++) {
-        if (!(r = command(fs, 4, argv, lens)) &&
-            (attempt || !strstr(fs->errstr, "Function not found") || !fs->rc ||
-             load_functions(fs)))
+    /* A Redis that lost its data (no persistence) lost the library too; a
+     * replica has it once its primary has (a writer loads it there). */
+    for (int attempt = 0; !(r = command(fs, 4, argv, lens)); attempt++) {
+        if (attempt || !strstr(fs->errstr, "Function not found") || !fs->rc)
             return DC_ERR_REDIS;
+        if (load_functions(fs))
+            return strstr(fs->errstr, "READONLY")
+                       ? fs_err(fs, DC_ERR_REDIS, "redis: this read-only replica has no "
+                                "demandcast functions yet: they come from its primary once "
+                                "demandcast has connected there (`run`, or `features`)")
+                       : DC_ERR_REDIS;
     }
     if (r->type != REDIS_REPLY_ARRAY) {
         freeReplyObject(r);

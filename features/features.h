@@ -430,11 +430,18 @@ void dc_bucket_clear(dc_bucket_t *bucket);
  */
 typedef struct dc_featstore_s dc_featstore_t;
 
-/* Connects and loads the function library (features.lua). instance names
- * this process in the close lease (e.g. "host:pid"); it is copied. lim is
- * copied. */
+/* Connects, loads the function library (features.lua) and upgrades a store
+ * of an older format. instance names this process in the close lease (e.g.
+ * "host:pid"); it is copied. lim is copied. */
 dc_featstore_t *dc_featstore_new(const dc_conf_t *conf, const dc_limits_t *lim,
                                  const char *instance, char *errstr, size_t errstr_size);
+/* Connects for dc_featstore_read() only, writing nothing to a store of the
+ * current format, so that a read-only replica serves it: the function
+ * library is loaded only where it is missing, and a store of format 1
+ * upgraded, where Redis takes writes. A store of another format fails
+ * (DC_ERR_CONFIG in errstr). */
+dc_featstore_t *dc_featstore_new_reader(const dc_conf_t *conf, const dc_limits_t *lim,
+                                        char *errstr, size_t errstr_size);
 void dc_featstore_destroy(dc_featstore_t *fs);
 
 /* The last Redis error text ("" if none). Owned by the store. */
