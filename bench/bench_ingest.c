@@ -13,7 +13,9 @@
  *               deltas and offsets to Redis, commits
  *
  * Each pass runs --repeat times (a fresh consumer group, and for the
- * pipeline an empty Redis, each time); rates are medians. For the pipeline
+ * pipeline an empty Redis, each time); rates are medians. The reference
+ * runs before the other passes and again after the pipeline: a run's
+ * reference is the mean of the two. For the pipeline
  * it also prints the Redis commands per event as INFO commandstats counts
  * them (commands run inside scripts included), the CPU Redis spent per
  * event, and the rate that CPU alone allows (Redis executes one command at
@@ -565,6 +567,13 @@ int main(int argc, char **argv)
          * (the group's join) are not in it. */
         wait_share[i] = (st.flush_wait_s - g_wait0) * r_pipe[i] / (double)(n - 1);
         calls = redis_calls(rc);
+        /* The reference again after the pipeline: a run's reference is the
+         * mean of the passes around it, so that a load that comes or goes
+         * during the run weighs on both sides of its ratio alike. */
+        snprintf(group, sizeof(group), "bench-decode-after-%d", i);
+        p0 = process_cpu();
+        r_decode[i] = (r_decode[i] + consume_pass(conf, group, &plain, n)) / 2;
+        cpu_ref[i] = (cpu_ref[i] + process_cpu() - p0) / 2;
     }
     size_t runs = (size_t)repeat;
     /* A run's passes follow each other within seconds and share the
