@@ -42,10 +42,10 @@
  *
  * Without --redis-port it starts its own redis-server (AOF on, appendfsync
  * everysec) on a spare port in a temporary directory and stops it by PID.
- * Defaults: 10000 SKUs, 300000 events, flush.max.events 50000, 8 partitions
- * per topic, the shop's 1000 sessions an hour (sparse: under one event per
- * SKU and hour; a larger rate packs a flush's events of a SKU into fewer
- * window slots), 3 repeats.
+ * Defaults: 10000 SKUs, 300000 events, the configuration's flush.max.events,
+ * 8 partitions per topic, the shop's 1000 sessions an hour (sparse: under
+ * one event per SKU and hour; a larger rate packs a flush's events of a SKU
+ * into fewer window slots), 3 repeats.
  */
 #include "bench/bench.h"
 #include "consumers/consumers.h"
@@ -459,7 +459,7 @@ int main(int argc, char **argv)
                                          {NULL, 0, NULL, 0}};
     uint32_t skus = 10000;
     uint64_t events = 300000, n;
-    long flush_max = 50000, partitions = 8;
+    long flush_max = 0, partitions = 8; /* 0: the configuration's default */
     double sessions = 0;
     int redis_port = 0, opt, repeat = 3;
     char num[32], errstr[512];
@@ -515,8 +515,11 @@ int main(int argc, char **argv)
     conf_set(conf, "kafka.bootstrap.servers", rd_kafka_mock_cluster_bootstraps(mc));
     snprintf(num, sizeof(num), "%d", redis_port);
     conf_set(conf, "redis.port", num);
-    snprintf(num, sizeof(num), "%ld", flush_max);
-    conf_set(conf, "flush.max.events", num);
+    if (flush_max > 0) {
+        snprintf(num, sizeof(num), "%ld", flush_max);
+        conf_set(conf, "flush.max.events", num);
+    }
+    flush_max = (long)dc_conf_int(conf, "flush.max.events");
     conf_set(conf, "idle.timeout", "1s");
     conf_set(conf, "metrics.log.interval", "0");
     if (dc_limits_init(&lim, conf, errstr, sizeof(errstr)))

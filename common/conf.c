@@ -43,7 +43,7 @@ static const dc_conf_prop_t props[] = {
     {"future.tolerance", DC_CONF_DURATION, "1h", 0, 31536000000.0, "Events dated more than this after the wall clock go to the DLQ (bad_timestamp)."},
     {"sku.idle.ttl", DC_CONF_DURATION, "14d", 60000, 31536000000.0, "A SKU without events for this long (event time) leaves the active set; the bucket close that finds it so deletes its Redis keys."},
     {"flush.interval", DC_CONF_DURATION, "200ms", 1, 60000, "Longest time window deltas wait before the atomic flush to Redis."},
-    {"flush.max.events", DC_CONF_INT, "50000", 1, 10000000, "Flush window deltas to Redis after this many events."},
+    {"flush.max.events", DC_CONF_INT, "100000", 1, 10000000, "Flush window deltas to Redis after this many events."},
     {"max.quantity", DC_CONF_INT, "100000", 1, 2147483647, "Order-line quantities above this are rejected (bad_quantity)."},
     {"max.price", DC_CONF_DOUBLE, "1000000", 0, 1e15, "Prices above this are rejected (bad_price)."},
     {"idle.timeout", DC_CONF_DURATION, "30s", 0, 86400000, "A partition read to its end for this long (wall time) stops holding back the low watermark until its next message."},
