@@ -410,13 +410,13 @@ int dc_featstore_load_parts(dc_featstore_t *fs, dc_parts_t *parts)
     return hmget_parts(fs, key[1], parts, set_wm);
 }
 
-static void pack_str(msgpack_packer *pk, const char *s, size_t len)
+static void pack_cstr(msgpack_packer *pk, const char *s)
 {
+    size_t len = strlen(s);
+
     msgpack_pack_str(pk, len);
     msgpack_pack_str_body(pk, s, len);
 }
-
-static void pack_cstr(msgpack_packer *pk, const char *s) { pack_str(pk, s, strlen(s)); }
 
 /* One record a flush or a close reads, and a flush writes: its key and the
  * merged record, by offsets into the store's buffers (they grow). */
@@ -1489,27 +1489,16 @@ static int snapshot_row(dc_featstore_t *fs, snapshot_t *sn, const dc_name_key_t 
     if (name->len >= DC_SKU_MAX)
         return fs_err(fs, DC_ERR_MALFORMED, "the active set holds \"%.64s...\", longer than "
                       "any SKU", name->s);
+    failed = msgpack_pack_array(&sn->pk, row ? 13 : 1) |
+             msgpack_pack_str(&sn->pk, name->len) |
+             msgpack_pack_str_body(&sn->pk, name->s, name->len);
     if (!row) {
-        /* [sku] in one write, the bytes msgpack_pack_str() would give: a
-         * fixarray of one, then a fixstr under 32 bytes, else a str 8 (a
-         * SKU is shorter than DC_SKU_MAX). */
-        char packed[3 + DC_SKU_MAX];
-        size_t head = name->len < 32 ? 2 : 3;
-        packed[0] = (char)0x91;
-        if (head == 2)
-            packed[1] = (char)(0xa0 | name->len);
-        else
-            packed[1] = (char)0xd9, packed[2] = (char)name->len;
-        memcpy(packed + head, name->s, name->len);
-        failed = msgpack_sbuffer_write(&fs->sbuf, packed, head + name->len);
         bucket_row(sn->out, name->s, name->len, zeros, 0);
     } else {
         const dc_bucket_delta_t *d = &row->d;
         int64_t f[11] = {d->units,  d->cancelled,    d->views,  d->carts,
                          d->removes, d->orders,      d->revenue_e4, d->events,
                          d->promo_events, d->price_n, d->price_sum_e4};
-        failed = msgpack_pack_array(&sn->pk, 13) | msgpack_pack_str(&sn->pk, name->len) |
-                 msgpack_pack_str_body(&sn->pk, name->s, name->len);
         for (int j = 0; j < 11; j++)
             failed |= msgpack_pack_int64(&sn->pk, f[j]);
         failed |= msgpack_pack_int64(&sn->pk, (int64_t)row->users);
