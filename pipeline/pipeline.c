@@ -3,10 +3,12 @@
  *
  * A flush, and the bucket closes it makes possible, run on a thread of their
  * own while the loop decodes into the next batch, so Redis and this process
- * work at the same time. At most one is in flight; the loop takes its result
- * in (the commit, the closed buckets for the sink) before it starts the next
- * one or uses the store itself, and waits for it only when its own batch is
- * full. */
+ * work at the same time. At most one such job is in flight; the loop takes
+ * its result in (the commit, the closed buckets for the sink) before it
+ * starts the next one or uses the store itself, and waits for it only when
+ * its own batch is full. Closes due while the batch is not (event time ahead
+ * of the closes, as in a catch-up) get a job of their own: flushing a part
+ * batch just to close would rewrite its SKUs' records once more. */
 #include "pipeline/pipeline.h"
 
 #include <math.h>
@@ -47,10 +49,12 @@ struct dc_pipeline_s {
     int rejects_pending;
     double last_flush, last_log, retry_at, backoff; /* last_flush: when the last one started */
 
-    /* The flush in flight. Between flush_start() and flush_join() its
-     * thread owns job.batch, job.parts, job.closed and the store (fs). */
+    /* The job in flight: a flush and the closes after it, or closes only.
+     * Between job_start() and flush_join() its thread owns job.batch,
+     * job.parts, job.closed and the store (fs). */
     struct {
         pthread_t thread;
+        int closes_only;       /* no flush: closes by the clock of the last one */
         int running;           /* started, not joined */
         atomic_int finished;   /* its thread is done: joining will not wait */
         int done;              /* joined, result not taken in */
@@ -253,12 +257,15 @@ static void *flush_thread(void *arg)
 
     pl->job.n_closed = 0;
     pl->job.close_err = DC_OK;
-    pl->job.err = dc_featstore_flush(pl->fs, pl->job.batch, pl->job.parts,
-                                     ack_until(pl->job.delivered, pl->job.closed_until),
-                                     pl->job.t0, res);
-    pl->job.t1 = dc_monotonic_s();
-    pl->job.flush_cpu_s = dc_thread_cpu_s() - cpu0;
-    cpu0 += pl->job.flush_cpu_s;
+    pl->job.flush_cpu_s = 0;
+    if (!pl->job.closes_only) {
+        pl->job.err = dc_featstore_flush(pl->fs, pl->job.batch, pl->job.parts,
+                                         ack_until(pl->job.delivered, pl->job.closed_until),
+                                         pl->job.t0, res);
+        pl->job.t1 = dc_monotonic_s();
+        pl->job.flush_cpu_s = dc_thread_cpu_s() - cpu0;
+        cpu0 += pl->job.flush_cpu_s;
+    }
     if (!pl->job.err) {
         int64_t start = delivered_after(pl->job.delivered, pl->job.closed_until, res);
         int64_t width = pl->lim.bucket_ms;
@@ -301,12 +308,27 @@ static void flush_join(dc_pipeline_t *pl)
     pl->job.done = 1;
 }
 
+/* Starts the job (nothing may be in flight). */
+static void job_start(dc_pipeline_t *pl)
+{
+    pl->job.delivered = pl->delivered_until;
+    pl->job.closed_until = pl->closed_until;
+    atomic_store(&pl->job.finished, 0);
+    if (pthread_create(&pl->job.thread, NULL, flush_thread, pl)) {
+        flush_thread(pl); /* no thread to be had: the loop waits for it instead */
+        pl->job.done = 1;
+        return;
+    }
+    pl->job.running = 1;
+}
+
 /* Starts the atomic step for the batch so far and the partitions' progress
  * (nothing may be in flight); again: send the failed one again instead. */
 static int flush_start(dc_pipeline_t *pl, int again)
 {
     int err;
 
+    pl->job.closes_only = 0;
     if (!again) {
         /* The DLQ must hold the rejects before their offsets are stored. */
         if (pl->rejects_pending && pl->sinks.reject_flush &&
@@ -319,24 +341,65 @@ static int flush_start(dc_pipeline_t *pl, int again)
         pl->batch = pl->job.batch; /* empty: taken in or dropped */
         pl->job.batch = filled;
     }
-    pl->job.delivered = pl->delivered_until;
-    pl->job.closed_until = pl->closed_until;
     pl->job.t0 = pl->last_flush = dc_monotonic_s();
-    atomic_store(&pl->job.finished, 0);
-    if (pthread_create(&pl->job.thread, NULL, flush_thread, pl)) {
-        flush_thread(pl); /* no thread to be had: the loop waits for it instead */
-        pl->job.done = 1;
-        return DC_OK;
-    }
-    pl->job.running = 1;
+    job_start(pl);
     return DC_OK;
 }
 
-/* Takes in the result of the flush in flight, waiting for it: the commit,
- * then the buckets it closed go to the sink. */
-static int flush_finish(dc_pipeline_t *pl)
+/* Starts closes by the clock the last flush returned, without a flush
+ * (nothing may be in flight, nor a failed flush waiting to go again). */
+static void closes_start(dc_pipeline_t *pl)
+{
+    pl->job.closes_only = 1;
+    pl->job.err = DC_OK;
+    pl->job.res = (dc_flush_result_t){.closed_until = pl->closed_until,
+                                      .acked_until = pl->acked_until,
+                                      .closer = pl->closer};
+    job_start(pl);
+}
+
+/* Takes in the result of a flush that succeeded: the partitions' progress
+ * it stored, its counters, and the clock it returned. */
+static void take_flush(dc_pipeline_t *pl)
 {
     const dc_flush_result_t *res = &pl->job.res;
+    int err;
+
+    dc_featbatch_reset(pl->job.batch);
+    for (size_t i = 0; i < dc_parts_count(pl->job.parts); i++) {
+        const dc_part_t *done = dc_parts_at(pl->job.parts, i);
+        dc_part_t *p = dc_parts_find(pl->parts, done->topic, done->partition);
+        if (p)
+            p->stored_offset = done->stored_offset;
+    }
+    pl->stats.flushes++;
+    pl->stats.redis_commands += res->commands;
+    pl->stats.flush_cpu_s += pl->job.flush_cpu_s;
+    /* Another instance closed these buckets first, or a close of this one
+     * ran while their events were batched: the flush kept the events in
+     * the windows only, as for any late event. */
+    pl->stats.late += res->late_dropped;
+    dc_metric_add(pl->m_late, (double)res->late_dropped);
+    dc_metric_add(pl->m_flushes, 1);
+    dc_metric_add(pl->m_cmds, (double)res->commands);
+    dc_metric_add(pl->m_conflicts, (double)res->conflicts);
+    pl->stats.flush_conflicts += res->conflicts;
+    dc_metric_add(pl->m_flush_s, pl->job.t1 - pl->job.t0);
+    dc_metric_set(pl->m_flush_last, pl->job.t1 - pl->job.t0);
+    pl->delivered_until = delivered_after(pl->delivered_until, pl->closed_until, res);
+    pl->closed_until = res->closed_until;
+    pl->acked_until = res->acked_until;
+    pl->closer = res->closer;
+    if (pl->source && pl->source->commit &&
+        (err = pl->source->commit(pl->source->src, pl->job.parts)))
+        dc_log(DC_LOG_WARN, "pipeline", "commit to the source failed (%s); the store holds "
+               "the offsets, so nothing is lost", dc_err2str(err));
+}
+
+/* Takes in the result of the job in flight, waiting for it: the flush's
+ * commit, then the buckets it closed go to the sink. */
+static int flush_finish(dc_pipeline_t *pl)
+{
     int err;
 
     flush_join(pl);
@@ -359,36 +422,9 @@ static int flush_finish(dc_pipeline_t *pl)
     }
     if ((pl->job.failed = err != DC_OK))
         return err;
-    dc_featbatch_reset(pl->job.batch);
-    for (size_t i = 0; i < dc_parts_count(pl->job.parts); i++) {
-        const dc_part_t *done = dc_parts_at(pl->job.parts, i);
-        dc_part_t *p = dc_parts_find(pl->parts, done->topic, done->partition);
-        if (p)
-            p->stored_offset = done->stored_offset;
-    }
-    pl->stats.flushes++;
-    pl->stats.redis_commands += res->commands;
-    pl->stats.flush_cpu_s += pl->job.flush_cpu_s;
+    if (!pl->job.closes_only)
+        take_flush(pl);
     pl->stats.close_cpu_s += pl->job.close_cpu_s;
-    /* Another instance closed these buckets first, or a close of this one
-     * ran while their events were batched: the flush kept the events in
-     * the windows only, as for any late event. */
-    pl->stats.late += res->late_dropped;
-    dc_metric_add(pl->m_late, (double)res->late_dropped);
-    dc_metric_add(pl->m_flushes, 1);
-    dc_metric_add(pl->m_cmds, (double)res->commands);
-    dc_metric_add(pl->m_conflicts, (double)res->conflicts);
-    pl->stats.flush_conflicts += res->conflicts;
-    dc_metric_add(pl->m_flush_s, pl->job.t1 - pl->job.t0);
-    dc_metric_set(pl->m_flush_last, pl->job.t1 - pl->job.t0);
-    pl->delivered_until = delivered_after(pl->delivered_until, pl->closed_until, res);
-    pl->closed_until = res->closed_until;
-    pl->acked_until = res->acked_until;
-    pl->closer = res->closer;
-    if (pl->source && pl->source->commit &&
-        (err = pl->source->commit(pl->source->src, pl->job.parts)))
-        dc_log(DC_LOG_WARN, "pipeline", "commit to the source failed (%s); the store holds "
-               "the offsets, so nothing is lost", dc_err2str(err));
     for (int i = 0; i < pl->job.n_closed; i++)
         if ((err = hand_over(pl, &pl->job.closed[i])))
             return err;
@@ -686,11 +722,31 @@ static void log_stats(dc_pipeline_t *pl)
     }
 }
 
-/* Flushes (start), or takes in the flush in flight, and on failure pauses
- * the source and schedules a retry. */
+/* Takes in the job in flight, then starts closes if they are still due
+ * (and no failed flush waits to go again, which closes too). */
+static int closes(dc_pipeline_t *pl)
+{
+    int err;
+
+    if ((err = flush_finish(pl)))
+        return err;
+    if (pl->job.failed)
+        return flush(pl, 0);
+    if (close_due(pl->closer, pl->delivered_until, pl->closed_until))
+        closes_start(pl);
+    return DC_OK;
+}
+
+/* What the loop starts once the job in flight is taken in. */
+enum { START_NOTHING, START_FLUSH, START_CLOSES };
+
+/* Takes in the job in flight and starts the next (start), and on failure
+ * pauses the source and schedules a retry. */
 static int try_flush(dc_pipeline_t *pl, int start)
 {
-    int err = start ? flush(pl, 0) : flush_finish(pl);
+    int err = start == START_FLUSH    ? flush(pl, 0)
+              : start == START_CLOSES ? closes(pl)
+                                      : flush_finish(pl);
 
     if (err == DC_ERR_REDIS || err == DC_ERR_AGAIN || err == DC_ERR_KAFKA) {
         set_paused(pl, 1);
@@ -762,7 +818,7 @@ int dc_pipeline_run(dc_pipeline_t *pl, dc_source_t *source, int (*stop)(void),
         if (pl->paused) {
             /* Backpressure: keep serving rebalances, retry the store. */
             if (now >= pl->retry_at) {
-                err = try_flush(pl, 1);
+                err = try_flush(pl, START_FLUSH);
                 if (err && err != DC_ERR_AGAIN)
                     break;
                 err = DC_OK;
@@ -789,15 +845,16 @@ int dc_pipeline_run(dc_pipeline_t *pl, dc_source_t *source, int (*stop)(void),
                 continue;
             }
         }
-        /* A full batch waits for the flush in flight; anything else that
-         * makes a flush due waits for it to finish. */
-        int busy = flush_busy(pl), start = 0;
+        /* A full batch waits for the job in flight; anything else that
+         * makes a flush or closes due waits for it to finish. */
+        int busy = flush_busy(pl), start = START_NOTHING;
         if ((int64_t)dc_featbatch_events(pl->batch) >= pl->flush_max ||
             (!busy && ((dc_featbatch_events(pl->batch) &&
                         (now - pl->last_flush) * 1000.0 >= (double)pl->flush_interval_ms) ||
-                       now - pl->last_flush >= HEARTBEAT_S ||
-                       close_due(pl->closer, pl->delivered_until, pl->closed_until))))
-            start = 1;
+                       now - pl->last_flush >= HEARTBEAT_S)))
+            start = START_FLUSH;
+        else if (!busy && close_due(pl->closer, pl->delivered_until, pl->closed_until))
+            start = START_CLOSES;
         if (start || (pl->job.running && !busy)) {
             if ((err = try_flush(pl, start)) == DC_ERR_AGAIN) {
                 err = DC_OK;
