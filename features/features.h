@@ -491,7 +491,7 @@ int dc_featstore_flush(dc_featstore_t *fs, dc_featbatch_t *batch, dc_parts_t *pa
  * newest events stored. What a bucket lists depends on the events only:
  * closing n buckets at once gives what n closes one by one give, and a
  * flush that stores later events before a close changes nothing. */
-#define DC_CLOSES_MAX 8
+#define DC_CLOSES_MAX 16
 int dc_featstore_close_buckets(dc_featstore_t *fs, int64_t start, int n, dc_bucket_t *out,
                                int *n_closed);
 

@@ -2,7 +2,7 @@
  * the events alone: however they were flushed and however many buckets a
  * close takes, every bucket comes out the same.
  *
- * Three stores (three key prefixes in one Redis) take the same 14 hours of
+ * Three stores (three key prefixes in one Redis) take the same hours of
  * views over SKUs that stay busy, go idle part way (sku.idle.ttl 3h), are
  * first seen part way, or go idle and come back. Two take every event in
  * one flush and then close the buckets, DC_CLOSES_MAX at a time and one at
@@ -28,7 +28,7 @@
 #define T0 1767571200000LL /* 2026-01-05T00:00:00Z */
 #define HOUR 3600000LL
 #define MIN 60000LL
-#define HOURS 14
+#define HOURS (DC_CLOSES_MAX + 6) /* a batched close takes two calls */
 #define N_BUSY 30
 #define MAX_EVENTS 1024
 
@@ -205,10 +205,11 @@ int main(void)
     open_store(&single, port, "t0023b");
     open_store(&hourly, port, "t0023c");
 
-    /* All at once: the partition read up to 14:00 closes every bucket. */
+    /* All at once: the partition read up to the last hour's end closes
+     * every bucket. */
     if (flush_hours(&batched, 0, HOURS, T0 + HOURS * HOUR) != T0 + HOURS * HOUR ||
         flush_hours(&single, 0, HOURS, T0 + HOURS * HOUR) != T0 + HOURS * HOUR)
-        die("flush", "the clock does not span the 14 hours of events");
+        die("flush", "the clock does not span the hours of events");
     close_until(&batched, T0 + HOURS * HOUR, DC_CLOSES_MAX);
     close_until(&single, T0 + HOURS * HOUR, 1);
     /* Hour by hour, read up to the end of each hour's last minute. */
@@ -216,7 +217,7 @@ int main(void)
         close_until(&hourly, flush_hours(&hourly, h, h + 1, T0 + (h + 1) * HOUR - MIN), 1);
     close_until(&hourly, flush_hours(&hourly, HOURS, HOURS, T0 + HOURS * HOUR), 1);
     if (batched.n != HOURS || single.n != HOURS || hourly.n != HOURS)
-        die("close", "not 14 buckets closed");
+        die("close", "not every hour's bucket closed");
 
     for (int h = 0; h < HOURS; h++) {
         const dc_bucket_t *b = &batched.out[h];
