@@ -131,9 +131,10 @@ dc_pipeline_t *dc_pipeline_new(const dc_conf_t *conf, const dc_limits_t *lim,
     pl->m_flush_last = dc_metrics_gauge(metrics, "dc_flush_last_seconds", NULL,
                                         "Latency of the last flush.");
     pl->m_flush_wait = dc_metrics_counter(metrics, "dc_flush_wait_seconds_total", NULL,
-                                          "Time the input stood still until a flush in flight "
-                                          "finished (a full batch, a retry, a rebalance, the "
-                                          "drain): the store set the pace, not the input.");
+                                          "Time the input stood still until a flush or closes "
+                                          "in flight finished (a full batch, a retry, a "
+                                          "rebalance, the drain): the store set the pace, not "
+                                          "the input.");
     pl->m_closed = dc_metrics_counter(metrics, "dc_buckets_closed_total", NULL,
                                       "Closed buckets delivered.");
     pl->m_cmds = dc_metrics_counter(metrics, "dc_redis_commands_total", NULL,
@@ -287,13 +288,13 @@ static void *flush_thread(void *arg)
     return NULL;
 }
 
-/* Whether a flush is in flight and not finished yet. */
+/* Whether a job (a flush, closes) is in flight and not finished yet. */
 static int flush_busy(dc_pipeline_t *pl)
 {
     return pl->job.running && !atomic_load(&pl->job.finished);
 }
 
-/* Waits for the flush in flight, if any: the store is the loop's again.
+/* Waits for the job in flight, if any: the store is the loop's again.
  * Its result waits for flush_finish(). */
 static void flush_join(dc_pipeline_t *pl)
 {
