@@ -27,7 +27,7 @@
  * pipeline beyond the reference's own against what it adds, and the
  * events one core's second of CPU takes through each pass;
  * and the flush thread's CPU per event, in flushes and in closes, and how
- * long the input stood still waiting for flushes in flight. Besides
+ * long the input stood still waiting for flushes or closes in flight. Besides
  * the ratios of medians it prints the median and range of each run's own
  * pipeline-to-reference ratios, whose passes share the load of the moment.
  * Events come from the synthetic shop (Zipf popularity), so the SKUs one
@@ -637,8 +637,8 @@ int main(int argc, char **argv)
            bench_median(cpu_close, runs) / (double)n * 1e6);
     /* When the flush chain (flush thread, Redis, closes) is slower than
      * the input, the input waits for it with a full batch. */
-    printf("input stood still:        %10.0f %% of the pipeline pass, waiting for flushes in "
-           "flight (median)\n", bench_median(wait_share, runs) * 100);
+    printf("input stood still:        %10.0f %% of the pipeline pass, waiting for flushes or "
+           "closes in flight (median)\n", bench_median(wait_share, runs) * 100);
     printf("flushes:                  %10lld (%.0f events per flush, last run)\n",
            (long long)st.flushes, st.flushes ? (double)st.events_out / (double)st.flushes : 0.0);
     printf("redis commands per event: %10.4f (INFO commandstats: %lld calls for %llu events)\n",

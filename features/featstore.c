@@ -179,16 +179,14 @@ static int check_reader_format(dc_featstore_t *fs)
     snprintf(key, sizeof(key), "%s:{meta}:clock", fs->prefix);
     const char *argv[] = {"HMGET", key, "closed", "format"};
     size_t lens[] = {5, strlen(key), 6, 6};
-    redisReply *r = redisCommandArgv(fs->rc, 4, argv, lens);
+    redisReply *r = command(fs, 4, argv, lens);
     int64_t closed, format;
 
-    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
-        int err = fs_err(fs, DC_ERR_REDIS, "redis: reading the clock: %s",
-                         !r ? fs->rc->errstr : r->type == REDIS_REPLY_ERROR ? r->str
-                                                                             : "unexpected reply");
-        if (r)
-            freeReplyObject(r);
-        return err;
+    if (!r)
+        return DC_ERR_REDIS;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+        freeReplyObject(r);
+        return fs_err(fs, DC_ERR_REDIS, "redis: reading the clock: unexpected reply");
     }
     closed = reply_i64(r->element[0], INT64_MIN);
     format = reply_i64(r->element[1], 0);

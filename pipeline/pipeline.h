@@ -158,8 +158,8 @@ typedef struct {
      * that succeeded, and the closes made after them (Redis's own time
      * not included). */
     double flush_cpu_s, close_cpu_s;
-    /* Wall seconds the loop stood still until a flush in flight finished
-     * (a full batch, a retry, a rebalance, the drain). */
+    /* Wall seconds the loop stood still until a flush or closes in flight
+     * finished (a full batch, a retry, a rebalance, the drain). */
     double flush_wait_s;
 } dc_pipeline_stats_t;
 
