@@ -19,6 +19,7 @@
 #include <string.h>
 
 #define EMPTY UINT32_MAX
+#define EMPTY_ENTRY UINT64_MAX
 
 /* One event as the batch keeps it until it is grouped. */
 typedef struct {
@@ -33,15 +34,24 @@ typedef struct {
     uint8_t has_user;
 } event_t;
 
-struct dc_featbatch_s {
-    dc_limits_t lim;
-    int64_t slot_ms[DC_WINDOWS_MAX];
+/* What adding fills, which dc_featbatch_take() moves as a whole. */
+typedef struct {
     dc_sku_delta_t *skus;
     size_t n_skus, cap_skus;
-    uint32_t *index; /* open addressing: SKU hash -> position in skus */
+    /* Open addressing: each entry is a SKU's position in skus (low 32
+     * bits) and its hash's tag (high 32 bits), so a probe past another
+     * SKU is settled in the index, without touching that SKU's delta.
+     * Sized to the SKUs, not the events: it stays in cache. */
+    uint64_t *index;
     size_t index_cap;
     event_t *events; /* as added */
     size_t n_events, cap_events;
+} added_t;
+
+struct dc_featbatch_s {
+    dc_limits_t lim;
+    int64_t slot_ms[DC_WINDOWS_MAX];
+    added_t in;
     /* dc_featbatch_group(): the events by SKU (in the order they came
      * within each), and per SKU where its run ends. */
     event_t *by_sku;
@@ -68,12 +78,12 @@ dc_featbatch_t *dc_featbatch_new(const dc_limits_t *lim)
     batch->lim = *lim;
     for (size_t w = 0; w < lim->n_windows; w++)
         batch->slot_ms[w] = lim->window_ms[w] / DC_WINDOW_SLOTS;
-    batch->index_cap = 1024;
-    if (!(batch->index = malloc(batch->index_cap * sizeof(*batch->index)))) {
+    batch->in.index_cap = 1024;
+    if (!(batch->in.index = malloc(batch->in.index_cap * sizeof(*batch->in.index)))) {
         free(batch);
         return NULL;
     }
-    memset(batch->index, 0xff, batch->index_cap * sizeof(*batch->index));
+    memset(batch->in.index, 0xff, batch->in.index_cap * sizeof(*batch->in.index));
     return batch;
 }
 
@@ -81,9 +91,9 @@ void dc_featbatch_destroy(dc_featbatch_t *batch)
 {
     if (!batch)
         return;
-    free(batch->skus);
-    free(batch->index);
-    free(batch->events);
+    free(batch->in.skus);
+    free(batch->in.index);
+    free(batch->in.events);
     free(batch->by_sku);
     free(batch->run_end);
     free(batch->slots);
@@ -94,43 +104,70 @@ void dc_featbatch_destroy(dc_featbatch_t *batch)
 
 void dc_featbatch_reset(dc_featbatch_t *batch)
 {
-    memset(batch->index, 0xff, batch->index_cap * sizeof(*batch->index));
-    batch->n_skus = 0;
-    batch->n_events = 0;
+    memset(batch->in.index, 0xff, batch->in.index_cap * sizeof(*batch->in.index));
+    batch->in.n_skus = 0;
+    batch->in.n_events = 0;
     batch->n_slots = 0;
     batch->n_buckets = 0;
     batch->n_obs = 0;
     batch->grouped = 0;
 }
 
-size_t dc_featbatch_events(const dc_featbatch_t *batch) { return batch->n_events; }
+int dc_featbatch_take(dc_featbatch_t *batch, dc_featbatch_t *from)
+{
+    if (batch->in.n_events || batch->in.n_skus || batch->grouped || from->grouped)
+        return DC_ERR_INVAL;
+    /* batch's index is all empty (reset or new): from keeps it as its own. */
+    added_t empty = batch->in;
+    batch->in = from->in;
+    from->in = empty;
+    return DC_OK;
+}
+
+size_t dc_featbatch_events(const dc_featbatch_t *batch) { return batch->in.n_events; }
 const dc_limits_t *dc_featbatch_limits(const dc_featbatch_t *batch) { return &batch->lim; }
-size_t dc_featbatch_skus(const dc_featbatch_t *batch) { return batch->n_skus; }
+size_t dc_featbatch_skus(const dc_featbatch_t *batch) { return batch->in.n_skus; }
 int dc_featbatch_grouped(const dc_featbatch_t *batch) { return batch->grouped; }
 
 const dc_sku_delta_t *dc_featbatch_sku(const dc_featbatch_t *batch, size_t i)
 {
-    return i < batch->n_skus ? &batch->skus[i] : NULL;
+    return i < batch->in.n_skus ? &batch->in.skus[i] : NULL;
+}
+
+/* A SKU's hash, mixed so that both halves spread: the low bits pick its
+ * index position, the high ones are its tag. */
+static inline uint64_t sku_hash(const char *sku)
+{
+    uint64_t h = dc_str_hash(sku);
+    h ^= h >> 29;
+    h *= 0xbf58476d1ce4e5b9ULL;
+    return h ^ (h >> 32);
+}
+
+static inline uint64_t index_entry(uint64_t hash, uint32_t pos)
+{
+    return (hash & 0xffffffff00000000ULL) | pos;
 }
 
 /* Doubles the index and re-inserts every SKU. */
 static int grow_index(dc_featbatch_t *batch)
 {
-    size_t cap = batch->index_cap * 2;
-    uint32_t *index = malloc(cap * sizeof(*index));
+    size_t cap = batch->in.index_cap * 2;
+    uint64_t *index = malloc(cap * sizeof(*index));
 
     if (!index)
         return DC_ERR_NOMEM;
     memset(index, 0xff, cap * sizeof(*index));
-    for (size_t i = 0; i < batch->n_skus; i++) {
-        size_t pos = dc_str_hash(batch->skus[i].sku) & (cap - 1);
-        while (index[pos] != EMPTY)
+    for (size_t i = 0; i < batch->in.n_skus; i++) {
+        uint64_t h = sku_hash(batch->in.skus[i].sku);
+        size_t pos = h & (cap - 1);
+        while (index[pos] != EMPTY_ENTRY)
             pos = (pos + 1) & (cap - 1);
-        index[pos] = (uint32_t)i;
+        index[pos] = index_entry(h, (uint32_t)i);
     }
-    free(batch->index);
-    batch->index = index;
-    batch->index_cap = cap;
+    free(batch->in.index);
+    batch->in.index = index;
+    batch->in.index_cap = cap;
     return DC_OK;
 }
 
@@ -153,16 +190,6 @@ static int reserve_pool(void **pool, size_t *cap, size_t n, size_t elem)
     return DC_OK;
 }
 
-/* Room for n SKUs: their deltas and an index at most half full. */
-static int reserve_skus(dc_featbatch_t *batch, size_t n)
-{
-    if (reserve_pool((void **)&batch->skus, &batch->cap_skus, n, sizeof(*batch->skus)))
-        return DC_ERR_NOMEM;
-    while (n * 2 > batch->index_cap)
-        if (grow_index(batch))
-            return DC_ERR_NOMEM;
-    return DC_OK;
-}
 
 /* Room for grouping n_events events of n_skus SKUs: at most one slot delta
  * per event and window, one bucket delta and one observation per event. */
@@ -182,35 +209,42 @@ static int reserve_group(dc_featbatch_t *batch, size_t n_events, size_t n_skus)
 
 int dc_featbatch_reserve(dc_featbatch_t *batch, size_t events)
 {
-    if (reserve_skus(batch, events) ||
-        reserve_pool((void **)&batch->events, &batch->cap_events, events,
-                     sizeof(*batch->events)) ||
+    if (reserve_pool((void **)&batch->in.skus, &batch->in.cap_skus, events, sizeof(*batch->in.skus)) ||
+        reserve_pool((void **)&batch->in.events, &batch->in.cap_events, events,
+                     sizeof(*batch->in.events)) ||
         reserve_group(batch, events, events))
         return DC_ERR_NOMEM;
     return DC_OK;
 }
 
-/* Finds or creates the delta of sku; NULL on NOMEM. */
+/* Finds or creates the delta of sku; NULL on NOMEM. The index grows with
+ * the SKUs (at most half full), the deltas as reserved. */
 static dc_sku_delta_t *sku_delta(dc_featbatch_t *batch, const char *sku, uint32_t *idx)
 {
-    size_t pos;
+    uint64_t h = sku_hash(sku), e;
+    uint32_t tag = (uint32_t)(h >> 32);
+    size_t pos, mask;
     dc_sku_delta_t *d;
 
-    if ((batch->n_skus + 1) * 2 > batch->index_cap && reserve_skus(batch, batch->n_skus + 1))
+    if ((batch->in.n_skus + 1) * 2 > batch->in.index_cap && grow_index(batch))
         return NULL;
-    pos = dc_str_hash(sku) & (batch->index_cap - 1);
-    for (; batch->index[pos] != EMPTY; pos = (pos + 1) & (batch->index_cap - 1)) {
-        d = &batch->skus[batch->index[pos]];
+    mask = batch->in.index_cap - 1;
+    for (pos = h & mask; (e = batch->in.index[pos]) != EMPTY_ENTRY; pos = (pos + 1) & mask) {
+        if ((uint32_t)(e >> 32) != tag)
+            continue;
+        d = &batch->in.skus[(uint32_t)e];
         if (!strcmp(d->sku, sku)) {
-            *idx = batch->index[pos];
+            *idx = (uint32_t)e;
             return d;
         }
     }
-    if (batch->n_skus == batch->cap_skus && reserve_skus(batch, batch->n_skus + 1))
+    if (batch->in.n_skus == batch->in.cap_skus &&
+        reserve_pool((void **)&batch->in.skus, &batch->in.cap_skus, batch->in.n_skus + 1,
+                     sizeof(*batch->in.skus)))
         return NULL;
-    *idx = (uint32_t)batch->n_skus;
-    d = &batch->skus[batch->n_skus++];
-    batch->index[pos] = *idx;
+    *idx = (uint32_t)batch->in.n_skus;
+    d = &batch->in.skus[batch->in.n_skus++];
+    batch->in.index[pos] = index_entry(h, *idx);
     snprintf(d->sku, sizeof(d->sku), "%s", sku);
     d->newest_ts = INT64_MIN;
     return d;
@@ -238,9 +272,9 @@ int dc_featbatch_add(dc_featbatch_t *batch, const dc_fevent_t *ev, int64_t close
 
     if (batch->grouped)
         return DC_ERR_INVAL; /* the events are deltas now */
-    if (batch->n_events == batch->cap_events &&
-        reserve_pool((void **)&batch->events, &batch->cap_events, batch->n_events + 1,
-                     sizeof(*batch->events)))
+    if (batch->in.n_events == batch->in.cap_events &&
+        reserve_pool((void **)&batch->in.events, &batch->in.cap_events, batch->in.n_events + 1,
+                     sizeof(*batch->in.events)))
         return DC_ERR_NOMEM;
     if (!(d = sku_delta(batch, ev->sku, &idx)))
         return DC_ERR_NOMEM;
@@ -248,7 +282,7 @@ int dc_featbatch_add(dc_featbatch_t *batch, const dc_fevent_t *ev, int64_t close
         *late = is_late;
     if (ev->ts_ms > d->newest_ts)
         d->newest_ts = ev->ts_ms;
-    event_t *e = &batch->events[batch->n_events++];
+    event_t *e = &batch->in.events[batch->in.n_events++];
     e->ts_ms = ev->ts_ms;
     e->qty = ev->qty;
     e->price = ev->price;
@@ -434,7 +468,7 @@ static uint32_t link_run(void *pool, size_t from, size_t to, size_t elem, size_t
 /* Works out SKU sku's deltas from its n events (in the order they came). */
 static void group_sku(dc_featbatch_t *batch, uint32_t sku, const event_t *events, size_t n)
 {
-    dc_sku_delta_t *d = &batch->skus[sku];
+    dc_sku_delta_t *d = &batch->in.skus[sku];
     size_t slot0 = batch->n_slots;
     sku_work_t work, *k = &work;
     union {
@@ -474,26 +508,26 @@ int dc_featbatch_group(dc_featbatch_t *batch)
     uint32_t *end;
     size_t pos = 0;
 
-    if (batch->grouped || !batch->n_skus) {
+    if (batch->grouped || !batch->in.n_skus) {
         batch->grouped = 1; /* an empty batch is grouped as it is */
         return DC_OK;
     }
-    if (reserve_group(batch, batch->n_events, batch->n_skus))
+    if (reserve_group(batch, batch->in.n_events, batch->in.n_skus))
         return DC_ERR_NOMEM;
     end = batch->run_end;
     /* A counting sort by SKU, stable: each SKU's events keep their order. */
-    memset(end, 0, batch->n_skus * sizeof(*end));
-    for (size_t i = 0; i < batch->n_events; i++)
-        end[batch->events[i].sku]++;
-    for (size_t k = 0; k < batch->n_skus; k++) {
+    memset(end, 0, batch->in.n_skus * sizeof(*end));
+    for (size_t i = 0; i < batch->in.n_events; i++)
+        end[batch->in.events[i].sku]++;
+    for (size_t k = 0; k < batch->in.n_skus; k++) {
         uint32_t count = end[k];
         end[k] = (uint32_t)pos;
         pos += count;
     }
-    for (size_t i = 0; i < batch->n_events; i++)
-        batch->by_sku[end[batch->events[i].sku]++] = batch->events[i];
+    for (size_t i = 0; i < batch->in.n_events; i++)
+        batch->by_sku[end[batch->in.events[i].sku]++] = batch->in.events[i];
     batch->n_slots = batch->n_buckets = batch->n_obs = 0;
-    for (size_t k = 0, from = 0; k < batch->n_skus; from = end[k++])
+    for (size_t k = 0, from = 0; k < batch->in.n_skus; from = end[k++])
         group_sku(batch, (uint32_t)k, batch->by_sku + from, end[k] - from);
     batch->grouped = 1;
     return DC_OK;
@@ -501,9 +535,9 @@ int dc_featbatch_group(dc_featbatch_t *batch)
 
 const dc_slot_delta_t *dc_featbatch_slot_first(const dc_featbatch_t *batch, size_t i)
 {
-    if (!batch->grouped || i >= batch->n_skus || batch->skus[i].first_slot == EMPTY)
+    if (!batch->grouped || i >= batch->in.n_skus || batch->in.skus[i].first_slot == EMPTY)
         return NULL;
-    return &batch->slots[batch->skus[i].first_slot];
+    return &batch->slots[batch->in.skus[i].first_slot];
 }
 
 const dc_slot_delta_t *dc_featbatch_slot_next(const dc_featbatch_t *batch,
@@ -514,9 +548,9 @@ const dc_slot_delta_t *dc_featbatch_slot_next(const dc_featbatch_t *batch,
 
 const dc_bucket_delta_t *dc_featbatch_bucket_first(const dc_featbatch_t *batch, size_t i)
 {
-    if (!batch->grouped || i >= batch->n_skus || batch->skus[i].first_bucket == EMPTY)
+    if (!batch->grouped || i >= batch->in.n_skus || batch->in.skus[i].first_bucket == EMPTY)
         return NULL;
-    return &batch->buckets[batch->skus[i].first_bucket];
+    return &batch->buckets[batch->in.skus[i].first_bucket];
 }
 
 const dc_bucket_delta_t *dc_featbatch_bucket_next(const dc_featbatch_t *batch,
@@ -527,9 +561,9 @@ const dc_bucket_delta_t *dc_featbatch_bucket_next(const dc_featbatch_t *batch,
 
 const dc_user_obs_t *dc_featbatch_user_first(const dc_featbatch_t *batch, size_t i)
 {
-    if (!batch->grouped || i >= batch->n_skus || !batch->skus[i].n_users)
+    if (!batch->grouped || i >= batch->in.n_skus || !batch->in.skus[i].n_users)
         return NULL;
-    return &batch->obs[batch->skus[i].first_user];
+    return &batch->obs[batch->in.skus[i].first_user];
 }
 
 const dc_user_obs_t *dc_featbatch_user_next(const dc_featbatch_t *batch, const dc_user_obs_t *obs)

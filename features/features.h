@@ -227,7 +227,8 @@ dc_featbatch_t *dc_featbatch_new(const dc_limits_t *lim);
 void dc_featbatch_destroy(dc_featbatch_t *batch);
 /* Reserves room for events events (each a SKU of its own, in every window)
  * up front, so that neither a batch that fills to them nor grouping it
- * (dc_featbatch_group) moves its arrays.
+ * (dc_featbatch_group) moves its arrays. Only the SKU index grows with the
+ * SKUs a batch sees, and keeps its size across resets.
  * Room a batch never fills is mostly address space: the kernel backs pages
  * as they are first written. More events still fit (the arrays grow).
  * DC_ERR_NOMEM. */
@@ -239,6 +240,12 @@ int dc_featbatch_reserve(dc_featbatch_t *batch, size_t events);
  * DC_ERR_NOMEM; DC_ERR_INVAL once the batch is grouped. */
 int dc_featbatch_add(dc_featbatch_t *batch, const dc_fevent_t *ev, int64_t closed_until,
                      int *late);
+/* Moves from's events (not grouped yet) into batch, which must be empty,
+ * and leaves from empty: a batch that is filled on one thread while another
+ * one is grouped and flushed on another keeps its grouping space, whose
+ * pages are then written by every flush, not first touched by every other
+ * one. DC_ERR_INVAL when batch holds events or either is grouped. */
+int dc_featbatch_take(dc_featbatch_t *batch, dc_featbatch_t *from);
 /* Events added since the last reset. */
 size_t dc_featbatch_events(const dc_featbatch_t *batch);
 size_t dc_featbatch_skus(const dc_featbatch_t *batch);

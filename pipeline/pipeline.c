@@ -338,9 +338,10 @@ static int flush_start(dc_pipeline_t *pl, int again)
         pl->rejects_pending = 0;
         if ((err = dc_parts_copy(pl->job.parts, pl->parts)))
             return dc_seterr(pl->errstr, sizeof(pl->errstr), err, "out of memory");
-        dc_featbatch_t *filled = pl->batch;
-        pl->batch = pl->job.batch; /* empty: taken in or dropped */
-        pl->job.batch = filled;
+        /* The job's batch is empty (taken in or dropped); only it is ever
+         * grouped, so its grouping space stays warm from job to job. */
+        if ((err = dc_featbatch_take(pl->job.batch, pl->batch)))
+            return dc_seterr(pl->errstr, sizeof(pl->errstr), err, "the job's batch is not empty");
     }
     pl->job.t0 = pl->last_flush = dc_monotonic_s();
     job_start(pl);

@@ -544,6 +544,62 @@ static void test_batch_grouped(void **state)
     dc_featbatch_destroy(apart);
 }
 
+/* Taking a batch's events moves them whole: the taker groups them as the
+ * batch that was filled would have, and the filled one is empty and takes
+ * events again (on its new, empty arrays). A taker that holds events, or a
+ * grouped batch on either side, is refused and left as it was. */
+static void test_batch_take(void **state)
+{
+    dc_limits_t lim = limits(NULL);
+    dc_featbatch_t *filling = dc_featbatch_new(&lim), *job = dc_featbatch_new(&lim),
+                   *direct = dc_featbatch_new(&lim);
+    static walk_t want, got;
+    char sku[16], user[16];
+    (void)state;
+
+    for (int round = 0; round < 3; round++) {
+        dc_featbatch_reset(direct);
+        for (int i = 0; i < 2000; i++) {
+            dc_fevent_t e = mixed_event(i, round, sku, user);
+            assert_int_equal(dc_featbatch_add(filling, &e, INT64_MIN, NULL), 0);
+            assert_int_equal(dc_featbatch_add(direct, &e, INT64_MIN, NULL), 0);
+        }
+        if (round) /* the last round's events, grouped: refused */
+            assert_int_equal(dc_featbatch_take(job, filling), DC_ERR_INVAL);
+        assert_int_equal(dc_featbatch_events(filling), 2000);
+        dc_featbatch_reset(job);
+        assert_int_equal(dc_featbatch_take(job, filling), 0);
+        assert_int_equal(dc_featbatch_events(filling), 0);
+        assert_int_equal(dc_featbatch_skus(filling), 0);
+        assert_int_equal(dc_featbatch_events(job), 2000);
+        assert_int_equal(dc_featbatch_skus(job), dc_featbatch_skus(direct));
+        assert_int_equal(dc_featbatch_group(job), 0);
+        assert_int_equal(dc_featbatch_group(direct), 0);
+        for (int k = 0; k < 40; k++) {
+            snprintf(sku, sizeof(sku), "S%d", k);
+            walk_sku(direct, sku, &want);
+            walk_sku(job, sku, &got);
+            assert_int_equal(got.n, want.n);
+            assert_memory_equal(got.v, want.v, want.n * sizeof(want.v[0]));
+        }
+    }
+    /* A taker with events of its own; a grouped giver. */
+    dc_featbatch_reset(job);
+    dc_fevent_t one = ev("S1", "u1", T0, DC_FEV_VIEW, 0, 1.0);
+    assert_int_equal(dc_featbatch_add(job, &one, INT64_MIN, NULL), 0);
+    assert_int_equal(dc_featbatch_add(filling, &one, INT64_MIN, NULL), 0);
+    assert_int_equal(dc_featbatch_take(job, filling), DC_ERR_INVAL);
+    assert_int_equal(dc_featbatch_events(job), 1);
+    assert_int_equal(dc_featbatch_events(filling), 1);
+    dc_featbatch_reset(job);
+    assert_int_equal(dc_featbatch_group(filling), 0);
+    assert_int_equal(dc_featbatch_take(job, filling), DC_ERR_INVAL);
+    assert_int_equal(dc_featbatch_events(job), 0);
+    dc_featbatch_destroy(filling);
+    dc_featbatch_destroy(job);
+    dc_featbatch_destroy(direct);
+}
+
 /* A window slot as a record holds it (features/values.lua). */
 typedef struct {
     int64_t f[6]; /* slot, views, carts, units, orders, revenue_e4 */
@@ -861,6 +917,7 @@ int main(void)
         cmocka_unit_test(test_batch_late_and_full),
         cmocka_unit_test(test_batch_reserved),
         cmocka_unit_test(test_batch_grouped),
+        cmocka_unit_test(test_batch_take),
         cmocka_unit_test(test_values_record),
         cmocka_unit_test(test_values_log),
     };
