@@ -10,7 +10,7 @@
  *               (grouped per SKU as a flush groups it), no Redis: the
  *               pipeline without the exactly-once step
  *   pipeline    `run`'s code path: consumer group, pipeline, atomic flushes of
- *               deltas and offsets to Redis, commits
+ *               deltas and offsets to Redis, commits, and its metrics
  *
  * Each pass runs --repeat times (a fresh consumer group, and for the
  * pipeline an empty Redis, each time); rates are medians. The reference
@@ -420,18 +420,19 @@ static double pipeline_pass(dc_conf_t *conf, const dc_limits_t *lim, uint64_t n,
 {
     char errstr[512];
     dc_featstore_t *fs = dc_featstore_new(conf, lim, "bench", errstr, sizeof(errstr));
+    dc_metrics_t *metrics = dc_metrics_new(); /* counted as `run` counts them */
     dc_pipeline_sinks_t sinks = {0};
     dc_ingest_cbs_t cbs;
     dc_source_t source;
     dc_ingest_t *in;
     int err;
 
-    if (!fs)
-        die("featstore", errstr);
-    if (!(g_pl = dc_pipeline_new(conf, lim, fs, &sinks, NULL, errstr, sizeof(errstr))))
+    if (!fs || !metrics)
+        die("featstore", fs ? "out of memory" : errstr);
+    if (!(g_pl = dc_pipeline_new(conf, lim, fs, &sinks, metrics, errstr, sizeof(errstr))))
         die("pipeline", errstr);
     dc_pipeline_ingest_cbs(g_pl, &cbs);
-    if (!(in = dc_ingest_new(conf, &cbs, NULL, errstr, sizeof(errstr))))
+    if (!(in = dc_ingest_new(conf, &cbs, metrics, errstr, sizeof(errstr))))
         die("ingest", errstr);
     dc_pipeline_ingest_source(&source, in);
     g_n = n;
@@ -444,6 +445,7 @@ static double pipeline_pass(dc_conf_t *conf, const dc_limits_t *lim, uint64_t n,
     dc_ingest_destroy(in);
     dc_pipeline_destroy(g_pl);
     dc_featstore_destroy(fs);
+    dc_metrics_destroy(metrics);
     return (double)(n - 1) / (g_t1 - g_t0);
 }
 
