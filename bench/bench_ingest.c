@@ -427,8 +427,10 @@ static double pipeline_pass(dc_conf_t *conf, const dc_limits_t *lim, uint64_t n,
     dc_ingest_t *in;
     int err;
 
-    if (!fs || !metrics)
-        die("featstore", fs ? "out of memory" : errstr);
+    if (!fs)
+        die("featstore", errstr);
+    if (!metrics)
+        die("metrics", "out of memory");
     if (!(g_pl = dc_pipeline_new(conf, lim, fs, &sinks, metrics, errstr, sizeof(errstr))))
         die("pipeline", errstr);
     dc_pipeline_ingest_cbs(g_pl, &cbs);
