@@ -246,7 +246,6 @@ static dc_sku_delta_t *sku_delta(dc_featbatch_t *batch, const char *sku, uint32_
     d = &batch->in.skus[batch->in.n_skus++];
     batch->in.index[pos] = index_entry(h, *idx);
     snprintf(d->sku, sizeof(d->sku), "%s", sku);
-    d->newest_ts = INT64_MIN;
     return d;
 }
 
@@ -280,8 +279,6 @@ int dc_featbatch_add(dc_featbatch_t *batch, const dc_fevent_t *ev, int64_t close
         return DC_ERR_NOMEM;
     if (late)
         *late = is_late;
-    if (ev->ts_ms > d->newest_ts)
-        d->newest_ts = ev->ts_ms;
     event_t *e = &batch->in.events[batch->in.n_events++];
     e->ts_ms = ev->ts_ms;
     e->qty = ev->qty;
@@ -487,8 +484,12 @@ static void group_sku(dc_featbatch_t *batch, uint32_t sku, const event_t *events
     k->first_obs = batch->n_obs;
     k->last_bucket = EMPTY;
     k->last_obs_slot = 0; /* read once it has an observation */
-    for (size_t i = 0; i < n; i++)
+    d->newest_ts = INT64_MIN;
+    for (size_t i = 0; i < n; i++) {
+        if (events[i].ts_ms > d->newest_ts)
+            d->newest_ts = events[i].ts_ms;
         group_event(batch, d, k, &events[i]);
+    }
     /* Slots and buckets newest added first, observations oldest first
      * (features.h). */
     reverse_run(batch->slots + slot0, batch->n_slots - slot0, sizeof(dc_slot_delta_t), &tmp);

@@ -189,12 +189,13 @@ typedef struct {
     uint32_t sku;  /* in a batch: index of the SKU delta */
 } dc_bucket_delta_t;
 
-/* One SKU's deltas in a batch. sku and newest_ts hold from its first event
- * on; the rest once the batch is grouped (dc_featbatch_group). Its slot and
- * bucket deltas live in pools of the batch, as many per SKU as its events
- * reach, so a batch touching many SKUs once each stays small and one
- * touching a SKU over many buckets needs no early flush: iterate them with
- * dc_featbatch_slot_first() and dc_featbatch_bucket_first(). A slot counts
+/* One SKU's deltas in a batch. sku holds from its first event on; the rest
+ * once the batch is grouped (dc_featbatch_group), so that adding an event
+ * touches no more of it than its name. Its slot and bucket deltas live in
+ * pools of the batch, as many per SKU as its events reach, so a batch
+ * touching many SKUs once each stays small and one touching a SKU over many
+ * buckets needs no early flush: iterate them with dc_featbatch_slot_first()
+ * and dc_featbatch_bucket_first(). A slot counts
  * only when it is among the DC_WINDOW_SLOTS newest of its window (slot >
  * top_slot - DC_WINDOW_SLOTS). */
 typedef struct {

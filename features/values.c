@@ -259,6 +259,13 @@ static int sort_users(dc_value_scratch_t *sc, const dc_featbatch_t *batch, size_
          o && n < dc_featbatch_sku(batch, sku)->n_users; o = dc_featbatch_user_next(batch, o))
         obs[n++] = *o;
     sc->obs.len = n * sizeof(*obs);
+    /* They come in the order the SKU's events came: in time order, unless
+     * its partitions (clicks by SKU, orders by order) interleave. */
+    size_t sorted = 1;
+    while (sorted < n && obs[sorted - 1].ts_ms <= obs[sorted].ts_ms)
+        sorted++;
+    if (sorted >= n)
+        return DC_OK;
     if (n > 16) {
         qsort(obs, n, sizeof(*obs), cmp_obs);
         return DC_OK;
