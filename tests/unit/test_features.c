@@ -316,6 +316,8 @@ static void test_batch_slots_out_of_order(void **state)
     /* 5m window (slots of 25s): 0:02 is more than 12 slots before 0:09. */
     assert_int_equal(window_sum(b, a, 0, 0), 3);
     assert_int_equal(a->top_slot[1] * 5 * MIN, T0 + 5 * MIN);
+    /* The newest event time, not the last event's. */
+    assert_int_equal(a->newest_ts, T0 + 9 * MIN);
 
     dc_featbatch_reset(b);
     assert_int_equal(dc_featbatch_skus(b), 0);
