@@ -42,7 +42,8 @@
  * broker keeps about 5 MB of each partition (compressed), which the popular
  * SKUs' clickstream partitions outgrow a little above the default events:
  * the run then stops at once with how many events it kept. Compressed, a
- * pass is six flushes long, so the drain is a smaller share of it.
+ * pass is six full batches long (at the default flush.max.events), so the
+ * drain is a smaller share of it.
  *
  * Without --redis-port it starts its own redis-server (AOF on, appendfsync
  * everysec) on a spare port in a temporary directory and stops it by PID.
