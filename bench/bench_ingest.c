@@ -211,12 +211,12 @@ static void redis_do(redisContext *rc, const char *cmd)
     freeReplyObject(r);
 }
 
-/* Produces n shop events into the topics; returns the Kafka messages. */
-/* Produces the shop's events as a shop's producers would: batches
- * compressed with lz4, which the broker stores as they come and every
- * consumer (each pass) inflates. conf is the passes' configuration; the
- * producer gets a copy of its brokers with the compression, a producer's
- * property that the passes' consumers would warn about. */
+/* Produces n shop events into the topics as a shop's producers would:
+ * batches compressed with lz4, which the broker stores as they come and
+ * every consumer (each pass) inflates; returns the Kafka messages. conf is
+ * the passes' configuration; the producer gets a copy of its brokers with
+ * the compression, a producer's property the passes' consumers would warn
+ * about. */
 static uint64_t produce(const dc_conf_t *conf, uint32_t skus, uint64_t n, double sessions)
 {
     dc_shop_params_t params;
@@ -233,7 +233,8 @@ static uint64_t produce(const dc_conf_t *conf, uint32_t skus, uint64_t n, double
 
     if (!pconf)
         die("produce", "out of memory");
-    conf_set(pconf, "kafka.bootstrap.servers", dc_conf_passthrough(conf, "kafka.bootstrap.servers"));
+    conf_set(pconf, "kafka.bootstrap.servers",
+             dc_conf_passthrough(conf, "kafka.bootstrap.servers"));
     conf_set(pconf, "kafka.compression.type", "lz4");
     dc_shop_params_init(&params);
     params.n_skus = skus;
@@ -661,7 +662,8 @@ int main(int argc, char **argv)
     /* When the flush chain (flush thread, Redis, closes) is slower than
      * the input, the input waits for it with a full batch. */
     printf("input stood still:        %10.0f %% of the pipeline pass, waiting for flushes or "
-           "closes in flight (median; the drain included)\n", bench_median(wait_share, runs) * 100);
+           "closes in flight (median; the drain included)\n",
+           bench_median(wait_share, runs) * 100);
     /* After the last event is read only the store works: the last batch's
      * flush and the closes it makes due. A pass many batches long makes
      * this end a small share of it, as in a stream that goes on. */

@@ -190,7 +190,6 @@ static int reserve_pool(void **pool, size_t *cap, size_t n, size_t elem)
     return DC_OK;
 }
 
-
 /* Room for grouping n_events events of n_skus SKUs: at most one slot delta
  * per event and window, one bucket delta and one observation per event. */
 static int reserve_group(dc_featbatch_t *batch, size_t n_events, size_t n_skus)
@@ -209,7 +208,8 @@ static int reserve_group(dc_featbatch_t *batch, size_t n_events, size_t n_skus)
 
 int dc_featbatch_reserve(dc_featbatch_t *batch, size_t events)
 {
-    if (reserve_pool((void **)&batch->in.skus, &batch->in.cap_skus, events, sizeof(*batch->in.skus)) ||
+    if (reserve_pool((void **)&batch->in.skus, &batch->in.cap_skus, events,
+                     sizeof(*batch->in.skus)) ||
         reserve_pool((void **)&batch->in.events, &batch->in.cap_events, events,
                      sizeof(*batch->in.events)) ||
         reserve_group(batch, events, events))
