@@ -18,11 +18,11 @@
 #define DC_STORE_CHUNK 2000 /* keys per MGET or MSET: big commands, bounded buffers */
 
 /* The format of the store's values (features/values.lua), which the clock
- * keeps: 2 since records keep their SKU's newest event time. */
-#define STORE_FORMAT 2
+ * keeps: 2 since records keep their SKU's newest event time, 3 since the
+ * SKUs a close lists are one string, not a sorted set. */
+#define STORE_FORMAT 3
 
 extern const char dc__lua_flush[];
-extern const char dc__lua_forget[];
 extern const char dc__lua_upgrade[];
 extern const char dc__lua_features[];
 
@@ -55,8 +55,10 @@ struct dc_featstore_s {
     dc_value_logs_t logs;         /* a flush's entries of the open buckets' logs */
     dc_buf_t log_lens;            /* what this instance knows of them (log_len_t) */
     dc_buf_t log_in, log_out;     /* a compaction's log, and the compacted log */
-    dc_buf_t names, sort_tmp;     /* a close's SKU lists, as sorted string arrays */
-    dc_buf_t name_text;           /* their names, copied out of the replies side by side */
+    dc_buf_t names, sort_tmp;     /* a close's SKU lists, as sorted dc_name_key_t arrays */
+    dc_buf_t listed;              /* the list of listed SKUs a close writes */
+    dc_buf_t gone;                /* the SKUs that leave the store at a close, by index */
+    dc_buf_t key_text;            /* their records' keys, side by side */
     const char **argv;            /* one command's arguments */
     size_t *argl, cap_argv;
     int send_failed;              /* an append ran out of memory */
@@ -158,10 +160,12 @@ static int upgrade_store(dc_featstore_t *fs)
         return fs_err(fs, DC_ERR_REDIS, "upgrading the feature store under redis.key.prefix "
                       "%s to format %d: %s", fs->prefix, STORE_FORMAT, why);
     }
-    if (r->type == REDIS_REPLY_INTEGER && r->integer > 0)
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+        r->element[0]->type == REDIS_REPLY_INTEGER && r->element[1]->type == REDIS_REPLY_INTEGER)
         dc_log(DC_LOG_INFO, "features", "the feature store under redis.key.prefix %s is now "
-               "of format %d (%lld records upgraded)", fs->prefix, STORE_FORMAT,
-               (long long)r->integer);
+               "of format %d (%lld records rewritten, %lld SKUs listed)", fs->prefix,
+               STORE_FORMAT, (long long)r->element[0]->integer,
+               (long long)r->element[1]->integer);
     freeReplyObject(r);
     return DC_OK;
 }
@@ -170,8 +174,8 @@ static int64_t reply_i64(const redisReply *r, int64_t def);
 static int check_format(dc_featstore_t *fs, int64_t closed, int64_t format);
 
 /* A reader's check of the store's format: it writes nothing to a store of
- * the current format, so that a read-only replica serves it. A store of
- * format 1 is upgraded where Redis takes writes, as any writer's
+ * the current format, so that a read-only replica serves it. A store of an
+ * older format is upgraded where Redis takes writes, as any writer's
  * connection would upgrade it. */
 static int check_reader_format(dc_featstore_t *fs)
 {
@@ -191,16 +195,16 @@ static int check_reader_format(dc_featstore_t *fs)
     closed = reply_i64(r->element[0], INT64_MIN);
     format = reply_i64(r->element[1], 0);
     freeReplyObject(r);
-    if (closed == INT64_MIN || format)
+    if (closed == INT64_MIN || (format ? format : 1) >= STORE_FORMAT)
         return check_format(fs, closed, format);
     if (!upgrade_store(fs))
         return DC_OK;
     if (strstr(fs->errstr, "READONLY"))
         return fs_err(fs, DC_ERR_CONFIG,
-                      "the feature store under redis.key.prefix %s holds values of format 1, "
-                      "which demandcast upgrades to format %d when it connects to the "
+                      "the feature store under redis.key.prefix %s holds values of format "
+                      "%lld, which demandcast upgrades to format %d when it connects to the "
                       "primary; this read-only replica cannot take the upgrade", fs->prefix,
-                      STORE_FORMAT);
+                      (long long)(format ? format : 1), STORE_FORMAT);
     return DC_ERR_REDIS;
 }
 
@@ -330,7 +334,9 @@ void dc_featstore_destroy(dc_featstore_t *fs)
     dc_buf_free(&fs->log_out);
     dc_buf_free(&fs->names);
     dc_buf_free(&fs->sort_tmp);
-    dc_buf_free(&fs->name_text);
+    dc_buf_free(&fs->listed);
+    dc_buf_free(&fs->gone);
+    dc_buf_free(&fs->key_text);
     free(fs->argv);
     free(fs->argl);
     free(fs->host);
@@ -1023,34 +1029,34 @@ static int read_and_merge(dc_featstore_t *fs, const dc_featbatch_t *batch, dc_pa
     return err;
 }
 
-/* Queues "ZADD key NX -inf sku..." over the SKUs of the flush's entries
- * that put nothing in an open bucket's log, in chunks. A close finds the
- * SKUs gone idle in dc:{meta}:last, where a SKU's log entries put it when
- * their bucket closes; these SKUs' events all went to closed buckets
- * (late), so without this a SKU with only such events would keep its
- * record for ever. -inf lists it in no bucket: late events count in the
- * windows, not in the buckets. */
-static void send_unlogged(dc_featstore_t *fs, const dc_featbatch_t *batch, const char *key,
-                          size_t *n_queued)
+/* Queues "APPEND key" of the SKUs of the flush's entries that put nothing
+ * in an open bucket's log, as listed SKUs without a bucket
+ * (dc_value_put_listed). A close lists the SKUs of its buckets' logs, and
+ * finds those gone idle among the SKUs it listed before; these SKUs'
+ * events all went to closed buckets (late), so without this a SKU with
+ * only such events would keep its record for ever. The next close merges
+ * them into its list, in no bucket: late events count in the windows, not
+ * in the buckets. */
+static int send_unlogged(dc_featstore_t *fs, const dc_featbatch_t *batch, const char *key,
+                         size_t *n_queued)
 {
-    size_t i = 0;
+    size_t argc = 0;
 
-    while (i < fs->n_ents) {
-        size_t argc = 0, members = 0;
-        arg_str(fs, &argc, "ZADD");
-        arg_str(fs, &argc, key);
-        arg_str(fs, &argc, "NX");
-        for (; i < fs->n_ents && members < DC_STORE_CHUNK; i++)
-            if (!fs->ents[i].logged) {
-                arg_str(fs, &argc, "-inf");
-                arg_str(fs, &argc, dc_featbatch_sku(batch, fs->ents[i].sku)->sku);
-                members++;
-            }
-        if (members) {
-            send_argv(fs, argc);
-            ++*n_queued;
+    fs->listed.len = 0;
+    for (size_t i = 0; i < fs->n_ents; i++)
+        if (!fs->ents[i].logged) {
+            const char *sku = dc_featbatch_sku(batch, fs->ents[i].sku)->sku;
+            if (dc_value_put_listed(&fs->listed, sku, strlen(sku), INT64_MIN))
+                return fs_err(fs, DC_ERR_NOMEM, "out of memory flushing");
         }
-    }
+    if (!fs->listed.len)
+        return DC_OK;
+    arg_str(fs, &argc, "APPEND");
+    arg_str(fs, &argc, key);
+    arg(fs, &argc, fs->listed.data, fs->listed.len);
+    send_argv(fs, argc);
+    ++*n_queued;
+    return DC_OK;
 }
 
 /* Sends the rest of the transaction read_and_merge() opened: the SKUs
@@ -1063,11 +1069,13 @@ static int send_commit(dc_featstore_t *fs, const dc_featbatch_t *batch, dc_parts
     char key[DC_KEY_PREFIX_MAX + 64];
     size_t argc;
     int64_t oldest_bucket = INT64_MAX;
+    int err;
 
     ++*ncmd; /* MULTI */
     if (batch) {
-        snprintf(key, sizeof(key), "%s:{meta}:last", fs->prefix);
-        send_unlogged(fs, batch, key, n_queued);
+        snprintf(key, sizeof(key), "%s:{meta}:unlisted", fs->prefix);
+        if ((err = send_unlogged(fs, batch, key, n_queued)))
+            return err;
     }
     /* Each open bucket's deltas go to the end of its log, which its close
      * sums; a compacted log replaces it. */
@@ -1394,59 +1402,47 @@ out:
     return err;
 }
 
-/* The bytes the members of array reply r (every step-th element) take with
- * their terminators. */
-static size_t names_text(const redisReply *r, size_t step)
+/* Puts the names a[0 .. n) in byte order, each once (a name listed twice
+ * keeps its newest end); returns how many are left. The list a close
+ * wrote is in order already; one an upgrade wrote, and the names the
+ * flushes appended, may not be. tmp has room for n names. */
+static size_t sorted_unique(dc_name_key_t *a, dc_name_key_t *tmp, size_t n)
 {
-    size_t bytes = 0;
+    size_t i = 1, out = 0;
 
-    for (size_t i = 0; i < r->elements; i += step)
-        bytes += r->element[i]->len + 1;
-    return bytes;
-}
-
-/* The members of array reply r (name, score pairs if with_scores: the
- * end of the SKU's newest closed bucket with events, in ms, which Redis
- * prints as an integer, or -inf for none, send_unlogged; it goes to the
- * key's value, INT64_MIN for -inf, INT64_MAX without scores) into
- * out[0 ..), sorted by name, tmp being room for as many; returns how many.
- * Their names go to the end of text, which has room for them (names_text):
- * each reply string is an allocation of its own, and a close reads ten
- * thousand names again after sorting them, which missed the cache on
- * every one. */
-static size_t sorted_names(const redisReply *r, int with_scores, dc_name_key_t *out,
-                           dc_name_key_t *tmp, dc_buf_t *text)
-{
-    size_t step = with_scores ? 2 : 1, n = r->elements / step;
-
-    for (size_t i = 0; i < n; i++) {
-        const redisReply *e = r->element[i * step];
-        char *str = (char *)text->data + text->len;
-        memcpy(str, e->str, e->len + 1);
-        text->len += e->len + 1;
-        const char *score = with_scores ? r->element[i * step + 1]->str : NULL;
-        out[i] = dc_name_key(str, e->len,
-                             !score                ? INT64_MAX
-                             : !strcmp(score, "-inf") ? INT64_MIN
-                                                      : strtoll(score, NULL, 10));
+    while (i < n && dc_name_cmp(&a[i - 1], &a[i]) < 0)
+        i++;
+    if (i >= n)
+        return n;
+    dc_name_sort(a, tmp, n);
+    for (i = 0; i < n; i++) {
+        if (out && !dc_name_cmp(&a[out - 1], &a[i])) {
+            if (a[i].value > a[out - 1].value)
+                a[out - 1].value = a[i].value;
+        } else {
+            a[out++] = a[i];
+        }
     }
-    dc_name_sort(out, tmp, n);
-    return n;
+    return out;
 }
 
-/* Room for a close's name lists: n_all names, of which the largest list to
- * sort holds n_max, taking text bytes. */
-static int reserve_names(dc_featstore_t *fs, size_t n_all, size_t n_max, size_t text)
+/* Appends the listed SKUs of reply r (a string, or nil for none) of key
+ * to fs->names; *n gets how many. */
+static int read_listed(dc_featstore_t *fs, const redisReply *r, const char *key, size_t *n)
 {
-    fs->name_text.len = 0;
-    return dc_buf_reserve(&fs->names, n_all * sizeof(dc_name_key_t)) ||
-           dc_buf_reserve(&fs->sort_tmp, n_max * sizeof(dc_name_key_t)) ||
-           dc_buf_reserve(&fs->name_text, text);
+    int err;
+
+    *n = 0;
+    if (r->type != REDIS_REPLY_STRING)
+        return DC_OK;
+    if ((err = dc_value_read_listed(r->str, r->len, &fs->names, n)) == DC_ERR_MALFORMED)
+        return fs_err(fs, err, "redis key %s holds a value of another format", key);
+    return err ? fs_err(fs, err, "out of memory closing a bucket") : DC_OK;
 }
 
-/* A close's snapshot of one bucket, packed into fs->sbuf while the rows
- * go to out: MessagePack [start, [[sku, units, cancelled, views, carts,
- * removes, orders, revenue_e4, events, promo_events, price_n,
+/* A close's snapshot of one bucket, packed at the end of fs->sbuf while
+ * the rows go to out: MessagePack [start, [[sku, units, cancelled, views,
+ * carts, removes, orders, revenue_e4, events, promo_events, price_n,
  * price_sum_e4, users]...]] over the bucket's active SKUs in name order,
  * the logged totals of those with events in the bucket and a row of zeros,
  * packed as [sku], for every other one: most active SKUs of a bucket have
@@ -1454,6 +1450,7 @@ static int reserve_names(dc_featstore_t *fs, size_t n_all, size_t n_max, size_t 
  * header is an array 32 filled in then. */
 typedef struct {
     msgpack_packer pk;
+    size_t from;     /* where the snapshot starts in fs->sbuf */
     size_t count_at; /* the rows' count in fs->sbuf */
     dc_bucket_t *out;
 } snapshot_t;
@@ -1465,7 +1462,7 @@ static int snapshot_begin(dc_featstore_t *fs, snapshot_t *sn, int64_t start, siz
     static const char array32[5] = {(char)0xdd};
 
     sn->out = out;
-    msgpack_sbuffer_clear(&fs->sbuf);
+    sn->from = fs->sbuf.size;
     msgpack_packer_init(&sn->pk, &fs->sbuf, msgpack_sbuffer_write);
     int failed = msgpack_pack_array(&sn->pk, 2) | msgpack_pack_int64(&sn->pk, start);
     sn->count_at = fs->sbuf.size;
@@ -1485,7 +1482,7 @@ static int snapshot_row(dc_featstore_t *fs, snapshot_t *sn, const dc_name_key_t 
     int failed;
 
     if (name->len >= DC_SKU_MAX)
-        return fs_err(fs, DC_ERR_MALFORMED, "the active set holds \"%.64s...\", longer than "
+        return fs_err(fs, DC_ERR_MALFORMED, "a bucket log holds \"%.64s...\", longer than "
                       "any SKU", name->s);
     failed = msgpack_pack_array(&sn->pk, row ? 13 : 1) |
              msgpack_pack_str(&sn->pk, name->len) |
@@ -1515,86 +1512,135 @@ static void snapshot_end(dc_featstore_t *fs, const snapshot_t *sn)
     at[2] = (uint8_t)(n >> 8), at[3] = (uint8_t)n;
 }
 
-/* Queues "ZADD key GT (value name)..." over the names of l[0 .. n) with a
- * value in [from, from + (k - 1) * width]: the end of one of the k buckets
- * a close closes (the bucket width apart, so their texts are printed once,
- * not once a SKU). In chunks; returns how many commands. */
-static size_t send_newest_ends(dc_featstore_t *fs, const char *key, const dc_name_key_t *l,
-                               size_t n, int64_t from, int k)
+/* The keys of the records of the listed SKUs l[idx[i]] for i in
+ * [from, to), side by side in fs->key_text, as arguments after the
+ * argc ones of a command. */
+static int record_args(dc_featstore_t *fs, const dc_name_key_t *l, const size_t *idx,
+                       size_t from, size_t to, size_t *argc)
 {
-    int64_t width = fs->lim.bucket_ms, to = from + (k - 1) * width;
-    char score[DC_CLOSES_MAX][24];
-    size_t score_len[DC_CLOSES_MAX], sent = 0, i = 0;
+    size_t prefix_len = strlen(fs->prefix);
+    const uint8_t *key;
 
-    for (int b = 0; b < k; b++)
-        score_len[b] = (size_t)snprintf(score[b], sizeof(score[b]), "%lld",
-                                        (long long)(from + b * width));
-    while (i < n) {
-        size_t argc = 0, names = 0;
-        arg_str(fs, &argc, "ZADD");
-        arg_str(fs, &argc, key);
-        arg_str(fs, &argc, "GT");
-        for (; i < n && names < DC_STORE_CHUNK; i++) {
-            if (l[i].value < from || l[i].value > to)
-                continue;
-            size_t b = (size_t)((l[i].value - from) / width);
-            arg(fs, &argc, score[b], score_len[b]);
-            arg(fs, &argc, l[i].s, l[i].len);
-            names++;
+    fs->key_text.len = 0;
+    for (size_t i = from; i < to; i++)
+        if (dc_buf_printf(&fs->key_text, "%s:{%.*s}:f", fs->prefix, (int)l[idx[i]].len,
+                          l[idx[i]].s))
+            return fs_err(fs, DC_ERR_NOMEM, "out of memory closing a bucket");
+    key = fs->key_text.data;
+    for (size_t i = from; i < to; i++) {
+        size_t len = prefix_len + 5 + l[idx[i]].len; /* ":{", "}:f" */
+        arg(fs, argc, key, len);
+        key += len;
+    }
+    return DC_OK;
+}
+
+/* Of the listed SKUs l[0 .. n), those whose newest closed bucket with
+ * events ended at or before idle_before and whose newest event (their
+ * record's `seen`) is older too leave the store: their indexes go to
+ * fs->gone, ascending, *n_gone how many. A key that holds no record goes
+ * too, rather than stay for ever. The records are read under the close's
+ * WATCH, before its transaction opens: as exact as reading them in it,
+ * since the transaction runs only if nobody wrote in between. Few SKUs
+ * are idle at one close, so this read is small, and most closes have none
+ * to make. */
+static int find_gone(dc_featstore_t *fs, const dc_name_key_t *l, size_t n, int64_t idle_before,
+                     size_t *n_gone)
+{
+    size_t n_cand = 0, *cand;
+    int err = DC_OK;
+
+    *n_gone = 0;
+    fs->gone.len = 0;
+    for (size_t i = 0; i < n; i++)
+        if (l[i].value <= idle_before) {
+            if (dc_buf_append(&fs->gone, &i, sizeof(i)))
+                return fs_err(fs, DC_ERR_NOMEM, "out of memory closing a bucket");
+            n_cand++;
         }
-        if (names)
+    cand = (size_t *)(void *)fs->gone.data;
+    for (size_t c = 0; c < n_cand; c += DC_STORE_CHUNK) {
+        size_t m = n_cand - c < DC_STORE_CHUNK ? n_cand - c : DC_STORE_CHUNK, argc = 0;
+        redisReply *r;
+        arg_str(fs, &argc, "MGET");
+        if ((err = record_args(fs, l, cand, c, c + m, &argc)))
+            return err;
+        send_argv(fs, argc);
+        if ((err = check_sent(fs)))
+            return err;
+        if (!(r = next_reply(fs)))
+            return DC_ERR_REDIS;
+        if (r->type != REDIS_REPLY_ARRAY || r->elements != m) {
+            freeReplyObject(r);
+            return fs_err(fs, DC_ERR_REDIS, "redis: reading idle SKUs: unexpected reply");
+        }
+        for (size_t i = 0; i < m; i++) {
+            const redisReply *e = r->element[i];
+            int64_t seen;
+            if (e->type != REDIS_REPLY_STRING || dc_value_record_seen(e->str, e->len, &seen) ||
+                seen < idle_before)
+                cand[(*n_gone)++] = cand[c + i];
+        }
+        freeReplyObject(r);
+    }
+    fs->gone.len = *n_gone * sizeof(size_t);
+    return DC_OK;
+}
+
+/* Queues DEL over the records of the listed SKUs l[fs->gone]; returns how
+ * many commands. */
+static size_t send_gone(dc_featstore_t *fs, const dc_name_key_t *l, size_t n_gone, int *err)
+{
+    const size_t *gone = (const size_t *)(void *)fs->gone.data;
+    size_t sent = 0;
+
+    for (size_t c = 0; !*err && c < n_gone; c += DC_STORE_CHUNK) {
+        size_t m = n_gone - c < DC_STORE_CHUNK ? n_gone - c : DC_STORE_CHUNK, argc = 0;
+        arg_str(fs, &argc, "DEL");
+        if (!(*err = record_args(fs, l, gone, c, c + m, &argc)))
             send_argv(fs, argc), sent++;
     }
     return sent;
 }
 
-/* Queues forget.lua over the names of l[0 .. n) with a value (the end of
- * their newest closed bucket with events) of at most idle_before: those
- * whose newest event is before idle_before too leave the store. In
- * chunks; returns how many commands. */
-static size_t send_forget(dc_featstore_t *fs, const dc_name_key_t *l, size_t n,
-                          int64_t idle_before)
+/* The list of listed SKUs a close leaves: l[0 .. n) but those gone, into
+ * fs->listed. */
+static int put_listed(dc_featstore_t *fs, const dc_name_key_t *l, size_t n, size_t n_gone)
 {
-    char before[24];
-    size_t sent = 0, i = 0;
+    const size_t *gone = (const size_t *)(void *)fs->gone.data;
 
-    snprintf(before, sizeof(before), "%lld", (long long)idle_before);
-    while (i < n) {
-        size_t argc = 0, names = 0;
-        arg_str(fs, &argc, "EVAL");
-        arg_str(fs, &argc, dc__lua_forget);
-        arg_str(fs, &argc, "0");
-        arg_str(fs, &argc, fs->prefix);
-        arg_str(fs, &argc, before);
-        for (; i < n && names < DC_STORE_CHUNK; i++)
-            if (l[i].value <= idle_before)
-                arg(fs, &argc, l[i].s, l[i].len), names++;
-        if (names)
-            send_argv(fs, argc), sent++;
+    fs->listed.len = 0;
+    for (size_t i = 0, g = 0; i < n; i++) {
+        if (g < n_gone && gone[g] == i) {
+            g++;
+            continue;
+        }
+        int err = dc_value_put_listed(&fs->listed, l[i].s, l[i].len, l[i].value);
+        if (err == DC_ERR_INVAL)
+            return fs_err(fs, DC_ERR_MALFORMED, "the listed SKUs hold \"%.*s\", longer than "
+                          "any SKU", (int)(l[i].len > 64 ? 64 : l[i].len), l[i].s);
+        if (err)
+            return fs_err(fs, err, "out of memory closing a bucket");
     }
-    return sent;
+    return DC_OK;
 }
 
-/* After a close whose transaction replied exec, with forget.lua's replies
- * at forget_at (n_forget of them) and the version's INCR last: the cached
- * records stay exact if the store was at the cache's version (nobody
- * wrote since the last flush) and no SKU left it; else the cache goes. */
-static void cache_after_close(dc_featstore_t *fs, const redisReply *exec, size_t forget_at,
-                              size_t n_forget)
+/* After a close whose transaction replied exec (the version's INCR last)
+ * and deleted the records of n_gone SKUs: the cached records stay exact if
+ * the store was at the cache's version (nobody wrote since the last flush)
+ * and no SKU left it; else the cache goes. */
+static void cache_after_close(dc_featstore_t *fs, const redisReply *exec, size_t n_gone)
 {
-    long long gone = 0;
     int64_t version = reply_i64(exec->element[exec->elements - 1], -1);
 
-    for (size_t i = 0; i < n_forget; i++)
-        gone += reply_i64(exec->element[forget_at + i], 1);
-    if (gone || fs->cache_version < 0 || version - 1 != fs->cache_version)
+    if (n_gone || fs->cache_version < 0 || version - 1 != fs->cache_version)
         fs->cache_version = -1;
     else
         fs->cache_version = version;
 }
 
 enum {
-    R_WATCH, R_SNAP, R_CLOCK, R_RECENT, R_FADING, R_LOG,
+    R_WATCH, R_SNAP, R_CLOCK, R_LISTED, R_UNLISTED, R_LOG,
     R_N = R_LOG + DC_CLOSES_MAX
 };
 
@@ -1602,8 +1648,8 @@ enum {
 static int close_replies_ok(redisReply **rep, int n)
 {
     for (int i = R_SNAP; i < R_LOG + n; i++)
-        if (i >= R_LOG ? rep[i]->type != REDIS_REPLY_STRING && rep[i]->type != REDIS_REPLY_NIL
-                       : rep[i]->type != REDIS_REPLY_ARRAY)
+        if (i >= R_LISTED ? rep[i]->type != REDIS_REPLY_STRING && rep[i]->type != REDIS_REPLY_NIL
+                          : rep[i]->type != REDIS_REPLY_ARRAY)
             return 0;
     return rep[R_SNAP]->elements == (size_t)n;
 }
@@ -1613,12 +1659,12 @@ static int close_replies_ok(redisReply **rep, int n)
 static int close_once(dc_featstore_t *fs, int64_t start, int n, dc_bucket_t *out, int *n_closed)
 {
     const dc_limits_t *lim = &fs->lim;
-    int64_t width = lim->bucket_ms, stop_last = start + n * width;
+    int64_t width = lim->bucket_ms;
     char snapkey[DC_CLOSES_MAX][DC_KEY_PREFIX_MAX + 64];
     char logkey[DC_CLOSES_MAX][DC_KEY_PREFIX_MAX + 64];
-    /* The idle TTL's start before the last bucket's end, exclusive ("(")
-     * or not. */
-    char key[DC_KEY_PREFIX_MAX + 64], until_last[32], after_last[32], ttl[32];
+    char key[DC_KEY_PREFIX_MAX + 64], listedkey[DC_KEY_PREFIX_MAX + 64];
+    char unlistedkey[DC_KEY_PREFIX_MAX + 64], ttl[32];
+    size_t snap_from[DC_CLOSES_MAX], snap_to[DC_CLOSES_MAX];
     redisReply *rep[R_N] = {0};
     size_t argc, n_queued = 0;
     int err = DC_OK, k;
@@ -1629,20 +1675,16 @@ static int close_once(dc_featstore_t *fs, int64_t start, int n, dc_bucket_t *out
         snprintf(snapkey[b], sizeof(snapkey[b]), "%s:{meta}:closed:%lld", fs->prefix, at);
         open_log_key(fs, logkey[b], sizeof(logkey[b]), start + b * width);
     }
-    snprintf(until_last, sizeof(until_last), "%lld", (long long)(stop_last - lim->idle_ttl_ms));
-    snprintf(after_last, sizeof(after_last), "(%lld", (long long)(stop_last - lim->idle_ttl_ms));
+    snprintf(listedkey, sizeof(listedkey), "%s:{meta}:listed", fs->prefix);
+    snprintf(unlistedkey, sizeof(unlistedkey), "%s:{meta}:unlisted", fs->prefix);
     snprintf(ttl, sizeof(ttl), "%lld", (long long)lim->idle_ttl_ms);
     if (reserve_argv(fs, 3 + 2 * DC_STORE_CHUNK))
         return fs_err(fs, DC_ERR_NOMEM, "out of memory closing a bucket");
 
     /* 1. Under WATCH: the snapshots of buckets closed before, the clock,
-     * the SKUs with events in a closed bucket that ended within the idle
-     * TTL before the last bucket's end (active in every bucket here), the
-     * other SKUs of dc:{meta}:last with the ends of their newest such
-     * buckets (few: those going idle in these buckets, and those idle by
-     * their buckets but kept for newer, late events; the close hands both
-     * to forget.lua), and each bucket's log (the deltas of the SKUs with
-     * events in it). */
+     * the listed SKUs with the ends of their newest closed buckets with
+     * events, the SKUs the flushes added since with none, and each
+     * bucket's log (the deltas of the SKUs with events in it). */
     snprintf(key, sizeof(key), "%s:{meta}:version", fs->prefix);
     argc = 0, arg_str(fs, &argc, "WATCH"), arg_str(fs, &argc, key), send_argv(fs, argc);
     argc = 0, arg_str(fs, &argc, "MGET");
@@ -1652,12 +1694,8 @@ static int close_once(dc_featstore_t *fs, int64_t start, int n, dc_bucket_t *out
     snprintf(key, sizeof(key), "%s:{meta}:clock", fs->prefix);
     argc = 0, arg_str(fs, &argc, "HMGET"), arg_str(fs, &argc, key);
     arg_str(fs, &argc, "closed"), send_argv(fs, argc);
-    snprintf(key, sizeof(key), "%s:{meta}:last", fs->prefix);
-    argc = 0, arg_str(fs, &argc, "ZRANGEBYSCORE"), arg_str(fs, &argc, key);
-    arg_str(fs, &argc, after_last), arg_str(fs, &argc, "+inf"), send_argv(fs, argc);
-    argc = 0, arg_str(fs, &argc, "ZRANGEBYSCORE"), arg_str(fs, &argc, key);
-    arg_str(fs, &argc, "-inf"), arg_str(fs, &argc, until_last);
-    arg_str(fs, &argc, "WITHSCORES"), send_argv(fs, argc);
+    argc = 0, arg_str(fs, &argc, "GET"), arg_str(fs, &argc, listedkey), send_argv(fs, argc);
+    argc = 0, arg_str(fs, &argc, "GET"), arg_str(fs, &argc, unlistedkey), send_argv(fs, argc);
     for (int b = 0; b < n; b++) {
         argc = 0, arg_str(fs, &argc, "GET"), arg_str(fs, &argc, logkey[b]);
         send_argv(fs, argc);
@@ -1700,37 +1738,40 @@ static int close_once(dc_featstore_t *fs, int64_t start, int n, dc_bucket_t *out
          k++)
         ;
 
-    /* 2. Each bucket's active SKUs, in name order: those with events in it
-     * or in a closed bucket that ended within the idle TTL before its end.
-     * So they follow from the events alone: the newest event times, which
-     * a flush may have moved past the bucket already, do not count here.
-     * seen holds every SKU of dc:{meta}:last, with the end of its newest
-     * closed bucket with events (INT64_MAX: active in every bucket here;
-     * INT64_MIN: none, send_unlogged); each bucket's log merges into it in
-     * turn. */
-    size_t n_recent = rep[R_RECENT]->elements, n_fading = rep[R_FADING]->elements / 2;
-    size_t n_logged = 0;
+    /* 2. seen: the listed SKUs in name order, with the ends of their
+     * newest closed buckets with events, and those the flushes added
+     * (INT64_MIN: none). Each bucket's log merges into it in turn, and
+     * lists each SKU in the bucket that has events in it or in a closed
+     * bucket that ended within the idle TTL before its end. So they follow
+     * from the events alone: the newest event times, which a flush may
+     * have moved past the bucket already, do not count here. */
+    size_t n_listed, n_unlisted, n_logged = 0;
+    fs->names.len = 0;
+    if ((err = read_listed(fs, rep[R_LISTED], listedkey, &n_listed)) ||
+        (err = read_listed(fs, rep[R_UNLISTED], unlistedkey, &n_unlisted)))
+        goto fail;
     for (int b = 0; b < k; b++)
         if (rep[R_LOG + b]->type == REDIS_REPLY_STRING)
             n_logged += rep[R_LOG + b]->len / 14; /* an entry takes 14 bytes at least */
-    size_t n_seen_max = n_recent + n_fading + n_logged;
-    size_t n_max = n_fading > n_recent ? n_fading : n_recent;
-    size_t text = names_text(rep[R_RECENT], 1) + names_text(rep[R_FADING], 2);
-    if (reserve_names(fs, 2 * n_seen_max + n_fading, n_max, text))
+    size_t n_seen_max = n_listed + n_unlisted + n_logged;
+    if (dc_buf_reserve(&fs->names, 2 * n_seen_max * sizeof(dc_name_key_t)) ||
+        dc_buf_reserve(&fs->sort_tmp, (n_listed + n_unlisted) * sizeof(dc_name_key_t)))
         goto nomem;
-    dc_name_key_t *seen = (dc_name_key_t *)(void *)fs->names.data, *merged = seen + n_seen_max;
-    dc_name_key_t *fading = merged + n_seen_max;
+    dc_name_key_t *listed = (dc_name_key_t *)(void *)fs->names.data;
+    dc_name_key_t *unlisted = listed + n_listed, *seen = unlisted + n_unlisted;
+    dc_name_key_t *merged = seen + n_seen_max;
     dc_name_key_t *tmp = (dc_name_key_t *)(void *)fs->sort_tmp.data;
-    sorted_names(rep[R_RECENT], 0, merged, tmp, &fs->name_text);
-    sorted_names(rep[R_FADING], 1, fading, tmp, &fs->name_text);
+    n_listed = sorted_unique(listed, tmp, n_listed);
+    n_unlisted = sorted_unique(unlisted, tmp, n_unlisted);
     size_t n_seen = 0;
-    for (size_t i = 0, j = 0; i < n_recent || j < n_fading;) /* the two never share a SKU */
-        seen[n_seen++] = j == n_fading || (i < n_recent && dc_name_cmp(&merged[i], &fading[j]) < 0)
-                             ? merged[i++]
-                             : fading[j++];
+    for (size_t i = 0, j = 0; i < n_listed || j < n_unlisted;) {
+        int c = i == n_listed ? 1 : j == n_unlisted ? -1 : dc_name_cmp(&listed[i], &unlisted[j]);
+        seen[n_seen++] = c > 0 ? unlisted[j] : listed[i];
+        i += c <= 0;
+        j += c >= 0;
+    }
 
-    if (redisAppendCommand(fs->rc, "MULTI") != REDIS_OK)
-        fs->send_failed = 1;
+    msgpack_sbuffer_clear(&fs->sbuf);
     for (int b = 0; b < k; b++) {
         int64_t stop = start + (b + 1) * width, since_b = stop - lim->idle_ttl_ms;
         dc_log_row_t *rows = NULL;
@@ -1743,14 +1784,14 @@ static int close_once(dc_featstore_t *fs, int64_t start, int n, dc_bucket_t *out
                       ? fs_err(fs, err, "redis key %s holds a value of another format",
                                logkey[b])
                       : fs_err(fs, err, "out of memory closing a bucket");
-            goto discard;
+            goto fail;
         }
         /* 3. Merged with the log, each SKU goes into the snapshot, kept
          * until acknowledged, if active in this bucket. The rows' names
          * point into the log's reply, kept to the end. */
         snapshot_t sn;
         if ((err = snapshot_begin(fs, &sn, start + b * width, n_seen + n_rows, &out[b])))
-            goto discard;
+            goto fail;
         while (!err && (i_seen < n_seen || i_row < n_rows)) {
             const dc_log_row_t *row = NULL;
             int c = -1;
@@ -1769,47 +1810,70 @@ static int close_once(dc_featstore_t *fs, int64_t start, int n, dc_bucket_t *out
             n_merged++;
         }
         if (err)
-            goto discard;
+            goto fail;
         snapshot_end(fs, &sn);
+        snap_from[b] = sn.from;
+        snap_to[b] = fs->sbuf.size;
         dc_name_key_t *swap = seen;
         seen = merged;
         merged = swap;
         n_seen = n_merged;
+    }
+    /* 4. The SKUs idle by the buckets closed at the last one's end leave
+     * the store if idle by their newest events too; the others stay
+     * listed. */
+    size_t n_gone;
+    if ((err = find_gone(fs, seen, n_seen, start + k * width - lim->idle_ttl_ms, &n_gone)) ||
+        (err = put_listed(fs, seen, n_seen, n_gone)))
+        goto fail;
+
+    /* 5. The transaction: the snapshots, the logs gone, the list, the idle
+     * SKUs' records gone, and the version. */
+    if (redisAppendCommand(fs->rc, "MULTI") != REDIS_OK)
+        fs->send_failed = 1;
+    for (int b = 0; b < k; b++) {
         argc = 0, arg_str(fs, &argc, "SET"), arg_str(fs, &argc, snapkey[b]);
-        arg(fs, &argc, fs->sbuf.data, fs->sbuf.size);
+        arg(fs, &argc, fs->sbuf.data + snap_from[b], snap_to[b] - snap_from[b]);
         arg_str(fs, &argc, "PX"), arg_str(fs, &argc, ttl), send_argv(fs, argc);
         argc = 0, arg_str(fs, &argc, "DEL"), arg_str(fs, &argc, logkey[b]), send_argv(fs, argc);
         n_queued += 2;
     }
-    /* The ends of the newest buckets with events of the SKUs these logs
-     * hold. */
-    snprintf(key, sizeof(key), "%s:{meta}:last", fs->prefix);
-    n_queued += send_newest_ends(fs, key, seen, n_seen, start + width, k);
-    /* The SKUs idle by the buckets closed at the last bucket's end leave
-     * the store if idle by their newest events too (forget.lua). */
-    size_t forget_at = n_queued;
-    n_queued += send_forget(fs, seen, n_seen, start + k * width - lim->idle_ttl_ms);
-    size_t n_forget = n_queued - forget_at;
+    argc = 0;
+    if (fs->listed.len) {
+        arg_str(fs, &argc, "SET"), arg_str(fs, &argc, listedkey);
+        arg(fs, &argc, fs->listed.data, fs->listed.len);
+    } else {
+        arg_str(fs, &argc, "DEL"), arg_str(fs, &argc, listedkey);
+    }
+    send_argv(fs, argc);
+    n_queued++;
+    if (rep[R_UNLISTED]->type == REDIS_REPLY_STRING) {
+        argc = 0, arg_str(fs, &argc, "DEL"), arg_str(fs, &argc, unlistedkey);
+        send_argv(fs, argc), n_queued++;
+    }
+    n_queued += send_gone(fs, seen, n_gone, &err);
     snprintf(key, sizeof(key), "%s:{meta}:version", fs->prefix);
     argc = 0, arg_str(fs, &argc, "INCR"), arg_str(fs, &argc, key), send_argv(fs, argc);
     n_queued++;
     if (redisAppendCommand(fs->rc, "EXEC") != REDIS_OK)
         fs->send_failed = 1;
+    if (err) {
+        /* MULTI and some commands are queued: the connection is out of
+         * step. */
+        fs->send_failed = 0;
+        disconnect(fs);
+        goto out;
+    }
     if ((err = check_sent(fs)))
         goto out;
     redisReply *exec = NULL;
     if (!(err = read_exec(fs, n_queued, &exec))) {
         *n_closed = k;
-        cache_after_close(fs, exec, forget_at, n_forget);
+        cache_after_close(fs, exec, n_gone);
         freeReplyObject(exec);
     } else {
         fs->cache_version = -1; /* the transaction may have run in part */
     }
-    goto out;
-discard:
-    /* MULTI and some commands are queued: the connection is out of step. */
-    fs->send_failed = 0;
-    disconnect(fs);
     goto out;
 nomem:
     err = fs_err(fs, DC_ERR_NOMEM, "out of memory closing a bucket");

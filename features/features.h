@@ -371,6 +371,20 @@ int dc_value_read_log(const void *log, size_t len, dc_value_scratch_t *scratch,
 int dc_value_compact_log(const void *log, size_t len, dc_value_scratch_t *scratch,
                          dc_buf_t *out);
 
+/* The newest event time of SKU record v (len bytes), which a bucket close
+ * reads of the SKUs that may have gone idle. DC_ERR_MALFORMED: v does not
+ * begin as a record. */
+int dc_value_record_seen(const void *v, size_t len, int64_t *seen);
+
+/* The SKUs a bucket close lists, with the end of each one's newest closed
+ * bucket with events (INT64_MIN: none), one string in the store
+ * (values.lua). dc_value_put_listed appends one (DC_ERR_INVAL: a name
+ * no SKU has; DC_ERR_NOMEM); dc_value_read_listed appends those of v (len
+ * bytes) to keys as dc_name_key_t, names pointing into v, in v's order,
+ * *n getting how many (DC_ERR_MALFORMED: v is not such a list). */
+int dc_value_put_listed(dc_buf_t *out, const char *sku, size_t len, int64_t end);
+int dc_value_read_listed(const void *v, size_t len, dc_buf_t *keys, size_t *n);
+
 /* ------------------------------------------------------------------------ */
 /* Closed buckets                                                           */
 /* ------------------------------------------------------------------------ */
@@ -489,9 +503,9 @@ int dc_featstore_flush(dc_featstore_t *fs, dc_featbatch_t *batch, dc_parts_t *pa
  * must be before it). Calling it again for the same start (after a crash)
  * returns the same SKUs and totals, and no more buckets than it closed.
  * Like a flush, a close is one optimistic transaction under WATCH of the
- * version key: it reads once for all its buckets the SKUs with events in
- * the buckets closed within sku.idle.ttl (the ends of their newest ones,
- * which it keeps up to date from the logs), sums each bucket's log into a
+ * version key: it reads once for all its buckets the SKUs it lists, with
+ * the ends of their newest closed buckets with events (one string, which
+ * it writes back whole, up to date from the logs), sums each bucket's log into a
  * snapshot key of every active SKU's row (kept until a flush acknowledges
  * the bucket), and deletes the records of SKUs idle for sku.idle.ttl of
  * event time at the last bucket's end, both by those buckets and by the

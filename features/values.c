@@ -678,6 +678,54 @@ int dc_value_compact_log(const void *log, size_t len, dc_value_scratch_t *sc, dc
     return sum_log(log, len, sc, &rows, &n_rows, out);
 }
 
+int dc_value_record_seen(const void *v, size_t len, int64_t *seen)
+{
+    size_t off = 1;
+    uint64_t s;
+
+    if (len < 2 || !get_uvar(v, len, &off, &s) || s > INT64_MAX)
+        return DC_ERR_MALFORMED;
+    *seen = (int64_t)s;
+    return DC_OK;
+}
+
+int dc_value_put_listed(dc_buf_t *out, const char *sku, size_t len, int64_t end)
+{
+    if (!len || len >= DC_SKU_MAX)
+        return DC_ERR_INVAL;
+    if (dc_buf_reserve(out, 1 + len))
+        return DC_ERR_NOMEM;
+    out->data[out->len++] = (uint8_t)len;
+    memcpy(out->data + out->len, sku, len);
+    out->len += len;
+    return put_uvar(out, end == INT64_MIN ? 0 : (uint64_t)end);
+}
+
+int dc_value_read_listed(const void *v, size_t len, dc_buf_t *keys, size_t *n)
+{
+    const uint8_t *p = v;
+    size_t off = 0;
+
+    *n = 0;
+    while (off < len) {
+        size_t sku_len = p[off++];
+        const char *sku = (const char *)p + off;
+        uint64_t end;
+        if (!sku_len || sku_len >= DC_SKU_MAX || sku_len > len - off)
+            return DC_ERR_MALFORMED;
+        off += sku_len;
+        if (!get_uvar(p, len, &off, &end) || end > INT64_MAX)
+            return DC_ERR_MALFORMED;
+        if (dc_buf_reserve(keys, sizeof(dc_name_key_t)))
+            return DC_ERR_NOMEM;
+        *(dc_name_key_t *)(void *)(keys->data + keys->len) =
+            dc_name_key(sku, sku_len, end ? (int64_t)end : INT64_MIN);
+        keys->len += sizeof(dc_name_key_t);
+        ++*n;
+    }
+    return DC_OK;
+}
+
 void dc_value_scratch_free(dc_value_scratch_t *sc)
 {
     dc_buf_free(&sc->items);

@@ -26,6 +26,16 @@
 -- A log grown past 1 MiB, and again past twice its last compacted size,
 -- is read by the next flush and SET compacted: one entry per SKU, of its
 -- sums and the union of its sketches (featstore.c, DC_LOG_COMPACT_MIN).
+--
+-- The SKUs the bucket closes list are one string (key
+-- PREFIX:{meta}:listed), which each close reads and writes whole, in byte
+-- order of the SKUs:
+--   listed  = u8 length, the SKU, uv end of its newest closed bucket with
+--             events (ms; 0 for none: its events all came after their
+--             bucket had closed)
+-- A flush APPENDs its SKUs with events in closed buckets only to
+-- PREFIX:{meta}:unlisted in the same form (end 0), for the next close to
+-- list.
 
 -- A sketch counts distinct users inside the slot or entry it belongs to,
 -- so a flush writes a SKU's users with the same MSET as its counts instead

@@ -46,6 +46,12 @@ feat_closed_reached() {
     [[ "$(redis-cli -p "$REDIS_PORT" hget 'dc:{meta}:clock' closed)" == "$(feat_expected_closed)" ]]
 }
 
+# feat_acked_reached: the buckets up to the watermark are closed and
+# delivered (a close's work is done).
+feat_acked_reached() {
+    [[ "$(redis-cli -p "$REDIS_PORT" hget 'dc:{meta}:clock' acked)" == "$(feat_expected_closed)" ]]
+}
+
 # feat_check [IDLE_TTL_MS]: compares every generated SKU's windows with the
 # recount; with the run's sku.idle.ttl, SKUs idle that long must be gone
 # (listed in $DC_TMP/gone).
@@ -71,4 +77,32 @@ feat_wait_exit() {
         sleep 0.1
     done
     return 1
+}
+
+# The varint at byte pos of s and the position after it (features/values.lua's
+# uv), for the scripts the tests run in Redis to read stored values.
+FEAT_LUA_UV="
+  local function uv(s, pos)
+    local v, mul = 0, 1
+    while true do
+      local b = string.byte(s, pos)
+      pos = pos + 1
+      if b < 128 then return v + b * mul, pos end
+      v, mul = v + (b - 128) * mul, mul * 128
+    end
+  end"
+
+# feat_listed: the SKUs a bucket close lists (dc:{meta}:listed, its format
+# in features/values.lua), one a line with the end of its newest closed
+# bucket with events (0: none), in the stored order.
+feat_listed() {
+    redis-cli -p "$REDIS_PORT" --raw eval "$FEAT_LUA_UV
+      local v, out, pos = redis.call('GET', KEYS[1]) or '', {}, 1
+      while pos <= #v do
+        local len = string.byte(v, pos)
+        local sku, at = string.sub(v, pos + 1, pos + len)
+        at, pos = uv(v, pos + 1 + len)
+        out[#out + 1] = sku .. ' ' .. string.format('%d', at)
+      end
+      return out" 1 'dc:{meta}:listed'
 }
