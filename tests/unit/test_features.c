@@ -908,6 +908,51 @@ static void test_values_log(void **state)
     dc_featbatch_destroy(b);
 }
 
+/* The listed SKUs' string (values.lua): each SKU with its end, 0 for none,
+ * read back as written, bytes as documented; anything else is malformed,
+ * and a record's newest event time is read from its second byte on. */
+static void test_values_listed(void **state)
+{
+    static const uint8_t want[] = {1, 'A', 0, 2, 'B', 'C', 0x80, 0x01};
+    char long_sku[DC_SKU_MAX];
+    dc_buf_t out = {0}, keys = {0};
+    const dc_name_key_t *k;
+    size_t n;
+    int64_t seen;
+    (void)state;
+
+    assert_int_equal(dc_value_put_listed(&out, "A", 1, INT64_MIN), DC_OK);
+    assert_int_equal(dc_value_put_listed(&out, "BC", 2, 128), DC_OK);
+    assert_int_equal(out.len, sizeof(want));
+    assert_memory_equal(out.data, want, sizeof(want));
+    memset(long_sku, 'x', sizeof(long_sku));
+    assert_int_equal(dc_value_put_listed(&out, long_sku, DC_SKU_MAX, 1), DC_ERR_INVAL);
+    assert_int_equal(dc_value_put_listed(&out, "", 0, 1), DC_ERR_INVAL);
+    assert_int_equal(out.len, sizeof(want));
+
+    assert_int_equal(dc_value_read_listed(out.data, out.len, &keys, &n), DC_OK);
+    assert_int_equal(n, 2);
+    k = (const dc_name_key_t *)(void *)keys.data;
+    assert_true(k[0].len == 1 && !memcmp(k[0].s, "A", 1) && k[0].value == INT64_MIN);
+    assert_true(k[1].len == 2 && !memcmp(k[1].s, "BC", 2) && k[1].value == 128);
+    /* Cut short in the name, in the varint; a name of length 0. */
+    keys.len = 0;
+    assert_int_equal(dc_value_read_listed(want, 4, &keys, &n), DC_ERR_MALFORMED);
+    assert_int_equal(dc_value_read_listed(want, 7, &keys, &n), DC_ERR_MALFORMED);
+    assert_int_equal(dc_value_read_listed((const uint8_t[]){0, 1}, 2, &keys, &n),
+                     DC_ERR_MALFORMED);
+    assert_int_equal(dc_value_read_listed(NULL, 0, &keys, &n), DC_OK);
+    assert_int_equal(n, 0);
+
+    assert_int_equal(dc_value_record_seen((const uint8_t[]){4, 0x80, 0x01, 9}, 4, &seen), DC_OK);
+    assert_int_equal(seen, 128);
+    assert_int_equal(dc_value_record_seen((const uint8_t[]){4}, 1, &seen), DC_ERR_MALFORMED);
+    assert_int_equal(dc_value_record_seen((const uint8_t[]){4, 0x80}, 2, &seen),
+                     DC_ERR_MALFORMED);
+    dc_buf_free(&out);
+    dc_buf_free(&keys);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -922,6 +967,7 @@ int main(void)
         cmocka_unit_test(test_batch_take),
         cmocka_unit_test(test_values_record),
         cmocka_unit_test(test_values_log),
+        cmocka_unit_test(test_values_listed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
