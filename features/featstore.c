@@ -57,6 +57,7 @@ struct dc_featstore_s {
     dc_buf_t log_in, log_out;     /* a compaction's log, and the compacted log */
     dc_buf_t names, sort_tmp;     /* a close's SKU lists, as sorted dc_name_key_t arrays */
     dc_buf_t listed;              /* the list of listed SKUs a close writes */
+    dc_buf_t zeros;               /* the names of a snapshot's rows of zeros */
     dc_buf_t gone;                /* the SKUs that leave the store at a close, by index */
     dc_buf_t key_text;            /* their records' keys, side by side */
     const char **argv;            /* one command's arguments */
@@ -335,6 +336,7 @@ void dc_featstore_destroy(dc_featstore_t *fs)
     dc_buf_free(&fs->names);
     dc_buf_free(&fs->sort_tmp);
     dc_buf_free(&fs->listed);
+    dc_buf_free(&fs->zeros);
     dc_buf_free(&fs->gone);
     dc_buf_free(&fs->key_text);
     free(fs->argv);
@@ -1352,44 +1354,83 @@ static void bucket_row(dc_bucket_t *out, const char *sku, size_t sku_len, const 
     s->users = users;
 }
 
-/* Turns a close snapshot into out. */
+/* The next name of a snapshot's zeros (see snapshot_t) after name (*len
+ * bytes, the one before; 0 at the start) from z (z_len bytes) at *off;
+ * 0 if z is cut short or the name is not a SKU's. */
+static int next_zero(const uint8_t *z, size_t z_len, size_t *off, char *name, size_t *len)
+{
+    size_t shared, suffix;
+
+    if (z_len - *off < 2)
+        return 0;
+    shared = z[*off], suffix = z[*off + 1];
+    *off += 2;
+    if (shared > *len || !(shared + suffix) || shared + suffix >= DC_SKU_MAX ||
+        suffix > z_len - *off)
+        return 0;
+    memcpy(name + shared, z + *off, suffix);
+    *off += suffix;
+    *len = shared + suffix;
+    return 1;
+}
+
+/* Turns a close snapshot into out: its rows with events and its zeros,
+ * merged in name order. */
 static int decode_snapshot(dc_featstore_t *fs, const char *data, size_t len, dc_bucket_t *out)
 {
+    static const int64_t zeros[11];
     msgpack_unpacked up;
-    size_t off = 0;
-    int err = DC_OK;
+    size_t off = 0, z_off = 0, z_len = 0, zero_len = 0, n_zeros = 0, i = 0;
+    const uint8_t *z = NULL;
+    char zero[DC_SKU_MAX];
+    int err = DC_OK, has_zero;
     const msgpack_object *rows;
-    size_t n;
 
     msgpack_unpacked_init(&up);
     if (msgpack_unpack_next(&up, data, len, &off) != MSGPACK_UNPACK_SUCCESS ||
-        up.data.type != MSGPACK_OBJECT_ARRAY || up.data.via.array.size != 2) {
+        up.data.type != MSGPACK_OBJECT_ARRAY || up.data.via.array.size < 2 ||
+        up.data.via.array.size > 3) {
         err = fs_err(fs, DC_ERR_MALFORMED, "close snapshot does not decode");
         goto out;
     }
     out->start = obj_i64(&up.data.via.array.ptr[0]);
     out->width = fs->lim.bucket_ms;
     rows = &up.data.via.array.ptr[1];
-    if (rows->type != MSGPACK_OBJECT_ARRAY) {
+    if (rows->type != MSGPACK_OBJECT_ARRAY ||
+        (up.data.via.array.size == 3 && up.data.via.array.ptr[2].type != MSGPACK_OBJECT_BIN)) {
         err = fs_err(fs, DC_ERR_MALFORMED, "close snapshot has no rows");
         goto out;
     }
-    n = rows->via.array.size;
-    if ((err = bucket_reserve(out, n)))
+    if (up.data.via.array.size == 3) {
+        z = (const uint8_t *)up.data.via.array.ptr[2].via.bin.ptr;
+        z_len = up.data.via.array.ptr[2].via.bin.size;
+        for (size_t at = 0; at + 1 < z_len; at += 2 + z[at + 1])
+            n_zeros++; /* as next_zero steps; it checks each */
+    }
+    if ((err = bucket_reserve(out, rows->via.array.size + n_zeros)))
         goto out;
-    for (size_t i = 0; i < n; i++) {
-        const msgpack_object *row = &rows->via.array.ptr[i];
+    has_zero = z && next_zero(z, z_len, &z_off, zero, &zero_len);
+    while (i < rows->via.array.size || has_zero) {
+        const msgpack_object *row = i < rows->via.array.size ? &rows->via.array.ptr[i] : NULL;
         const msgpack_object *f;
         int64_t v[11] = {0};
-        if (row->type != MSGPACK_OBJECT_ARRAY ||
-            (row->via.array.size != 1 && row->via.array.size != 13) ||
-            row->via.array.ptr[0].type != MSGPACK_OBJECT_STR ||
-            row->via.array.ptr[0].via.str.size >= DC_SKU_MAX) {
+        if (row && (row->type != MSGPACK_OBJECT_ARRAY ||
+                    (row->via.array.size != 1 && row->via.array.size != 13) ||
+                    row->via.array.ptr[0].type != MSGPACK_OBJECT_STR ||
+                    row->via.array.ptr[0].via.str.size >= DC_SKU_MAX)) {
             err = fs_err(fs, DC_ERR_MALFORMED, "close snapshot row %zu is malformed", i);
             goto out;
         }
-        f = row->via.array.ptr;
-        if (row->via.array.size == 1) { /* a row of zeros */
+        f = row ? row->via.array.ptr : NULL;
+        if (has_zero && (!row || dc_name_cmp(&(dc_name_key_t){0, zero, zero_len, 0},
+                                             &(dc_name_key_t){0, f[0].via.str.ptr,
+                                                              f[0].via.str.size, 0}) < 0)) {
+            bucket_row(out, zero, zero_len, zeros, 0);
+            has_zero = next_zero(z, z_len, &z_off, zero, &zero_len);
+            continue;
+        }
+        i++;
+        if (row->via.array.size == 1) { /* a row of zeros (snapshots before the zeros) */
             bucket_row(out, f[0].via.str.ptr, f[0].via.str.size, v, 0);
             continue;
         }
@@ -1397,6 +1438,8 @@ static int decode_snapshot(dc_featstore_t *fs, const char *data, size_t len, dc_
             v[j] = obj_i64(&f[1 + j]);
         bucket_row(out, f[0].via.str.ptr, f[0].via.str.size, v, obj_f64(&f[12]));
     }
+    if (z && z_off != z_len)
+        err = fs_err(fs, DC_ERR_MALFORMED, "close snapshot's zeros are malformed");
 out:
     msgpack_unpacked_destroy(&up);
     return err;
@@ -1443,15 +1486,20 @@ static int read_listed(dc_featstore_t *fs, const redisReply *r, const char *key,
 /* A close's snapshot of one bucket, packed at the end of fs->sbuf while
  * the rows go to out: MessagePack [start, [[sku, units, cancelled, views,
  * carts, removes, orders, revenue_e4, events, promo_events, price_n,
- * price_sum_e4, users]...]] over the bucket's active SKUs in name order,
- * the logged totals of those with events in the bucket and a row of zeros,
- * packed as [sku], for every other one: most active SKUs of a bucket have
- * no events in it. The rows' count is known at the end, so the array's
- * header is an array 32 filled in then. */
+ * price_sum_e4, users]...], zeros] over the bucket's active SKUs: the
+ * logged totals of those with events in the bucket in name order, and
+ * zeros, a bin of the names of the others, whose rows are all zeros. Most
+ * active SKUs of a bucket have no events in it, and a close keeps ten
+ * thousand of them in each bucket's snapshot: zeros holds them in name
+ * order, each as u8 bytes shared with the name before, u8 bytes after
+ * those, then those bytes. The rows' count is known at the end, so the
+ * array's header is an array 32 filled in then. */
 typedef struct {
     msgpack_packer pk;
     size_t from;     /* where the snapshot starts in fs->sbuf */
     size_t count_at; /* the rows' count in fs->sbuf */
+    uint32_t n_rows;
+    const dc_name_key_t *last_zero; /* the name zeros holds last */
     dc_bucket_t *out;
 } snapshot_t;
 
@@ -1463,8 +1511,11 @@ static int snapshot_begin(dc_featstore_t *fs, snapshot_t *sn, int64_t start, siz
 
     sn->out = out;
     sn->from = fs->sbuf.size;
+    sn->n_rows = 0;
+    sn->last_zero = NULL;
+    fs->zeros.len = 0;
     msgpack_packer_init(&sn->pk, &fs->sbuf, msgpack_sbuffer_write);
-    int failed = msgpack_pack_array(&sn->pk, 2) | msgpack_pack_int64(&sn->pk, start);
+    int failed = msgpack_pack_array(&sn->pk, 3) | msgpack_pack_int64(&sn->pk, start);
     sn->count_at = fs->sbuf.size;
     if (failed || msgpack_sbuffer_write(&fs->sbuf, array32, sizeof(array32)) ||
         bucket_reserve(out, n))
@@ -1474,42 +1525,60 @@ static int snapshot_begin(dc_featstore_t *fs, snapshot_t *sn, int64_t start, siz
     return DC_OK;
 }
 
-/* Adds the row of active SKU name: row's totals, or zeros (row NULL). */
+/* Adds the row of active SKU name: row's totals, or zeros (row NULL);
+ * name stays until snapshot_end(). */
 static int snapshot_row(dc_featstore_t *fs, snapshot_t *sn, const dc_name_key_t *name,
                         const dc_log_row_t *row)
 {
     static const int64_t zeros[11];
-    int failed;
+    int failed = 0;
 
     if (name->len >= DC_SKU_MAX)
         return fs_err(fs, DC_ERR_MALFORMED, "a bucket log holds \"%.64s...\", longer than "
                       "any SKU", name->s);
-    failed = msgpack_pack_array(&sn->pk, row ? 13 : 1) |
-             msgpack_pack_str(&sn->pk, name->len) |
-             msgpack_pack_str_body(&sn->pk, name->s, name->len);
     if (!row) {
+        const dc_name_key_t *last = sn->last_zero;
+        size_t shared = 0;
+        while (last && shared < last->len && shared < name->len &&
+               last->s[shared] == name->s[shared])
+            shared++;
+        if (dc_buf_reserve(&fs->zeros, 2 + name->len - shared))
+            return fs_err(fs, DC_ERR_NOMEM, "out of memory closing a bucket");
+        fs->zeros.data[fs->zeros.len++] = (uint8_t)shared;
+        fs->zeros.data[fs->zeros.len++] = (uint8_t)(name->len - shared);
+        memcpy(fs->zeros.data + fs->zeros.len, name->s + shared, name->len - shared);
+        fs->zeros.len += name->len - shared;
+        sn->last_zero = name;
         bucket_row(sn->out, name->s, name->len, zeros, 0);
-    } else {
-        const dc_bucket_delta_t *d = &row->d;
-        int64_t f[11] = {d->units,  d->cancelled,    d->views,  d->carts,
-                         d->removes, d->orders,      d->revenue_e4, d->events,
-                         d->promo_events, d->price_n, d->price_sum_e4};
-        for (int j = 0; j < 11; j++)
-            failed |= msgpack_pack_int64(&sn->pk, f[j]);
-        failed |= msgpack_pack_int64(&sn->pk, (int64_t)row->users);
-        bucket_row(sn->out, name->s, name->len, f, row->users);
+        return DC_OK;
     }
+    const dc_bucket_delta_t *d = &row->d;
+    int64_t f[11] = {d->units,  d->cancelled,    d->views,  d->carts,
+                     d->removes, d->orders,      d->revenue_e4, d->events,
+                     d->promo_events, d->price_n, d->price_sum_e4};
+    failed = msgpack_pack_array(&sn->pk, 13) | msgpack_pack_str(&sn->pk, name->len) |
+             msgpack_pack_str_body(&sn->pk, name->s, name->len);
+    for (int j = 0; j < 11; j++)
+        failed |= msgpack_pack_int64(&sn->pk, f[j]);
+    failed |= msgpack_pack_int64(&sn->pk, (int64_t)row->users);
+    bucket_row(sn->out, name->s, name->len, f, row->users);
+    sn->n_rows++;
     return failed ? fs_err(fs, DC_ERR_NOMEM, "out of memory closing a bucket") : DC_OK;
 }
 
-/* Ends the snapshot: the rows' count goes into the array's header. */
-static void snapshot_end(dc_featstore_t *fs, const snapshot_t *sn)
+/* Ends the snapshot: the rows' count goes into the array's header, and
+ * the zeros follow the rows. */
+static int snapshot_end(dc_featstore_t *fs, snapshot_t *sn)
 {
-    uint32_t n = (uint32_t)sn->out->n_skus;
+    uint32_t n = sn->n_rows;
     uint8_t *at = (uint8_t *)fs->sbuf.data + sn->count_at + 1;
 
     at[0] = (uint8_t)(n >> 24), at[1] = (uint8_t)(n >> 16);
     at[2] = (uint8_t)(n >> 8), at[3] = (uint8_t)n;
+    if (msgpack_pack_bin(&sn->pk, fs->zeros.len) ||
+        msgpack_pack_bin_body(&sn->pk, fs->zeros.data, fs->zeros.len))
+        return fs_err(fs, DC_ERR_NOMEM, "out of memory closing a bucket");
+    return DC_OK;
 }
 
 /* The keys of the records of the listed SKUs l[idx[i]] for i in
@@ -1809,9 +1878,8 @@ static int close_once(dc_featstore_t *fs, int64_t start, int n, dc_bucket_t *out
                 err = snapshot_row(fs, &sn, &merged[n_merged], row);
             n_merged++;
         }
-        if (err)
+        if (err || (err = snapshot_end(fs, &sn)))
             goto fail;
-        snapshot_end(fs, &sn);
         snap_from[b] = sn.from;
         snap_to[b] = fs->sbuf.size;
         dc_name_key_t *swap = seen;
