@@ -1031,34 +1031,31 @@ static int read_and_merge(dc_featstore_t *fs, const dc_featbatch_t *batch, dc_pa
     return err;
 }
 
-/* Queues "APPEND key" of the SKUs of the flush's entries that put nothing
- * in an open bucket's log, as listed SKUs without a bucket
- * (dc_value_put_listed). A close lists the SKUs of its buckets' logs, and
- * finds those gone idle among the SKUs it listed before; these SKUs'
- * events all went to closed buckets (late), so without this a SKU with
- * only such events would keep its record for ever. The next close merges
- * them into its list, in no bucket: late events count in the windows, not
- * in the buckets. */
-static int send_unlogged(dc_featstore_t *fs, const dc_featbatch_t *batch, const char *key,
-                         size_t *n_queued)
+/* Queues "SADD key sku..." over the SKUs of the flush's entries that put
+ * nothing in an open bucket's log, in chunks. A close lists the SKUs of
+ * its buckets' logs, and finds those gone idle among the SKUs it listed
+ * before; these SKUs' events all went to closed buckets (late), so without
+ * this a SKU with only such events would keep its record for ever. The
+ * next close lists them, in no bucket: late events count in the windows,
+ * not in the buckets. A set holds each SKU once, however many flushes
+ * come before that close. */
+static void send_unlogged(dc_featstore_t *fs, const dc_featbatch_t *batch, const char *key,
+                          size_t *n_queued)
 {
-    size_t argc = 0;
+    size_t i = 0;
 
-    fs->listed.len = 0;
-    for (size_t i = 0; i < fs->n_ents; i++)
-        if (!fs->ents[i].logged) {
-            const char *sku = dc_featbatch_sku(batch, fs->ents[i].sku)->sku;
-            if (dc_value_put_listed(&fs->listed, sku, strlen(sku), INT64_MIN))
-                return fs_err(fs, DC_ERR_NOMEM, "out of memory flushing");
+    while (i < fs->n_ents) {
+        size_t argc = 0;
+        arg_str(fs, &argc, "SADD");
+        arg_str(fs, &argc, key);
+        for (; i < fs->n_ents && argc < 2 + DC_STORE_CHUNK; i++)
+            if (!fs->ents[i].logged)
+                arg_str(fs, &argc, dc_featbatch_sku(batch, fs->ents[i].sku)->sku);
+        if (argc > 2) {
+            send_argv(fs, argc);
+            ++*n_queued;
         }
-    if (!fs->listed.len)
-        return DC_OK;
-    arg_str(fs, &argc, "APPEND");
-    arg_str(fs, &argc, key);
-    arg(fs, &argc, fs->listed.data, fs->listed.len);
-    send_argv(fs, argc);
-    ++*n_queued;
-    return DC_OK;
+    }
 }
 
 /* Sends the rest of the transaction read_and_merge() opened: the SKUs
@@ -1071,13 +1068,11 @@ static int send_commit(dc_featstore_t *fs, const dc_featbatch_t *batch, dc_parts
     char key[DC_KEY_PREFIX_MAX + 64];
     size_t argc;
     int64_t oldest_bucket = INT64_MAX;
-    int err;
 
     ++*ncmd; /* MULTI */
     if (batch) {
         snprintf(key, sizeof(key), "%s:{meta}:unlisted", fs->prefix);
-        if ((err = send_unlogged(fs, batch, key, n_queued)))
-            return err;
+        send_unlogged(fs, batch, key, n_queued);
     }
     /* Each open bucket's deltas go to the end of its log, which its close
      * sums; a compacted log replaces it. */
@@ -1483,6 +1478,24 @@ static int read_listed(dc_featstore_t *fs, const redisReply *r, const char *key,
     return err ? fs_err(fs, err, "out of memory closing a bucket") : DC_OK;
 }
 
+/* Appends the SKUs of set reply r of key (send_unlogged) to fs->names,
+ * without a bucket; *n gets how many. */
+static int read_unlisted(dc_featstore_t *fs, const redisReply *r, const char *key, size_t *n)
+{
+    for (*n = 0; *n < r->elements; ++*n) {
+        const redisReply *e = r->element[*n];
+        if (e->type != REDIS_REPLY_STRING || !e->len || e->len >= DC_SKU_MAX)
+            return fs_err(fs, DC_ERR_MALFORMED, "redis key %s holds a value of another format",
+                          key);
+        if (dc_buf_reserve(&fs->names, sizeof(dc_name_key_t)))
+            return fs_err(fs, DC_ERR_NOMEM, "out of memory closing a bucket");
+        *(dc_name_key_t *)(void *)(fs->names.data + fs->names.len) =
+            dc_name_key(e->str, e->len, INT64_MIN);
+        fs->names.len += sizeof(dc_name_key_t);
+    }
+    return DC_OK;
+}
+
 /* A close's snapshot of one bucket, packed at the end of fs->sbuf while
  * the rows go to out: MessagePack [start, [[sku, units, cancelled, views,
  * carts, removes, orders, revenue_e4, events, promo_events, price_n,
@@ -1717,8 +1730,9 @@ enum {
 static int close_replies_ok(redisReply **rep, int n)
 {
     for (int i = R_SNAP; i < R_LOG + n; i++)
-        if (i >= R_LISTED ? rep[i]->type != REDIS_REPLY_STRING && rep[i]->type != REDIS_REPLY_NIL
-                          : rep[i]->type != REDIS_REPLY_ARRAY)
+        if (i == R_LISTED || i >= R_LOG
+                ? rep[i]->type != REDIS_REPLY_STRING && rep[i]->type != REDIS_REPLY_NIL
+                : rep[i]->type != REDIS_REPLY_ARRAY)
             return 0;
     return rep[R_SNAP]->elements == (size_t)n;
 }
@@ -1764,7 +1778,8 @@ static int close_once(dc_featstore_t *fs, int64_t start, int n, dc_bucket_t *out
     argc = 0, arg_str(fs, &argc, "HMGET"), arg_str(fs, &argc, key);
     arg_str(fs, &argc, "closed"), send_argv(fs, argc);
     argc = 0, arg_str(fs, &argc, "GET"), arg_str(fs, &argc, listedkey), send_argv(fs, argc);
-    argc = 0, arg_str(fs, &argc, "GET"), arg_str(fs, &argc, unlistedkey), send_argv(fs, argc);
+    argc = 0, arg_str(fs, &argc, "SMEMBERS"), arg_str(fs, &argc, unlistedkey);
+    send_argv(fs, argc);
     for (int b = 0; b < n; b++) {
         argc = 0, arg_str(fs, &argc, "GET"), arg_str(fs, &argc, logkey[b]);
         send_argv(fs, argc);
@@ -1817,7 +1832,7 @@ static int close_once(dc_featstore_t *fs, int64_t start, int n, dc_bucket_t *out
     size_t n_listed, n_unlisted, n_logged = 0;
     fs->names.len = 0;
     if ((err = read_listed(fs, rep[R_LISTED], listedkey, &n_listed)) ||
-        (err = read_listed(fs, rep[R_UNLISTED], unlistedkey, &n_unlisted)))
+        (err = read_unlisted(fs, rep[R_UNLISTED], unlistedkey, &n_unlisted)))
         goto fail;
     for (int b = 0; b < k; b++)
         if (rep[R_LOG + b]->type == REDIS_REPLY_STRING)
@@ -1915,7 +1930,7 @@ static int close_once(dc_featstore_t *fs, int64_t start, int n, dc_bucket_t *out
     }
     send_argv(fs, argc);
     n_queued++;
-    if (rep[R_UNLISTED]->type == REDIS_REPLY_STRING) {
+    if (rep[R_UNLISTED]->elements) {
         argc = 0, arg_str(fs, &argc, "DEL"), arg_str(fs, &argc, unlistedkey);
         send_argv(fs, argc), n_queued++;
     }

@@ -33,9 +33,6 @@
 --   listed  = u8 length, the SKU, uv end of its newest closed bucket with
 --             events (ms; 0 for none: its events all came after their
 --             bucket had closed)
--- A flush APPENDs its SKUs with events in closed buckets only to
--- PREFIX:{meta}:unlisted in the same form (end 0), for the next close to
--- list.
 
 -- A sketch counts distinct users inside the slot or entry it belongs to,
 -- so a flush writes a SKU's users with the same MSET as its counts instead
