@@ -1417,9 +1417,10 @@ static int decode_snapshot(dc_featstore_t *fs, const char *data, size_t len, dc_
             goto out;
         }
         f = row ? row->via.array.ptr : NULL;
-        if (has_zero && (!row || dc_name_cmp(&(dc_name_key_t){0, zero, zero_len, 0},
-                                             &(dc_name_key_t){0, f[0].via.str.ptr,
-                                                              f[0].via.str.size, 0}) < 0)) {
+        dc_name_key_t zero_key = dc_name_key(zero, zero_len, 0);
+        dc_name_key_t row_key = row ? dc_name_key(f[0].via.str.ptr, f[0].via.str.size, 0)
+                                    : zero_key;
+        if (has_zero && (!row || dc_name_cmp(&zero_key, &row_key) < 0)) {
             bucket_row(out, zero, zero_len, zeros, 0);
             has_zero = next_zero(z, z_len, &z_off, zero, &zero_len);
             continue;
@@ -1442,8 +1443,8 @@ out:
 
 /* Puts the names a[0 .. n) in byte order, each once (a name listed twice
  * keeps its newest end); returns how many are left. The list a close
- * wrote is in order already; one an upgrade wrote, and the names the
- * flushes appended, may not be. tmp has room for n names. */
+ * wrote is in order already; one an upgrade wrote, and a set's members,
+ * may not be. tmp has room for n names. */
 static size_t sorted_unique(dc_name_key_t *a, dc_name_key_t *tmp, size_t n)
 {
     size_t i = 1, out = 0;
@@ -1605,12 +1606,14 @@ static int record_args(dc_featstore_t *fs, const dc_name_key_t *l, const size_t 
 
     fs->key_text.len = 0;
     for (size_t i = from; i < to; i++)
-        if (dc_buf_printf(&fs->key_text, "%s:{%.*s}:f", fs->prefix, (int)l[idx[i]].len,
-                          l[idx[i]].s))
+        if (dc_buf_append(&fs->key_text, fs->prefix, prefix_len) ||
+            dc_buf_append(&fs->key_text, ":{", 2) ||
+            dc_buf_append(&fs->key_text, l[idx[i]].s, l[idx[i]].len) ||
+            dc_buf_append(&fs->key_text, "}:f", 3))
             return fs_err(fs, DC_ERR_NOMEM, "out of memory closing a bucket");
     key = fs->key_text.data;
     for (size_t i = from; i < to; i++) {
-        size_t len = prefix_len + 5 + l[idx[i]].len; /* ":{", "}:f" */
+        size_t len = prefix_len + 5 + l[idx[i]].len;
         arg(fs, argc, key, len);
         key += len;
     }
