@@ -92,13 +92,17 @@ upgraded() {
         dc_fail "the upgrade left the sorted set of listed SKUs, or named no format"
 }
 
-# Format 2: reading it (any command that connects) upgrades it.
+# Format 2: reading it (any command that connects) upgrades it. A SKU
+# whose events were all late was listed at -inf: it stays listed, without
+# a bucket.
 redis-cli -p "$REDIS_PORT" hset 'dc:{meta}:clock' format 2 >/dev/null
 to_sorted_set
+redis-cli -p "$REDIS_PORT" zadd 'dc:{meta}:last' -inf LATE-ONLY >/dev/null
+{ cat "$DC_TMP/listed"; echo "LATE-ONLY 0"; } | sort >"$DC_TMP/listed2"
 sku=$(sed -n '1s/ .*//p' "$DC_TMP/listed")
 "$DC_BIN" features -X redis.port="$REDIS_PORT" "$sku" >/dev/null 2>"$DC_TMP/upgrade2.log" ||
     dc_fail "features on the format-2 store failed: $(cat "$DC_TMP/upgrade2.log")"
-upgraded "$DC_TMP/upgrade2.log" 0 "$DC_TMP/listed"
+upgraded "$DC_TMP/upgrade2.log" 0 "$DC_TMP/listed2"
 
 # Format 1, as the demandcast before that wrote it: also each record
 # without its newest event time (the varint after its first byte,
@@ -106,6 +110,7 @@ upgraded "$DC_TMP/upgrade2.log" 0 "$DC_TMP/listed"
 # no format in the clock. Upgraded, the records are byte for byte as
 # before, the set gone.
 snapshot | grep ':f ' >"$DC_TMP/records"
+cp "$DC_TMP/listed2" "$DC_TMP/listed"
 to_sorted_set
 redis-cli -p "$REDIS_PORT" eval "$FEAT_LUA_UV
   for _, key in ipairs(redis.call('KEYS', 'dc:{*}:f')) do
