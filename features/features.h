@@ -505,13 +505,14 @@ int dc_featstore_flush(dc_featstore_t *fs, dc_featbatch_t *batch, dc_parts_t *pa
  * Like a flush, a close is one optimistic transaction under WATCH of the
  * version key: it reads once for all its buckets the SKUs it lists, with
  * the ends of their newest closed buckets with events (one string, which
- * it writes back whole, up to date from the logs), sums each bucket's log into a
- * snapshot key of every active SKU's row (kept until a flush acknowledges
- * the bucket), and deletes the records of SKUs idle for sku.idle.ttl of
- * event time at the last bucket's end, both by those buckets and by the
- * newest events stored. What a bucket lists depends on the events only:
- * closing n buckets at once gives what n closes one by one give, and a
- * flush that stores later events before a close changes nothing. */
+ * it writes back whole, up to date from the logs), sums each bucket's log
+ * into a snapshot key of every active SKU's row (kept until a flush
+ * acknowledges the bucket), and deletes the records of SKUs idle for
+ * sku.idle.ttl of event time at the last bucket's end, both by those
+ * buckets and by the newest events stored. What a bucket lists depends on
+ * the events only: closing n buckets at once gives what n closes one by
+ * one give, and a flush that stores later events before a close changes
+ * nothing. */
 #define DC_CLOSES_MAX 16
 int dc_featstore_close_buckets(dc_featstore_t *fs, int64_t start, int n, dc_bucket_t *out,
                                int *n_closed);
