@@ -1417,10 +1417,13 @@ static int decode_snapshot(dc_featstore_t *fs, const char *data, size_t len, dc_
             goto out;
         }
         f = row ? row->via.array.ptr : NULL;
-        dc_name_key_t zero_key = dc_name_key(zero, zero_len, 0);
-        dc_name_key_t row_key = row ? dc_name_key(f[0].via.str.ptr, f[0].via.str.size, 0)
-                                    : zero_key;
-        if (has_zero && (!row || dc_name_cmp(&zero_key, &row_key) < 0)) {
+        int zero_first = has_zero;
+        if (has_zero && row) {
+            dc_name_key_t a = dc_name_key(zero, zero_len, 0);
+            dc_name_key_t b = dc_name_key(f[0].via.str.ptr, f[0].via.str.size, 0);
+            zero_first = dc_name_cmp(&a, &b) < 0;
+        }
+        if (zero_first) {
             bucket_row(out, zero, zero_len, zeros, 0);
             has_zero = next_zero(z, z_len, &z_off, zero, &zero_len);
             continue;
