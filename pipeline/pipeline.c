@@ -50,13 +50,22 @@ struct dc_pipeline_s {
     double last_flush, last_log, retry_at, backoff; /* last_flush: when the last one started */
 
     /* The job in flight: a flush and the closes after it, or closes only.
-     * Between job_start() and flush_join() its thread owns job.batch,
-     * job.parts, job.closed and the store (fs). */
+     * Between job_start() and flush_join() the worker thread owns
+     * job.batch, job.parts, job.closed and the store (fs). One worker runs
+     * every job of the pipeline's life: its malloc arena, the store's
+     * buffers and the close rows stay warm from job to job, where a thread
+     * a job would take whichever arena came free and fault pages in again.
+     * lock and cond guard pending, finished and quit. */
     struct {
         pthread_t thread;
+        int has_thread;        /* the worker runs (else jobs run on the loop) */
+        pthread_mutex_t lock;
+        pthread_cond_t cond;
+        int pending;           /* started, the worker has not taken it up yet */
+        int quit;              /* the worker is to end */
         int closes_only;       /* no flush: closes by the clock of the last one */
         int running;           /* started, not joined */
-        atomic_int finished;   /* its thread is done: joining will not wait */
+        atomic_int finished;   /* the job is done: joining will not wait */
         int done;              /* joined, result not taken in */
         int failed;            /* failed: sent again before anything newer */
         dc_featbatch_t *batch; /* the batch it applies */
@@ -104,6 +113,8 @@ dc_pipeline_t *dc_pipeline_new(const dc_conf_t *conf, const dc_limits_t *lim,
     pl->delivered_until = INT64_MIN;
     pl->acked_until = INT64_MIN;
     pl->last_flush = pl->last_log = dc_monotonic_s();
+    pthread_mutex_init(&pl->job.lock, NULL);
+    pthread_cond_init(&pl->job.cond, NULL);
     if (!(pl->codec = dc_codec_new(conf, errstr, errstr_size)))
         goto fail;
     /* Both batches take a flush's events without moving their arrays. */
@@ -161,6 +172,15 @@ void dc_pipeline_destroy(dc_pipeline_t *pl)
     if (!pl)
         return;
     flush_join(pl);
+    if (pl->job.has_thread) {
+        pthread_mutex_lock(&pl->job.lock);
+        pl->job.quit = 1;
+        pthread_cond_broadcast(&pl->job.cond);
+        pthread_mutex_unlock(&pl->job.lock);
+        pthread_join(pl->job.thread, NULL);
+    }
+    pthread_cond_destroy(&pl->job.cond);
+    pthread_mutex_destroy(&pl->job.lock);
     dc_codec_destroy(pl->codec);
     dc_featbatch_destroy(pl->batch);
     dc_parts_destroy(pl->parts);
@@ -250,9 +270,9 @@ static int64_t ack_until(int64_t delivered, int64_t closed_until)
     return closed_until == INT64_MIN ? INT64_MIN : delivered;
 }
 
-static void *flush_thread(void *arg)
+/* Runs the job started last. */
+static void run_job(dc_pipeline_t *pl)
 {
-    dc_pipeline_t *pl = arg;
     dc_flush_result_t *res = &pl->job.res;
     double cpu0 = dc_thread_cpu_s();
 
@@ -284,7 +304,27 @@ static void *flush_thread(void *arg)
         }
     }
     pl->job.close_cpu_s = dc_thread_cpu_s() - cpu0;
-    atomic_store(&pl->job.finished, 1);
+}
+
+/* The worker: each job as it is started, until told to quit. */
+static void *flush_thread(void *arg)
+{
+    dc_pipeline_t *pl = arg;
+
+    pthread_mutex_lock(&pl->job.lock);
+    for (;;) {
+        while (!pl->job.pending && !pl->job.quit)
+            pthread_cond_wait(&pl->job.cond, &pl->job.lock);
+        if (!pl->job.pending)
+            break;
+        pl->job.pending = 0;
+        pthread_mutex_unlock(&pl->job.lock);
+        run_job(pl);
+        pthread_mutex_lock(&pl->job.lock);
+        atomic_store(&pl->job.finished, 1);
+        pthread_cond_broadcast(&pl->job.cond);
+    }
+    pthread_mutex_unlock(&pl->job.lock);
     return NULL;
 }
 
@@ -301,7 +341,10 @@ static void flush_join(dc_pipeline_t *pl)
     if (!pl->job.running)
         return;
     double t0 = dc_monotonic_s();
-    pthread_join(pl->job.thread, NULL);
+    pthread_mutex_lock(&pl->job.lock);
+    while (!atomic_load(&pl->job.finished))
+        pthread_cond_wait(&pl->job.cond, &pl->job.lock);
+    pthread_mutex_unlock(&pl->job.lock);
     double waited = dc_monotonic_s() - t0;
     pl->stats.flush_wait_s += waited;
     dc_metric_add(pl->m_flush_wait, waited);
@@ -315,11 +358,17 @@ static void job_start(dc_pipeline_t *pl)
     pl->job.delivered = pl->delivered_until;
     pl->job.closed_until = pl->closed_until;
     atomic_store(&pl->job.finished, 0);
-    if (pthread_create(&pl->job.thread, NULL, flush_thread, pl)) {
-        flush_thread(pl); /* no thread to be had: the loop waits for it instead */
+    if (!pl->job.has_thread)
+        pl->job.has_thread = !pthread_create(&pl->job.thread, NULL, flush_thread, pl);
+    if (!pl->job.has_thread) {
+        run_job(pl); /* no thread to be had: the loop waits for it instead */
         pl->job.done = 1;
         return;
     }
+    pthread_mutex_lock(&pl->job.lock);
+    pl->job.pending = 1;
+    pthread_cond_broadcast(&pl->job.cond);
+    pthread_mutex_unlock(&pl->job.lock);
     pl->job.running = 1;
 }
 
