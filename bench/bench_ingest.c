@@ -321,7 +321,8 @@ typedef struct {
 } pass_t;
 
 /* What the batch pass does where a flush would start: the batch's deltas
- * are worked out (the flush thread's share of the batch), then dropped. */
+ * are worked out (grouping: the flush thread's first step, or the loop's
+ * while a flush runs), then dropped. */
 static void flush_batch(pass_t *ps)
 {
     if (dc_featbatch_group(ps->batch))
@@ -669,8 +670,10 @@ int main(int argc, char **argv)
      * this end a small share of it, as in a stream that goes on. */
     printf("drain:                    %10.0f %% of the pipeline pass, from the last event read "
            "until the store holds them all (median)\n", bench_median(drain, runs) * 100);
-    printf("flushes:                  %10lld (%.0f events per flush, last run)\n",
-           (long long)st.flushes, st.flushes ? (double)st.events_out / (double)st.flushes : 0.0);
+    printf("flushes:                  %10lld (%.0f events per flush, %lld batches grouped by "
+           "the input while a flush ran, last run)\n",
+           (long long)st.flushes, st.flushes ? (double)st.events_out / (double)st.flushes : 0.0,
+           (long long)st.grouped_ahead);
     printf("redis commands per event: %10.4f (INFO commandstats: %lld calls for %llu events)\n",
            (double)calls / (double)n, calls, (unsigned long long)n);
     printf("redis commands per event: %10.4f (counted by the flushes)\n",

@@ -4,7 +4,8 @@
  *
  * Adding an event (the consumer thread, once per event) only finds its SKU
  * and appends a compact copy of the event. The deltas are worked out by
- * dc_featbatch_group() (the flush thread), one SKU's events after another:
+ * dc_featbatch_group() (the flush thread, or the consumer thread while it
+ * waits for the flush before), one SKU's events after another:
  * a SKU's slots, buckets and users are then the few last elements of their
  * pools, in cache. Summing each event into its SKU's deltas as it comes
  * would chase chains through pools of megabytes instead: several cache

@@ -387,10 +387,20 @@ static int flush_start(dc_pipeline_t *pl, int again)
         pl->rejects_pending = 0;
         if ((err = dc_parts_copy(pl->job.parts, pl->parts)))
             return dc_seterr(pl->errstr, sizeof(pl->errstr), err, "out of memory");
-        /* The job's batch is empty (taken in or dropped); only it is ever
-         * grouped, so its grouping space stays warm from job to job. */
-        if ((err = dc_featbatch_take(pl->job.batch, pl->batch)))
+        /* The job's batch is empty (taken in or dropped). A batch the loop
+         * grouped while the last job ran (see flush()) becomes the job's as
+         * it is; any other moves its events into the job's batch, whose
+         * grouping space stays warm from job to job. */
+        if (dc_featbatch_events(pl->job.batch) || dc_featbatch_grouped(pl->job.batch))
+            return dc_seterr(pl->errstr, sizeof(pl->errstr), DC_ERR_INVAL,
+                             "the job's batch is not empty");
+        if (dc_featbatch_grouped(pl->batch)) {
+            dc_featbatch_t *empty = pl->job.batch;
+            pl->job.batch = pl->batch;
+            pl->batch = empty;
+        } else if ((err = dc_featbatch_take(pl->job.batch, pl->batch))) {
             return dc_seterr(pl->errstr, sizeof(pl->errstr), err, "the job's batch is not empty");
+        }
     }
     pl->job.t0 = pl->last_flush = dc_monotonic_s();
     job_start(pl);
@@ -492,6 +502,16 @@ static int flush(dc_pipeline_t *pl, int wait)
 {
     int err;
 
+    /* While a job runs, this thread groups the batch (its job's first
+     * step) rather than wait idle: the worker sets the pace of a busy
+     * pipeline. A grouped batch takes no more events; it is the next job's
+     * (or dropped with a failed flush's batch). */
+    if (flush_busy(pl) && dc_featbatch_events(pl->batch) && !dc_featbatch_grouped(pl->batch)) {
+        if (dc_featbatch_group(pl->batch))
+            return dc_seterr(pl->errstr, sizeof(pl->errstr), DC_ERR_NOMEM,
+                             "out of memory grouping a batch");
+        pl->stats.grouped_ahead++;
+    }
     if ((err = flush_finish(pl)))
         return err;
     if (pl->job.failed && ((err = flush_start(pl, 1)) || (err = flush_finish(pl))))

@@ -25,7 +25,8 @@
  *
  * A flush, and the bucket closes it makes possible, run on a thread of their
  * own while the loop decodes the next batch (at most one in flight; a full
- * batch waits for it), so Redis and decoding overlap. Everything else, the
+ * batch waits for it, grouped by the loop meanwhile), so Redis and decoding
+ * overlap. Everything else, the
  * sinks included, runs on the thread of dc_pipeline_run(), and so must every
  * function here.
  */
@@ -161,6 +162,9 @@ typedef struct {
     /* Wall seconds the loop stood still until a flush or closes in flight
      * finished (a full batch, a retry, a rebalance, the drain). */
     double flush_wait_s;
+    /* Batches the loop grouped itself while the job before ran, sparing
+     * the flush thread that step. */
+    int64_t grouped_ahead;
 } dc_pipeline_stats_t;
 
 void dc_pipeline_stats(const dc_pipeline_t *pl, dc_pipeline_stats_t *stats);
