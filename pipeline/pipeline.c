@@ -630,7 +630,7 @@ static int process(dc_pipeline_t *pl, const dc_srcmsg_t *msg)
     dc_part_t *part = dc_parts_find(pl->parts, msg->topic, msg->partition);
     const dc_click_t *click;
     const dc_order_t *order;
-    int64_t ts;
+    int64_t ts = INT64_MIN; /* set once the message is valid */
     int err, late;
 
     if (!part)
