@@ -391,16 +391,17 @@ static int flush_start(dc_pipeline_t *pl, int again)
          * grouped while the last job ran (see flush()) becomes the job's as
          * it is; any other moves its events into the job's batch, whose
          * grouping space stays warm from job to job. */
-        if (dc_featbatch_events(pl->job.batch) || dc_featbatch_grouped(pl->job.batch))
-            return dc_seterr(pl->errstr, sizeof(pl->errstr), DC_ERR_INVAL,
-                             "the job's batch is not empty");
-        if (dc_featbatch_grouped(pl->batch)) {
+        if (!dc_featbatch_grouped(pl->batch)) {
+            err = dc_featbatch_take(pl->job.batch, pl->batch);
+        } else if (dc_featbatch_events(pl->job.batch) || dc_featbatch_grouped(pl->job.batch)) {
+            err = DC_ERR_INVAL;
+        } else {
             dc_featbatch_t *empty = pl->job.batch;
             pl->job.batch = pl->batch;
             pl->batch = empty;
-        } else if ((err = dc_featbatch_take(pl->job.batch, pl->batch))) {
-            return dc_seterr(pl->errstr, sizeof(pl->errstr), err, "the job's batch is not empty");
         }
+        if (err)
+            return dc_seterr(pl->errstr, sizeof(pl->errstr), err, "the job's batch is not empty");
     }
     pl->job.t0 = pl->last_flush = dc_monotonic_s();
     job_start(pl);

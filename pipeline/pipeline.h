@@ -26,9 +26,8 @@
  * A flush, and the bucket closes it makes possible, run on a thread of their
  * own while the loop decodes the next batch (at most one in flight; a full
  * batch waits for it, grouped by the loop meanwhile), so Redis and decoding
- * overlap. Everything else, the
- * sinks included, runs on the thread of dc_pipeline_run(), and so must every
- * function here.
+ * overlap. Everything else, the sinks included, runs on the thread of
+ * dc_pipeline_run(), and so must every function here.
  */
 #ifndef DC_PIPELINE_H
 #define DC_PIPELINE_H
