@@ -8,13 +8,15 @@
  * writes for a while (CLIENT PAUSE WRITE): the flush that batch starts
  * cannot commit before the loop has read the whole next batch, so every
  * batch after the first is grouped ahead. Every SKU's 7-day window and the
- * closed buckets' totals must equal a recount of the events delivered.
+ * closed buckets' totals must equal a recount of the events delivered. The
+ * flush thread goes by the name operators see in `top -H`, dc-flush.
  * Run by run-c.sh (DC_REDIS_PORT). */
 #include "pipeline/pipeline.h"
 #include "tests/integration/it_report.h"
 
 #include <hiredis/hiredis.h>
 
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +40,28 @@ typedef struct {
 typedef struct {
     int64_t views, carts, buckets;
 } closed_t;
+
+/* Whether a thread of this process is named name (as `top -H` shows it;
+ * /proc ends the name with a newline). */
+static int has_thread(const char *name)
+{
+    DIR *dir = opendir("/proc/self/task");
+    struct dirent *d;
+    int found = 0;
+
+    while (dir && !found && (d = readdir(dir))) {
+        char path[300], comm[32] = "";
+        snprintf(path, sizeof(path), "/proc/self/task/%s/comm", d->d_name);
+        FILE *f = fopen(path, "r");
+        if (f) {
+            found = fgets(comm, sizeof(comm), f) && !strcmp(comm, name);
+            fclose(f);
+        }
+    }
+    if (dir)
+        closedir(dir);
+    return found;
+}
 
 static const char *sku_name(int i)
 {
@@ -147,6 +171,7 @@ int main(void)
           "not every batch after the first was grouped while the one before it was flushed");
     check(closed.views == views && closed.carts == carts,
           "the closed buckets do not add up to the events sent");
+    check(has_thread("dc-flush\n"), "no thread of this process is named dc-flush");
     dc_pipeline_destroy(pl);
     dc_featstore_destroy(fs);
     dc_conf_destroy(conf);
