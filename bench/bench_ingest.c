@@ -24,7 +24,8 @@
  * broker) in the reference and pipeline passes, with the rate the
  * machine's cores allow the pipeline if every one of them were busy with
  * it, the CPU per event the target (0.8 x the reference) leaves the
- * pipeline beyond the reference's own against what it adds, and the
+ * pipeline beyond the reference's own against what it adds, how many
+ * cores each pass kept busy against how many 0.8 x would need, and the
  * events one core's second of CPU takes through each pass;
  * and the flush thread's CPU per event, in flushes and in closes, and how
  * long the input stood still waiting for flushes or closes in flight, and
@@ -646,6 +647,13 @@ int main(int argc, char **argv)
            "adds %.2f (%.2f in this process, %.2f in Redis)\n",
            (double)cores * 1e6 / (0.8 * ref) - ref_us, pipe_us - ref_us + redis_us,
            pipe_us - ref_us, redis_us);
+    /* How much of the machine each pass kept busy, and what 0.8 x needs
+     * at the pipeline's CPU per event: the reference leaves cores idle
+     * (its consumer works in series with the broker's threads), so the
+     * pipeline reaches 0.8 x only by keeping more of them busy. */
+    printf("cores busy:               %10.2f reference, %.2f pipeline (Redis included); 0.8 x "
+           "needs %.2f of %ld\n", ref_us * ref / 1e6, (pipe_us + redis_us) * pipe / 1e6,
+           (pipe_us + redis_us) * 0.8 * ref / 1e6, cores);
     /* Events per second of CPU: what one core does, however the passes
      * share the machine's cores with the broker and Redis. */
     printf("per core:                 %10.0f events/s reference, %.0f pipeline (Redis "
