@@ -648,9 +648,9 @@ int main(int argc, char **argv)
            (double)cores * 1e6 / (0.8 * ref) - ref_us, pipe_us - ref_us + redis_us,
            pipe_us - ref_us, redis_us);
     /* How much of the machine each pass kept busy, and what 0.8 x needs
-     * at the pipeline's CPU per event: the reference leaves cores idle
-     * (its consumer works in series with the broker's threads), so the
-     * pipeline reaches 0.8 x only by keeping more of them busy. */
+     * at the pipeline's CPU per event: the reference leaves part of the
+     * cores idle, so the pipeline reaches 0.8 x only by keeping more of
+     * them busy than it does, or by spending less beyond it. */
     printf("cores busy:               %10.2f reference, %.2f pipeline (Redis included); 0.8 x "
            "needs %.2f of %ld\n", ref_us * ref / 1e6, (pipe_us + redis_us) * pipe / 1e6,
            (pipe_us + redis_us) * 0.8 * ref / 1e6, cores);
