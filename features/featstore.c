@@ -1616,7 +1616,7 @@ static int record_args(dc_featstore_t *fs, const dc_name_key_t *l, const size_t 
             return fs_err(fs, DC_ERR_NOMEM, "out of memory closing a bucket");
     key = fs->key_text.data;
     for (size_t i = from; i < to; i++) {
-        size_t len = prefix_len + 5 + l[idx[i]].len;
+        size_t len = prefix_len + 5 + l[idx[i]].len; /* ":{" and "}:f" around the SKU */
         arg(fs, argc, key, len);
         key += len;
     }
