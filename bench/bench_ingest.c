@@ -27,8 +27,9 @@
  * pipeline beyond the reference's own against what it adds, how many
  * cores each pass kept busy against how many 0.8 x would need, and the
  * events one core's second of CPU takes through each pass;
- * and the flush thread's CPU per event, in flushes and in closes, and how
- * long the input stood still waiting for flushes or closes in flight, and
+ * the flush thread's CPU per event, in flushes and in closes, and the
+ * main thread's (which reads the input) in both passes; and how long the
+ * input stood still waiting for flushes or closes in flight, and
  * the drain: the end of the pass after the last event is read. Besides
  * the ratios of medians it prints the median and range of each run's own
  * pipeline-to-reference ratios, whose passes share the load of the moment.
@@ -565,16 +566,17 @@ int main(int argc, char **argv)
         dc_featbatch_reserve(ps.batch, dc_pipeline_batch_reserve(flush_max)))
         die("batch", "out of memory");
     double r_decode[99], r_busy[99], r_batch[99], r_pipe[99], cpu[99], cpu_ref[99], cpu_pipe[99];
-    double cpu_flush[99], cpu_close[99], wait_share[99], drain[99];
+    double cpu_flush[99], cpu_close[99], wait_share[99], drain[99], main_ref[99], main_pipe[99];
     long long calls = 0;
     for (int i = 0; i < repeat; i++) {
         char group[32];
         pass_t plain = {.codec = ps.codec, .lim = lim}, busy = plain;
         busy.busy_s = 1e-6;
         snprintf(group, sizeof(group), "bench-decode-%d", i);
-        double p0 = process_cpu();
+        double p0 = process_cpu(), m0 = dc_thread_cpu_s();
         r_decode[i] = consume_pass(conf, group, &plain, n);
         cpu_ref[i] = process_cpu() - p0;
+        main_ref[i] = dc_thread_cpu_s() - m0;
         snprintf(group, sizeof(group), "bench-busy-%d", i);
         r_busy[i] = consume_pass(conf, group, &busy, n);
         snprintf(group, sizeof(group), "bench-batch-%d", i);
@@ -586,9 +588,10 @@ int main(int argc, char **argv)
         snprintf(group, sizeof(group), "bench-pipeline-%d", i);
         conf_set(conf, "kafka.group.id", group);
         double cpu0 = redis_cpu(rc);
-        p0 = process_cpu();
+        p0 = process_cpu(), m0 = dc_thread_cpu_s();
         r_pipe[i] = pipeline_pass(conf, &lim, n, &st, &drain[i]);
         cpu_pipe[i] = process_cpu() - p0;
+        main_pipe[i] = dc_thread_cpu_s() - m0;
         cpu[i] = redis_cpu(rc) - cpu0;
         cpu_flush[i] = st.flush_cpu_s;
         cpu_close[i] = st.close_cpu_s;
@@ -600,9 +603,10 @@ int main(int argc, char **argv)
          * mean of the passes around it, so that a load that comes or goes
          * during the run weighs on both sides of its ratio alike. */
         snprintf(group, sizeof(group), "bench-decode-after-%d", i);
-        p0 = process_cpu();
+        p0 = process_cpu(), m0 = dc_thread_cpu_s();
         r_decode[i] = (r_decode[i] + consume_pass(conf, group, &plain, n)) / 2;
         cpu_ref[i] = (cpu_ref[i] + process_cpu() - p0) / 2;
+        main_ref[i] = (main_ref[i] + dc_thread_cpu_s() - m0) / 2;
     }
     size_t runs = (size_t)repeat;
     /* A run's passes follow each other within seconds and share the
@@ -668,6 +672,12 @@ int main(int argc, char **argv)
     printf("flush thread cpu/event:   %10.2f us merging and sending, %.2f us closing "
            "(medians)\n", bench_median(cpu_flush, runs) / (double)n * 1e6,
            bench_median(cpu_close, runs) / (double)n * 1e6);
+    /* The thread that reads the input: in the reference it only polls and
+     * decodes, in the pipeline it also validates and batches the events
+     * (and groups a batch while it waits for a flush in flight). */
+    printf("main thread cpu/event:    %10.2f us reference, %.2f us pipeline (medians)\n",
+           bench_median(main_ref, runs) / (double)n * 1e6,
+           bench_median(main_pipe, runs) / (double)n * 1e6);
     /* When the flush chain (flush thread, Redis, closes) is slower than
      * the input, the input waits for it with a full batch. */
     printf("input stood still:        %10.0f %% of the pipeline pass, waiting for flushes or "

@@ -35,10 +35,25 @@ typedef struct {
     uint8_t has_user;
 } event_t;
 
+/* A SKU's name as adding compares it: its first SKU_HEAD bytes (zeros
+ * after a shorter name) and its length. Equal keys are equal names when
+ * the names are no longer than SKU_HEAD; a longer one compares its tail in
+ * its delta. Ten thousand keys stay in cache, where the deltas they stand
+ * for would not: a lookup reads no delta, only the key. */
+#define SKU_HEAD 15
+typedef struct {
+    char head[SKU_HEAD];
+    uint8_t len;
+} sku_key_t;
+
+_Static_assert(sizeof(sku_key_t) == 16, "a key is two words");
+_Static_assert(DC_SKU_MAX <= 256, "a key holds its SKU's length in one byte");
+
 /* What adding fills, which dc_featbatch_take() moves as a whole. */
 typedef struct {
     dc_sku_delta_t *skus;
-    size_t n_skus, cap_skus;
+    sku_key_t *keys; /* keys[i]: the key of skus[i] */
+    size_t n_skus, cap_skus, cap_keys;
     /* Open addressing: each entry is a SKU's position in skus (low 32
      * bits) and its hash's tag (high 32 bits), so a probe past another
      * SKU is settled in the index, without touching that SKU's delta.
@@ -93,6 +108,7 @@ void dc_featbatch_destroy(dc_featbatch_t *batch)
     if (!batch)
         return;
     free(batch->in.skus);
+    free(batch->in.keys);
     free(batch->in.index);
     free(batch->in.events);
     free(batch->by_sku);
@@ -207,10 +223,25 @@ static int reserve_group(dc_featbatch_t *batch, size_t n_events, size_t n_skus)
     return DC_OK;
 }
 
+/* Room for n SKU deltas and their keys. */
+static int reserve_skus(added_t *in, size_t n)
+{
+    if (reserve_pool((void **)&in->skus, &in->cap_skus, n, sizeof(*in->skus)) ||
+        reserve_pool((void **)&in->keys, &in->cap_keys, n, sizeof(*in->keys)))
+        return DC_ERR_NOMEM;
+    return DC_OK;
+}
+
+static inline sku_key_t sku_key(const char *sku, size_t len)
+{
+    sku_key_t k = {{0}, (uint8_t)len};
+    memcpy(k.head, sku, len < SKU_HEAD ? len : SKU_HEAD);
+    return k;
+}
+
 int dc_featbatch_reserve(dc_featbatch_t *batch, size_t events)
 {
-    if (reserve_pool((void **)&batch->in.skus, &batch->in.cap_skus, events,
-                     sizeof(*batch->in.skus)) ||
+    if (reserve_skus(&batch->in, events) ||
         reserve_pool((void **)&batch->in.events, &batch->in.cap_events, events,
                      sizeof(*batch->in.events)) ||
         reserve_group(batch, events, events))
@@ -224,26 +255,26 @@ static dc_sku_delta_t *sku_delta(dc_featbatch_t *batch, const char *sku, uint32_
 {
     uint64_t h = sku_hash(sku), e;
     uint32_t tag = (uint32_t)(h >> 32);
-    size_t pos, mask;
+    size_t len = strlen(sku), pos, mask;
+    sku_key_t key = sku_key(sku, len);
     dc_sku_delta_t *d;
 
     if ((batch->in.n_skus + 1) * 2 > batch->in.index_cap && grow_index(batch))
         return NULL;
     mask = batch->in.index_cap - 1;
     for (pos = h & mask; (e = batch->in.index[pos]) != EMPTY_ENTRY; pos = (pos + 1) & mask) {
-        if ((uint32_t)(e >> 32) != tag)
+        if ((uint32_t)(e >> 32) != tag || memcmp(&batch->in.keys[(uint32_t)e], &key, sizeof(key)))
             continue;
         d = &batch->in.skus[(uint32_t)e];
-        if (!strcmp(d->sku, sku)) {
+        if (len <= SKU_HEAD || !strcmp(d->sku + SKU_HEAD, sku + SKU_HEAD)) {
             *idx = (uint32_t)e;
             return d;
         }
     }
-    if (batch->in.n_skus == batch->in.cap_skus &&
-        reserve_pool((void **)&batch->in.skus, &batch->in.cap_skus, batch->in.n_skus + 1,
-                     sizeof(*batch->in.skus)))
+    if (reserve_skus(&batch->in, batch->in.n_skus + 1))
         return NULL;
     *idx = (uint32_t)batch->in.n_skus;
+    batch->in.keys[*idx] = key;
     d = &batch->in.skus[batch->in.n_skus++];
     batch->in.index[pos] = index_entry(h, *idx);
     snprintf(d->sku, sizeof(d->sku), "%s", sku);
