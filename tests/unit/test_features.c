@@ -558,6 +558,41 @@ static void test_batch_grouped(void **state)
     dc_featbatch_destroy(apart);
 }
 
+/* SKUs whose names share their first bytes, up to the longest a SKU may
+ * be, and differ only after them or only in length, are each their own
+ * delta, found again by every later event of theirs (added interleaved,
+ * twice over, so that each lookup after the first finds the SKU). */
+static void test_batch_similar_names(void **state)
+{
+    dc_limits_t lim = limits(NULL);
+    dc_featbatch_t *b = dc_featbatch_new(&lim);
+    char names[8][DC_SKU_MAX];
+    const size_t lens[8] = {14, 15, 16, 16, 17, DC_SKU_MAX - 1, DC_SKU_MAX - 1, 1};
+    (void)state;
+
+    assert_non_null(b);
+    for (size_t k = 0; k < 8; k++) {
+        for (size_t i = 0; i < lens[k]; i++)
+            names[k][i] = (char)('A' + i % 26);
+        names[k][lens[k]] = '\0';
+    }
+    names[3][15] = 'z';            /* 16 bytes like names[2], the last one differs */
+    names[6][DC_SKU_MAX - 2] = 'z'; /* the longest, differing in the last byte only */
+    for (int round = 0; round < 2; round++)
+        for (size_t k = 0; k < 8; k++)
+            for (size_t n = 0; n <= k; n++) { /* SKU k gets k + 1 views a round */
+                dc_fevent_t e = ev(names[k], "u1", T0 + (int64_t)n * MIN, DC_FEV_VIEW, 0, 1.0);
+                assert_int_equal(dc_featbatch_add(b, &e, INT64_MIN, NULL), 0);
+            }
+    assert_int_equal(dc_featbatch_skus(b), 8);
+    for (size_t k = 0; k < 8; k++) {
+        const dc_sku_delta_t *d = find_sku(b, names[k]);
+        assert_non_null(d);
+        assert_int_equal(window_sum(b, d, 1, 0), 2 * (int64_t)(k + 1));
+    }
+    dc_featbatch_destroy(b);
+}
+
 /* Taking a batch's events moves them whole: the taker groups them as the
  * batch that was filled would have, and the filled one is empty and takes
  * events again (on its new, empty arrays). A taker that holds events, or a
@@ -971,6 +1006,7 @@ int main(void)
         cmocka_unit_test(test_batch_reserved),
         cmocka_unit_test(test_batch_grouped),
         cmocka_unit_test(test_batch_take),
+        cmocka_unit_test(test_batch_similar_names),
         cmocka_unit_test(test_values_record),
         cmocka_unit_test(test_values_log),
         cmocka_unit_test(test_values_listed),
