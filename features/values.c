@@ -385,10 +385,12 @@ static int put_slot(dc_buf_t *out, const item_t *cur, const dc_slot_delta_t *d,
     return put_item(out, &sc->item, f, 6, sk, sk_len, &sc->users);
 }
 
-/* Window w of a record: the stored slots and the batch's, merged, those
- * that left the window (DC_WINDOW_SLOTS behind the newest) dropped. */
-static int merge_window(dc_buf_t *out, item_t *stored, size_t n, size_t w,
-                        const dc_featbatch_t *batch, size_t sku, dc_value_scratch_t *sc)
+/* Window w of a record: the stored slots and the batch's (fresh, n_fresh
+ * of them), merged, those that left the window (DC_WINDOW_SLOTS behind
+ * the newest) dropped. */
+static int merge_window(dc_buf_t *out, item_t *stored, size_t n, const item_t *fresh,
+                        size_t n_fresh, size_t w, const dc_featbatch_t *batch, size_t sku,
+                        dc_value_scratch_t *sc)
 {
     const dc_sku_delta_t *d = dc_featbatch_sku(batch, sku);
     int64_t slot_ms = dc_featbatch_limits(batch)->window_ms[w] / DC_WINDOW_SLOTS;
@@ -401,10 +403,8 @@ static int merge_window(dc_buf_t *out, item_t *stored, size_t n, size_t w,
     for (size_t k = 0; k < n; k++)
         if (all[k].slot > top)
             top = all[k].slot;
-    for (const dc_slot_delta_t *s = dc_featbatch_slot_first(batch, sku); s;
-         s = dc_featbatch_slot_next(batch, s))
-        if (s->window == w && s->slot > d->top_slot[w] - DC_WINDOW_SLOTS)
-            all[n++] = (item_t){(uint64_t)s->slot, NULL, 0, s};
+    memcpy(all + n, fresh, n_fresh * sizeof(item_t));
+    n += n_fresh;
     /* Stored slots come first, ascending and distinct, as are the batch's:
      * sorted (a few batch slots go in among at most DC_WINDOW_SLOTS stored
      * ones), a stored slot and the batch's delta of it end up side by side,
@@ -469,14 +469,28 @@ int dc_value_merge_sku(dc_buf_t *out, const void *cur, size_t cur_len,
                        dc_value_logs_t *logs, int64_t *late_events, dc_value_scratch_t *sc)
 {
     size_t n_windows = dc_featbatch_limits(batch)->n_windows, start = out->len;
-    int64_t newest = dc_featbatch_sku(batch, sku)->newest_ts;
-    item_t slots[DC_WINDOWS_MAX][DC_WINDOW_SLOTS];
-    size_t n_slots[DC_WINDOWS_MAX];
+    const dc_sku_delta_t *d = dc_featbatch_sku(batch, sku);
+    int64_t newest = d->newest_ts;
+    item_t slots[DC_WINDOWS_MAX][DC_WINDOW_SLOTS], fresh[DC_WINDOWS_MAX][DC_WINDOW_SLOTS];
+    size_t n_slots[DC_WINDOWS_MAX], n_fresh[DC_WINDOWS_MAX] = {0};
     uint64_t seen;
     int err;
 
     if (!dc_featbatch_grouped(batch))
         return DC_ERR_INVAL; /* its deltas are not worked out yet */
+    /* The batch's slots of each window, in one walk over the SKU's deltas
+     * (windows mixed), which are out of cache by now: a walk per window
+     * would read them again for each. Grouping keeps one delta per ring
+     * position of a window, so at most DC_WINDOW_SLOTS are in it. */
+    for (const dc_slot_delta_t *s = dc_featbatch_slot_first(batch, sku); s;
+         s = dc_featbatch_slot_next(batch, s)) {
+        uint32_t w = s->window;
+        if (w >= n_windows || s->slot <= d->top_slot[w] - DC_WINDOW_SLOTS)
+            continue;
+        if (n_fresh[w] == DC_WINDOW_SLOTS)
+            return DC_ERR_INVAL;
+        fresh[w][n_fresh[w]++] = (item_t){(uint64_t)s->slot, NULL, 0, s};
+    }
     if ((err = parse_record(cur, cur_len, n_windows, slots, n_slots, &seen)))
         return err;
     if (newest > 0 && (uint64_t)newest > seen)
@@ -489,7 +503,7 @@ int dc_value_merge_sku(dc_buf_t *out, const void *cur, size_t cur_len,
         return err;
     }
     for (size_t w = 0; !err && w < n_windows; w++)
-        err = merge_window(out, slots[w], n_slots[w], w, batch, sku, sc);
+        err = merge_window(out, slots[w], n_slots[w], fresh[w], n_fresh[w], w, batch, sku, sc);
     for (const dc_bucket_delta_t *b = dc_featbatch_bucket_first(batch, sku); !err && b;
          b = dc_featbatch_bucket_next(batch, b)) {
         if (b->start < late_before)
