@@ -894,6 +894,25 @@ static int has_open_delta(const dc_featbatch_t *batch, size_t sku, int64_t late_
  * deltas before the closed time go to closed buckets: they are dropped,
  * their events counted in *late_dropped (none while the clock is
  * provisional, flush.lua). */
+/* Asks for entry i's record and its SKU's slot deltas to be brought into
+ * cache while the entry before it merges: both are a cache miss otherwise
+ * (ten thousand SKUs' records; deltas grouped a whole batch before). An
+ * entry read from Redis is the next element of got (got_n of them, got_i
+ * taken) if that reply holds it. */
+static void prefetch_entry(const dc_featstore_t *fs, const dc_featbatch_t *batch, size_t i,
+                           const redisReply *got, size_t got_i, size_t got_n)
+{
+    const entry_t *e = &fs->ents[i];
+    const dc_slot_delta_t *first = dc_featbatch_slot_first(batch, e->sku);
+
+    if (e->cached >= 0)
+        __builtin_prefetch(fs->cache_values.data + cache_ents(fs)[e->cached].value_off);
+    else if (got && got_i < got_n && got->element[got_i]->type == REDIS_REPLY_STRING)
+        __builtin_prefetch(got->element[got_i]->str);
+    if (first)
+        __builtin_prefetch(first);
+}
+
 static int read_and_merge(dc_featstore_t *fs, const dc_featbatch_t *batch, dc_parts_t *parts,
                           int64_t *late_dropped, int *in_multi, size_t *n_queued)
 {
@@ -993,6 +1012,8 @@ static int read_and_merge(dc_featstore_t *fs, const dc_featbatch_t *batch, dc_pa
             }
             if (err)
                 continue;
+            if (i + 1 < fs->n_ents)
+                prefetch_entry(fs, batch, i + 1, got, got_i, got_n);
             e->value_off = fs->values.len;
             int merr = dc_value_merge_sku(&fs->values, cur, cur_len, batch, e->sku, late_before,
                                           &fs->logs, late_dropped, &fs->scratch);
