@@ -885,15 +885,6 @@ static int has_open_delta(const dc_featbatch_t *batch, size_t sku, int64_t late_
     return 0;
 }
 
-/* Reads the replies of send_reads(): checks every partition's offset is
- * where this instance left it (DC_ERR_VERSION: fenced), then opens the
- * transaction (MULTI; *in_multi is set) and merges batch into every
- * entry's record in fs->values and the open buckets' logs in fs->logs,
- * sending each chunk of merged records (MSET, *n_queued counts them) as
- * soon as it is merged: Redis queues one while the next is merged. Bucket
- * deltas before the closed time go to closed buckets: they are dropped,
- * their events counted in *late_dropped (none while the clock is
- * provisional, flush.lua). */
 /* Asks for entry i's record and its SKU's slot deltas to be brought into
  * cache while the entry before it merges: both are a cache miss otherwise
  * (ten thousand SKUs' records; deltas grouped a whole batch before). An
@@ -913,6 +904,15 @@ static void prefetch_entry(const dc_featstore_t *fs, const dc_featbatch_t *batch
         __builtin_prefetch(first);
 }
 
+/* Reads the replies of send_reads(): checks every partition's offset is
+ * where this instance left it (DC_ERR_VERSION: fenced), then opens the
+ * transaction (MULTI; *in_multi is set) and merges batch into every
+ * entry's record in fs->values and the open buckets' logs in fs->logs,
+ * sending each chunk of merged records (MSET, *n_queued counts them) as
+ * soon as it is merged: Redis queues one while the next is merged. Bucket
+ * deltas before the closed time go to closed buckets: they are dropped,
+ * their events counted in *late_dropped (none while the clock is
+ * provisional, flush.lua). */
 static int read_and_merge(dc_featstore_t *fs, const dc_featbatch_t *batch, dc_parts_t *parts,
                           int64_t *late_dropped, int *in_multi, size_t *n_queued)
 {
@@ -1021,7 +1021,7 @@ static int read_and_merge(dc_featstore_t *fs, const dc_featbatch_t *batch, dc_pa
                 err = fs_err(fs, merr, "redis key %.*s holds a value of another format",
                              (int)e->key_len, (const char *)fs->keys.data + e->key_off);
             else if (merr)
-                err = fs_err(fs, merr, "out of memory merging a flush");
+                err = fs_err(fs, merr, "merging a flush: %s", dc_err2str(merr));
             e->value_len = fs->values.len - e->value_off;
             e->logged = has_open_delta(batch, e->sku, late_before);
         }

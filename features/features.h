@@ -343,7 +343,9 @@ void dc_value_logs_free(dc_value_logs_t *logs);
  * except those before late_before (closed buckets), whose events it adds
  * to *late_events.
  * DC_ERR_MALFORMED: cur is not a record (nothing appended to out);
- * DC_ERR_INVAL: the batch is not grouped; DC_ERR_NOMEM. */
+ * DC_ERR_INVAL: the batch is not grouped, or holds more than
+ * DC_WINDOW_SLOTS deltas within one window of the SKU (grouping never
+ * does); DC_ERR_NOMEM. */
 int dc_value_merge_sku(dc_buf_t *out, const void *cur, size_t cur_len,
                        const dc_featbatch_t *batch, size_t sku, int64_t late_before,
                        dc_value_logs_t *logs, int64_t *late_events,
