@@ -269,6 +269,8 @@ static uint64_t produce(const dc_conf_t *conf, uint32_t skus, uint64_t n, double
             die("produce", dc_kafka_producer_errstr(kp));
         count++;
     }
+    if (t != DC_ERR_EOF)
+        die("produce", dc_err2str(t)); /* not the figures of a cut-short stream */
     if (dc_kafka_producer_flush(kp, 60000))
         die("produce", "not every message was delivered");
     dc_kafka_producer_destroy(kp, 1000);

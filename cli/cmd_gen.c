@@ -43,7 +43,9 @@ static const char usage_text[] =
     "      --summary FILE        write counts (totals, per type, per topic, per SKU)\n"
     "                            and the promotions as JSON\n"
     "      --sessions-per-hour X mean shopping sessions per hour of event time\n"
-    "                            (default 1000, about 5700 events an hour)\n"
+    "                            (default 1000, about 5700 events an hour; at most\n"
+    "                            1e6: the shop keeps the pending events of every\n"
+    "                            session in flight, about 100 MB at that rate)\n"
     "      --days D              instead, choose the session rate so that --events\n"
     "                            span about D days of event time\n"
     "      --promos-per-day P    mean promotions started per day (default 1; 0: none)\n"
@@ -413,7 +415,8 @@ static int parse_args(int argc, char **argv, dc_conf_t *conf, gen_opts_t *o)
             o->summary = optarg;
             break;
         case O_SPH:
-            if (!(rc = parse_double("--sessions-per-hour", optarg, 0, 1e9,
+            if (!(rc = parse_double("--sessions-per-hour", optarg, 0,
+                                    DC_SHOP_MAX_SESSIONS_PER_HOUR,
                                     &o->params.sessions_per_hour)) &&
                 o->params.sessions_per_hour <= 0)
                 rc = dc_cli_usage_error("gen", "--sessions-per-hour must be positive");
@@ -443,9 +446,11 @@ static int parse_args(int argc, char **argv, dc_conf_t *conf, gen_opts_t *o)
             return dc_cli_usage_error("gen", "--days needs a number of --events");
         o->params.sessions_per_hour =
             (double)o->params.n_events / (o->days * 24 * dc_shop_events_per_session());
-        if (!(o->params.sessions_per_hour <= 1e9))
-            return dc_cli_usage_error("gen", "--days %g is too short for %llu events", o->days,
-                                      (unsigned long long)o->params.n_events);
+        if (!(o->params.sessions_per_hour <= DC_SHOP_MAX_SESSIONS_PER_HOUR))
+            return dc_cli_usage_error("gen", "--days %g is too short for %llu events (at most "
+                                      "%g sessions an hour)", o->days,
+                                      (unsigned long long)o->params.n_events,
+                                      DC_SHOP_MAX_SESSIONS_PER_HOUR);
     }
     if (!dc_conf_passthrough(conf, "kafka.bootstrap.servers") && !o->out_dir)
         return dc_cli_usage_error("gen", "nothing to write to: set kafka.bootstrap.servers "

@@ -145,6 +145,12 @@ typedef struct {
 } dc_shop_params_t;
 
 #define DC_SHOP_MAX_SKUS 2430000 /* 90000 codes x (no suffix + 26 letters) */
+/* The densest shop: a session's events span hours (a cancellation comes
+ * hours after its order), and the shop holds every pending event of the
+ * sessions in flight until its time comes, so its memory grows with the
+ * session rate: at this one, about 100 MB once the cancellations of a day
+ * of event time wait in it (80 KB for every 1000 sessions an hour). */
+#define DC_SHOP_MAX_SESSIONS_PER_HOUR 1e6
 #define DC_SHOP_MAX_LINES 8      /* order lines per order */
 
 /* Fills params with the defaults: seed 1, 1000 SKUs, 100000 events, start

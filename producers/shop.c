@@ -654,9 +654,10 @@ dc_shop_t *dc_shop_new(const dc_shop_params_t *params, char *errstr, size_t errs
                   DC_SHOP_MAX_SKUS, params->n_skus);
         goto fail;
     }
-    if (!(params->sessions_per_hour > 0 && params->sessions_per_hour <= 1e9)) {
-        dc_seterr(errstr, errstr_size, DC_ERR_INVAL,
-                  "sessions per hour must be in (0, 1e9], got %g", params->sessions_per_hour);
+    if (!(params->sessions_per_hour > 0 &&
+          params->sessions_per_hour <= DC_SHOP_MAX_SESSIONS_PER_HOUR)) {
+        dc_seterr(errstr, errstr_size, DC_ERR_INVAL, "sessions per hour must be in (0, %g], got %g",
+                  DC_SHOP_MAX_SESSIONS_PER_HOUR, params->sessions_per_hour);
         goto fail;
     }
     if (!(params->promos_per_day >= 0 && params->promos_per_day <= 24)) {

@@ -126,7 +126,8 @@ grep -q "failed" "$DC_TMP/dead.err" || dc_fail "no failure message: $(cat "$DC_T
 
 # Bad arguments: status 2 with a message.
 for args in "--skus 0 $K" "--events ten $K" "--events 10" "--days 0 $K" \
-    "--days 2 --sessions-per-hour 5 $K" "--start yesterday $K" "-X kafka.no.such.property=1 $K"; do
+    "--days 2 --sessions-per-hour 5 $K" "--sessions-per-hour 1e8 $K" \
+    "--days 0.01 --events 100000000 $K" "--start yesterday $K" "-X kafka.no.such.property=1 $K"; do
     set +e
     # shellcheck disable=SC2086
     "$DC_BIN" gen $args > /dev/null 2> "$DC_TMP/usage.err"

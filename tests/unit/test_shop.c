@@ -228,6 +228,15 @@ static void test_bad_params(void **state)
     dc_shop_params_init(&params);
     params.sessions_per_hour = NAN;
     assert_null(dc_shop_new(&params, errstr, sizeof(errstr)));
+    /* Denser than the shop can hold in memory: refused up front, not an
+     * out-of-memory kill halfway through the events. */
+    params.sessions_per_hour = 2 * DC_SHOP_MAX_SESSIONS_PER_HOUR;
+    assert_null(dc_shop_new(&params, errstr, sizeof(errstr)));
+    assert_non_null(strstr(errstr, "sessions per hour"));
+    params.sessions_per_hour = DC_SHOP_MAX_SESSIONS_PER_HOUR;
+    dc_shop_t *densest = dc_shop_new(&params, errstr, sizeof(errstr));
+    assert_non_null(densest);
+    dc_shop_destroy(densest);
     dc_shop_params_init(&params);
     params.promos_per_day = -1;
     assert_null(dc_shop_new(&params, errstr, sizeof(errstr)));
