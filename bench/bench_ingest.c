@@ -690,10 +690,13 @@ int main(int argc, char **argv)
      * this end a small share of it, as in a stream that goes on. */
     printf("drain:                    %10.0f %% of the pipeline pass, from the last event read "
            "until the store holds them all (median)\n", bench_median(drain, runs) * 100);
-    printf("flushes:                  %10lld (%.0f events per flush, %lld batches grouped by "
-           "the input while a flush ran, last run)\n",
-           (long long)st.flushes, st.flushes ? (double)st.events_out / (double)st.flushes : 0.0,
-           (long long)st.grouped_ahead);
+    /* Only the flushes with events are the batches: the others are the
+     * heartbeats while the group forms and the drain's acknowledgements. */
+    printf("flushes:                  %10lld with events (%.0f events each, %lld of them grouped "
+           "by the input while a flush ran), %lld without, last run\n",
+           (long long)st.flushes_with_events,
+           st.flushes_with_events ? (double)st.events_out / (double)st.flushes_with_events : 0.0,
+           (long long)st.grouped_ahead, (long long)(st.flushes - st.flushes_with_events));
     printf("redis commands per event: %10.4f (INFO commandstats: %lld calls for %llu events)\n",
            (double)calls / (double)n, calls, (unsigned long long)n);
     printf("redis commands per event: %10.4f (counted by the flushes)\n",

@@ -430,6 +430,7 @@ static void take_flush(dc_pipeline_t *pl)
     const dc_flush_result_t *res = &pl->job.res;
     int err;
 
+    pl->stats.flushes_with_events += dc_featbatch_events(pl->job.batch) > 0;
     dc_featbatch_reset(pl->job.batch);
     for (size_t i = 0; i < dc_parts_count(pl->job.parts); i++) {
         const dc_part_t *done = dc_parts_at(pl->job.parts, i);

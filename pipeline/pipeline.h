@@ -150,6 +150,7 @@ typedef struct {
     int64_t rejected;      /* sent to the DLQ */
     int64_t late;          /* accepted after their bucket closed */
     int64_t flushes;
+    int64_t flushes_with_events; /* the others: heartbeats, acknowledgements, revokes */
     int64_t flush_failures;
     int64_t buckets_closed;
     int64_t redis_commands; /* Redis commands the flushes ran */

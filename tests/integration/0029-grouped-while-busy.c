@@ -162,11 +162,12 @@ int main(void)
         views += s.views[i];
         carts += s.carts[i];
     }
-    printf("0029: %lld events, %lld flushes, %lld batches grouped while a flush ran, "
-           "%lld buckets closed\n",
-           (long long)st.events_out, (long long)st.flushes, (long long)st.grouped_ahead,
-           (long long)closed.buckets);
+    printf("0029: %lld events, %lld flushes (%lld with events), %lld batches grouped while a "
+           "flush ran, %lld buckets closed\n",
+           (long long)st.events_out, (long long)st.flushes, (long long)st.flushes_with_events,
+           (long long)st.grouped_ahead, (long long)closed.buckets);
     check(st.events_out == N_EVENTS, "not every event went into a batch");
+    check(st.flushes_with_events == N_BATCHES, "not one flush with events per full batch");
     check(st.grouped_ahead == N_BATCHES - 1,
           "not every batch after the first was grouped while the one before it was flushed");
     check(closed.views == views && closed.carts == carts,
