@@ -692,8 +692,8 @@ int main(int argc, char **argv)
            "until the store holds them all (median)\n", bench_median(drain, runs) * 100);
     /* Only the flushes with events are the batches: the others are the
      * heartbeats while the group forms and the drain's acknowledgements. */
-    printf("flushes:                  %10lld with events (%.0f events each, %lld of them grouped "
-           "by the input while a flush ran), %lld without, last run\n",
+    printf("flushes:                  %10lld with events (%.0f events on average, %lld grouped by "
+           "the input while a flush ran), %lld without, last run\n",
            (long long)st.flushes_with_events,
            st.flushes_with_events ? (double)st.events_out / (double)st.flushes_with_events : 0.0,
            (long long)st.grouped_ahead, (long long)(st.flushes - st.flushes_with_events));
