@@ -729,9 +729,28 @@ out:
     return err;
 }
 
+/* Whether a flush would store anything: a job in flight, taken in or to
+ * send again, events or rejects batched, or a partition read past what the
+ * store holds. */
+static int has_unstored(dc_pipeline_t *pl)
+{
+    if (pl->job.running || pl->job.done || pl->job.failed || pl->rejects_pending ||
+        dc_featbatch_events(pl->batch))
+        return 1;
+    for (size_t i = 0; i < dc_parts_count(pl->parts); i++) {
+        const dc_part_t *p = dc_parts_at(pl->parts, i);
+        if (p->next_offset != p->stored_offset)
+            return 1;
+    }
+    return 0;
+}
+
 int dc_pipeline_revoke(dc_pipeline_t *pl, int topic, int32_t partition)
 {
-    int err = flush(pl, 1);
+    /* A rebalance or a shutdown revokes many partitions in a row: the first
+     * revoke's flush stores everything, and the others would only write
+     * the same offsets again, a transaction each. */
+    int err = has_unstored(pl) ? flush(pl, 1) : DC_OK;
 
     if (err) {
         dc_log(DC_LOG_WARN, "pipeline", "cannot store progress before giving up %d/%d (%s); "

@@ -136,8 +136,8 @@ const char *dc_pipeline_errstr(const dc_pipeline_t *pl);
 int dc_pipeline_assign(dc_pipeline_t *pl, int topic, const char *topic_name, int32_t partition,
                        int64_t *start_offset);
 /* For sources: the partition is being taken away. Flushes first so its
- * progress is stored; if that fails the batch is dropped and the remaining
- * partitions rewind. */
+ * progress is stored, unless the store already holds everything read; if
+ * that fails the batch is dropped and the remaining partitions rewind. */
 int dc_pipeline_revoke(dc_pipeline_t *pl, int topic, int32_t partition);
 /* For sources: the partition has no message waiting (Kafka partition EOF). */
 void dc_pipeline_at_end(dc_pipeline_t *pl, int topic, int32_t partition);
