@@ -516,6 +516,8 @@ static int flush(dc_pipeline_t *pl, int wait)
             return dc_seterr(pl->errstr, sizeof(pl->errstr), DC_ERR_NOMEM,
                              "out of memory grouping a batch");
         pl->stats.grouped_ahead++;
+        dc_log(DC_LOG_DEBUG, "pipeline", "grouped a batch of %zu events while the flush "
+               "before it runs", dc_featbatch_events(pl->batch));
     }
     if ((err = flush_finish(pl)))
         return err;
