@@ -1903,18 +1903,23 @@ static int close_once(dc_featstore_t *fs, int64_t start, int n, dc_bucket_t *out
         snapshot_t sn;
         if ((err = snapshot_begin(fs, &sn, start + b * width, n_seen + n_rows, &out[b])))
             goto fail;
+        /* The next row's key, made once: most listed SKUs come before it. */
+        dc_name_key_t row_key = {0};
+        if (n_rows)
+            row_key = dc_name_key(rows[0].sku, rows[0].sku_len, stop);
         while (!err && (i_seen < n_seen || i_row < n_rows)) {
             const dc_log_row_t *row = NULL;
-            int c = -1;
-            if (i_row < n_rows) {
-                merged[n_merged] = dc_name_key(rows[i_row].sku, rows[i_row].sku_len, stop);
-                c = i_seen < n_seen ? dc_name_cmp(&seen[i_seen], &merged[n_merged]) : 1;
-            }
+            int c = i_row == n_rows   ? -1
+                    : i_seen == n_seen ? 1
+                                       : dc_name_cmp(&seen[i_seen], &row_key);
             if (c < 0) {
                 merged[n_merged] = seen[i_seen++];
             } else {
+                merged[n_merged] = row_key;
                 row = &rows[i_row++];
                 i_seen += !c;
+                if (i_row < n_rows)
+                    row_key = dc_name_key(rows[i_row].sku, rows[i_row].sku_len, stop);
             }
             if (merged[n_merged].value > since_b)
                 err = snapshot_row(fs, &sn, &merged[n_merged], row);
