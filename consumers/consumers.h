@@ -131,7 +131,7 @@ int dc_csv_is_product_code(const char *code);
  * order, later ones winning: how every consumer here fetches
  * (fetch.wait.max.ms=100, since an empty fetch waits that long, and the
  * embedded broker answers an empty fetch only then; queued.min.messages=
- * 1000000, since librdkafka 2.0 may idle up to a second once its one queue
+ * 1000000, since librdkafka 2.0 may idle up to a second once a queue
  * passes that), every kafka.* property of conf, then overrides, a
  * NULL-terminated list of name, value pairs for what the caller decides
  * itself (e.g. {"group.id", "tail-1234", NULL}). A property librdkafka
@@ -174,8 +174,17 @@ rd_kafka_conf_t *dc__kafka_consumer_conf(const dc_conf_t *conf, const char *cons
  * seeks there, and it commits to Kafka only what its owner says is stored
  * (dc_ingest_commit), which keeps consumer-lag tools meaningful.
  *
+ * Each assigned partition keeps its fetched messages in a queue of its
+ * own, and the ingest reads next from the partition whose newest event
+ * time (cbs.event_time) is furthest behind: a backlog is read in event
+ * time across partitions, so the watermark, and the bucket closes, move
+ * on as it is read rather than wait for its fullest partition. The
+ * prefetch limits (queued.min.messages, queued.max.messages.kbytes) hold
+ * per partition.
+ *
  * Defaults (a kafka.* property overrides them): group.id "demandcast",
- * auto.offset.reset earliest, fetch.wait.max.ms 100. Always set:
+ * auto.offset.reset earliest, fetch.wait.max.ms 100, queued.max.messages.kbytes
+ * 8192 (a partition). Always set:
  * enable.auto.commit=false, enable.auto.offset.store=false,
  * enable.partition.eof=true (the idle rule needs to know a partition's end).
  * Eager and cooperative rebalancing both work.
@@ -196,6 +205,10 @@ typedef struct {
     int (*revoked)(void *opaque, int topic, int32_t partition);
     /* No message is waiting on the partition. */
     void (*at_end)(void *opaque, int topic, int32_t partition);
+    /* The newest event time read from the partition (INT64_MIN: none yet):
+     * of the partitions with messages waiting, the ingest reads the one
+     * furthest behind first. May be NULL: then each in turn. */
+    int64_t (*event_time)(void *opaque, int topic, int32_t partition);
     void *opaque;
 } dc_ingest_cbs_t;
 
@@ -212,8 +225,9 @@ typedef struct {
 } dc_ingest_msg_t;
 
 /* Creates the consumer and subscribes. cbs is copied; metrics (may be NULL)
- * gets the gauge dc_consumer_lag (messages behind the high watermark over
- * the assigned partitions). */
+ * gets the gauges dc_consumer_lag (messages behind the high watermark over
+ * the assigned partitions) and dc_consumer_queued (dc_ingest_queued()),
+ * both updated every 5 s. */
 dc_ingest_t *dc_ingest_new(const dc_conf_t *conf, const dc_ingest_cbs_t *cbs,
                            dc_metrics_t *metrics, char *errstr, size_t errstr_size);
 /* Leaves the group (which revokes, and so calls cbs.revoked, for every
@@ -231,6 +245,9 @@ void dc_ingest_release(dc_ingest_t *in, dc_ingest_msg_t *msg);
  * (topic[i], partition[i]). */
 int dc_ingest_commit(dc_ingest_t *in, const int *topic, const int32_t *partition,
                      const int64_t *offset, size_t n);
+/* Messages (and partition ends) fetched and not read yet, over the
+ * assigned partitions' queues; the gauge dc_consumer_queued shows it. */
+size_t dc_ingest_queued(const dc_ingest_t *in);
 /* Pauses (1) or resumes (0) fetching on every assigned partition. */
 void dc_ingest_pause(dc_ingest_t *in, int pause);
 /* Reads (topic, partition) on from offset. */

@@ -1,12 +1,29 @@
 /* consumers/ingest.c - the consumer-group source of `run`: positions come
  * from the feature store through the owner's callbacks, never from Kafka's
  * committed offsets alone. */
+#define _GNU_SOURCE /* pipe2 */
 #include "consumers/consumers.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define LAG_INTERVAL_S 5.0
+/* Messages read from one partition before choosing again which lags most
+ * in event time: few enough to keep the partitions within minutes of each
+ * other, many enough that choosing costs nothing per message. */
+#define ALIGN_BURST 100
+
+/* An assigned partition's own queue: its messages stay there, not in the
+ * consumer queue, so that the ingest chooses which partition to read. */
+typedef struct {
+    int topic;
+    int32_t partition;
+    rd_kafka_queue_t *q;
+} part_queue_t;
 
 struct dc_ingest_s {
     rd_kafka_t *rk;
@@ -15,7 +32,13 @@ struct dc_ingest_s {
     int paused;
     int fatal;
     double last_lag;
-    dc_metric_t *m_lag;
+    dc_metric_t *m_lag, *m_queued;
+    rd_kafka_queue_t *consumer_q; /* rebalances and client errors */
+    part_queue_t *pq;
+    size_t n_pq, cap_pq;
+    size_t cur;   /* the partition read now (n_pq: none) */
+    int burst;    /* its messages still to read before choosing again */
+    int wake[2];  /* a pipe librdkafka writes to when one of the queues fills */
 };
 
 static int topic_index(const dc_ingest_t *in, const char *name)
@@ -24,6 +47,47 @@ static int topic_index(const dc_ingest_t *in, const char *name)
         if (!strcmp(in->topics[i], name))
             return i;
     return -1;
+}
+
+/* Gives the partition its own queue, before it is assigned: the assignment
+ * leaves a queue the application forwarded (to none) as it is, so no
+ * message of it ever reaches the consumer queue, and none is read out of
+ * order. Partition ends and fetch errors come through it too. */
+static int add_queue(dc_ingest_t *in, rd_kafka_t *rk, int topic, int32_t partition)
+{
+    if (in->n_pq == in->cap_pq) {
+        size_t cap = in->cap_pq ? 2 * in->cap_pq : 16;
+        part_queue_t *grown = realloc(in->pq, cap * sizeof(*grown));
+        if (!grown)
+            return DC_ERR_NOMEM;
+        in->pq = grown;
+        in->cap_pq = cap;
+    }
+    rd_kafka_queue_t *q = rd_kafka_queue_get_partition(rk, in->topics[topic], partition);
+    if (!q)
+        return DC_ERR_KAFKA;
+    rd_kafka_queue_forward(q, NULL);
+    rd_kafka_queue_io_event_enable(q, in->wake[1], "q", 1);
+    in->pq[in->n_pq++] = (part_queue_t){topic, partition, q};
+    return DC_OK;
+}
+
+static void drop_queue(dc_ingest_t *in, size_t i)
+{
+    /* librdkafka keeps the queue: it must write to the pipe no more. */
+    rd_kafka_queue_io_event_enable(in->pq[i].q, -1, NULL, 0);
+    rd_kafka_queue_destroy(in->pq[i].q);
+    in->pq[i] = in->pq[--in->n_pq];
+    in->cur = in->n_pq; /* choose again */
+}
+
+static void drop_queue_of(dc_ingest_t *in, int topic, int32_t partition)
+{
+    for (size_t i = 0; i < in->n_pq; i++)
+        if (in->pq[i].topic == topic && in->pq[i].partition == partition) {
+            drop_queue(in, i);
+            return;
+        }
 }
 
 /* Sets each partition's start offset from the owner, then takes them. */
@@ -46,6 +110,11 @@ static void assign(dc_ingest_t *in, rd_kafka_t *rk, rd_kafka_topic_partition_lis
             in->fatal = 1;
             start = -1;
         }
+        if (t >= 0 && add_queue(in, rk, t, p->partition)) {
+            dc_log(DC_LOG_ERROR, "ingest", "no queue for %s/%d; leaving the group", p->topic,
+                   (int)p->partition);
+            in->fatal = 1;
+        }
         p->offset = start >= 0 ? start : RD_KAFKA_OFFSET_INVALID;
         dc_log(DC_LOG_INFO, "ingest", "assigned %s/%d from offset %lld", p->topic,
                (int)p->partition, (long long)start);
@@ -64,13 +133,15 @@ static void assign(dc_ingest_t *in, rd_kafka_t *rk, rd_kafka_topic_partition_lis
         rd_kafka_pause_partitions(rk, parts);
 }
 
-static void revoke(dc_ingest_t *in, rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts,
+static void unassign(dc_ingest_t *in, rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts,
                    int cooperative)
 {
     for (int i = 0; i < parts->cnt; i++) {
         int t = topic_index(in, parts->elems[i].topic);
         if (t >= 0 && in->cbs.revoked)
             in->cbs.revoked(in->cbs.opaque, t, parts->elems[i].partition);
+        if (t >= 0)
+            drop_queue_of(in, t, parts->elems[i].partition);
         dc_log(DC_LOG_INFO, "ingest", "revoked %s/%d", parts->elems[i].topic,
                (int)parts->elems[i].partition);
     }
@@ -92,14 +163,18 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS)
         assign(in, rk, parts, cooperative);
     else
-        revoke(in, rk, parts, cooperative);
+        unassign(in, rk, parts, cooperative);
 }
 
 dc_ingest_t *dc_ingest_new(const dc_conf_t *conf, const dc_ingest_cbs_t *cbs,
                            dc_metrics_t *metrics, char *errstr, size_t errstr_size)
 {
+    /* Each partition has a queue of its own here, and librdkafka bounds
+     * each by queued.max.messages.kbytes: 8 MB a partition keeps 16 of
+     * them at 128 MB, where its 64 MB default bounded the one queue. */
     static const char *const defaults[] = {"group.id", "demandcast", "auto.offset.reset",
-                                           "earliest", NULL};
+                                           "earliest", "queued.max.messages.kbytes", "8192",
+                                           NULL};
     /* Exactly once depends on these; a user setting cannot turn them off. */
     static const char *const forced[] = {"enable.auto.commit", "false",
                                          "enable.auto.offset.store", "false",
@@ -115,6 +190,11 @@ dc_ingest_t *dc_ingest_new(const dc_conf_t *conf, const dc_ingest_cbs_t *cbs,
         goto fail;
     }
     in->cbs = *cbs;
+    in->wake[0] = in->wake[1] = -1;
+    if (pipe2(in->wake, O_NONBLOCK | O_CLOEXEC)) {
+        dc_seterr(errstr, errstr_size, DC_ERR_IO, "pipe: %s", strerror(errno));
+        goto fail;
+    }
     in->topics[0] = strdup(dc_conf_str(conf, "topic.clickstream"));
     in->topics[1] = strdup(dc_conf_str(conf, "topic.orders"));
     if (!in->topics[0] || !in->topics[1]) {
@@ -131,6 +211,8 @@ dc_ingest_t *dc_ingest_new(const dc_conf_t *conf, const dc_ingest_cbs_t *cbs,
     }
     rkconf = NULL; /* owned by the handle now */
     rd_kafka_poll_set_consumer(in->rk);
+    in->consumer_q = rd_kafka_queue_get_consumer(in->rk);
+    rd_kafka_queue_io_event_enable(in->consumer_q, in->wake[1], "c", 1);
     subs = rd_kafka_topic_partition_list_new(2);
     rd_kafka_topic_partition_list_add(subs, in->topics[0], RD_KAFKA_PARTITION_UA);
     rd_kafka_topic_partition_list_add(subs, in->topics[1], RD_KAFKA_PARTITION_UA);
@@ -141,6 +223,8 @@ dc_ingest_t *dc_ingest_new(const dc_conf_t *conf, const dc_ingest_cbs_t *cbs,
     rd_kafka_topic_partition_list_destroy(subs);
     in->m_lag = dc_metrics_gauge(metrics, "dc_consumer_lag", NULL,
                                  "Messages behind the high watermark, over assigned partitions.");
+    in->m_queued = dc_metrics_gauge(metrics, "dc_consumer_queued", NULL,
+                                    "Messages fetched and not yet read, over assigned partitions.");
     in->last_lag = dc_monotonic_coarse_s();
     return in;
 fail:
@@ -158,8 +242,18 @@ void dc_ingest_destroy(dc_ingest_t *in)
         return;
     if (in->rk) {
         rd_kafka_consumer_close(in->rk);
+        while (in->n_pq)
+            drop_queue(in, in->n_pq - 1);
+        if (in->consumer_q) {
+            rd_kafka_queue_io_event_enable(in->consumer_q, -1, NULL, 0);
+            rd_kafka_queue_destroy(in->consumer_q);
+        }
         rd_kafka_destroy(in->rk);
     }
+    for (int i = 0; i < 2; i++)
+        if (in->wake[i] >= 0)
+            close(in->wake[i]);
+    free(in->pq);
     free(in->topics[0]);
     free(in->topics[1]);
     free(in);
@@ -187,6 +281,84 @@ static void update_lag(dc_ingest_t *in)
     }
     rd_kafka_topic_partition_list_destroy(parts);
     dc_metric_set(in->m_lag, (double)lag);
+    dc_metric_set(in->m_queued, (double)dc_ingest_queued(in));
+}
+
+size_t dc_ingest_queued(const dc_ingest_t *in)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < in->n_pq; i++)
+        n += rd_kafka_queue_length(in->pq[i].q);
+    return n;
+}
+
+/* Picks the partition to read next: of those with messages waiting, the
+ * one the owner has seen least far in event time (cbs.event_time), as
+ * Kafka Streams picks the lowest timestamp. Reading a backlog, librdkafka
+ * fetches the same bytes of every partition in turn, so a partition twice
+ * as full as the others falls behind in event time, holds the watermark
+ * back, and the buckets close in a rush at its end; read this way they
+ * close as the backlog is read. Without the callback: the next in turn. */
+static void choose(dc_ingest_t *in)
+{
+    size_t best = in->n_pq, from = in->cur < in->n_pq ? in->cur + 1 : 0;
+    int64_t best_ts = INT64_MAX;
+
+    for (size_t k = 0; k < in->n_pq; k++) {
+        size_t i = (from + k) % in->n_pq;
+        if (!rd_kafka_queue_length(in->pq[i].q))
+            continue;
+        int64_t ts = in->cbs.event_time
+                         ? in->cbs.event_time(in->cbs.opaque, in->pq[i].topic, in->pq[i].partition)
+                         : INT64_MIN;
+        if (best == in->n_pq || ts < best_ts) {
+            best = i;
+            best_ts = ts;
+        }
+        if (!in->cbs.event_time)
+            break;
+    }
+    in->cur = best;
+    in->burst = ALIGN_BURST;
+}
+
+/* Waits until a queue may have got something, or timeout_ms. */
+static void wait_for_queues(dc_ingest_t *in, int timeout_ms)
+{
+    struct pollfd pfd = {.fd = in->wake[0], .events = POLLIN};
+    char drain[64];
+
+    if (timeout_ms > 0 && poll(&pfd, 1, timeout_ms) > 0)
+        while (read(in->wake[0], drain, sizeof(drain)) > 0)
+            ;
+}
+
+/* The next message or event of any queue, NULL if none within timeout_ms.
+ * The consumer queue is served between bursts: it runs the rebalance
+ * callback, which must not find a message of a partition it revokes out. */
+static rd_kafka_message_t *next_message(dc_ingest_t *in, int timeout_ms)
+{
+    double deadline = dc_monotonic_s() + timeout_ms / 1000.0;
+    rd_kafka_message_t *m;
+
+    for (;;) {
+        if (in->cur < in->n_pq && in->burst > 0 &&
+            (m = rd_kafka_consume_queue(in->pq[in->cur].q, 0))) {
+            in->burst--;
+            return m;
+        }
+        if ((m = rd_kafka_consumer_poll(in->rk, 0)))
+            return m;
+        choose(in);
+        if (in->cur < in->n_pq && (m = rd_kafka_consume_queue(in->pq[in->cur].q, 0))) {
+            in->burst--;
+            return m;
+        }
+        double left = deadline - dc_monotonic_s();
+        if (left <= 0)
+            return NULL;
+        wait_for_queues(in, (int)(left * 1000.0) + 1);
+    }
 }
 
 int dc_ingest_next(dc_ingest_t *in, dc_ingest_msg_t *msg, int timeout_ms)
@@ -200,7 +372,7 @@ int dc_ingest_next(dc_ingest_t *in, dc_ingest_msg_t *msg, int timeout_ms)
     }
     if (in->fatal)
         return DC_ERR_KAFKA;
-    if (!(m = rd_kafka_consumer_poll(in->rk, timeout_ms)))
+    if (!(m = next_message(in, timeout_ms)))
         return DC_ERR_AGAIN;
     if (m->err) {
         int rc = DC_ERR_AGAIN;

@@ -36,11 +36,12 @@ static int apply_kafka_prop(const char *name, const char *value, void *opaque)
 /* How every consumer fetches, before the caller's defaults.
  * An empty fetch waits fetch.wait.max.ms, and the embedded broker answers an
  * empty fetch only then: keep it short for latency.
- * queued.min.messages counts the one consumer queue all partitions feed.
- * Once it is passed, librdkafka 2.0 fetches again only when its broker
- * thread next wakes, up to a second later (2.1 adds fetch.queue.backoff.ms
- * for this): at librdkafka's 100000 a consumer slower than the broker
- * drains the queue and then idles. The prefetch stays bounded by
+ * queued.min.messages counts the queue a partition feeds: the one consumer
+ * queue of all of them, or its own (the ingest's). Once it is passed,
+ * librdkafka 2.0 fetches again only when its broker thread next wakes, up
+ * to a second later (2.1 adds fetch.queue.backoff.ms for this): at
+ * librdkafka's 100000 a consumer slower than the broker drains the queue
+ * and then idles. The prefetch stays bounded by
  * queued.max.messages.kbytes. */
 static const char *const fetch_defaults[] = {"fetch.wait.max.ms", "100",
                                              "queued.min.messages", "1000000", NULL};

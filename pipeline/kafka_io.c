@@ -21,11 +21,17 @@ static void on_at_end(void *opaque, int topic, int32_t partition)
     dc_pipeline_at_end(opaque, topic, partition);
 }
 
+static int64_t on_event_time(void *opaque, int topic, int32_t partition)
+{
+    return dc_pipeline_event_time(opaque, topic, partition);
+}
+
 void dc_pipeline_ingest_cbs(dc_pipeline_t *pl, dc_ingest_cbs_t *cbs)
 {
     cbs->assigned = on_assigned;
     cbs->revoked = on_revoked;
     cbs->at_end = on_at_end;
+    cbs->event_time = on_event_time;
     cbs->opaque = pl;
 }
 

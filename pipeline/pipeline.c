@@ -772,6 +772,12 @@ int dc_pipeline_revoke(dc_pipeline_t *pl, int topic, int32_t partition)
     return DC_OK;
 }
 
+int64_t dc_pipeline_event_time(dc_pipeline_t *pl, int topic, int32_t partition)
+{
+    const dc_part_t *p = dc_parts_find(pl->parts, topic, partition);
+    return p ? p->max_ts : INT64_MIN;
+}
+
 void dc_pipeline_at_end(dc_pipeline_t *pl, int topic, int32_t partition)
 {
     dc_part_t *p = dc_parts_find(pl->parts, topic, partition);
