@@ -178,7 +178,9 @@ rd_kafka_conf_t *dc__kafka_consumer_conf(const dc_conf_t *conf, const char *cons
  * own, and the ingest reads next from the partition whose newest event
  * time (cbs.event_time) is furthest behind: a backlog is read in event
  * time across partitions, so the watermark, and the bucket closes, move
- * on as it is read rather than wait for its fullest partition. The
+ * on as it is read rather than wait for its fullest partition. A
+ * partition that stays behind and alone keeps the reader busy is read
+ * first all along: the others wait, as the watermark does for it. The
  * prefetch limits (queued.min.messages, queued.max.messages.kbytes) hold
  * per partition.
  *
