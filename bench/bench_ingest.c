@@ -30,7 +30,8 @@
  * the flush thread's CPU per event, in flushes and in closes, and the
  * main thread's (which reads the input) in both passes; and how long the
  * input stood still waiting for flushes or closes in flight, and
- * the drain: the end of the pass after the last event is read. Besides
+ * the drain: the end of the pass after the last event is read; and how
+ * far apart in event time the partitions got while the input was read. Besides
  * the ratios of medians it prints the median and range of each run's own
  * pipeline-to-reference ratios, whose passes share the load of the moment.
  * Events come from the synthetic shop (Zipf popularity), so the SKUs one
@@ -569,6 +570,7 @@ int main(int argc, char **argv)
         die("batch", "out of memory");
     double r_decode[99], r_busy[99], r_batch[99], r_pipe[99], cpu[99], cpu_ref[99], cpu_pipe[99];
     double cpu_flush[99], cpu_close[99], wait_share[99], drain[99], main_ref[99], main_pipe[99];
+    double skew_h[99];
     long long calls = 0;
     for (int i = 0; i < repeat; i++) {
         char group[32];
@@ -600,6 +602,7 @@ int main(int argc, char **argv)
         /* Of the timed pass only: the flushes before the first event
          * (the group's join) are not in it. */
         wait_share[i] = (st.flush_wait_s - g_wait0) * r_pipe[i] / (double)(n - 1);
+        skew_h[i] = (double)st.max_skew_ms / 3.6e6;
         calls = redis_calls(rc);
         /* The reference again after the pipeline: a run's reference is the
          * mean of the passes around it, so that a load that comes or goes
@@ -690,6 +693,10 @@ int main(int argc, char **argv)
      * this end a small share of it, as in a stream that goes on. */
     printf("drain:                    %10.0f %% of the pipeline pass, from the last event read "
            "until the store holds them all (median)\n", bench_median(drain, runs) * 100);
+    /* The input read by event time (see consumers.h): how far the
+     * partitions drifted apart in it, against the span of the events. */
+    printf("partition skew:           %10.1f h of event time at most between two partitions with "
+           "events to read, at a flush (median)\n", bench_median(skew_h, runs));
     /* Only the flushes with events are the batches: the others are the
      * heartbeats while the group forms and the drain's acknowledgements. */
     printf("flushes:                  %10lld with events (%.0f events on average, %lld grouped by "

@@ -87,7 +87,8 @@ struct dc_pipeline_s {
 
     dc_pipeline_stats_t stats;
     dc_metric_t *m_in, *m_out, *m_late, *m_skipped, *m_flushes, *m_flush_fail, *m_flush_s,
-        *m_flush_last, *m_flush_wait, *m_closed, *m_cmds, *m_conflicts, *m_dlq[DC_ERR__COUNT];
+        *m_flush_last, *m_flush_wait, *m_closed, *m_cmds, *m_conflicts, *m_skew,
+        *m_dlq[DC_ERR__COUNT];
     int64_t dlq[DC_ERR__COUNT]; /* rejects by reason, for the log (metrics may be NULL) */
     char errstr[512];           /* why the loop failed (dc_pipeline_errstr) */
     char detail[512];           /* why the message in hand is rejected, for the DLQ */
@@ -142,6 +143,9 @@ dc_pipeline_t *dc_pipeline_new(const dc_conf_t *conf, const dc_limits_t *lim,
                                        "Time spent in flushes.");
     pl->m_flush_last = dc_metrics_gauge(metrics, "dc_flush_last_seconds", NULL,
                                         "Latency of the last flush.");
+    pl->m_skew = dc_metrics_gauge(metrics, "dc_partition_skew_seconds", NULL,
+                                  "Event time between the partitions furthest apart (those with "
+                                  "events, not read to their end) when the last flush was cut.");
     pl->m_flush_wait = dc_metrics_counter(metrics, "dc_flush_wait_seconds_total", NULL,
                                           "Time the input stood still until a flush or closes "
                                           "in flight finished (a full batch, a retry, a "
@@ -355,6 +359,23 @@ static void flush_join(dc_pipeline_t *pl)
     pl->job.done = 1;
 }
 
+/* Event time between the partitions furthest apart, of those with events
+ * and messages still to read: the sources read the one behind first, so a
+ * catch-up keeps this small, and the watermark near the newest events. */
+static int64_t partition_skew(dc_pipeline_t *pl)
+{
+    int64_t lo = INT64_MAX, hi = INT64_MIN;
+
+    for (size_t i = 0; i < dc_parts_count(pl->parts); i++) {
+        const dc_part_t *p = dc_parts_at(pl->parts, i);
+        if (p->max_ts == INT64_MIN || p->at_end)
+            continue;
+        lo = p->max_ts < lo ? p->max_ts : lo;
+        hi = p->max_ts > hi ? p->max_ts : hi;
+    }
+    return lo == INT64_MAX ? 0 : hi - lo;
+}
+
 /* Starts the job (nothing may be in flight). */
 static void job_start(dc_pipeline_t *pl)
 {
@@ -390,6 +411,10 @@ static int flush_start(dc_pipeline_t *pl, int again)
         pl->rejects_pending = 0;
         if ((err = dc_parts_copy(pl->job.parts, pl->parts)))
             return dc_seterr(pl->errstr, sizeof(pl->errstr), err, "out of memory");
+        int64_t skew = partition_skew(pl);
+        if (skew > pl->stats.max_skew_ms)
+            pl->stats.max_skew_ms = skew;
+        dc_metric_set(pl->m_skew, (double)skew / 1000.0);
         /* The job's batch is empty (taken in or dropped). A batch the loop
          * grouped while the last job ran (see flush()) becomes the job's as
          * it is; any other moves its events into the job's batch, whose

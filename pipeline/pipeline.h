@@ -169,6 +169,10 @@ typedef struct {
     /* Batches the loop grouped itself while the job before ran, sparing
      * the flush thread that step. */
     int64_t grouped_ahead;
+    /* The most event time between two partitions with events and messages
+     * still to read, when a flush was cut (dc_partition_skew_seconds: the
+     * last flush's). */
+    int64_t max_skew_ms;
 } dc_pipeline_stats_t;
 
 void dc_pipeline_stats(const dc_pipeline_t *pl, dc_pipeline_stats_t *stats);
