@@ -334,8 +334,9 @@ static void wait_for_queues(dc_ingest_t *in, int timeout_ms)
 }
 
 /* The next message or event of any queue, NULL if none within timeout_ms.
- * The consumer queue is served between bursts: it runs the rebalance
- * callback, which must not find a message of a partition it revokes out. */
+ * The consumer queue is served only here, between messages: it runs the
+ * rebalance callback, and the caller has released the message before, so
+ * none of a partition the callback revokes is still being worked on. */
 static rd_kafka_message_t *next_message(dc_ingest_t *in, int timeout_ms)
 {
     double deadline = dc_monotonic_s() + timeout_ms / 1000.0;
