@@ -116,8 +116,8 @@ static void assign(dc_ingest_t *in, rd_kafka_t *rk, rd_kafka_topic_partition_lis
             in->fatal = 1;
         }
         p->offset = start >= 0 ? start : RD_KAFKA_OFFSET_INVALID;
-        dc_log(DC_LOG_INFO, "ingest", "assigned %s/%d from offset %lld", p->topic,
-               (int)p->partition, (long long)start);
+        dc_log(DC_LOG_INFO, "ingest", "assigned %s/%d from offset %lld%s", p->topic,
+               (int)p->partition, (long long)start, cooperative ? " (incremental)" : "");
     }
     if (cooperative)
         error = rd_kafka_incremental_assign(rk, parts);
@@ -142,8 +142,8 @@ static void unassign(dc_ingest_t *in, rd_kafka_t *rk, rd_kafka_topic_partition_l
             in->cbs.revoked(in->cbs.opaque, t, parts->elems[i].partition);
         if (t >= 0)
             drop_queue_of(in, t, parts->elems[i].partition);
-        dc_log(DC_LOG_INFO, "ingest", "revoked %s/%d", parts->elems[i].topic,
-               (int)parts->elems[i].partition);
+        dc_log(DC_LOG_INFO, "ingest", "revoked %s/%d%s", parts->elems[i].topic,
+               (int)parts->elems[i].partition, cooperative ? " (incremental)" : "");
     }
     if (cooperative) {
         rd_kafka_error_t *error = rd_kafka_incremental_unassign(rk, parts);

@@ -2,7 +2,8 @@
 # have stored progress, one is killed with SIGKILL. The survivor must take
 # over the dead one's partitions (the group rebalances after the session
 # timeout), read them on from the offsets in Redis, and the final state must
-# equal the exact recount.
+# equal the exact recount. 0033 runs this with the cooperative protocol
+# (DC_COOPERATIVE=1), which assigns and revokes partitions one by one.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/featlib.sh"
 
@@ -16,9 +17,13 @@ both_working() { [[ $(owned "$DC_TMP/a.log") -gt 0 && $(owned "$DC_TMP/b.log") -
                     $(stored) -gt 0 ]]; }
 b_owns_all() { [[ $(owned "$DC_TMP/b.log") -eq 8 ]]; }
 
-feat_run_bg "$DC_TMP/a.log" -X kafka.group.id=g0013 -X flush.max.events=20
+strategy=range,roundrobin
+[[ ${DC_COOPERATIVE:-0} == 1 ]] && strategy=cooperative-sticky
+feat_run_bg "$DC_TMP/a.log" -X kafka.group.id=g0013 -X flush.max.events=20 \
+    -X kafka.partition.assignment.strategy=$strategy
 a_pid=$RUN_PID
-feat_run_bg "$DC_TMP/b.log" -X kafka.group.id=g0013 -X flush.max.events=20
+feat_run_bg "$DC_TMP/b.log" -X kafka.group.id=g0013 -X flush.max.events=20 \
+    -X kafka.partition.assignment.strategy=$strategy
 b_pid=$RUN_PID
 dc_wait_for 60 both_working
 at_kill=$(stored)
@@ -27,6 +32,14 @@ kill -KILL "$a_pid"
 wait "$a_pid" 2>/dev/null || true
 echo "killed one instance at $at_kill of $FEAT_MSGS stored offsets"
 dc_wait_for 60 b_owns_all
+# The protocol in force: the ingest logs a cooperative one's steps as
+# incremental.
+incremental=$(grep -c ' assigned .*(incremental)' "$DC_TMP/b.log" || true)
+if [[ $strategy == cooperative-sticky ]]; then
+    [[ $incremental -gt 0 ]] || dc_fail "the cooperative protocol was not in force"
+else
+    [[ $incremental == 0 ]] || dc_fail "an eager group assigned incrementally"
+fi
 dc_wait_for 120 feat_all_consumed
 dc_wait_for 60 feat_closed_reached
 feat_check
@@ -36,4 +49,4 @@ feat_wait_exit "$b_pid" 30 || dc_fail "run did not exit 0 on SIGTERM"
 # SKUs come through both instances' order partitions) and start over.
 echo "the survivor's flushes started over $(grep -o 'conflicts=[0-9]*' "$DC_TMP/b.log" |
     tail -1 | cut -d= -f2) times"
-echo "0013 ok"
+echo "${0##*/} ok"
