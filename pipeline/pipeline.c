@@ -368,7 +368,8 @@ static int64_t partition_skew(dc_pipeline_t *pl)
 
     for (size_t i = 0; i < dc_parts_count(pl->parts); i++) {
         const dc_part_t *p = dc_parts_at(pl->parts, i);
-        if (p->max_ts == INT64_MIN || p->at_end)
+        /* 0 is the store's mark of a partition without events yet. */
+        if (p->max_ts <= 0 || p->at_end)
             continue;
         lo = p->max_ts < lo ? p->max_ts : lo;
         hi = p->max_ts > hi ? p->max_ts : hi;

@@ -142,8 +142,8 @@ int dc_pipeline_revoke(dc_pipeline_t *pl, int topic, int32_t partition);
 /* For sources: the partition has no message waiting (Kafka partition EOF). */
 void dc_pipeline_at_end(dc_pipeline_t *pl, int topic, int32_t partition);
 /* For sources: the newest event time read from the partition (from the
- * store until one is read), INT64_MIN if none: a source with a choice
- * reads the partition furthest behind first. */
+ * store until one is read; INT64_MIN, or the store's 0, if none yet): a
+ * source with a choice reads the partition furthest behind first. */
 int64_t dc_pipeline_event_time(dc_pipeline_t *pl, int topic, int32_t partition);
 
 /* Counts for tests and the periodic log line. */
