@@ -13,8 +13,8 @@
 
 #define LAG_INTERVAL_S 5.0
 /* Messages read from one partition before choosing again which lags most
- * in event time: few enough to keep the partitions within minutes of each
- * other, many enough that choosing costs nothing per message. */
+ * in event time: few enough to keep the partitions close in event time,
+ * many enough that choosing costs next to nothing per message. */
 #define ALIGN_BURST 100
 
 /* An assigned partition's own queue: its messages stay there, not in the
@@ -38,7 +38,7 @@ struct dc_ingest_s {
     size_t n_pq, cap_pq;
     size_t cur;   /* the partition read now (n_pq: none) */
     int burst;    /* its messages still to read before choosing again */
-    int wake[2];  /* a pipe librdkafka writes to when one of the queues fills */
+    int wake[2];  /* a pipe librdkafka writes to when an empty queue gets something */
 };
 
 static int topic_index(const dc_ingest_t *in, const char *name)
