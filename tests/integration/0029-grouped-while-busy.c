@@ -15,6 +15,7 @@
  * dc-flush. Run by run-c.sh (DC_REDIS_PORT). */
 #include "pipeline/pipeline.h"
 #include "tests/integration/it_report.h"
+#include "tests/integration/it_source.h"
 
 #include <hiredis/hiredis.h>
 
@@ -111,14 +112,10 @@ static int next(void *opaque, dc_pipeline_t *pl, dc_srcmsg_t *msg, int timeout_m
     if (s->next == N_EVENTS)
         return DC_ERR_EOF;
     int i = (int)(s->next % N_SKUS), cart = s->next % 3 == 0;
-    memset(&s->click, 0, sizeof(s->click));
-    snprintf(s->click.sku, sizeof(s->click.sku), "%s", sku_name(i));
-    snprintf(s->click.user_id, sizeof(s->click.user_id), "u%d", (int)(s->next % 7));
-    s->click.ts_ms = T0 + s->next * MIN;
-    s->click.type = cart ? DC_CLICK_ADD_TO_CART : DC_CLICK_VIEW;
-    s->click.price = 9.99;
-    *msg = (dc_srcmsg_t){.topic = DC_TOPIC_CLICKS, .topic_name = "clicks", .offset = s->next,
-                         .click = &s->click};
+    char user[16];
+    snprintf(user, sizeof(user), "u%d", (int)(s->next % 7));
+    it_click(msg, &s->click, 0, s->next, sku_name(i), user, T0 + s->next * MIN,
+             cart ? DC_CLICK_ADD_TO_CART : DC_CLICK_VIEW);
     s->views[i] += !cart;
     s->carts[i] += cart;
     if (++s->next == BATCH)

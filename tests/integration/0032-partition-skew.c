@@ -18,6 +18,7 @@
  * window. Run by run-c.sh (DC_REDIS_PORT). */
 #include "pipeline/pipeline.h"
 #include "tests/integration/it_report.h"
+#include "tests/integration/it_source.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,14 +63,9 @@ static int next(void *opaque, dc_pipeline_t *pl, dc_srcmsg_t *msg, int timeout_m
         dc_pipeline_at_end(pl, DC_TOPIC_CLICKS, 0);
     int64_t ts = T0 + s->offset[p] * MIN + (p ? 10 * HOUR : 0) +
                  (s->next >= IN_TURN ? 100 * HOUR : 0);
-    memset(&s->click, 0, sizeof(s->click));
-    snprintf(s->click.sku, sizeof(s->click.sku), "%s", skus[p]);
-    snprintf(s->click.user_id, sizeof(s->click.user_id), "u%lld", (long long)(s->next % 5));
-    s->click.ts_ms = ts;
-    s->click.type = DC_CLICK_VIEW;
-    s->click.price = 9.99;
-    *msg = (dc_srcmsg_t){.topic = DC_TOPIC_CLICKS, .topic_name = "clicks", .partition = p,
-                         .offset = s->offset[p]++, .click = &s->click};
+    char user[16];
+    snprintf(user, sizeof(user), "u%lld", (long long)(s->next % 5));
+    it_click(msg, &s->click, p, s->offset[p]++, skus[p], user, ts, DC_CLICK_VIEW);
     s->views[p]++;
     s->next++;
     return DC_OK;
