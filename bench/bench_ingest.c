@@ -17,7 +17,8 @@
  * runs before the other passes and again after the pipeline: a run's
  * reference is the mean of the two. For the pipeline
  * it also prints the Redis commands per event as INFO commandstats counts
- * them (commands run inside scripts included), the CPU Redis spent per
+ * them (commands run inside scripts included), the bytes Redis read per
+ * event (about what its append-only file grows by), the CPU Redis spent per
  * event, and the rate that CPU alone allows (Redis executes one command at
  * a time, so no client can go faster with this Redis); and the CPU per
  * event of this process (consumer, pipeline, flush thread, embedded
@@ -192,18 +193,27 @@ static double process_cpu(void)
            (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 }
 
-/* CPU seconds (user + system) Redis has used, from INFO cpu. */
+/* The number a field of an INFO section holds (e.g. section "cpu", field
+ * "used_cpu_user"): the field at the start of a line, before its colon. */
+static double redis_info(redisContext *rc, const char *section, const char *field)
+{
+    redisReply *r = redisCommand(rc, "INFO %s", section);
+    size_t len = strlen(field);
+    const char *at = r && r->type == REDIS_REPLY_STRING ? r->str : NULL;
+
+    while (at && (at = strstr(at, field)) && (at[len] != ':' || (at > r->str && at[-1] != '\n')))
+        at += len;
+    if (!at)
+        die(field, "not in Redis' INFO");
+    double v = strtod(at + len + 1, NULL);
+    freeReplyObject(r);
+    return v;
+}
+
+/* CPU seconds (user + system) Redis has used. */
 static double redis_cpu(redisContext *rc)
 {
-    redisReply *r = redisCommand(rc, "INFO cpu");
-    const char *u, *s;
-
-    if (!r || r->type != REDIS_REPLY_STRING || !(u = strstr(r->str, "used_cpu_user:")) ||
-        !(s = strstr(r->str, "used_cpu_sys:")))
-        die("redis", "INFO cpu failed");
-    double cpu = strtod(u + 14, NULL) + strtod(s + 13, NULL);
-    freeReplyObject(r);
-    return cpu;
+    return redis_info(rc, "cpu", "used_cpu_user") + redis_info(rc, "cpu", "used_cpu_sys");
 }
 
 static void redis_do(redisContext *rc, const char *cmd)
@@ -570,7 +580,7 @@ int main(int argc, char **argv)
         die("batch", "out of memory");
     double r_decode[99], r_busy[99], r_batch[99], r_pipe[99], cpu[99], cpu_ref[99], cpu_pipe[99];
     double cpu_flush[99], cpu_close[99], wait_share[99], drain[99], main_ref[99], main_pipe[99];
-    double skew_h[99];
+    double skew_h[99], in_bytes[99];
     long long calls = 0;
     for (int i = 0; i < repeat; i++) {
         char group[32];
@@ -604,6 +614,7 @@ int main(int argc, char **argv)
         wait_share[i] = (st.flush_wait_s - g_wait0) * r_pipe[i] / (double)(n - 1);
         skew_h[i] = (double)st.max_skew_ms / 3.6e6;
         calls = redis_calls(rc);
+        in_bytes[i] = redis_info(rc, "stats", "total_net_input_bytes");
         /* The reference again after the pipeline: a run's reference is the
          * mean of the passes around it, so that a load that comes or goes
          * during the run weighs on both sides of its ratio alike. */
@@ -708,6 +719,10 @@ int main(int argc, char **argv)
            (double)calls / (double)n, calls, (unsigned long long)n);
     printf("redis commands per event: %10.4f (counted by the flushes)\n",
            (double)st.redis_commands / (double)n);
+    /* What Redis reads per event is about what its append-only file grows
+     * by between rewrites: the write load a store's disk takes. */
+    printf("redis input per event:    %10.1f bytes (INFO stats total_net_input_bytes, median)\n",
+           bench_median(in_bytes, runs) / (double)n);
 
     dc_featbatch_destroy(ps.batch);
     dc_codec_destroy(ps.codec);
