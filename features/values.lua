@@ -14,7 +14,8 @@
 --             slot number
 --   slot    = uv length of the rest, uv slot, views, carts, units, orders,
 --             revenue_e4, then the slot's users sketch
--- A window keeps the slots among the 12 newest it has seen.
+-- A window keeps the slots among the 12 newest slot numbers, up to the
+-- newest it has seen: an older slot can no longer count in any read.
 --
 -- An open bucket's log is one string (key PREFIX:{meta}:open:START) that
 -- every flush APPENDs the bucket's deltas to, one entry per SKU, so a
