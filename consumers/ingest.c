@@ -134,7 +134,7 @@ static void assign(dc_ingest_t *in, rd_kafka_t *rk, rd_kafka_topic_partition_lis
 }
 
 static void unassign(dc_ingest_t *in, rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts,
-                   int cooperative)
+                     int cooperative)
 {
     for (int i = 0; i < parts->cnt; i++) {
         int t = topic_index(in, parts->elems[i].topic);
