@@ -538,7 +538,6 @@ static int replay_main(int argc, char **argv, int train)
                 goto out;
         }
     }
-    rc = DC_EXIT_USAGE;
     if (optind < argc) {
         rc = dc_cli_usage_error(cmd, "unexpected argument \"%s\"", argv[optind]);
         goto out;

@@ -228,7 +228,6 @@ int dc_cmd_tail(int argc, char **argv)
         default:
             if ((rc = dc_cli_common_opt(opt, optarg, conf, usage_text)) >= 0)
                 goto out;
-            rc = DC_EXIT_OK;
         }
     }
     if (optind < argc) {

@@ -299,7 +299,6 @@ int dc_featbatch_add(dc_featbatch_t *batch, const dc_fevent_t *ev, int64_t close
     int is_late = closed_until != INT64_MIN &&
                   dc_time_floor(ev->ts_ms, batch->lim.bucket_ms) < closed_until;
     uint32_t idx;
-    dc_sku_delta_t *d;
 
     if (batch->grouped)
         return DC_ERR_INVAL; /* the events are deltas now */
@@ -307,7 +306,7 @@ int dc_featbatch_add(dc_featbatch_t *batch, const dc_fevent_t *ev, int64_t close
         reserve_pool((void **)&batch->in.events, &batch->in.cap_events, batch->in.n_events + 1,
                      sizeof(*batch->in.events)))
         return DC_ERR_NOMEM;
-    if (!(d = sku_delta(batch, ev->sku, &idx)))
+    if (!sku_delta(batch, ev->sku, &idx))
         return DC_ERR_NOMEM;
     if (late)
         *late = is_late;

@@ -81,7 +81,7 @@ static dc_model_t *model_from_file(const char *path, dc_model_conf_t *mc, char *
     fclose(f);
     if (err)
         dc_seterr(errstr, errstr_size, err, "model.path %s: out of memory", path);
-    else if (!(err = dc_model_peek(file.data, file.len, mc, errstr, errstr_size)) &&
+    else if (!dc_model_peek(file.data, file.len, mc, errstr, errstr_size) &&
              (model = dc_model_new(mc, errstr, errstr_size)) &&
              dc_model_load(model, file.data, file.len, errstr, errstr_size)) {
         dc_model_destroy(model);
