@@ -34,7 +34,9 @@
  * the drain: the end of the pass after the last event is read; and how
  * far apart in event time the partitions got while the input was read. Besides
  * the ratios of medians it prints the median and range of each run's own
- * pipeline-to-reference ratios, whose passes share the load of the moment.
+ * pipeline-to-reference ratios, whose passes share the load of the moment,
+ * an interval that holds their median with known confidence, and whether
+ * that interval settles the target of 0.8 x the reference.
  * Events come from the synthetic shop (Zipf popularity), so the SKUs one
  * flush touches are what a real skew gives.
  *
@@ -683,6 +685,19 @@ int main(int argc, char **argv)
     printf("pipeline / reference:     %10.2f x events/s (runs %.2f .. %.2f), %.2f x per core "
            "(runs %.2f .. %.2f): medians of each run's ratio\n", q_rate_med, q_rate[0],
            q_rate[runs - 1], q_core_med, q_core[0], q_core[runs - 1]);
+    /* Whether the runs settle the target (0.8 x the reference): only when
+     * the median's interval lies on one side of it. */
+    double rate_lo, rate_hi, core_lo, core_hi;
+    double covered = bench_median_interval(q_rate, runs, &rate_lo, &rate_hi);
+    bench_median_interval(q_core, runs, &core_lo, &core_hi);
+    printf("median's interval:        %10.2f .. %.2f x events/s, %.2f .. %.2f x per core (%.0f %% "
+           "confidence, %d runs)\n", rate_lo, rate_hi, core_lo, core_hi, covered * 100, repeat);
+    if (rate_lo >= 0.8 || rate_hi < 0.8)
+        printf("target 0.8 x events/s:    %10s (%.0f %% confidence)\n",
+               rate_lo >= 0.8 ? "met" : "missed", covered * 100);
+    else
+        printf("target 0.8 x events/s:    %10s: the interval spans it (more --repeat)\n",
+               "undecided");
     /* The flush thread's share: the part of the pipeline's CPU that works
      * in series with Redis within a flush. */
     printf("flush thread cpu/event:   %10.2f us merging and sending, %.2f us closing "
