@@ -361,7 +361,7 @@ typedef struct {
 
 /* Sums a bucket log per SKU: *rows (n_rows, in scratch, valid until its next
  * use and while log lives) in byte order of the SKUs. DC_ERR_MALFORMED: log
- * is not a bucket log. */
+ * is not a bucket log, or a SKU's sum of a number does not fit in 63 bits. */
 int dc_value_read_log(const void *log, size_t len, dc_value_scratch_t *scratch,
                       dc_log_row_t **rows, size_t *n_rows);
 /* Appends to out the compacted form of a bucket log: one entry per SKU (in

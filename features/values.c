@@ -647,8 +647,11 @@ static int sum_log(const void *log_v, size_t len, dc_value_scratch_t *sc, dc_log
         acc->len = 0;
         for (j = i; j < n && !dc_name_cmp(&key[i], &key[j]); j++) {
             const log_entry_t *x = &e[key[j].value];
+            /* Sums past INT64_MAX come from no count of events: another
+             * client wrote this log. */
             for (int k = 0; k < 11; k++)
-                *f[k] += (int64_t)x->f[k];
+                if (x->f[k] > INT64_MAX || __builtin_add_overflow(*f[k], (int64_t)x->f[k], f[k]))
+                    return DC_ERR_MALFORMED;
             tmp->len = 0;
             if (sketch_union(tmp, acc->data, acc->len, x->sketch, x->sketch_len))
                 return DC_ERR_NOMEM;
