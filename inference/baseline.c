@@ -97,8 +97,13 @@ void dc_baseline_sku_push(const dc_baseline_params_t *params, dc_baseline_sku_t 
     if (sku->last_bucket != INT64_MIN) {
         if (bucket_start <= sku->last_bucket)
             return;
-        /* Buckets the SKU was not stepped in had no demand for it. */
-        int64_t gap = (bucket_start - sku->last_bucket) / params->bucket_width - 1;
+        /* Buckets the SKU was not stepped in had no demand for it. A
+         * last bucket from a loaded state can be any number: a span past
+         * INT64_MAX is a whole window of them. */
+        int64_t span;
+        if (__builtin_sub_overflow(bucket_start, sku->last_bucket, &span))
+            span = INT64_MAX;
+        int64_t gap = span / params->bucket_width - 1;
         for (int64_t i = 0; i < gap && i < params->window; i++)
             ring_put(params, sku, 0.0f);
     }

@@ -751,13 +751,12 @@ int dc_forecaster_load_sku(dc_forecaster_t *fc, const char *sku, const void *buf
     if ((err = st_open(buf, len, SKU_MAGIC, SKU_FIXED + 8, "SKU forecaster state", &r, errstr,
                        errstr_size)))
         return err;
-    uint32_t version = (uint32_t)rd_u(&r, 1);
-    rd_u(&r, 1);
+    uint32_t version = (uint32_t)rd_u(&r, 1), zero = (uint32_t)rd_u(&r, 1);
     size_t w = (size_t)rd_u(&r, 2);
-    if (version != SKU_VERSION || w != W)
+    if (version != SKU_VERSION || zero || w != W)
         return dc_seterr(errstr, errstr_size, DC_ERR_VERSION,
-                         "SKU %s state: version %u, baseline window %zu; want %d, %zu", sku,
-                         version, w, SKU_VERSION, W);
+                         "SKU %s state: version %u.%u, baseline window %zu; want %d.0, %zu", sku,
+                         version, zero, w, SKU_VERSION, W);
     memset(&m, 0, sizeof(m));
     m.prev_target = (int64_t)rd_u(&r, 8);
     for (int k = 0; k < 3; k++)

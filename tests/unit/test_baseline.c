@@ -163,6 +163,15 @@ static void test_weighted_quantiles(void **state)
     dc_baseline_sku_push(&p, sku, 18 * 300000LL, 1e6, 0);
     dc_baseline_forecast(&p, &season, sku, 19 * 300000LL, &fc);
     assert_float_equal(fc.p90, 6 + (100 - 6) * (0.9 - 0.85) / 0.1, 1e-4);
+
+    /* A last bucket a loaded state put at the far end of time: the gap is
+     * a whole window of zeros, not an overflow. */
+    sku->last_bucket = INT64_MIN + 1;
+    dc_baseline_sku_push(&p, sku, 20 * 300000LL, 100, 0);
+    dc_baseline_forecast(&p, &season, sku, 21 * 300000LL, &fc);
+    assert_int_equal(sku->len, 10);
+    assert_float_equal(fc.p50, 0.0, 1e-9); /* nine zeros and 100 */
+    assert_float_equal(fc.p90, 50.0, 1e-4); /* halfway from the last zero to 100 */
     free(sku);
 }
 

@@ -12,6 +12,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 #define DAY 86400000LL
 #define T0 1309132800000LL /* 2011-06-27, a Monday */
@@ -367,6 +368,15 @@ static void test_state_round_trip(void **state)
 
 /* Damaged or mismatched state is refused with its reason, and a refused
  * load leaves the forecaster as it was. */
+/* Rewrites the trailing CRC of the record p[0 .. len) so that a deliberate
+ * change gets past it. */
+static void fix_crc(uint8_t *p, size_t len)
+{
+    uint32_t crc = (uint32_t)crc32(0L, p, (uInt)(len - 4));
+    for (int i = 0; i < 4; i++)
+        p[len - 4 + i] = (uint8_t)(crc >> (8 * i));
+}
+
 static void test_state_rejected(void **state)
 {
     dc_forecaster_t *a = make_sparse_training("5"), *b = make_sparse_training("5");
@@ -406,6 +416,14 @@ static void test_state_rejected(void **state)
                                             errstr, sizeof(errstr)), DC_ERR_INVAL);
     assert_int_equal(dc_forecaster_load_global(b, global.data, global.len, errstr, sizeof(errstr)),
                      0);
+    /* Its reserved byte (after the version) is 0 in the only format there
+     * is: another is a format this build does not know. */
+    skus.data[5] = 1;
+    fix_crc(skus.data, ends[0]);
+    assert_int_equal(dc_forecaster_load_sku(b, dc_forecaster_sku_name(a, 0), skus.data, ends[0],
+                                            errstr, sizeof(errstr)), DC_ERR_VERSION);
+    skus.data[5] = 0;
+    fix_crc(skus.data, ends[0]);
     skus.data[ends[0] - 10] ^= 0x40;
     assert_int_equal(dc_forecaster_load_sku(b, dc_forecaster_sku_name(a, 0), skus.data, ends[0],
                                             errstr, sizeof(errstr)), DC_ERR_CHECKSUM);
