@@ -265,7 +265,7 @@ static int time_phases(shop_t *shop, dc_forecaster_t *fc, enc_sink_t *enc, int c
     for (size_t i = 0; i < n; i++) {
         recs[i] = (dc_model_sku_t *)(marena + i * msize);
         dc_model_sku_init(model, recs[i]);
-        dc_baseline_sku_init((dc_baseline_sku_t *)(barena + i * bsize));
+        dc_baseline_sku_init(&bp, (dc_baseline_sku_t *)(barena + i * bsize));
     }
     for (int c = 0; c < WARM_CLOSES + closes; c++) {
         int64_t t = T0 + (int64_t)c * WIDTH;

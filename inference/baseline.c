@@ -75,8 +75,9 @@ size_t dc_baseline_sku_size(const dc_baseline_params_t *params)
     return sizeof(dc_baseline_sku_t) + (size_t)window * sizeof(float);
 }
 
-void dc_baseline_sku_init(dc_baseline_sku_t *sku)
+void dc_baseline_sku_init(const dc_baseline_params_t *params, dc_baseline_sku_t *sku)
 {
+    memset(sku->units, 0, dc_baseline_sku_size(params) - sizeof(*sku));
     sku->last_bucket = INT64_MIN;
     sku->len = sku->head = 0;
     sku->reserved = 0;

@@ -73,7 +73,9 @@ typedef struct {
 } dc_baseline_sku_t;
 
 size_t dc_baseline_sku_size(const dc_baseline_params_t *params);
-void dc_baseline_sku_init(dc_baseline_sku_t *sku);
+/* An empty history; every slot of the ring zeroed, so that a saved state
+ * holds no bytes that were never written. */
+void dc_baseline_sku_init(const dc_baseline_params_t *params, dc_baseline_sku_t *sku);
 /* Appends a closed bucket. shop_closed says the whole shop sold nothing in
  * it. Buckets must come in order; a gap (buckets the SKU missed) is filled
  * with zeros; a bucket at or before last_bucket is ignored. */

@@ -252,7 +252,7 @@ static int64_t sku_index(dc_forecaster_t *fc, const char *sku)
     if (reserve_skus(fc, (size_t)i + 1))
         return -1;
     dc_model_sku_init(fc->model, model_rec(fc, (size_t)i));
-    dc_baseline_sku_init(base_rec(fc, (size_t)i));
+    dc_baseline_sku_init(&fc->bparams, base_rec(fc, (size_t)i));
     memset(&fc->meta[i], 0, sizeof(fc->meta[i]));
     fc->meta[i].prev_target = INT64_MIN;
     return i;
@@ -486,6 +486,20 @@ static int st_open(const void *buf, size_t len, const char *magic, size_t min_le
     return DC_OK;
 }
 
+/* A bucket start a saved state can hold: none (INT64_MIN), or a multiple
+ * of the bucket width within 2^53 ms of 1970 (some 285,000 years), so that
+ * what is done with it (a season's slot, the gap since) cannot overflow. */
+static int st_bucket_ok(const dc_forecaster_t *fc, int64_t t)
+{
+    const int64_t far = (int64_t)1 << 53;
+    return t == INT64_MIN || (t >= -far && t <= far && t % fc->width == 0);
+}
+
+/* A count, a level or a loss a saved state can hold: what the forecaster
+ * itself could have reached, so a damaged record cannot make its forecasts
+ * NaN or negative. */
+static int st_level_ok(double v) { return isfinite(v) && v >= 0; }
+
 static uint32_t st_close(uint8_t *start, st_wr_t *w)
 {
     uint32_t crc = (uint32_t)crc32(0L, start, (uInt)(w->p - start));
@@ -579,24 +593,32 @@ int dc_forecaster_load_global(dc_forecaster_t *fc, const void *buf, size_t len, 
         return dc_seterr(errstr, errstr_size, DC_ERR_VERSION,
                          "%s: horizon %u, bucket width %lld ms; this forecaster has %d, %lld ms",
                          what, horizon, (long long)width, fc->horizon, (long long)fc->width);
+    if (!st_bucket_ok(fc, last_closed))
+        return dc_seterr(errstr, errstr_size, DC_ERR_MALFORMED,
+                         "%s: the last closed bucket, %lld, is no bucket start", what,
+                         (long long)last_closed);
     double blend_loss[BLEND_GRID];
+    int levels_ok = 1;
     for (int g = 0; g < BLEND_GRID; g++)
-        blend_loss[g] = rd_f64(&r);
+        levels_ok &= st_level_ok(blend_loss[g] = rd_f64(&r));
     memset(&bs, 0, sizeof(bs));
     memset(&ss, 0, sizeof(ss));
     bs.slots = (int)slots;
     for (int i = 0; i < DC_BASELINE_MAX_SLOTS; i++)
-        bs.level[i] = rd_f64(&r);
+        levels_ok &= st_level_ok(bs.level[i] = rd_f64(&r));
     for (int i = 0; i < DC_BASELINE_MAX_SLOTS; i++)
         bs.n[i] = (uint32_t)rd_u(&r, 4);
     for (int i = 0; i < DC_BASELINE_MAX_SLOTS; i++)
-        bs.open[i] = rd_f64(&r);
+        levels_ok &= st_level_ok(bs.open[i] = rd_f64(&r));
     for (int i = 0; i < DC_BASELINE_MAX_SLOTS; i++)
         bs.seen[i] = (uint32_t)rd_u(&r, 4);
     for (int i = 0; i < 24; i++)
-        ss.hod_level[i] = rd_f64(&r);
+        levels_ok &= st_level_ok(ss.hod_level[i] = rd_f64(&r));
     for (int i = 0; i < 7; i++)
-        ss.dow_level[i] = rd_f64(&r);
+        levels_ok &= st_level_ok(ss.dow_level[i] = rd_f64(&r));
+    if (!levels_ok)
+        return dc_seterr(errstr, errstr_size, DC_ERR_NUMERIC,
+                         "%s: a blend loss or seasonal level is negative or not finite", what);
     for (int i = 0; i < 24; i++)
         ss.hod_n[i] = (uint32_t)rd_u(&r, 4);
     for (int i = 0; i < 7; i++)
@@ -668,7 +690,7 @@ int dc_forecaster_load_global(dc_forecaster_t *fc, const void *buf, size_t len, 
     fc->skus = skus;
     for (size_t i = 0; i < n; i++) {
         dc_model_sku_init(model, model_rec(fc, i));
-        dc_baseline_sku_init(base_rec(fc, i));
+        dc_baseline_sku_init(&fc->bparams, base_rec(fc, i));
         memset(&fc->meta[i], 0, sizeof(fc->meta[i]));
         fc->meta[i].prev_target = INT64_MIN;
     }
@@ -786,6 +808,26 @@ int dc_forecaster_load_sku(dc_forecaster_t *fc, const char *sku, const void *buf
     if (blen > W || (blen && bhead >= W))
         return dc_seterr(errstr, errstr_size, DC_ERR_MALFORMED,
                          "SKU %s state: baseline ring %u/%u of %zu", sku, blen, bhead, W);
+    if (!st_bucket_ok(fc, m.prev_target) || !st_bucket_ok(fc, last_bucket))
+        return dc_seterr(errstr, errstr_size, DC_ERR_MALFORMED,
+                         "SKU %s state: bucket times %lld, %lld are no bucket starts", sku,
+                         (long long)m.prev_target, (long long)last_bucket);
+    /* The ring's buckets in use (newest at the head) hold units or NaN (the
+     * shop was closed); the others are never read. */
+    int numbers_ok = isfinite(m.surge.promo_evidence) && st_level_ok(m.surge.evidence) &&
+                     st_level_ok(m.surge.level_units) && st_level_ok(m.surge.level_views) &&
+                     st_level_ok(m.surge.level_carts) && st_level_ok(m.surge.last_expected);
+    for (int k = 0; k < 3; k++)
+        numbers_ok &= st_level_ok(m.prev_lstm[k]) && st_level_ok(m.prev_base[k]);
+    for (size_t age = 0, at = bhead; age < blen; age++, at = at ? at - 1 : W - 1) {
+        st_rd_t f = {ring + 4 * at, ring + 4 * at + 4, 0};
+        float v = rd_f32(&f);
+        numbers_ok &= isnan(v) || st_level_ok(v);
+    }
+    if (!numbers_ok)
+        return dc_seterr(errstr, errstr_size, DC_ERR_NUMERIC,
+                         "SKU %s state: a forecast, surge level or baseline bucket is negative "
+                         "or not finite", sku);
     /* The model record is checked and loaded last: it changes nothing on failure. */
     if ((err = dc_model_sku_load(fc->model, model_rec(fc, (size_t)i), r.p, L, errstr,
                                  errstr_size)))

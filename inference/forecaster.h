@@ -133,7 +133,11 @@ size_t dc_forecaster_bytes_per_sku(const dc_forecaster_t *fc);
  *
  * Loading checks magic (DC_ERR_BAD_MAGIC), version and dimensions against
  * the forecaster's (DC_ERR_VERSION), length (DC_ERR_TRUNCATED /
- * DC_ERR_TRAILING) and CRC (DC_ERR_CHECKSUM) before it changes anything. */
+ * DC_ERR_TRAILING), CRC (DC_ERR_CHECKSUM), that bucket times are bucket
+ * starts (DC_ERR_MALFORMED) and that levels, losses, forecasts and baseline
+ * buckets are numbers a forecaster reaches, not negative, NaN or infinite
+ * (DC_ERR_NUMERIC; NaN is a baseline bucket the shop was closed), before it
+ * changes anything. */
 
 /* Appends the global record to out. */
 int dc_forecaster_save_global(const dc_forecaster_t *fc, dc_buf_t *out);

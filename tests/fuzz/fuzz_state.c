@@ -13,11 +13,12 @@
  *          in.
  * Either way the last 4 bytes become the record's CRC, so that the loader
  * gets past it to the fields. On success the forecaster must save the very
- * bytes it loaded and close the next bucket without a sanitizer report; on
- * failure it must still close (a loader changes nothing before it has
- * checked everything). */
+ * bytes it loaded; either way it must close the next bucket with forecasts
+ * that are finite, not negative, and whose quantiles do not cross (a
+ * loader changes nothing before it has checked everything). */
 #include "inference/forecaster.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
@@ -52,10 +53,17 @@ static dc_forecaster_t *make(void)
     return fc;
 }
 
-static int drop_forecast(void *opaque, const dc_forecast_t *fc)
+/* Whatever state it loaded, a forecaster's forecasts are numbers whose
+ * quantiles do not cross: a damaged record must not poison them. */
+static int check_forecast(void *opaque, const dc_forecast_t *fc)
 {
     (void)opaque;
-    (void)fc;
+    for (size_t h = 0; h < fc->n_horizons; h++) {
+        const dc_horizon_t *q = &fc->horizons[h];
+        if (!isfinite(q->mean) || !isfinite(q->p90) || !(q->mean >= 0) || !(q->p10 >= 0) ||
+            !(q->p10 <= q->p50) || !(q->p50 <= q->p90))
+            abort();
+    }
     return 0;
 }
 
@@ -63,7 +71,7 @@ static int drop_forecast(void *opaque, const dc_forecast_t *fc)
 static int close_day(dc_forecaster_t *fc, int d)
 {
     dc_forecaster_input_t in[N_SKUS];
-    dc_forecaster_sink_t sink = {drop_forecast, NULL, NULL};
+    dc_forecaster_sink_t sink = {check_forecast, NULL, NULL};
 
     for (int s = 0; s < N_SKUS; s++) {
         dc_model_bucket_t b = {T0 + d * DAY, DAY, (double)((d * 7 + s * 5) % 9), 0, 0, 0, 2.5, 0};

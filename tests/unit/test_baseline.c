@@ -44,7 +44,7 @@ static void test_season_and_closed_day(void **state)
     dc_baseline_fc_t fc;
     (void)state;
     dc_baseline_season_init(&season, &p);
-    dc_baseline_sku_init(sku);
+    dc_baseline_sku_init(&p, sku);
     for (int d = 0; d < 28; d++) {
         int dow = d % 7; /* 0 = Monday */
         double shop = dow == 5 ? 0 : 100.0 * (dow + 1);
@@ -80,7 +80,7 @@ static void feed_shop(const dc_baseline_params_t *p, dc_baseline_season_t *seaso
                       dc_baseline_sku_t *sku, int weeks, const int *holidays, int n_holidays)
 {
     dc_baseline_season_init(season, p);
-    dc_baseline_sku_init(sku);
+    dc_baseline_sku_init(p, sku);
     for (int d = 0; d < 7 * weeks; d++) {
         int dow = d % 7, holiday = 0;
         for (int i = 0; i < n_holidays; i++)
@@ -135,7 +135,7 @@ static void test_weighted_quantiles(void **state)
     dc_baseline_fc_t fc;
     (void)state;
     dc_baseline_season_init(&season, &p);
-    dc_baseline_sku_init(sku);
+    dc_baseline_sku_init(&p, sku);
     /* Pushed out of order of value; the forecast sorts. Twelve pushes into a
      * window of ten keep the last ten: 0..9. */
     const int vals[] = {50, 60, 7, 3, 9, 0, 5, 1, 8, 2, 6, 4};
@@ -183,7 +183,7 @@ static void test_empty_and_adversarial(void **state)
     dc_baseline_fc_t fc;
     (void)state;
     dc_baseline_season_init(&season, &p);
-    dc_baseline_sku_init(sku);
+    dc_baseline_sku_init(&p, sku);
     dc_baseline_forecast(&p, &season, sku, MONDAY, &fc);
     assert_true(fc.p50 == 0 && fc.mean == 0);
     dc_baseline_season_observe(&season, &p, MONDAY, NAN);

@@ -39,7 +39,7 @@ static void test_baseline_horizons(void **state)
         dc_baseline_season_t season;
         dc_baseline_season_init(&season, &p);
         dc_baseline_sku_t *sku = malloc(dc_baseline_sku_size(&p));
-        dc_baseline_sku_init(sku);
+        dc_baseline_sku_init(&p, sku);
         int64_t t = T0 + (int64_t)(urand() * 500) * p.bucket_width;
         int steps = (int)(urand() * 250);
         for (int i = 0; i < steps; i++, t += p.bucket_width) {

@@ -411,6 +411,24 @@ static void test_state_rejected(void **state)
     assert_int_equal(dc_forecaster_sku_count(b), 0);
     assert_int_equal(dc_forecaster_last_closed(b), INT64_MIN);
 
+    /* With its CRC made right, a record still has to hold what a forecaster
+     * could have saved: a bucket start for the last close (offset 24) and
+     * blend losses that are numbers (offset 32). Nothing is loaded. */
+    global.data[24] ^= 1;
+    fix_crc(global.data, global.len);
+    assert_int_equal(dc_forecaster_load_global(b, global.data, global.len, errstr, sizeof(errstr)),
+                     DC_ERR_MALFORMED);
+    global.data[24] ^= 1;
+    uint8_t loss0[8];
+    memcpy(loss0, global.data + 32, 8);
+    memcpy(global.data + 32, "\0\0\0\0\0\0\xf8\x7f", 8); /* NaN, little-endian */
+    fix_crc(global.data, global.len);
+    assert_int_equal(dc_forecaster_load_global(b, global.data, global.len, errstr, sizeof(errstr)),
+                     DC_ERR_NUMERIC);
+    memcpy(global.data + 32, loss0, 8);
+    fix_crc(global.data, global.len);
+    assert_int_equal(dc_forecaster_sku_count(b), 0);
+
     /* A SKU record needs its SKU listed, and intact. */
     assert_int_equal(dc_forecaster_load_sku(b, dc_forecaster_sku_name(a, 0), skus.data, ends[0],
                                             errstr, sizeof(errstr)), DC_ERR_INVAL);
@@ -423,7 +441,19 @@ static void test_state_rejected(void **state)
     assert_int_equal(dc_forecaster_load_sku(b, dc_forecaster_sku_name(a, 0), skus.data, ends[0],
                                             errstr, sizeof(errstr)), DC_ERR_VERSION);
     skus.data[5] = 0;
+    /* The newest bucket of its baseline ring (the ring's u16 head at 78,
+     * its floats from 80) at -1 units. */
+    size_t newest = 80 + 4 * (size_t)(skus.data[78] | skus.data[79] << 8);
+    uint8_t units[4];
+    memcpy(units, skus.data + newest, 4);
+    memcpy(skus.data + newest, "\0\0\x80\xbf", 4); /* -1.0f, little-endian */
     fix_crc(skus.data, ends[0]);
+    assert_int_equal(dc_forecaster_load_sku(b, dc_forecaster_sku_name(a, 0), skus.data, ends[0],
+                                            errstr, sizeof(errstr)), DC_ERR_NUMERIC);
+    memcpy(skus.data + newest, units, 4);
+    fix_crc(skus.data, ends[0]);
+    assert_int_equal(dc_forecaster_load_sku(b, dc_forecaster_sku_name(a, 0), skus.data, ends[0],
+                                            errstr, sizeof(errstr)), 0);
     skus.data[ends[0] - 10] ^= 0x40;
     assert_int_equal(dc_forecaster_load_sku(b, dc_forecaster_sku_name(a, 0), skus.data, ends[0],
                                             errstr, sizeof(errstr)), DC_ERR_CHECKSUM);
