@@ -265,9 +265,11 @@ int dc_model_sku_load(const dc_model_t *model, dc_model_sku_t *sku, const void *
                          len);
     if (p[0] != 'D' || p[1] != 'S')
         return dc_seterr(errstr, errstr_size, DC_ERR_BAD_MAGIC, "SKU state: bad magic");
-    if (p[2] != SKU_FORMAT_VERSION)
-        return dc_seterr(errstr, errstr_size, DC_ERR_VERSION, "SKU state: format version %u, want %u",
-                         p[2], SKU_FORMAT_VERSION);
+    /* Bytes 22 and 23 are 0 in this version: anything else is another. */
+    if (p[2] != SKU_FORMAT_VERSION || p[22] || p[23])
+        return dc_seterr(errstr, errstr_size, DC_ERR_VERSION,
+                         "SKU state: format version %u (reserved %u %u), want %u (0 0)", p[2],
+                         p[22], p[23], SKU_FORMAT_VERSION);
     uint16_t hist_len = (uint16_t)dc__get_le(p + 8, 2);
     if (p[3] != DC__F || dc__get_le(p + 4, 2) != (uint64_t)H || dc__get_le(p + 6, 2) != (uint64_t)K ||
         hist_len > K)

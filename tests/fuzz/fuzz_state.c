@@ -11,8 +11,9 @@
  *          u16 (little-endian) new length (mod the record's length + 64;
  *          bytes past the end are 0), then (u16 offset, byte) pairs XORed
  *          in.
- * Either way the last 4 bytes become the record's CRC, so that the loader
- * gets past it to the fields. On success the forecaster must save the very
+ * Either way the last 4 bytes become the record's CRC, and in a SKU record
+ * those of the model's record inside it (inference/sku.c) too, so that the
+ * loaders get past them to the fields. On success the forecaster must save the very
  * bytes it loaded; either way it must close the next bucket with forecasts
  * that are finite, not negative, and whose quantiles do not cross (a
  * loader changes nothing before it has checked everything). */
@@ -95,6 +96,30 @@ static void setup(void)
         abort();
 }
 
+/* Writes the CRC-32 (zlib, little-endian) of p[0 .. len - 4) into its last
+ * 4 bytes. */
+static void put_crc(uint8_t *p, size_t len)
+{
+    uint32_t crc = (uint32_t)crc32(0L, p, (uInt)(len - 4));
+    for (int i = 0; i < 4; i++)
+        p[len - 4 + i] = (uint8_t)(crc >> (8 * i));
+}
+
+/* The model's record inside a SKU record: after the baseline ring (its
+ * window W a u16 at 6, its floats from 80), a u32 length, then the record. */
+static void put_model_crc(dc_buf_t *rec)
+{
+    if (rec->len < 84)
+        return;
+    size_t at = 80 + 4 * (size_t)(rec->data[6] | rec->data[7] << 8);
+    if (at + 8 > rec->len)
+        return;
+    size_t L = (size_t)rec->data[at] | (size_t)rec->data[at + 1] << 8 |
+               (size_t)rec->data[at + 2] << 16 | (size_t)rec->data[at + 3] << 24;
+    if (L >= 4 && L <= rec->len - 4 - (at + 4))
+        put_crc(rec->data + at + 4, L);
+}
+
 static int load(dc_forecaster_t *fc, int kind, const dc_buf_t *rec)
 {
     char errstr[256];
@@ -143,11 +168,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else if (dc_buf_append(&rec, data + 1, size - 1)) {
         abort();
     }
-    if (rec.len >= 4) {
-        uint32_t crc = (uint32_t)crc32(0L, rec.data, (uInt)(rec.len - 4));
-        for (int i = 0; i < 4; i++)
-            rec.data[rec.len - 4 + i] = (uint8_t)(crc >> (8 * i));
-    }
+    if (kind == 2)
+        put_model_crc(&rec);
+    if (rec.len >= 4)
+        put_crc(rec.data, rec.len);
 
     /* A SKU's record loads into a forecaster that lists the SKU: one
      * holding the origin's state; the others into a new one. */

@@ -517,6 +517,11 @@ static void test_sku_save_load(void **state)
     buf.data[2] = 9;
     assert_int_equal(dc_model_sku_load(model, skus[1], buf.data, buf.len, errstr, sizeof(errstr)),
                      DC_ERR_VERSION);
+    buf.data[2] = 1;
+    buf.data[23] = 1; /* the header's last two bytes are 0 in this version */
+    assert_int_equal(dc_model_sku_load(model, skus[1], buf.data, buf.len, errstr, sizeof(errstr)),
+                     DC_ERR_VERSION);
+    buf.data[23] = 0;
     assert_memory_equal(keep, skus[1], sz);
     dc_model_t *other = make_model(8, 4, 6);
     buf.data[2] = 1;
