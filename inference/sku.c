@@ -290,9 +290,23 @@ int dc_model_sku_load(const dc_model_t *model, dc_model_sku_t *sku, const void *
     for (size_t i = 0; i < (want - SKU_HEADER - 4) / 4; i++)
         if (!isfinite(dc__get_f32(q + 4 * i)))
             return dc_seterr(errstr, errstr_size, DC_ERR_NUMERIC, "SKU state: non-finite value");
+    /* The recurrent state as the LSTM leaves it: h = o * tanh(c) within
+     * [-1, 1], and c moved by at most 1 a step (c = f * c + i * g, each
+     * factor within [-1, 1]; the 1 to spare is rounding). A state past
+     * that is none the model made, and would overflow its head. */
+    uint32_t n_steps = (uint32_t)dc__get_le(p + 10, 4);
+    const uint8_t *state = q + 4 * 8; /* h, c, h0, c0 after the 8 scalers */
+    for (size_t i = 0; i < 4 * (size_t)H; i++) {
+        int is_c = (i / (size_t)H) % 2;
+        float v = fabsf(dc__get_f32(state + 4 * i)), limit = is_c ? (float)n_steps + 1 : 1;
+        if (v > limit)
+            return dc_seterr(errstr, errstr_size, DC_ERR_NUMERIC,
+                             "SKU state: recurrent state %g past %g after %u steps", (double)v,
+                             (double)limit, n_steps);
+    }
     dc_model_sku_init(model, sku);
     sku->hist_len = hist_len;
-    sku->n_steps = (uint32_t)dc__get_le(p + 10, 4);
+    sku->n_steps = n_steps;
     sku->last_bucket = (int64_t)dc__get_le(p + 14, 8);
     float *scal[8] = {&sku->units_m, &sku->units_w, &sku->views_m, &sku->views_w,
                       &sku->carts_m, &sku->carts_w, &sku->price_m, &sku->price_w};

@@ -9,6 +9,7 @@
 #include "inference/inference_int.h"
 
 #include <stdlib.h>
+#include <zlib.h>
 
 /* ---- a plain reference: naive loops in double, no BLAS ---- */
 
@@ -522,6 +523,16 @@ static void test_sku_save_load(void **state)
     assert_int_equal(dc_model_sku_load(model, skus[1], buf.data, buf.len, errstr, sizeof(errstr)),
                      DC_ERR_VERSION);
     buf.data[23] = 0;
+    /* h[0] (after the 24-byte header and 8 scalers) at 2, past what
+     * o * tanh(c) reaches, with the CRC made right: refused. */
+    uint8_t h0[4];
+    memcpy(h0, buf.data + 56, 4);
+    dc__put_f32(buf.data + 56, 2.0f);
+    dc__put_le(buf.data + buf.len - 4, (uint32_t)crc32(0L, buf.data, (uInt)(buf.len - 4)), 4);
+    assert_int_equal(dc_model_sku_load(model, skus[1], buf.data, buf.len, errstr, sizeof(errstr)),
+                     DC_ERR_NUMERIC);
+    memcpy(buf.data + 56, h0, 4);
+    dc__put_le(buf.data + buf.len - 4, (uint32_t)crc32(0L, buf.data, (uInt)(buf.len - 4)), 4);
     assert_memory_equal(keep, skus[1], sz);
     dc_model_t *other = make_model(8, 4, 6);
     buf.data[2] = 1;
