@@ -290,6 +290,17 @@ int dc_model_sku_load(const dc_model_t *model, dc_model_sku_t *sku, const void *
     for (size_t i = 0; i < (want - SKU_HEADER - 4) / 4; i++)
         if (!isfinite(dc__get_f32(q + 4 * i)))
             return dc_seterr(errstr, errstr_size, DC_ERR_NUMERIC, "SKU state: non-finite value");
+    /* The scalers as ewma_update leaves them: four pairs of a mean's sum m
+     * and weight w, w within [0, 1] and m / w a count or price within
+     * [0, COUNT_MAX] (the 1e-4 to spare is rounding). A negative or huge
+     * one would make the inputs or the scale NaN or infinite. */
+    for (int i = 0; i < 8; i += 2) {
+        float m = dc__get_f32(q + 4 * i), w = dc__get_f32(q + 4 * i + 4);
+        if (!(w >= 0 && w <= 1.0001f && m >= 0 && m <= w * (float)COUNT_MAX * 1.0001f))
+            return dc_seterr(errstr, errstr_size, DC_ERR_NUMERIC,
+                             "SKU state: scaler %d is %g over a weight of %g", i / 2, (double)m,
+                             (double)w);
+    }
     /* The recurrent state as the LSTM leaves it: h = o * tanh(c) within
      * [-1, 1], and c moved by at most 1 a step (c = f * c + i * g, each
      * factor within [-1, 1]; the 1 to spare is rounding). A state past

@@ -532,6 +532,14 @@ static void test_sku_save_load(void **state)
     assert_int_equal(dc_model_sku_load(model, skus[1], buf.data, buf.len, errstr, sizeof(errstr)),
                      DC_ERR_NUMERIC);
     memcpy(buf.data + 56, h0, 4);
+    /* So is a usual price (the 7th scaler, at 48) below 0. */
+    uint8_t price[4];
+    memcpy(price, buf.data + 48, 4);
+    dc__put_f32(buf.data + 48, -1.0f);
+    dc__put_le(buf.data + buf.len - 4, (uint32_t)crc32(0L, buf.data, (uInt)(buf.len - 4)), 4);
+    assert_int_equal(dc_model_sku_load(model, skus[1], buf.data, buf.len, errstr, sizeof(errstr)),
+                     DC_ERR_NUMERIC);
+    memcpy(buf.data + 48, price, 4);
     dc__put_le(buf.data + buf.len - 4, (uint32_t)crc32(0L, buf.data, (uInt)(buf.len - 4)), 4);
     assert_memory_equal(keep, skus[1], sz);
     dc_model_t *other = make_model(8, 4, 6);
