@@ -366,8 +366,6 @@ static void test_state_round_trip(void **state)
     dc_forecaster_destroy(b);
 }
 
-/* Damaged or mismatched state is refused with its reason, and a refused
- * load leaves the forecaster as it was. */
 /* Rewrites the trailing CRC of the record p[0 .. len) so that a deliberate
  * change gets past it. */
 static void fix_crc(uint8_t *p, size_t len)
@@ -377,6 +375,8 @@ static void fix_crc(uint8_t *p, size_t len)
         p[len - 4 + i] = (uint8_t)(crc >> (8 * i));
 }
 
+/* Damaged or mismatched state is refused with its reason, and a refused
+ * load leaves the forecaster as it was. */
 static void test_state_rejected(void **state)
 {
     dc_forecaster_t *a = make_sparse_training("5"), *b = make_sparse_training("5");
