@@ -13,10 +13,10 @@
  *          in.
  * Either way the last 4 bytes become the record's CRC, and in a SKU record
  * those of the model's record inside it (inference/sku.c) too, so that the
- * loaders get past them to the fields. On success the forecaster must save the very
- * bytes it loaded; either way it must close the next bucket with forecasts
- * that are finite, not negative, and whose quantiles do not cross (a
- * loader changes nothing before it has checked everything). */
+ * loaders get past them to the fields. On success the forecaster must save
+ * the very bytes it loaded; either way it must close the next bucket with
+ * forecasts that are finite, not negative, and whose quantiles do not
+ * cross (a loader changes nothing before it has checked everything). */
 #include "inference/forecaster.h"
 
 #include <math.h>
@@ -185,9 +185,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* The next bucket after whatever the forecaster holds now: a loaded
      * global record may have moved its last close anywhere. */
     int64_t last = dc_forecaster_last_closed(fc);
-    int d = last == INT64_MIN ? 0 : (int)((last - T0) / DAY) + 1;
-    if (last == INT64_MIN || (last >= T0 && last < T0 + 1000 * DAY && (last - T0) % DAY == 0))
-        close_day(fc, d);
+    if (last == INT64_MIN)
+        close_day(fc, 0);
+    else if (last >= T0 && last < T0 + 1000 * DAY && (last - T0) % DAY == 0)
+        close_day(fc, (int)((last - T0) / DAY) + 1);
     dc_forecaster_destroy(fc);
     dc_buf_free(&rec);
     dc_buf_free(&again);
