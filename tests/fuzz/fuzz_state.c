@@ -18,11 +18,11 @@
  * forecasts that are finite, not negative, and whose quantiles do not
  * cross (a loader changes nothing before it has checked everything). */
 #include "inference/forecaster.h"
+#include "tests/state_crc.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
 
 #define DAY 86400000LL
 #define T0 1767571200000LL /* 2026-01-05, a Monday */
@@ -96,15 +96,6 @@ static void setup(void)
         abort();
 }
 
-/* Writes the CRC-32 (zlib, little-endian) of p[0 .. len - 4) into its last
- * 4 bytes. */
-static void put_crc(uint8_t *p, size_t len)
-{
-    uint32_t crc = (uint32_t)crc32(0L, p, (uInt)(len - 4));
-    for (int i = 0; i < 4; i++)
-        p[len - 4 + i] = (uint8_t)(crc >> (8 * i));
-}
-
 /* The model's record inside a SKU record: after the baseline ring (its
  * window W a u16 at 6, its floats from 80), a u32 length, then the record. */
 static void put_model_crc(dc_buf_t *rec)
@@ -117,7 +108,7 @@ static void put_model_crc(dc_buf_t *rec)
     size_t L = (size_t)rec->data[at] | (size_t)rec->data[at + 1] << 8 |
                (size_t)rec->data[at + 2] << 16 | (size_t)rec->data[at + 3] << 24;
     if (L >= 4 && L <= rec->len - 4 - (at + 4))
-        put_crc(rec->data + at + 4, L);
+        test_put_crc(rec->data + at + 4, L);
 }
 
 static int load(dc_forecaster_t *fc, int kind, const dc_buf_t *rec)
@@ -171,7 +162,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (kind == 2)
         put_model_crc(&rec);
     if (rec.len >= 4)
-        put_crc(rec.data, rec.len);
+        test_put_crc(rec.data, rec.len);
 
     /* A SKU's record loads into a forecaster that lists the SKU: one
      * holding the origin's state; the others into a new one. */

@@ -8,11 +8,11 @@
 #include <cmocka.h>
 
 #include "inference/forecaster.h"
+#include "tests/state_crc.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
 
 #define DAY 86400000LL
 #define T0 1309132800000LL /* 2011-06-27, a Monday */
@@ -366,15 +366,6 @@ static void test_state_round_trip(void **state)
     dc_forecaster_destroy(b);
 }
 
-/* Rewrites the trailing CRC of the record p[0 .. len) so that a deliberate
- * change gets past it. */
-static void fix_crc(uint8_t *p, size_t len)
-{
-    uint32_t crc = (uint32_t)crc32(0L, p, (uInt)(len - 4));
-    for (int i = 0; i < 4; i++)
-        p[len - 4 + i] = (uint8_t)(crc >> (8 * i));
-}
-
 /* Damaged or mismatched state is refused with its reason, and a refused
  * load leaves the forecaster as it was. */
 static void test_state_rejected(void **state)
@@ -415,18 +406,18 @@ static void test_state_rejected(void **state)
      * could have saved: a bucket start for the last close (offset 24) and
      * blend losses that are numbers (offset 32). Nothing is loaded. */
     global.data[24] ^= 1;
-    fix_crc(global.data, global.len);
+    test_put_crc(global.data, global.len);
     assert_int_equal(dc_forecaster_load_global(b, global.data, global.len, errstr, sizeof(errstr)),
                      DC_ERR_MALFORMED);
     global.data[24] ^= 1;
     uint8_t loss0[8];
     memcpy(loss0, global.data + 32, 8);
     memcpy(global.data + 32, "\0\0\0\0\0\0\xf8\x7f", 8); /* NaN, little-endian */
-    fix_crc(global.data, global.len);
+    test_put_crc(global.data, global.len);
     assert_int_equal(dc_forecaster_load_global(b, global.data, global.len, errstr, sizeof(errstr)),
                      DC_ERR_NUMERIC);
     memcpy(global.data + 32, loss0, 8);
-    fix_crc(global.data, global.len);
+    test_put_crc(global.data, global.len);
     assert_int_equal(dc_forecaster_sku_count(b), 0);
 
     /* A SKU record needs its SKU listed, and intact. */
@@ -437,7 +428,7 @@ static void test_state_rejected(void **state)
     /* Its reserved byte (after the version) is 0 in the only format there
      * is: another is a format this build does not know. */
     skus.data[5] = 1;
-    fix_crc(skus.data, ends[0]);
+    test_put_crc(skus.data, ends[0]);
     assert_int_equal(dc_forecaster_load_sku(b, dc_forecaster_sku_name(a, 0), skus.data, ends[0],
                                             errstr, sizeof(errstr)), DC_ERR_VERSION);
     skus.data[5] = 0;
@@ -447,11 +438,11 @@ static void test_state_rejected(void **state)
     uint8_t units[4];
     memcpy(units, skus.data + newest, 4);
     memcpy(skus.data + newest, "\0\0\x80\xbf", 4); /* -1.0f, little-endian */
-    fix_crc(skus.data, ends[0]);
+    test_put_crc(skus.data, ends[0]);
     assert_int_equal(dc_forecaster_load_sku(b, dc_forecaster_sku_name(a, 0), skus.data, ends[0],
                                             errstr, sizeof(errstr)), DC_ERR_NUMERIC);
     memcpy(skus.data + newest, units, 4);
-    fix_crc(skus.data, ends[0]);
+    test_put_crc(skus.data, ends[0]);
     assert_int_equal(dc_forecaster_load_sku(b, dc_forecaster_sku_name(a, 0), skus.data, ends[0],
                                             errstr, sizeof(errstr)), 0);
     skus.data[ends[0] - 10] ^= 0x40;

@@ -7,9 +7,9 @@
 #include <cmocka.h>
 
 #include "inference/inference_int.h"
+#include "tests/state_crc.h"
 
 #include <stdlib.h>
-#include <zlib.h>
 
 /* ---- a plain reference: naive loops in double, no BLAS ---- */
 
@@ -528,7 +528,7 @@ static void test_sku_save_load(void **state)
     uint8_t h0[4];
     memcpy(h0, buf.data + 56, 4);
     dc__put_f32(buf.data + 56, 2.0f);
-    dc__put_le(buf.data + buf.len - 4, (uint32_t)crc32(0L, buf.data, (uInt)(buf.len - 4)), 4);
+    test_put_crc(buf.data, buf.len);
     assert_int_equal(dc_model_sku_load(model, skus[1], buf.data, buf.len, errstr, sizeof(errstr)),
                      DC_ERR_NUMERIC);
     memcpy(buf.data + 56, h0, 4);
@@ -536,11 +536,11 @@ static void test_sku_save_load(void **state)
     uint8_t price[4];
     memcpy(price, buf.data + 48, 4);
     dc__put_f32(buf.data + 48, -1.0f);
-    dc__put_le(buf.data + buf.len - 4, (uint32_t)crc32(0L, buf.data, (uInt)(buf.len - 4)), 4);
+    test_put_crc(buf.data, buf.len);
     assert_int_equal(dc_model_sku_load(model, skus[1], buf.data, buf.len, errstr, sizeof(errstr)),
                      DC_ERR_NUMERIC);
     memcpy(buf.data + 48, price, 4);
-    dc__put_le(buf.data + buf.len - 4, (uint32_t)crc32(0L, buf.data, (uInt)(buf.len - 4)), 4);
+    test_put_crc(buf.data, buf.len);
     assert_memory_equal(keep, skus[1], sz);
     dc_model_t *other = make_model(8, 4, 6);
     buf.data[2] = 1;
