@@ -38,6 +38,7 @@ struct dc_forecaster_s {
     double blend_loss[BLEND_GRID]; /* slow average of each grid weight's loss */
     int64_t width;
     int64_t last_closed;
+    uint64_t model_fallbacks; /* horizons published from the baseline alone */
 
     dc_baseline_params_t bparams;
     dc_baseline_season_t bseason;
@@ -140,6 +141,8 @@ size_t dc_forecaster_bytes_per_sku(const dc_forecaster_t *fc)
 {
     return fc->model_size + fc->base_size + sizeof(sku_meta_t);
 }
+
+uint64_t dc_forecaster_model_fallbacks(const dc_forecaster_t *fc) { return fc->model_fallbacks; }
 
 double dc_forecaster_blend_weight(const dc_forecaster_t *fc)
 {
@@ -360,7 +363,15 @@ int dc_forecaster_close(dc_forecaster_t *fc, int64_t bucket_start, const dc_fore
             dc_nb_summary_t nb;
             const dc_baseline_fc_t bf = fc->base_fc[k];
             int64_t target = bucket_start + (int64_t)(k + 1) * fc->width;
-            dc_nb_summary(d->mu, d->alpha, &nb);
+            /* A distribution that is not a number, or a mean past any
+             * count the model is ever shown, comes from a broken model (a
+             * corrupt checkpoint, a blow-up the trainer's guards missed).
+             * Its share goes to the baseline, so the SKU still gets a
+             * forecast in line with its history, not 0 and not 1e30. */
+            if (dc_nb_summary(d->mu, d->alpha, &nb) || nb.mean > DC__COUNT_MAX) {
+                nb = (dc_nb_summary_t){bf.mean, bf.p10, bf.p50, bf.p90};
+                fc->model_fallbacks++;
+            }
             dc_horizon_t *h = &out->horizons[k];
             h->offset = k + 1;
             h->mean = w * nb.mean + (1 - w) * bf.mean;

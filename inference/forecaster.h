@@ -87,6 +87,10 @@ int64_t dc_forecaster_last_closed(const dc_forecaster_t *fc);
 dc_model_t *dc_forecaster_model(dc_forecaster_t *fc);
 /* The LSTM's current blend weight w. */
 double dc_forecaster_blend_weight(const dc_forecaster_t *fc);
+/* Forecast horizons whose model distribution was unusable (not finite, or a
+ * mean beyond 1e12 units) and were published from the baseline alone, since
+ * this forecaster was made. */
+uint64_t dc_forecaster_model_fallbacks(const dc_forecaster_t *fc);
 size_t dc_forecaster_sku_count(const dc_forecaster_t *fc);
 /* Bytes of per-SKU state held per SKU (model record, baseline, surge, blend). */
 size_t dc_forecaster_bytes_per_sku(const dc_forecaster_t *fc);

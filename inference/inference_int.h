@@ -288,8 +288,11 @@ typedef struct {
  * forecast made at this bucket uses. cal may be NULL. */
 float dc__sku_observe(dc_model_sku_t *sku, const dc_model_bucket_t *bucket, dc__calendar_t *cal,
                       float *x);
+/* Counts no shop reaches (beyond 1e12) are capped, so that an absurd value
+ * that got this far can neither overflow the float scaling nor poison it. */
+#define DC__COUNT_MAX 1e12
 /* A count from a bucket as the model uses it: 0 unless finite and
- * positive, and capped at 1e12. */
+ * positive, and capped at DC__COUNT_MAX. */
 double dc__clean_count(double v);
 /* dc__sku_observe in three parts, so that a batch of rows takes its
  * logarithms in one vector loop: dc__sku_observe_args leaves the

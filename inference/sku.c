@@ -72,13 +72,9 @@ float dc_model_sku_scale(const dc_model_sku_t *sku)
     return s > DC__SCALE_MIN ? s : DC__SCALE_MIN;
 }
 
-/* Counts no shop reaches (beyond 1e12) are capped, so that an absurd value
- * that got this far can neither overflow the float scaling nor poison it. */
-#define COUNT_MAX 1e12
-
 double dc__clean_count(double v)
 {
-    return isfinite(v) && v > 0 ? (v < COUNT_MAX ? v : COUNT_MAX) : 0.0;
+    return isfinite(v) && v > 0 ? (v < DC__COUNT_MAX ? v : DC__COUNT_MAX) : 0.0;
 }
 
 
@@ -292,11 +288,11 @@ int dc_model_sku_load(const dc_model_t *model, dc_model_sku_t *sku, const void *
             return dc_seterr(errstr, errstr_size, DC_ERR_NUMERIC, "SKU state: non-finite value");
     /* The scalers as ewma_update leaves them: four pairs of a mean's sum m
      * and weight w, w within [0, 1] and m / w a count or price within
-     * [0, COUNT_MAX] (the 1e-4 to spare is rounding). A negative or huge
+     * [0, DC__COUNT_MAX] (the 1e-4 to spare is rounding). A negative or huge
      * one would make the inputs or the scale NaN or infinite. */
     for (int i = 0; i < 8; i += 2) {
         float m = dc__get_f32(q + 4 * i), w = dc__get_f32(q + 4 * i + 4);
-        if (!(w >= 0 && w <= 1.0001f && m >= 0 && m <= w * (float)COUNT_MAX * 1.0001f))
+        if (!(w >= 0 && w <= 1.0001f && m >= 0 && m <= w * (float)DC__COUNT_MAX * 1.0001f))
             return dc_seterr(errstr, errstr_size, DC_ERR_NUMERIC,
                              "SKU state: scaler %d is %g over a weight of %g", i / 2, (double)m,
                              (double)w);

@@ -15,8 +15,8 @@
 #define RETRY_SPANS 6
 
 typedef struct {
-    dc_metric_t *closes, *forecasts, *cold, *surges[3], *skus, *version, *blend, *steps, *skipped,
-        *rollbacks, *loss, *last_closed, *close_s, *ckpt_s, *ckpt_bytes, *reloads, *fenced;
+    dc_metric_t *closes, *forecasts, *cold, *fallbacks, *surges[3], *skus, *version, *blend,
+        *steps, *skipped, *rollbacks, *loss, *last_closed, *close_s, *ckpt_s, *ckpt_bytes, *reloads, *fenced;
 } stage_metrics_t;
 
 struct dc_modelstage_s {
@@ -160,6 +160,9 @@ int dc_modelstage_metrics(dc_modelstage_t *ms, dc_metrics_t *metrics)
                                       "Forecast records published.");
     m->cold = dc_metrics_counter(metrics, "dc_forecasts_cold_start_total", NULL,
                                  "Forecast records flagged cold_start.");
+    m->fallbacks = dc_metrics_counter(metrics, "dc_forecast_model_fallbacks_total", NULL,
+                                      "Forecast horizons published from the baseline alone "
+                                      "because the model's distribution was unusable.");
     for (int i = 0; i < 3; i++)
         m->surges[i] = dc_metrics_counter(metrics, "dc_surge_alerts_total", states[i],
                                           "SurgeAlert records published, by state.");
@@ -201,6 +204,7 @@ static void metrics_update(dc_modelstage_t *ms)
     dc_metric_set(ms->m.skus, (double)dc_forecaster_sku_count(ms->fc));
     dc_metric_set(ms->m.version, (double)dc_model_version(dc_forecaster_model(ms->fc)));
     dc_metric_set(ms->m.blend, dc_forecaster_blend_weight(ms->fc));
+    dc_metric_set(ms->m.fallbacks, (double)dc_forecaster_model_fallbacks(ms->fc));
     /* Restored with the model, so they stay monotonic across restarts. */
     dc_metric_set(ms->m.steps, (double)st.steps);
     dc_metric_set(ms->m.skipped, (double)st.skipped);

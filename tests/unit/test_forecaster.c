@@ -201,6 +201,57 @@ static void test_blend_ends(void **state)
     dc_forecaster_destroy(fc);
 }
 
+/* A model whose head gives no usable distribution (NaN weights, or a mean
+ * of 1e30 units) hands its share to the baseline: at blend 1 every horizon
+ * publishes exactly the baseline's numbers, and each is counted. */
+static void test_broken_model_falls_back(void **state)
+{
+    static capture_t base, cap;
+    dc_forecaster_sink_t base_sink = {on_forecast, NULL, &base};
+    dc_forecaster_sink_t sink = {on_forecast, NULL, &cap};
+    dc_forecaster_input_t in[N_SKUS];
+    (void)state;
+    base.n = 0;
+    dc_forecaster_t *fc = make("0");
+    for (int d = 0; d < 3; d++) {
+        inputs_for(d, in, 0);
+        assert_int_equal(dc_forecaster_close(fc, T0 + d * DAY, in, N_SKUS, &base_sink), 0);
+    }
+    assert_int_equal(dc_forecaster_model_fallbacks(fc), 0);
+    dc_forecaster_destroy(fc);
+
+    for (int breakage = 0; breakage < 2; breakage++) {
+        fc = make("1");
+        size_t n_params;
+        float *p = dc_model_params(dc_forecaster_model(fc), &n_params);
+        if (breakage == 0) {
+            for (size_t i = 0; i < n_params; i++)
+                p[i] = NAN;
+        } else {
+            /* The head's biases end the parameters, (z_mu, z_alpha) per
+             * horizon: every z_mu at 1e30. */
+            for (size_t k = 0; k < 7; k++)
+                p[n_params - 14 + 2 * k] = 1e30f;
+        }
+        cap.n = 0;
+        for (int d = 0; d < 3; d++) {
+            inputs_for(d, in, 0);
+            assert_int_equal(dc_forecaster_close(fc, T0 + d * DAY, in, N_SKUS, &sink), 0);
+        }
+        assert_int_equal(cap.n, base.n);
+        for (size_t i = 0; i < cap.n; i++) {
+            assert_string_equal(cap.fc[i].sku, base.fc[i].sku);
+            for (size_t h = 0; h < 7; h++) {
+                const dc_horizon_t *a = &cap.fc[i].horizons[h], *b = &base.fc[i].horizons[h];
+                assert_true(a->mean == b->mean && a->p10 == b->p10 && a->p50 == b->p50 &&
+                            a->p90 == b->p90);
+            }
+        }
+        assert_int_equal(dc_forecaster_model_fallbacks(fc), 3 * N_SKUS * 7);
+        dc_forecaster_destroy(fc);
+    }
+}
+
 /* Closes before the cut-off are kept, not forecast; the first close past it
  * fits the model and replays them, so every close is forecast once, in order. */
 static void test_warmstart(void **state)
@@ -463,6 +514,7 @@ int main(void)
         cmocka_unit_test(test_close_contract),
         cmocka_unit_test(test_deterministic_any_input_order),
         cmocka_unit_test(test_blend_ends),
+        cmocka_unit_test(test_broken_model_falls_back),
         cmocka_unit_test(test_warmstart),
         cmocka_unit_test(test_state_round_trip),
         cmocka_unit_test(test_state_rejected),
