@@ -6,6 +6,7 @@
  * (flush.lua) gets its arguments as one MessagePack string, which Redis'
  * embedded cmsgpack decodes far faster than Lua could parse text. */
 #include "features/features.h"
+#include "features/snapshot.h"
 
 #include <hiredis/hiredis.h>
 #include <msgpack.h>
@@ -1306,165 +1307,6 @@ int dc_featstore_flush(dc_featstore_t *fs, dc_featbatch_t *batch, dc_parts_t *pa
     return DC_OK;
 }
 
-static int64_t obj_i64(const msgpack_object *o)
-{
-    switch (o->type) {
-    case MSGPACK_OBJECT_POSITIVE_INTEGER: return (int64_t)o->via.u64;
-    case MSGPACK_OBJECT_NEGATIVE_INTEGER: return o->via.i64;
-    case MSGPACK_OBJECT_FLOAT32:
-    case MSGPACK_OBJECT_FLOAT64: return (int64_t)llround(o->via.f64);
-    default: return 0;
-    }
-}
-
-static double obj_f64(const msgpack_object *o)
-{
-    switch (o->type) {
-    case MSGPACK_OBJECT_POSITIVE_INTEGER: return (double)o->via.u64;
-    case MSGPACK_OBJECT_NEGATIVE_INTEGER: return (double)o->via.i64;
-    case MSGPACK_OBJECT_FLOAT32:
-    case MSGPACK_OBJECT_FLOAT64: return o->via.f64;
-    default: return 0;
-    }
-}
-
-/* Room for n SKUs in out, which it empties. */
-static int bucket_reserve(dc_bucket_t *out, size_t n)
-{
-    if (n > out->cap) {
-        /* The active set grows a few SKUs at a time: grow ahead of it. The
-         * old rows are done with, so nothing is copied over. */
-        size_t cap = n + n / 2;
-        dc_bucket_sku_t *skus = malloc(cap * sizeof(*skus));
-        if (!skus)
-            return DC_ERR_NOMEM;
-        free(out->skus);
-        out->skus = skus;
-        out->cap = cap;
-    }
-    out->n_skus = 0;
-    return DC_OK;
-}
-
-/* Appends one SKU's row of a snapshot (see close_once) to out. */
-static void bucket_row(dc_bucket_t *out, const char *sku, size_t sku_len, const int64_t f[11],
-                       double users)
-{
-    dc_bucket_sku_t *s = &out->skus[out->n_skus++];
-    int64_t events = f[7], promo = f[8], price_n = f[9];
-
-    /* Every field set, the SKU's bytes copied and ended: a close writes ten
-     * thousand rows, most of them zeros, so no clearing of the whole row. */
-    memcpy(s->sku, sku, sku_len);
-    s->sku[sku_len] = '\0';
-    s->units = f[0];
-    s->cancelled = f[1];
-    s->views = f[2];
-    s->carts = f[3];
-    s->removes = f[4];
-    s->orders = f[5];
-    s->revenue = (double)f[6] / 1e4;
-    s->avg_price = price_n ? (double)f[10] / 1e4 / (double)price_n : 0;
-    s->promo_share = events ? (double)promo / (double)events : 0;
-    s->promo = promo > 0;
-    s->users = users;
-}
-
-/* The next name of a snapshot's zeros (see snapshot_t) after name (*len
- * bytes, the one before; 0 at the start) from z (z_len bytes) at *off;
- * 0 if z is cut short or the name is not a SKU's. */
-static int next_zero(const uint8_t *z, size_t z_len, size_t *off, char *name, size_t *len)
-{
-    size_t shared, suffix;
-
-    if (z_len - *off < 2)
-        return 0;
-    shared = z[*off], suffix = z[*off + 1];
-    *off += 2;
-    if (shared > *len || !(shared + suffix) || shared + suffix >= DC_SKU_MAX ||
-        suffix > z_len - *off)
-        return 0;
-    memcpy(name + shared, z + *off, suffix);
-    *off += suffix;
-    *len = shared + suffix;
-    return 1;
-}
-
-/* Turns a close snapshot into out: its rows with events and its zeros,
- * merged in name order. */
-static int decode_snapshot(dc_featstore_t *fs, const char *data, size_t len, dc_bucket_t *out)
-{
-    static const int64_t zeros[11];
-    msgpack_unpacked up;
-    size_t off = 0, z_off = 0, z_len = 0, zero_len = 0, n_zeros = 0, i = 0;
-    const uint8_t *z = NULL;
-    char zero[DC_SKU_MAX];
-    int err = DC_OK, has_zero;
-    const msgpack_object *rows;
-
-    msgpack_unpacked_init(&up);
-    if (msgpack_unpack_next(&up, data, len, &off) != MSGPACK_UNPACK_SUCCESS ||
-        up.data.type != MSGPACK_OBJECT_ARRAY || up.data.via.array.size < 2 ||
-        up.data.via.array.size > 3) {
-        err = fs_err(fs, DC_ERR_MALFORMED, "close snapshot does not decode");
-        goto out;
-    }
-    out->start = obj_i64(&up.data.via.array.ptr[0]);
-    out->width = fs->lim.bucket_ms;
-    rows = &up.data.via.array.ptr[1];
-    if (rows->type != MSGPACK_OBJECT_ARRAY ||
-        (up.data.via.array.size == 3 && up.data.via.array.ptr[2].type != MSGPACK_OBJECT_BIN)) {
-        err = fs_err(fs, DC_ERR_MALFORMED, "close snapshot has no rows");
-        goto out;
-    }
-    if (up.data.via.array.size == 3) {
-        z = (const uint8_t *)up.data.via.array.ptr[2].via.bin.ptr;
-        z_len = up.data.via.array.ptr[2].via.bin.size;
-        for (size_t at = 0; at + 1 < z_len; at += 2 + z[at + 1])
-            n_zeros++; /* as next_zero steps; it checks each */
-    }
-    if ((err = bucket_reserve(out, rows->via.array.size + n_zeros)))
-        goto out;
-    has_zero = z && next_zero(z, z_len, &z_off, zero, &zero_len);
-    while (i < rows->via.array.size || has_zero) {
-        const msgpack_object *row = i < rows->via.array.size ? &rows->via.array.ptr[i] : NULL;
-        const msgpack_object *f;
-        int64_t v[11] = {0};
-        if (row && (row->type != MSGPACK_OBJECT_ARRAY ||
-                    (row->via.array.size != 1 && row->via.array.size != 13) ||
-                    row->via.array.ptr[0].type != MSGPACK_OBJECT_STR ||
-                    row->via.array.ptr[0].via.str.size >= DC_SKU_MAX)) {
-            err = fs_err(fs, DC_ERR_MALFORMED, "close snapshot row %zu is malformed", i);
-            goto out;
-        }
-        f = row ? row->via.array.ptr : NULL;
-        int zero_first = has_zero;
-        if (has_zero && row) {
-            dc_name_key_t a = dc_name_key(zero, zero_len, 0);
-            dc_name_key_t b = dc_name_key(f[0].via.str.ptr, f[0].via.str.size, 0);
-            zero_first = dc_name_cmp(&a, &b) < 0;
-        }
-        if (zero_first) {
-            bucket_row(out, zero, zero_len, zeros, 0);
-            has_zero = next_zero(z, z_len, &z_off, zero, &zero_len);
-            continue;
-        }
-        i++;
-        if (row->via.array.size == 1) { /* a row of zeros (snapshots before the zeros) */
-            bucket_row(out, f[0].via.str.ptr, f[0].via.str.size, v, 0);
-            continue;
-        }
-        for (int j = 0; j < 11; j++)
-            v[j] = obj_i64(&f[1 + j]);
-        bucket_row(out, f[0].via.str.ptr, f[0].via.str.size, v, obj_f64(&f[12]));
-    }
-    if (z && z_off != z_len)
-        err = fs_err(fs, DC_ERR_MALFORMED, "close snapshot's zeros are malformed");
-out:
-    msgpack_unpacked_destroy(&up);
-    return err;
-}
-
 /* Puts the names a[0 .. n) in byte order, each once (a name listed twice
  * keeps its newest end); returns how many are left. The list a close
  * wrote is in order already; one an upgrade wrote, and a set's members,
@@ -1518,104 +1360,6 @@ static int read_unlisted(dc_featstore_t *fs, const redisReply *r, const char *ke
             dc_name_key(e->str, e->len, INT64_MIN);
         fs->names.len += sizeof(dc_name_key_t);
     }
-    return DC_OK;
-}
-
-/* A close's snapshot of one bucket, packed at the end of fs->sbuf while
- * the rows go to out: MessagePack [start, [[sku, units, cancelled, views,
- * carts, removes, orders, revenue_e4, events, promo_events, price_n,
- * price_sum_e4, users]...], zeros] over the bucket's active SKUs: the
- * logged totals of those with events in the bucket in name order, and
- * zeros, a bin of the names of the others, whose rows are all zeros. Most
- * active SKUs of a bucket have no events in it, and a close keeps ten
- * thousand of them in each bucket's snapshot: zeros holds them in name
- * order, each as u8 bytes shared with the name before, u8 bytes after
- * those, then those bytes. The rows' count is known at the end, so the
- * array's header is an array 32 filled in then. */
-typedef struct {
-    msgpack_packer pk;
-    size_t from;     /* where the snapshot starts in fs->sbuf */
-    size_t count_at; /* the rows' count in fs->sbuf */
-    uint32_t n_rows;
-    const dc_name_key_t *last_zero; /* the name zeros holds last */
-    dc_bucket_t *out;
-} snapshot_t;
-
-/* Starts the snapshot of bucket start, of at most n rows. */
-static int snapshot_begin(dc_featstore_t *fs, snapshot_t *sn, int64_t start, size_t n,
-                          dc_bucket_t *out)
-{
-    static const char array32[5] = {(char)0xdd};
-
-    sn->out = out;
-    sn->from = fs->sbuf.size;
-    sn->n_rows = 0;
-    sn->last_zero = NULL;
-    fs->zeros.len = 0;
-    msgpack_packer_init(&sn->pk, &fs->sbuf, msgpack_sbuffer_write);
-    int failed = msgpack_pack_array(&sn->pk, 3) | msgpack_pack_int64(&sn->pk, start);
-    sn->count_at = fs->sbuf.size;
-    if (failed || msgpack_sbuffer_write(&fs->sbuf, array32, sizeof(array32)) ||
-        bucket_reserve(out, n))
-        return fs_err(fs, DC_ERR_NOMEM, "out of memory closing a bucket");
-    out->start = start;
-    out->width = fs->lim.bucket_ms;
-    return DC_OK;
-}
-
-/* Adds the row of active SKU name: row's totals, or zeros (row NULL);
- * name stays until snapshot_end(). */
-static int snapshot_row(dc_featstore_t *fs, snapshot_t *sn, const dc_name_key_t *name,
-                        const dc_log_row_t *row)
-{
-    static const int64_t zeros[11];
-    int failed = 0;
-
-    if (name->len >= DC_SKU_MAX)
-        return fs_err(fs, DC_ERR_MALFORMED, "a bucket log holds \"%.64s...\", longer than "
-                      "any SKU", name->s);
-    if (!row) {
-        const dc_name_key_t *last = sn->last_zero;
-        size_t shared = 0;
-        while (last && shared < last->len && shared < name->len &&
-               last->s[shared] == name->s[shared])
-            shared++;
-        if (dc_buf_reserve(&fs->zeros, 2 + name->len - shared))
-            return fs_err(fs, DC_ERR_NOMEM, "out of memory closing a bucket");
-        fs->zeros.data[fs->zeros.len++] = (uint8_t)shared;
-        fs->zeros.data[fs->zeros.len++] = (uint8_t)(name->len - shared);
-        memcpy(fs->zeros.data + fs->zeros.len, name->s + shared, name->len - shared);
-        fs->zeros.len += name->len - shared;
-        sn->last_zero = name;
-        bucket_row(sn->out, name->s, name->len, zeros, 0);
-        return DC_OK;
-    }
-    const dc_bucket_delta_t *d = &row->d;
-    int64_t f[11] = {d->units,  d->cancelled,    d->views,  d->carts,
-                     d->removes, d->orders,      d->revenue_e4, d->events,
-                     d->promo_events, d->price_n, d->price_sum_e4};
-    failed = msgpack_pack_array(&sn->pk, 13) | msgpack_pack_str(&sn->pk, name->len) |
-             msgpack_pack_str_body(&sn->pk, name->s, name->len);
-    for (int j = 0; j < 11; j++)
-        failed |= msgpack_pack_int64(&sn->pk, f[j]);
-    failed |= msgpack_pack_int64(&sn->pk, (int64_t)row->users);
-    bucket_row(sn->out, name->s, name->len, f, row->users);
-    sn->n_rows++;
-    return failed ? fs_err(fs, DC_ERR_NOMEM, "out of memory closing a bucket") : DC_OK;
-}
-
-/* Ends the snapshot: the rows' count goes into the array's header, and
- * the zeros follow the rows. */
-static int snapshot_end(dc_featstore_t *fs, snapshot_t *sn)
-{
-    uint32_t n = sn->n_rows;
-    uint8_t *at = (uint8_t *)fs->sbuf.data + sn->count_at + 1;
-
-    at[0] = (uint8_t)(n >> 24), at[1] = (uint8_t)(n >> 16);
-    at[2] = (uint8_t)(n >> 8), at[3] = (uint8_t)n;
-    if (msgpack_pack_bin(&sn->pk, fs->zeros.len) ||
-        msgpack_pack_bin_body(&sn->pk, fs->zeros.data, fs->zeros.len))
-        return fs_err(fs, DC_ERR_NOMEM, "out of memory closing a bucket");
     return DC_OK;
 }
 
@@ -1830,8 +1574,8 @@ static int close_once(dc_featstore_t *fs, int64_t start, int n, dc_bucket_t *out
     if (snaps->element[0]->type == REDIS_REPLY_STRING) {
         unwatch(fs);
         for (k = 0; k < n && snaps->element[k]->type == REDIS_REPLY_STRING; k++)
-            if ((err = decode_snapshot(fs, snaps->element[k]->str, snaps->element[k]->len,
-                                       &out[k])))
+            if ((err = dc_snapshot_decode(snaps->element[k]->str, snaps->element[k]->len,
+                                          width, &out[k], fs->errstr, sizeof(fs->errstr))))
                 goto out;
         *n_closed = k;
         goto out;
@@ -1900,9 +1644,10 @@ static int close_once(dc_featstore_t *fs, int64_t start, int n, dc_bucket_t *out
         /* 3. Merged with the log, each SKU goes into the snapshot, kept
          * until acknowledged, if active in this bucket. The rows' names
          * point into the log's reply, kept to the end. */
-        snapshot_t sn;
-        if ((err = snapshot_begin(fs, &sn, start + b * width, n_seen + n_rows, &out[b])))
-            goto fail;
+        dc_snapshot_t sn;
+        if (dc_snapshot_begin(&sn, &fs->sbuf, &fs->zeros, start + b * width, width,
+                              n_seen + n_rows, &out[b]))
+            goto nomem;
         /* The next row's key, made once: most listed SKUs come before it. */
         dc_name_key_t row_key = {0};
         if (n_rows)
@@ -1921,12 +1666,17 @@ static int close_once(dc_featstore_t *fs, int64_t start, int n, dc_bucket_t *out
                 if (i_row < n_rows)
                     row_key = dc_name_key(rows[i_row].sku, rows[i_row].sku_len, stop);
             }
-            if (merged[n_merged].value > since_b)
-                err = snapshot_row(fs, &sn, &merged[n_merged], row);
-            n_merged++;
+            const dc_name_key_t *name = &merged[n_merged++];
+            if (name->value > since_b && (err = dc_snapshot_row(&sn, name->s, name->len, row)))
+                err = err == DC_ERR_MALFORMED
+                          ? fs_err(fs, err, "a bucket log holds \"%.64s...\", longer than "
+                                   "any SKU", name->s)
+                          : fs_err(fs, err, "out of memory closing a bucket");
         }
-        if (err || (err = snapshot_end(fs, &sn)))
+        if (err)
             goto fail;
+        if (dc_snapshot_end(&sn))
+            goto nomem;
         snap_from[b] = sn.from;
         snap_to[b] = fs->sbuf.size;
         dc_name_key_t *swap = seen;
