@@ -2,6 +2,7 @@
 #include "cli/cli.h"
 
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -57,7 +58,11 @@ int dc_cli_apply_log_level(const dc_conf_t *conf)
     return DC_EXIT_OK;
 }
 
-static volatile sig_atomic_t stop_requested;
+/* Set by the handler, read by the main loop and by the HTTP server's thread
+ * (health): a lock-free atomic is safe in a signal handler and between
+ * threads, which a volatile sig_atomic_t is only within one thread. */
+static atomic_int stop_requested;
+_Static_assert(ATOMIC_INT_LOCK_FREE == 2, "stop_requested must be lock-free");
 
 static void on_signal(int sig)
 {

@@ -7,7 +7,8 @@
 #                               and what demandcast makes of it, printed.
 #   deploy/quickstart.sh test   build, run the whole test suite, then build with
 #                               AddressSanitizer + UndefinedBehaviorSanitizer and run it
-#                               again; any failure or sanitizer report fails the command.
+#                               again, then with ThreadSanitizer; any failure or sanitizer
+#                               report fails the command.
 #
 # Both install the Debian packages they need when they are missing (as root with
 # apt-get; otherwise they print the exact apt-get line and exit 1).
@@ -83,6 +84,11 @@ test)
     build "$ROOT/build-asan" -DDC_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
         run_tests "$ROOT/build-asan"
+    # The race pass: the flush thread, the HTTP server's and librdkafka's
+    # beside the main loop. A report makes the process exit non-zero (see
+    # tests/tsan/ for what is preloaded and suppressed, and why).
+    build "$ROOT/build-tsan" -DDC_TSAN=ON
+    run_tests "$ROOT/build-tsan"
     echo "==> all tests passed (plain and sanitizer builds)" >&2
     ;;
 *) usage ;;

@@ -119,7 +119,7 @@ static inline float dc__get_f32(const uint8_t *p)
  * deterministic on a given machine (OpenBLAS dispatches its kernels the same
  * way). Sanitizer builds keep one version. */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && \
-    !defined(__SANITIZE_ADDRESS__)
+    !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
 #define DC__CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define DC__CLONES

@@ -12,6 +12,7 @@
 #include "tests/integration/it_report.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,7 +33,7 @@ typedef struct {
     const char *error;
 } writer_t;
 
-static volatile int stop_all; /* set once both writers have done enough */
+static atomic_int stop_all; /* set once both writers have done enough */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static int64_t total_conflicts, writers_done_min;
 
