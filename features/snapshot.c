@@ -124,24 +124,37 @@ int dc_snapshot_end(dc_snapshot_t *sn)
     return DC_OK;
 }
 
-static int64_t obj_i64(const msgpack_object *o)
+/* A snapshot's number as an int64 into *v: an integer that fits, or a
+ * finite float within range (rounded; older writers packed some totals as
+ * floats). 0 for anything else. */
+static int obj_i64(const msgpack_object *o, int64_t *v)
 {
     switch (o->type) {
-    case MSGPACK_OBJECT_POSITIVE_INTEGER: return (int64_t)o->via.u64;
-    case MSGPACK_OBJECT_NEGATIVE_INTEGER: return o->via.i64;
+    case MSGPACK_OBJECT_POSITIVE_INTEGER:
+        *v = (int64_t)o->via.u64;
+        return o->via.u64 <= INT64_MAX;
+    case MSGPACK_OBJECT_NEGATIVE_INTEGER:
+        *v = o->via.i64;
+        return 1;
     case MSGPACK_OBJECT_FLOAT32:
-    case MSGPACK_OBJECT_FLOAT64: return (int64_t)llround(o->via.f64);
-    default: return 0;
+    case MSGPACK_OBJECT_FLOAT64:
+        /* -2^63 .. 2^63, exclusive: llround of anything else is unspecified. */
+        if (!(fabs(o->via.f64) < 9223372036854775808.0))
+            return 0;
+        *v = (int64_t)llround(o->via.f64);
+        return 1;
+    default:
+        return 0;
     }
 }
 
-static double obj_f64(const msgpack_object *o)
+/* A snapshot's count of users into *v: a number, finite and not negative. */
+static int obj_users(const msgpack_object *o, double *v)
 {
     switch (o->type) {
-    case MSGPACK_OBJECT_POSITIVE_INTEGER: return (double)o->via.u64;
-    case MSGPACK_OBJECT_NEGATIVE_INTEGER: return (double)o->via.i64;
+    case MSGPACK_OBJECT_POSITIVE_INTEGER: *v = (double)o->via.u64; return 1;
     case MSGPACK_OBJECT_FLOAT32:
-    case MSGPACK_OBJECT_FLOAT64: return o->via.f64;
+    case MSGPACK_OBJECT_FLOAT64: *v = o->via.f64; return isfinite(*v) && *v >= 0;
     default: return 0;
     }
 }
@@ -277,7 +290,10 @@ int dc_snapshot_decode(const void *data, size_t len, int64_t width, dc_bucket_t 
         err = dc_seterr(errstr, errstr_size, DC_ERR_NOMEM, "out of memory reading a snapshot");
         goto out;
     }
-    out->start = obj_i64(&up.data.via.array.ptr[0]);
+    if (!obj_i64(&up.data.via.array.ptr[0], &out->start)) {
+        err = dc_seterr(errstr, errstr_size, DC_ERR_MALFORMED, "close snapshot has no start");
+        goto out;
+    }
     out->width = width;
     /* The rows with events and the zeros, merged in name order. */
     has_zero = z && next_zero(z, z_len, &z_off, zero, &zero_len);
@@ -317,9 +333,16 @@ int dc_snapshot_decode(const void *data, size_t len, int64_t width, dc_bucket_t 
             bucket_row(out, name, name_len, v, 0);
             continue;
         }
+        double users = 0;
+        int numbers_ok = obj_users(&f[12], &users);
         for (int j = 0; j < 11; j++)
-            v[j] = obj_i64(&f[1 + j]);
-        bucket_row(out, name, name_len, v, obj_f64(&f[12]));
+            numbers_ok &= obj_i64(&f[1 + j], &v[j]);
+        if (!numbers_ok) {
+            err = dc_seterr(errstr, errstr_size, DC_ERR_MALFORMED,
+                            "close snapshot row %zu holds a number out of range", i - 1);
+            goto out;
+        }
+        bucket_row(out, name, name_len, v, users);
     }
     if (z && z_off != z_len)
         err = dc_seterr(errstr, errstr_size, DC_ERR_MALFORMED,

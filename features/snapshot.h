@@ -49,8 +49,9 @@ int dc_snapshot_end(dc_snapshot_t *sn);
 
 /* Reads a snapshot into out (its arrays reused), width being the bucket
  * width. Succeeds only if every name is a SKU's (1 .. DC_SKU_MAX - 1 bytes,
- * no NUL) and the rows and zeros together name each SKU once, in strictly
- * ascending byte order, as a close's input requires; otherwise
+ * no NUL), the rows and zeros together name each SKU once, in strictly
+ * ascending byte order, as a close's input requires, and every number fits:
+ * the start and totals int64, the users finite and not negative. Otherwise
  * DC_ERR_MALFORMED with the reason in errstr. DC_ERR_NOMEM. */
 int dc_snapshot_decode(const void *data, size_t len, int64_t width, dc_bucket_t *out,
                        char *errstr, size_t errstr_size);

@@ -6,7 +6,8 @@
  * The first input byte picks the mode; the rest is
  *   even  a snapshot, read by dc_snapshot_decode(): on success the rows
  *         name SKUs (1 .. DC_SKU_MAX - 1 bytes, ended) in strictly
- *         ascending byte order, within the bucket's room;
+ *         ascending byte order, within the bucket's room, each with a
+ *         count of users that is finite and not negative;
  *   odd   rows to write: per row a flags byte (bit 0: with totals, else a
  *         row of zeros), a length byte, that many name bytes, and with
  *         totals 11 int64 and a u32 of users (missing bytes are 0). Names
@@ -16,6 +17,7 @@
  * Beyond that: no crash, no sanitizer report. */
 #include "features/snapshot.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,7 +29,8 @@ static void check_decoded(const dc_bucket_t *b)
         abort();
     for (size_t i = 0; i < b->n_skus; i++) {
         size_t len = strnlen(b->skus[i].sku, DC_SKU_MAX);
-        if (!len || len >= DC_SKU_MAX || (i && strcmp(b->skus[i - 1].sku, b->skus[i].sku) >= 0))
+        if (!len || len >= DC_SKU_MAX || (i && strcmp(b->skus[i - 1].sku, b->skus[i].sku) >= 0) ||
+            !(b->skus[i].users >= 0 && isfinite(b->skus[i].users)))
             abort();
     }
 }

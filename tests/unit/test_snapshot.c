@@ -2,8 +2,9 @@
  * out is what the reader gives back from the bytes (rows with totals and
  * rows of zeros, in name order), the older two-element format still reads,
  * and every damaged snapshot that would break a close's input (a SKU out of
- * order or twice, no name, a NUL in one, a header claiming more elements
- * than there are bytes) is refused as malformed. */
+ * order or twice, no name, a NUL in one, a number that does not fit, a
+ * header claiming more elements than there are bytes) is refused as
+ * malformed. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,6 +12,7 @@
 
 #include "features/snapshot.h"
 
+#include <math.h>
 #include <string.h>
 
 #define T0 1767571200000LL
@@ -176,6 +178,36 @@ static void test_damage_refused(void **state)
     msgpack_pack_str_body(&m.pk, with_nul[0], 3);
     assert_int_equal(decode(&m, &read), DC_ERR_MALFORMED);
     msgpack_sbuffer_destroy(&m.buf);
+
+    /* Numbers: a total as a NaN, past int64 or a string; users negative. */
+    for (int k = 0; k < 5; k++) {
+        mp_init(&m);
+        msgpack_pack_array(&m.pk, 2);
+        msgpack_pack_int64(&m.pk, T0);
+        msgpack_pack_array(&m.pk, 1);
+        msgpack_pack_array(&m.pk, 13);
+        mp_str(&m, "A");
+        for (int j = 0; j < 11; j++) {
+            if (j != 3 || k == 4)
+                msgpack_pack_int64(&m.pk, 1);
+            else if (k == 0)
+                msgpack_pack_double(&m.pk, NAN);
+            else if (k == 1)
+                msgpack_pack_uint64(&m.pk, (uint64_t)INT64_MAX + 1);
+            else if (k == 2)
+                mp_str(&m, "1");
+            else
+                msgpack_pack_double(&m.pk, 2.4); /* fine: rounds to 2 */
+        }
+        if (k == 4)
+            msgpack_pack_int64(&m.pk, -1);
+        else
+            msgpack_pack_int64(&m.pk, 1);
+        assert_int_equal(decode(&m, &read), k == 3 ? 0 : DC_ERR_MALFORMED);
+        if (k == 3)
+            assert_int_equal(read.skus[0].carts, 2);
+        msgpack_sbuffer_destroy(&m.buf);
+    }
 
     /* Five bytes claiming 2^32 - 1 rows, with none to follow. */
     static const char huge[] = "\x93\x00\xdd\xff\xff\xff\xff";
