@@ -162,9 +162,10 @@ static int obj_users(const msgpack_object *o, double *v)
 /* Whether every array and map of the MessagePack object at p (len bytes)
  * claims no more elements than there are bytes left to hold them, each
  * taking one at least. msgpack_unpack_next reserves room for a container's
- * elements from its header alone: five bytes claiming 2^32 elements would
- * have it ask for 96 GiB. A damaged snapshot must fail as malformed, not on
- * an allocation (or a successful one of gigabytes). */
+ * elements from its header alone: five bytes can claim 2^32 - 1 of them, and
+ * with 24 bytes each it asks for 96 GiB (for a map, twice that). A damaged
+ * snapshot must fail as malformed, not on an allocation (or a successful one
+ * of gigabytes). */
 static int counts_fit(const uint8_t *p, size_t len)
 {
     size_t at = 0;
