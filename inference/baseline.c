@@ -1,5 +1,6 @@
 /* inference/baseline.c - the seasonal quantile baseline (see baseline.h). */
 #include "inference/baseline.h"
+#include "inference/inference_int.h"
 
 #include <math.h>
 #include <string.h>
@@ -108,7 +109,8 @@ void dc_baseline_sku_push(const dc_baseline_params_t *params, dc_baseline_sku_t 
         for (int64_t i = 0; i < gap && i < params->window; i++)
             ring_put(params, sku, 0.0f);
     }
-    ring_put(params, sku, shop_closed ? NAN : (float)(isfinite(units) && units > 0 ? units : 0));
+    /* Capped as the model caps the counts it is shown (DC__COUNT_MAX). */
+    ring_put(params, sku, shop_closed ? NAN : (float)dc__clean_count(units));
     sku->last_bucket = bucket_start;
 }
 
@@ -205,7 +207,12 @@ void dc_baseline_forecast_horizons(const dc_baseline_params_t *params,
         slot = slot ? slot - 1 : season->slots - 1;
         if (isnan(v) || f <= 0)
             continue;
-        sample_t x = {(float)(v / f), (float)w};
+        /* A bucket over its slot's share of the week. Pushes keep buckets
+         * within DC__COUNT_MAX, but a loaded ring may hold any finite
+         * float, and over a share below 1 the largest pass what a float
+         * holds: the mean and the p90 would be infinite. */
+        double deseasoned = v / f;
+        sample_t x = {(float)(deseasoned < DC__COUNT_MAX ? deseasoned : DC__COUNT_MAX), (float)w};
         aged[n++] = x;
         zeros += x.value == 0.0f;
         total += w;

@@ -193,6 +193,27 @@ static void test_empty_and_adversarial(void **state)
     dc_baseline_forecast(&p, &season, sku, MONDAY + 100 * DAY, &fc);
     assert_true(isfinite(fc.p10) && isfinite(fc.p50) && isfinite(fc.p90) && isfinite(fc.mean));
     assert_true(0 <= fc.p10 && fc.p10 <= fc.p50 && fc.p50 <= fc.p90);
+
+    /* Pushed units are capped as the model caps counts. */
+    dc_baseline_sku_push(&p, sku, MONDAY + 100 * DAY, 1e30, 0);
+    assert_true(sku->units[sku->head] == 1e12f);
+
+    /* A loaded ring may hold any finite float: its newest bucket, a Monday,
+     * at 3e38 units. Over Monday's share of the week (about half a day's)
+     * that is past what a float holds, and the forecast must still be a
+     * number. */
+    dc_baseline_season_init(&season, &p);
+    dc_baseline_sku_init(&p, sku);
+    for (int d = 0; d < 29; d++) {
+        dc_baseline_season_observe(&season, &p, MONDAY + d * DAY, d % 7 ? 100 : 50);
+        dc_baseline_sku_push(&p, sku, MONDAY + d * DAY, 5, 0);
+    }
+    sku->units[sku->head] = 3e38f;
+    for (int d = 29; d < 36; d++) {
+        dc_baseline_forecast(&p, &season, sku, MONDAY + d * DAY, &fc);
+        assert_true(isfinite(fc.p90) && isfinite(fc.mean));
+        assert_true(0 <= fc.p10 && fc.p10 <= fc.p50 && fc.p50 <= fc.p90);
+    }
     free(sku);
 }
 
