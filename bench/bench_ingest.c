@@ -35,8 +35,9 @@
  * far apart in event time the partitions got while the input was read. Besides
  * the ratios of medians it prints the median and range of each run's own
  * pipeline-to-reference ratios, whose passes share the load of the moment,
- * those ratios in the order the runs ran, an interval that holds their median with known confidence, and whether
- * that interval settles the target of 0.8 x the reference.
+ * those ratios in the order the runs ran, an interval that holds their
+ * median with known confidence, and whether that interval settles the
+ * target of 0.8 x the reference.
  * Events come from the synthetic shop (Zipf popularity), so the SKUs one
  * flush touches are what a real skew gives.
  *

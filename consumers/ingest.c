@@ -340,8 +340,8 @@ static void wait_for_queues(dc_ingest_t *in, int timeout_ms)
 static rd_kafka_message_t *next_message(dc_ingest_t *in, int timeout_ms)
 {
     /* Set on the first wait only: in a busy stream a message is there at
-     * once, and a clock read for each would cost the thread that reads the
-     * input about 7 % of its time. */
+     * once, and a clock read for each cost the thread that reads the input
+     * about 7 % of its time in bench_ingest. */
     double deadline = 0;
     rd_kafka_message_t *m;
 
