@@ -49,6 +49,15 @@ typedef struct dc_pipeline_s dc_pipeline_t;
  * a kilobyte); beyond that a batch grows as it fills. */
 size_t dc_pipeline_batch_reserve(int64_t flush_max);
 
+/* How many buckets one flush job closes at most when the newest closed
+ * bucket had rows rows (its active SKUs; the set changes a little from
+ * bucket to bucket): DC_CLOSES_MAX while the job's rows stay within 2^19
+ * (80 MB), fewer beyond, at least 1. The closed buckets wait in the job
+ * until handed over and keep their room for the next catch-up, so this
+ * bounds what a catch-up leaves the process holding. The pipeline's first
+ * close takes one bucket alone, which tells the rows. */
+int dc_pipeline_closes_per_job(size_t rows);
+
 /* The input topics; the index is the `topic` of a message and a partition. */
 enum { DC_TOPIC_CLICKS = 0, DC_TOPIC_ORDERS = 1 };
 
