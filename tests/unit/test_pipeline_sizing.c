@@ -23,8 +23,9 @@ static void test_batch_reserve(void **state)
 static void test_closes_per_job_few_skus(void **state)
 {
     (void)state;
-    /* A catch-up over a catalogue of up to 32,768 SKUs closes the most one
-     * close transaction takes, as before there was a limit. */
+    /* Up to 32,768 active SKUs, a catch-up closes as many buckets a job as
+     * one close transaction takes: the limit costs small catalogues
+     * nothing. */
     assert_int_equal(dc_pipeline_closes_per_job(0), DC_CLOSES_MAX);
     assert_int_equal(dc_pipeline_closes_per_job(1), DC_CLOSES_MAX);
     assert_int_equal(dc_pipeline_closes_per_job(10000), DC_CLOSES_MAX);
