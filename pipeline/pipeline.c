@@ -86,8 +86,9 @@ struct dc_pipeline_s {
         dc_flush_result_t res;
         dc_bucket_t closed[CLOSES_PER_FLUSH]; /* closed after the flush, in order */
         int n_closed;
-        size_t rows_per_close; /* rows of the newest bucket closed, */
-        int closed_any;        /* once one has */
+        /* Rows of the newest bucket closed; SIZE_MAX until one has, so
+         * that the first close takes one bucket alone and tells. */
+        size_t rows_per_close;
         int close_err; /* why it closed no more (0: none were due) */
     } job;
 
@@ -123,6 +124,7 @@ dc_pipeline_t *dc_pipeline_new(const dc_conf_t *conf, const dc_limits_t *lim,
     pl->closed_until = INT64_MIN;
     pl->delivered_until = INT64_MIN;
     pl->acked_until = INT64_MIN;
+    pl->job.rows_per_close = SIZE_MAX;
     pl->last_flush = pl->last_log = dc_monotonic_s();
     pthread_mutex_init(&pl->job.lock, NULL);
     pthread_cond_init(&pl->job.cond, NULL);
@@ -291,12 +293,6 @@ int dc_pipeline_closes_per_job(size_t rows)
     return rows >= CLOSE_ROWS_MAX ? 1 : (int)(CLOSE_ROWS_MAX / rows);
 }
 
-/* 1 until a bucket has closed, which tells the rows. */
-static int closes_per_job(const dc_pipeline_t *pl)
-{
-    return pl->job.closed_any ? dc_pipeline_closes_per_job(pl->job.rows_per_close) : 1;
-}
-
 /* Runs the job started last. */
 static void run_job(dc_pipeline_t *pl)
 {
@@ -317,10 +313,11 @@ static void run_job(dc_pipeline_t *pl)
     if (!pl->job.err) {
         int64_t start = delivered_after(pl->job.delivered, pl->job.closed_until, res);
         int64_t width = pl->lim.bucket_ms;
-        while (pl->job.n_closed < closes_per_job(pl) &&
+        int most;
+        while (pl->job.n_closed < (most = dc_pipeline_closes_per_job(pl->job.rows_per_close)) &&
                close_due(res->closer, start, res->closed_until)) {
             int64_t due = (res->closed_until - start + width - 1) / width;
-            int n = closes_per_job(pl) - pl->job.n_closed, got;
+            int n = most - pl->job.n_closed, got;
             if (due < n)
                 n = (int)due;
             if ((pl->job.close_err = dc_featstore_close_buckets(
@@ -328,16 +325,14 @@ static void run_job(dc_pipeline_t *pl)
                 break;
             pl->job.n_closed += got;
             start += got * width;
-            if (got) {
+            if (got)
                 pl->job.rows_per_close = pl->job.closed[pl->job.n_closed - 1].n_skus;
-                pl->job.closed_any = 1;
-            }
         }
     }
     /* Room for more closes than the active SKUs now allow a job is given
      * back (a catch-up grew it while they were fewer). */
-    for (int i = pl->job.n_closed > closes_per_job(pl) ? pl->job.n_closed : closes_per_job(pl);
-         i < CLOSES_PER_FLUSH; i++)
+    int keep = dc_pipeline_closes_per_job(pl->job.rows_per_close);
+    for (int i = keep > pl->job.n_closed ? keep : pl->job.n_closed; i < CLOSES_PER_FLUSH; i++)
         dc_bucket_clear(&pl->job.closed[i]);
     pl->job.close_cpu_s = dc_thread_cpu_s() - cpu0;
 }

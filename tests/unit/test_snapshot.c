@@ -179,7 +179,9 @@ static void test_damage_refused(void **state)
     assert_int_equal(decode(&m, &read), DC_ERR_MALFORMED);
     msgpack_sbuffer_destroy(&m.buf);
 
-    /* Numbers: a total as a NaN, past int64 or a string; users negative. */
+    /* Numbers (k): a total as a NaN (0), past int64 (1) or a string (2), and
+     * users negative (4), are refused; a total as the float 2.4 (3) reads
+     * as 2, as older writers' floats do. */
     for (int k = 0; k < 5; k++) {
         mp_init(&m);
         msgpack_pack_array(&m.pk, 2);
