@@ -28,7 +28,8 @@
  * pipeline beyond the reference's own against what it adds, how many
  * cores each pass kept busy against how many 0.8 x would need, and the
  * events one core's second of CPU takes through each pass;
- * the flush thread's CPU per event, in flushes and in closes, and the
+ * the flush thread's CPU per event, in flushes and in closes, how much of
+ * the pass it was busy, on a core or blocked on Redis, and the
  * main thread's (which reads the input) in both passes; and how long the
  * input stood still waiting for flushes or closes in flight, and
  * the drain: the end of the pass after the last event is read; and how
@@ -436,7 +437,9 @@ static double consume_pass(const dc_conf_t *conf, const char *group, pass_t *ps,
 static dc_pipeline_t *g_pl;
 static uint64_t g_n;
 static double g_t0, g_t1;
-static double g_wait0; /* the input's wait for flushes before the first event */
+/* Before the first event: the input's wait for flushes, the flush
+ * thread's time on jobs and blocked on Redis. */
+static double g_wait0, g_busy0, g_rwait0;
 
 static int all_in(void)
 {
@@ -445,6 +448,8 @@ static int all_in(void)
     if (!g_t0 && s.events_in) {
         g_t0 = dc_monotonic_s();
         g_wait0 = s.flush_wait_s;
+        g_busy0 = s.flush_busy_s;
+        g_rwait0 = s.redis_wait_s;
     }
     if ((uint64_t)(s.events_in + s.skipped) >= g_n) {
         g_t1 = dc_monotonic_s();
@@ -585,6 +590,7 @@ int main(int argc, char **argv)
         die("batch", "out of memory");
     double r_decode[99], r_busy[99], r_batch[99], r_pipe[99], cpu[99], cpu_ref[99], cpu_pipe[99];
     double cpu_flush[99], cpu_close[99], wait_share[99], drain[99], main_ref[99], main_pipe[99];
+    double busy_share[99], rwait_share[99], fcpu_share[99];
     double skew_h[99], in_bytes[99];
     long long calls = 0;
     for (int i = 0; i < repeat; i++) {
@@ -617,6 +623,9 @@ int main(int argc, char **argv)
         /* Of the timed pass only: the flushes before the first event
          * (the group's join) are not in it. */
         wait_share[i] = (st.flush_wait_s - g_wait0) * r_pipe[i] / (double)(n - 1);
+        busy_share[i] = (st.flush_busy_s - g_busy0) * r_pipe[i] / (double)(n - 1);
+        rwait_share[i] = (st.redis_wait_s - g_rwait0) * r_pipe[i] / (double)(n - 1);
+        fcpu_share[i] = (st.flush_cpu_s + st.close_cpu_s) * r_pipe[i] / (double)(n - 1);
         skew_h[i] = (double)st.max_skew_ms / 3.6e6;
         calls = redis_calls(rc);
         in_bytes[i] = redis_info(rc, "stats", "total_net_input_bytes");
@@ -713,6 +722,14 @@ int main(int argc, char **argv)
     printf("flush thread cpu/event:   %10.2f us merging and sending, %.2f us closing "
            "(medians)\n", bench_median(cpu_flush, runs) / (double)n * 1e6,
            bench_median(cpu_close, runs) / (double)n * 1e6);
+    /* Whether the flush chain sets the pace: a flush thread busy most of
+     * the pass, and of that time, what Redis held it up (executing a
+     * transaction, reading what was sent) against what it ran or waited
+     * for one of the cores the other threads and Redis share. */
+    printf("flush thread busy:        %10.0f %% of the pipeline pass: %.0f %% on a core, %.0f %% "
+           "blocked on Redis, the rest waiting for a core (medians)\n",
+           bench_median(busy_share, runs) * 100, bench_median(fcpu_share, runs) * 100,
+           bench_median(rwait_share, runs) * 100);
     /* The thread that reads the input: in the reference it only polls and
      * decodes, in the pipeline it also validates and batches the events
      * (and groups a batch while it waits for a flush in flight). */

@@ -29,6 +29,7 @@ extern const char dc__lua_features[];
 
 struct dc_featstore_s {
     redisContext *rc;
+    double redis_wait_s; /* blocked on the connection, for dc_featstore_redis_wait_s() */
     char *host, *user, *password, *prefix, *instance;
     int port, db;
     int reader; /* dc_featstore_new_reader: writes nothing to a current store */
@@ -89,6 +90,8 @@ static int fs_err(dc_featstore_t *fs, int err, const char *fmt, ...)
 
 const char *dc_featstore_errstr(const dc_featstore_t *fs) { return fs->errstr; }
 
+double dc_featstore_redis_wait_s(const dc_featstore_t *fs) { return fs->redis_wait_s; }
+
 static void disconnect(dc_featstore_t *fs)
 {
     if (fs->rc)
@@ -114,7 +117,9 @@ static redisReply *command(dc_featstore_t *fs, int argc, const char **argv, cons
 
     if (!fs->rc && dc_featstore_connect(fs))
         return NULL;
+    double t0 = dc_monotonic_s();
     r = redisCommandArgv(fs->rc, argc, argv, lens);
+    fs->redis_wait_s += dc_monotonic_s() - t0;
     if (!r) {
         connection_failed(fs);
         return NULL;
@@ -734,8 +739,11 @@ static int send_reads(dc_featstore_t *fs, dc_parts_t *parts, int64_t *ncmd)
 static redisReply *next_reply(dc_featstore_t *fs)
 {
     redisReply *r = NULL;
+    double t0 = dc_monotonic_s();
+    int rc = redisGetReply(fs->rc, (void **)&r);
 
-    if (redisGetReply(fs->rc, (void **)&r) != REDIS_OK || !r) {
+    fs->redis_wait_s += dc_monotonic_s() - t0;
+    if (rc != REDIS_OK || !r) {
         connection_failed(fs);
         return NULL;
     }
@@ -747,14 +755,17 @@ static redisReply *next_reply(dc_featstore_t *fs)
  * dropped if it cannot. */
 static int push_output(dc_featstore_t *fs)
 {
-    int done = 0;
+    int done = 0, err = DC_OK;
+    double t0 = dc_monotonic_s();
 
     if (fs->send_failed)
         return DC_ERR_NOMEM; /* check_sent() drops the connection */
-    while (!done)
+    while (!done && !err)
         if (redisBufferWrite(fs->rc, &done) != REDIS_OK)
-            return connection_failed(fs);
-    return DC_OK;
+            err = connection_failed(fs);
+    /* A write blocks while the socket is full: Redis reads slower. */
+    fs->redis_wait_s += dc_monotonic_s() - t0;
+    return err;
 }
 
 /* Queues MSET of the merged records of entries [from, to). */

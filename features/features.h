@@ -470,6 +470,12 @@ void dc_featstore_destroy(dc_featstore_t *fs);
 /* The last Redis error text ("" if none). Owned by the store. */
 const char *dc_featstore_errstr(const dc_featstore_t *fs);
 
+/* Wall seconds the store's user has spent blocked on Redis so far: waiting
+ * for replies (Redis executing, or down until redis.timeout), and for room
+ * to send (Redis reading slower than the store writes). What is left of a
+ * step's time is its own CPU, or waiting for a core. */
+double dc_featstore_redis_wait_s(const dc_featstore_t *fs);
+
 /* Reconnects if the connection was lost. DC_ERR_REDIS while Redis is down. */
 int dc_featstore_connect(dc_featstore_t *fs);
 

@@ -82,6 +82,7 @@ struct dc_pipeline_s {
         int64_t closed_until;  /* closed_until when it started */
         double t0, t1;
         double flush_cpu_s, close_cpu_s; /* the thread's CPU in the flush, the closes */
+        double busy_s, redis_wait_s;      /* its wall time, and the part blocked on Redis */
         int err;
         dc_flush_result_t res;
         dc_bucket_t closed[CLOSES_PER_FLUSH]; /* closed after the flush, in order */
@@ -97,7 +98,8 @@ struct dc_pipeline_s {
 
     dc_pipeline_stats_t stats;
     dc_metric_t *m_in, *m_out, *m_late, *m_skipped, *m_flushes, *m_flush_fail, *m_flush_s,
-        *m_flush_last, *m_flush_wait, *m_closed, *m_cmds, *m_conflicts, *m_skew,
+        *m_flush_last, *m_flush_wait, *m_flush_busy, *m_redis_wait, *m_closed, *m_cmds,
+        *m_conflicts, *m_skew,
         *m_dlq[DC_ERR__COUNT];
     int64_t dlq[DC_ERR__COUNT]; /* rejects by reason, for the log (metrics may be NULL) */
     char errstr[512];           /* why the loop failed (dc_pipeline_errstr) */
@@ -162,6 +164,14 @@ dc_pipeline_t *dc_pipeline_new(const dc_conf_t *conf, const dc_limits_t *lim,
                                           "in flight finished (a full batch, a retry, a "
                                           "rebalance, the drain): the store set the pace, not "
                                           "the input.");
+    pl->m_flush_busy = dc_metrics_counter(metrics, "dc_flush_busy_seconds_total", NULL,
+                                          "Time the flush thread spent on flushes and closes, "
+                                          "failed ones included: near the wall time, the store's "
+                                          "side sets the pace.");
+    pl->m_redis_wait = dc_metrics_counter(metrics, "dc_flush_redis_wait_seconds_total", NULL,
+                                          "Of dc_flush_busy_seconds_total, the time blocked on "
+                                          "Redis (its replies, room to send); the rest is this "
+                                          "process's CPU or waiting for a core.");
     pl->m_closed = dc_metrics_counter(metrics, "dc_buckets_closed_total", NULL,
                                       "Closed buckets delivered.");
     pl->m_cmds = dc_metrics_counter(metrics, "dc_redis_commands_total", NULL,
@@ -297,7 +307,8 @@ int dc_pipeline_closes_per_job(size_t rows)
 static void run_job(dc_pipeline_t *pl)
 {
     dc_flush_result_t *res = &pl->job.res;
-    double cpu0 = dc_thread_cpu_s();
+    double cpu0 = dc_thread_cpu_s(), wall0 = dc_monotonic_s();
+    double wait0 = dc_featstore_redis_wait_s(pl->fs);
 
     pl->job.n_closed = 0;
     pl->job.close_err = DC_OK;
@@ -335,6 +346,8 @@ static void run_job(dc_pipeline_t *pl)
     for (int i = keep > pl->job.n_closed ? keep : pl->job.n_closed; i < CLOSES_PER_FLUSH; i++)
         dc_bucket_clear(&pl->job.closed[i]);
     pl->job.close_cpu_s = dc_thread_cpu_s() - cpu0;
+    pl->job.busy_s = dc_monotonic_s() - wall0;
+    pl->job.redis_wait_s = dc_featstore_redis_wait_s(pl->fs) - wait0;
 }
 
 /* The worker: each job as it is started, until told to quit. */
@@ -524,6 +537,10 @@ static int flush_finish(dc_pipeline_t *pl)
     if (!pl->job.done)
         return DC_OK;
     pl->job.done = 0;
+    pl->stats.flush_busy_s += pl->job.busy_s;
+    pl->stats.redis_wait_s += pl->job.redis_wait_s;
+    dc_metric_add(pl->m_flush_busy, pl->job.busy_s);
+    dc_metric_add(pl->m_redis_wait, pl->job.redis_wait_s);
     if ((err = pl->job.err)) {
         pl->stats.flush_failures++;
         dc_metric_add(pl->m_flush_fail, 1);
@@ -858,12 +875,14 @@ static void log_stats(dc_pipeline_t *pl)
     dc_pipeline_stats_t *s = &pl->stats;
     dc_log(DC_LOG_INFO, "pipeline",
            "in=%lld out=%lld skipped=%lld dlq=%lld late=%lld flushes=%lld failed=%lld "
-           "closed=%lld redis_cmds=%lld conflicts=%lld last_flush=%.3fs flush_wait=%.3fs",
+           "closed=%lld redis_cmds=%lld conflicts=%lld last_flush=%.3fs flush_wait=%.3fs "
+           "flush_busy=%.3fs redis_wait=%.3fs",
            (long long)s->events_in, (long long)s->events_out, (long long)s->skipped,
            (long long)s->rejected, (long long)s->late, (long long)s->flushes,
            (long long)s->flush_failures, (long long)s->buckets_closed,
            (long long)s->redis_commands, (long long)s->flush_conflicts,
-           dc_metric_value(pl->m_flush_last), s->flush_wait_s);
+           dc_metric_value(pl->m_flush_last), s->flush_wait_s, s->flush_busy_s,
+           s->redis_wait_s);
     if (s->rejected) {
         char line[512];
         size_t len = 0;

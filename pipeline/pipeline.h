@@ -175,6 +175,9 @@ typedef struct {
     /* Wall seconds the loop stood still until a flush or closes in flight
      * finished (a full batch, a retry, a rebalance, the drain). */
     double flush_wait_s;
+    /* Wall seconds the flush thread ran jobs (flushes and closes, failed
+     * ones included), and of them the seconds blocked on Redis. */
+    double flush_busy_s, redis_wait_s;
     /* Batches the loop grouped itself while the job before ran, sparing
      * the flush thread that step. */
     int64_t grouped_ahead;

@@ -3,7 +3,10 @@
 # no message is taken in while Redis cannot store it, and memory stays put -
 # then resume once Redis answers again (SIGCONT), and end exact. The time
 # its input stood still for flushes in flight (flush_wait, as
-# dc_flush_wait_seconds_total) holds at least one flush's timeout.
+# dc_flush_wait_seconds_total) holds at least one flush's timeout, and so
+# does the flush thread's time blocked on Redis (redis_wait, as
+# dc_flush_redis_wait_seconds_total), which its busy time (flush_busy)
+# holds.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/featlib.sh"
 
@@ -13,13 +16,15 @@ feat_gen 53 60 20000
 stored() { redis-cli -p "$REDIS_PORT" hvals 'dc:{meta}:offsets' | awk '{s+=$1} END {print s+0}'; }
 started() { [[ $(stored) -gt 0 ]]; }
 last_in() { grep -o ' in=[0-9]*' "$DC_TMP/run.log" | tail -1 | cut -d= -f2; }
-last_wait() { grep -o ' flush_wait=[0-9.]*' "$DC_TMP/run.log" | tail -1 | cut -d= -f2; }
+last_field() { grep -o " $1=[0-9.]*" "$DC_TMP/run.log" | tail -1 | cut -d= -f2; }
+last_wait() { last_field flush_wait; }
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 
 feat_run_bg "$DC_TMP/run.log" -X kafka.group.id=g0015 -X flush.max.events=20 \
     -X redis.timeout=300ms
 dc_wait_for 60 started
 wait_0=$(last_wait)
+rwait_0=$(last_field redis_wait)
 kill -STOP "$REDIS_PID"
 sleep 1.5
 in_1=$(last_in); rss_1=$(rss_kb "$RUN_PID")
@@ -43,4 +48,10 @@ wait_end=$(last_wait)
 echo "input stood still for flushes: ${wait_0:-0} s before the freeze, $wait_end s at the end"
 awk -v a="${wait_0:-0}" -v b="$wait_end" 'BEGIN { exit !(b - a >= 0.25) }' ||
     dc_fail "flush_wait grew by less than one flush timeout while Redis was frozen"
+rwait_end=$(last_field redis_wait); busy_end=$(last_field flush_busy)
+echo "flush thread: busy $busy_end s, blocked on Redis ${rwait_0:-0} s before the freeze, $rwait_end s at the end"
+awk -v a="${rwait_0:-0}" -v b="$rwait_end" 'BEGIN { exit !(b - a >= 0.25) }' ||
+    dc_fail "redis_wait grew by less than one flush timeout while Redis was frozen"
+awk -v w="$rwait_end" -v b="$busy_end" 'BEGIN { exit !(b >= w) }' ||
+    dc_fail "the flush thread was blocked on Redis longer ($rwait_end s) than busy ($busy_end s)"
 echo "0015 ok"

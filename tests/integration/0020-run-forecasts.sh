@@ -40,6 +40,10 @@ closes=$(((closed - FC_FIRST_MS / 3600000 * 3600000) / 3600000))
     dc_fail "dc_forecast_closes_total $(metric dc_forecast_closes_total), want $closes"
 awk -v w="$(metric dc_flush_wait_seconds_total)" 'BEGIN { exit !(w != "" && w >= 0) }' ||
     dc_fail "dc_flush_wait_seconds_total missing or negative: '$(metric dc_flush_wait_seconds_total)'"
+# Every flush waits on Redis for its replies, inside the flush thread's busy time.
+busy=$(metric dc_flush_busy_seconds_total) rwait=$(metric dc_flush_redis_wait_seconds_total)
+awk -v b="$busy" -v w="$rwait" 'BEGIN { exit !(b != "" && w != "" && w > 0 && b >= w) }' ||
+    dc_fail "dc_flush_busy_seconds_total '$busy', dc_flush_redis_wait_seconds_total '$rwait'"
 [[ "$(metric dc_model_version)" -gt 0 && "$(metric dc_forecaster_skus)" == 100 ]] ||
     dc_fail "model version $(metric dc_model_version), SKUs $(metric dc_forecaster_skus)"
 fc_dump demand.surges "$DC_TMP/surges.jsonl"
