@@ -974,7 +974,8 @@ static int read_and_merge(dc_featstore_t *fs, const dc_featbatch_t *batch, dc_pa
             if (stored != p->stored_offset)
                 err = fs_err(fs, DC_ERR_VERSION,
                              "partition %s: the store holds offset %lld, not the one this "
-                             "instance read; another instance owns it now",
+                             "instance read; another instance owns it now, or the store "
+                             "lost writes (restored, or crashed with appendfsync everysec)",
                              p->name, (long long)stored);
         }
         freeReplyObject(r);

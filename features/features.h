@@ -435,9 +435,10 @@ void dc_bucket_clear(dc_bucket_t *bucket);
  * came in between, EXEC writes nothing and the flush starts over from the
  * reads. If a partition's stored offset is not the one this instance last
  * saw (stored_offset), another instance has moved it (a rebalance this
- * instance has not noticed yet): nothing is written and the flush fails
- * with DC_ERR_VERSION: the caller must drop its batch, re-read the offsets
- * and seek. An instance therefore commits to Kafka only after a successful
+ * instance has not noticed yet), or the store went back to an earlier
+ * state of itself (Redis lost its latest writes): nothing is written and
+ * the flush fails with DC_ERR_VERSION: the caller must drop its batch,
+ * re-read the offsets and seek. An instance therefore commits to Kafka only after a successful
  * flush, and skips (on assignment) everything below the offsets the store
  * holds.
  *
