@@ -16,18 +16,17 @@ dc_start_redis --appendonly yes --appendfsync always
 dc_start_broker --partitions 4
 feat_gen $((23 + seed)) 80 40000
 RANDOM=$((11 + seed))
-stored() { redis-cli -p "$REDIS_PORT" hvals 'dc:{meta}:offsets' | awk '{s+=$1} END {print s+0}'; }
-moved_past() { [[ $(stored) -gt $1 || $(stored) -ge $FEAT_MSGS ]]; }
+moved_past() { feat_moved_past "$1" || [[ $(feat_stored) -ge $FEAT_MSGS ]]; }
 progress=()
 for trial in $(seq 1 20); do
-    before=$(stored)
+    before=$(feat_stored)
     feat_run_bg "$DC_TMP/run.log" -X kafka.group.id="k$trial" -X flush.max.events=20
     # Kill while it works: once its first flush has landed, after 0-50 ms more.
     dc_wait_for 60 moved_past "$before"
     sleep "0.$(printf '%03d' $((RANDOM % 50)))"
     kill -KILL "$RUN_PID"
     wait "$RUN_PID" 2>/dev/null || true
-    progress+=("$(stored)")
+    progress+=("$(feat_stored)")
 done
 echo "stored offsets after each kill: ${progress[*]} of $FEAT_MSGS"
 # The kills must have interrupted the work, not just hit an idle process.

@@ -10,16 +10,14 @@ source "$(dirname "$0")/featlib.sh"
 dc_start_redis --appendonly yes --appendfsync always
 dc_start_broker --partitions 4
 feat_gen 31 60 20000
-stored() { redis-cli -p "$REDIS_PORT" hvals 'dc:{meta}:offsets' 2>/dev/null | awk '{s+=$1} END {print s+0}'; }
-moved_past() { [[ $(stored) -gt $1 ]]; }
 feat_run_bg "$DC_TMP/run.log" -X kafka.group.id=g0012 -X flush.max.events=20 \
     -X redis.timeout=500ms
 run_pid=$RUN_PID
 # Each crash lands once the previous restart has seen a flush go through.
 before=0
 for crash in 1 2; do
-    dc_wait_for 60 moved_past "$before"
-    before=$(stored)
+    dc_wait_for 60 feat_moved_past "$before"
+    before=$(feat_stored)
     [[ $before -lt $FEAT_MSGS ]] || dc_fail "the stream was consumed before crash $crash"
     dc_restart_redis KILL
     sleep 0.5

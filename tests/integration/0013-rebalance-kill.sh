@@ -10,11 +10,10 @@ source "$(dirname "$0")/featlib.sh"
 dc_start_redis --appendonly yes --appendfsync always
 dc_start_broker --partitions 4
 feat_gen 47 60 20000
-stored() { redis-cli -p "$REDIS_PORT" hvals 'dc:{meta}:offsets' | awk '{s+=$1} END {print s+0}'; }
 # Partitions an instance holds now: its assignments minus its revocations.
 owned() { awk '/ assigned /{n++} / revoked /{n--} END {print n+0}' "$1"; }
 both_working() { [[ $(owned "$DC_TMP/a.log") -gt 0 && $(owned "$DC_TMP/b.log") -gt 0 &&
-                    $(stored) -gt 0 ]]; }
+                    $(feat_stored) -gt 0 ]]; }
 b_owns_all() { [[ $(owned "$DC_TMP/b.log") -eq 8 ]]; }
 
 strategy=range,roundrobin
@@ -26,7 +25,7 @@ feat_run_bg "$DC_TMP/b.log" -X kafka.group.id=g0013 -X flush.max.events=20 \
     -X kafka.partition.assignment.strategy=$strategy
 b_pid=$RUN_PID
 dc_wait_for 60 both_working
-at_kill=$(stored)
+at_kill=$(feat_stored)
 [[ $at_kill -lt $FEAT_MSGS ]] || dc_fail "the stream was consumed before the kill"
 kill -KILL "$a_pid"
 wait "$a_pid" 2>/dev/null || true

@@ -13,8 +13,6 @@ source "$(dirname "$0")/featlib.sh"
 dc_start_redis --appendonly yes --appendfsync always
 dc_start_broker --partitions 4
 feat_gen 53 60 20000
-stored() { redis-cli -p "$REDIS_PORT" hvals 'dc:{meta}:offsets' | awk '{s+=$1} END {print s+0}'; }
-started() { [[ $(stored) -gt 0 ]]; }
 last_in() { grep -o ' in=[0-9]*' "$DC_TMP/run.log" | tail -1 | cut -d= -f2; }
 last_field() { grep -o " $1=[0-9.]*" "$DC_TMP/run.log" | tail -1 | cut -d= -f2; }
 last_wait() { last_field flush_wait; }
@@ -22,7 +20,7 @@ rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 
 feat_run_bg "$DC_TMP/run.log" -X kafka.group.id=g0015 -X flush.max.events=20 \
     -X redis.timeout=300ms
-dc_wait_for 60 started
+dc_wait_for 60 feat_moved_past 0
 wait_0=$(last_wait)
 rwait_0=$(last_field redis_wait)
 kill -STOP "$REDIS_PID"

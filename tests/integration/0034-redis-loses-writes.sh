@@ -14,17 +14,15 @@ source "$(dirname "$0")/featlib.sh"
 dc_start_redis --appendonly yes --appendfsync everysec
 dc_start_broker --partitions 4
 feat_gen 34 60 20000
-stored() { redis-cli -p "$REDIS_PORT" hvals 'dc:{meta}:offsets' 2>/dev/null | awk '{s+=$1} END {print s+0}'; }
-moved_past() { [[ $(stored) -gt $1 ]]; }
 feat_run_bg "$DC_TMP/run.log" -X kafka.group.id=g0034 -X flush.max.events=20 \
     -X redis.timeout=500ms
-dc_wait_for 60 moved_past 0
+dc_wait_for 60 feat_moved_past 0
 redis-cli -p "$REDIS_PORT" save >/dev/null || dc_fail "SAVE failed"
 cp "$DC_TMP/redis/dump.rdb" "$DC_TMP/snapshot.rdb"
-at_snapshot=$(stored) # at least what the snapshot holds
+at_snapshot=$(feat_stored) # at least what the snapshot holds
 # The store moves on by many flushes (20 events each) before the crash.
-dc_wait_for 60 moved_past $((at_snapshot + 2000))
-before_crash=$(stored)
+dc_wait_for 60 feat_moved_past $((at_snapshot + 2000))
+before_crash=$(feat_stored)
 [[ $before_crash -lt $FEAT_MSGS ]] || dc_fail "the stream was consumed before the crash"
 kill -KILL "$REDIS_PID"
 wait "$REDIS_PID" 2>/dev/null || true
@@ -32,7 +30,7 @@ rm -rf "$DC_TMP/redis/appendonlydir"
 cp "$DC_TMP/snapshot.rdb" "$DC_TMP/redis/dump.rdb"
 REDIS_ARGS=(--appendonly no)
 dc__redis_server
-after_restart=$(stored)
+after_restart=$(feat_stored)
 echo "offsets stored: $at_snapshot at the snapshot, $before_crash before the crash, $after_restart after it"
 [[ $after_restart -lt $before_crash ]] || dc_fail "the store did not go back: $after_restart"
 kill -0 "$RUN_PID" 2>/dev/null || dc_fail "run died with Redis: $(tail -5 "$DC_TMP/run.log")"

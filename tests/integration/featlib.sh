@@ -1,4 +1,4 @@
-# tests/integration/featlib.sh - helpers of the feature-store tests (0010..0019),
+# tests/integration/featlib.sh - helpers of the feature-store tests (0010..0019, 0034),
 # sourced after lib.sh. feat_gen produces a deterministic shop into Kafka and
 # writes the same events as OCF for the recount; feat_check compares the store
 # with that recount.
@@ -29,12 +29,16 @@ feat_run_bg() {
     dc_kill_at_exit "$RUN_PID"
 }
 
-# Succeeds once the store's offsets cover every produced message.
-feat_all_consumed() {
-    local sum
-    sum=$(redis-cli -p "$REDIS_PORT" hvals 'dc:{meta}:offsets' | awk '{s+=$1} END {print s+0}')
-    [[ "$sum" == "$FEAT_MSGS" ]]
+# The sum of the partition offsets the store holds (0 while Redis is away).
+feat_stored() {
+    redis-cli -p "$REDIS_PORT" hvals 'dc:{meta}:offsets' 2>/dev/null | awk '{s+=$1} END {print s+0}'
 }
+
+# feat_moved_past N: the store's offsets sum to more than N.
+feat_moved_past() { [[ $(feat_stored) -gt $1 ]]; }
+
+# Succeeds once the store's offsets cover every produced message.
+feat_all_consumed() { [[ "$(feat_stored)" == "$FEAT_MSGS" ]]; }
 
 # The closed time once every partition is idle: the newest event's watermark
 # (lateness 5m, buckets 1h), computed from the data, not read from the store.
