@@ -438,9 +438,9 @@ void dc_bucket_clear(dc_bucket_t *bucket);
  * instance has not noticed yet), or the store went back to an earlier
  * state of itself (Redis lost its latest writes): nothing is written and
  * the flush fails with DC_ERR_VERSION: the caller must drop its batch,
- * re-read the offsets and seek. An instance therefore commits to Kafka only after a successful
- * flush, and skips (on assignment) everything below the offsets the store
- * holds.
+ * re-read the offsets and seek. An instance therefore commits to Kafka
+ * only after a successful flush, and skips (on assignment) everything
+ * below the offsets the store holds.
  *
  * Redis must run with persistence (appendonly yes; appendfsync always makes
  * every flush durable, everysec may lose the last second of flushes, whose
