@@ -4,7 +4,8 @@
 # logs together, as one consistent snapshot), notices that the offsets are
 # no longer the ones it stored, reads again from there and ends exact: the
 # flushes the store lost are counted once, not lost and not twice, and each
-# closed bucket reaches the model once though the store closes some again.
+# bucket is forecast once, though the store may close some again (the model
+# stage then logs them as already forecast).
 #
 # The earlier point is an RDB snapshot (SAVE) taken while `run` flushes; the
 # crash (SIGKILL) comes once the store has moved well past it, and Redis
@@ -38,13 +39,13 @@ kill -0 "$RUN_PID" 2>/dev/null || dc_fail "run died with Redis: $(tail -5 "$DC_T
 dc_wait_for 120 feat_all_consumed
 dc_wait_for 60 feat_closed_reached
 feat_check
-# The buckets the store closed again after going back were handed to the
-# model already: each bucket reaches it once, none is missing.
-closes=$(grep -o 'bucket [0-9T:Z-]* closed' "$DC_TMP/run.log" | sort | uniq -c)
+# A bucket the store closes again after going back was forecast already:
+# each bucket is forecast once, none is missing.
+closes=$(grep -o 'bucket [0-9T:Z-]* closed:' "$DC_TMP/run.log" | sort | uniq -c)
 first_ms=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["first_ts_ms"])' "$DC_TMP/summary.json")
 want=$((($(feat_expected_closed) - first_ms / 3600000 * 3600000) / 3600000))
 [[ $(awk '$1 != 1' <<<"$closes" | wc -l) == 0 && $(wc -l <<<"$closes") == "$want" ]] ||
-    dc_fail "want each of $want buckets handed over once, got: $closes"
+    dc_fail "want each of $want buckets forecast once, got: $closes"
 kill -TERM "$RUN_PID"
 feat_wait_exit "$RUN_PID" 30 || dc_fail "run did not exit 0 on SIGTERM"
 echo "0034 ok"
