@@ -26,12 +26,7 @@ at_snapshot=$(feat_stored) # at least what the snapshot holds
 dc_wait_for 60 feat_moved_past $((at_snapshot + 2000))
 before_crash=$(feat_stored)
 [[ $before_crash -lt $FEAT_MSGS ]] || dc_fail "the stream was consumed before the crash"
-kill -KILL "$REDIS_PID"
-wait "$REDIS_PID" 2>/dev/null || true
-rm -rf "$DC_TMP/redis/appendonlydir"
-cp "$DC_TMP/snapshot.rdb" "$DC_TMP/redis/dump.rdb"
-REDIS_ARGS=(--appendonly no)
-dc__redis_server
+dc_restart_redis_from "$DC_TMP/snapshot.rdb"
 after_restart=$(feat_stored)
 echo "offsets stored: $at_snapshot at the snapshot, $before_crash before the crash, $after_restart after it"
 [[ $after_restart -lt $before_crash ]] || dc_fail "the store did not go back: $after_restart"

@@ -2,7 +2,8 @@
 # test needs on spare loopback ports, and stops them by PID when the test ends
 # (never by name: other tests and other users may run the same programs).
 #
-# Provides: dc_tmpdir, dc_free_port, dc_start_redis, dc_restart_redis, dc_start_broker,
+# Provides: dc_tmpdir, dc_free_port, dc_start_redis, dc_restart_redis,
+# dc_restart_redis_from, dc_start_broker,
 # dc_wait_for CMD..., dc_fail MSG, dc_kill_at_exit PID. Sets DC_TMP.
 set -euo pipefail
 
@@ -70,6 +71,19 @@ dc__redis_server() {
 dc_restart_redis() {
     kill -"${1:-KILL}" "$REDIS_PID"
     wait "$REDIS_PID" 2>/dev/null || true
+    dc__redis_server
+}
+
+# dc_restart_redis_from RDB: crashes the redis-server of dc_start_redis
+# (SIGKILL) and starts it again on the same port from the snapshot RDB
+# alone, its append-only file gone and off from then on: the store goes
+# back to that snapshot. Sets REDIS_PID.
+dc_restart_redis_from() {
+    kill -KILL "$REDIS_PID"
+    wait "$REDIS_PID" 2>/dev/null || true
+    rm -rf "$DC_TMP/redis/appendonlydir"
+    cp "$1" "$DC_TMP/redis/dump.rdb"
+    REDIS_ARGS=(--appendonly no)
     dc__redis_server
 }
 
