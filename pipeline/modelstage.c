@@ -192,7 +192,9 @@ int dc_modelstage_metrics(dc_modelstage_t *ms, dc_metrics_t *metrics)
     m->reloads = dc_metrics_counter(metrics, "dc_state_loads_total", NULL,
                                     "Forecaster states loaded from Redis (start, takeover).");
     m->fenced = dc_metrics_counter(metrics, "dc_state_fenced_total", NULL,
-                                   "Checkpoints refused because another instance saved first.");
+                                   "Checkpoints refused because Redis no longer held the "
+                                   "state they followed (another instance saved first, or "
+                                   "Redis lost writes).");
     return m->closes && m->fenced ? DC_OK : DC_ERR_NOMEM;
 }
 
@@ -419,13 +421,15 @@ static int sync_state(dc_modelstage_t *ms)
     return DC_OK;
 }
 
-/* Another instance saved a state after the one this close started from: it
- * owns the forecaster now. Step 1 of the next close loads its state. */
+/* Redis no longer holds the state this close started from: another
+ * instance saved one after it (it owns the forecaster now), or Redis lost
+ * its latest writes. Step 1 of the next close loads what Redis holds. */
 static int fenced(dc_modelstage_t *ms)
 {
     dc_metric_add(ms->m.fenced, 1);
-    dc_log(DC_LOG_WARN, "model", "another instance saved the forecaster state first; "
-           "loading it at the next close");
+    dc_log(DC_LOG_WARN, "model", "the forecaster state in Redis is not the one this close "
+           "started from (another instance saved first, or Redis lost writes); loading it "
+           "at the next close");
     ms->expect = INT64_MIN;
     return DC_OK;
 }
