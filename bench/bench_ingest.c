@@ -438,8 +438,8 @@ static dc_pipeline_t *g_pl;
 static uint64_t g_n;
 static double g_t0, g_t1;
 /* Before the first event: the input's wait for flushes, the flush
- * thread's time on jobs and blocked on Redis. */
-static double g_wait0, g_busy0, g_rwait0;
+ * thread's time on jobs, on a core and blocked on Redis. */
+static double g_wait0, g_busy0, g_fcpu0, g_rwait0;
 
 static int all_in(void)
 {
@@ -449,6 +449,7 @@ static int all_in(void)
         g_t0 = dc_monotonic_s();
         g_wait0 = s.flush_wait_s;
         g_busy0 = s.flush_busy_s;
+        g_fcpu0 = s.flush_cpu_s + s.close_cpu_s;
         g_rwait0 = s.redis_wait_s;
     }
     if ((uint64_t)(s.events_in + s.skipped) >= g_n) {
@@ -625,7 +626,7 @@ int main(int argc, char **argv)
         wait_share[i] = (st.flush_wait_s - g_wait0) * r_pipe[i] / (double)(n - 1);
         busy_share[i] = (st.flush_busy_s - g_busy0) * r_pipe[i] / (double)(n - 1);
         rwait_share[i] = (st.redis_wait_s - g_rwait0) * r_pipe[i] / (double)(n - 1);
-        fcpu_share[i] = (st.flush_cpu_s + st.close_cpu_s) * r_pipe[i] / (double)(n - 1);
+        fcpu_share[i] = (st.flush_cpu_s + st.close_cpu_s - g_fcpu0) * r_pipe[i] / (double)(n - 1);
         skew_h[i] = (double)st.max_skew_ms / 3.6e6;
         calls = redis_calls(rc);
         in_bytes[i] = redis_info(rc, "stats", "total_net_input_bytes");
