@@ -239,10 +239,38 @@ static int put_item(dc_buf_t *out, dc_buf_t *tmp, const uint64_t *f, int n, cons
         (a)[is_j] = is_x;                                                               \
     }
 
-static int cmp_obs(const void *a, const void *b)
+/* Sorts obs[0 .. n) by time, stably, through tmp (room for n): it merges
+ * neighbouring runs already in time order, pass after pass, until one is
+ * left. A SKU's observations are a few such runs (one per partition that
+ * carried its events), so this takes a pass or two where a general sort
+ * takes log2(n) and a call per comparison. */
+static void merge_runs(dc_user_obs_t *obs, dc_user_obs_t *tmp, size_t n)
 {
-    const dc_user_obs_t *x = a, *y = b;
-    return (x->ts_ms > y->ts_ms) - (x->ts_ms < y->ts_ms);
+    dc_user_obs_t *src = obs, *dst = tmp;
+
+    for (;;) {
+        size_t runs = 0;
+        for (size_t i = 0; i < n; runs++) {
+            size_t mid = i + 1, end, a = i, b, o = i;
+            while (mid < n && src[mid - 1].ts_ms <= src[mid].ts_ms)
+                mid++;
+            for (end = mid + (mid < n); end < n && src[end - 1].ts_ms <= src[end].ts_ms;)
+                end++;
+            for (b = mid; a < mid && b < end;)
+                dst[o++] = src[b].ts_ms < src[a].ts_ms ? src[b++] : src[a++];
+            memcpy(dst + o, src + a, (mid - a) * sizeof(*src));
+            o += mid - a;
+            memcpy(dst + o, src + b, (end - b) * sizeof(*src));
+            i = end;
+        }
+        dc_user_obs_t *swap = src;
+        src = dst;
+        dst = swap;
+        if (runs <= 1)
+            break;
+    }
+    if (src != obs)
+        memcpy(obs, src, n * sizeof(*obs));
 }
 
 /* Takes SKU sku's user observations of batch into scratch->obs, by time, so
@@ -252,7 +280,8 @@ static int sort_users(dc_value_scratch_t *sc, const dc_featbatch_t *batch, size_
     size_t n = 0;
 
     sc->obs.len = 0;
-    if (dc_buf_reserve(&sc->obs, dc_featbatch_sku(batch, sku)->n_users * sizeof(dc_user_obs_t)))
+    /* Twice the room: merge_runs() sorts through the second half. */
+    if (dc_buf_reserve(&sc->obs, 2 * dc_featbatch_sku(batch, sku)->n_users * sizeof(dc_user_obs_t)))
         return DC_ERR_NOMEM;
     dc_user_obs_t *obs = (dc_user_obs_t *)(void *)sc->obs.data;
     for (const dc_user_obs_t *o = dc_featbatch_user_first(batch, sku);
@@ -267,7 +296,7 @@ static int sort_users(dc_value_scratch_t *sc, const dc_featbatch_t *batch, size_
     if (sorted >= n)
         return DC_OK;
     if (n > 16) {
-        qsort(obs, n, sizeof(*obs), cmp_obs);
+        merge_runs(obs, obs + n, n);
         return DC_OK;
     }
     /* Most SKUs have a few observations a flush, mostly in time order. */

@@ -838,6 +838,50 @@ static void test_values_record(void **state)
     dc_featbatch_destroy(b);
 }
 
+/* A SKU's events come as runs in time order, one per partition that
+ * carries them, one run after another: every 25-second slot of the
+ * 5-minute window holds exactly the users of its own events, and the hour's
+ * one slot all of them. Three runs, then 90 events in scrambled order (a
+ * run each, mostly). */
+static void test_values_users_out_of_order(void **state)
+{
+    dc_limits_t lim = limits("5m,1h");
+    dc_featbatch_t *b = dc_featbatch_new(&lim);
+    dc_value_scratch_t sc = {0};
+    dc_buf_t rec = {0};
+    rec_slot_t s[12];
+    char user[16];
+    (void)state;
+
+    for (int round = 0; round < 2; round++) {
+        int n = round ? 90 : 45, per_slot[12] = {0};
+        dc_featbatch_reset(b);
+        for (int i = 0; i < n; i++) {
+            /* Event i's time, in 5-second steps within 225 seconds: round 0
+             * adds steps 0, 3, 6, ..., then 1, 4, 7, ..., then 2, 5, 8, ...;
+             * round 1 steps (i * 37) mod 45, two events a step. */
+            int step = round ? (i * 37) % 45 : (i % 15) * 3 + i / 15;
+            snprintf(user, sizeof(user), "x%d", i);
+            dc_fevent_t e = ev("C", user, T0 + step * 5000, DC_FEV_VIEW, 0, 0);
+            assert_int_equal(dc_featbatch_add(b, &e, INT64_MIN, NULL), 0);
+            per_slot[step * 5000 / 25000]++;
+        }
+        assert_int_equal(merge(&rec, NULL, b, &sc), DC_OK);
+        assert_int_equal(rec_slots(rec.data, rec.len, 0, s), 9);
+        for (int k = 0; k < 9; k++) {
+            assert_int_equal(s[k].f[0], T0 / 25000 + k);
+            assert_int_equal(s[k].f[1], per_slot[k]);
+            assert_int_equal(s[k].sketch[0], 'E');
+            assert_int_equal(s[k].sketch_len, 1 + 4 * (size_t)per_slot[k]);
+        }
+        assert_int_equal(rec_slots(rec.data, rec.len, 1, s), 1);
+        assert_int_equal(s[0].sketch_len, 1 + 4 * (size_t)n);
+    }
+    dc_buf_free(&rec);
+    dc_value_scratch_free(&sc);
+    dc_featbatch_destroy(b);
+}
+
 static void test_values_log(void **state)
 {
     dc_limits_t lim = limits(NULL);
@@ -1008,6 +1052,7 @@ int main(void)
         cmocka_unit_test(test_batch_take),
         cmocka_unit_test(test_batch_similar_names),
         cmocka_unit_test(test_values_record),
+        cmocka_unit_test(test_values_users_out_of_order),
         cmocka_unit_test(test_values_log),
         cmocka_unit_test(test_values_listed),
     };
