@@ -43,7 +43,11 @@
  * flush touches are what a real skew gives.
  *
  *   bench_ingest [--skus N] [--events N] [--flush-max N] [--partitions P]
- *                [--sessions-per-hour X] [--repeat N] [--redis-port PORT]
+ *                [--sessions-per-hour X] [--repeat N] [--redis-port PORT] [--jobs]
+ *
+ * --jobs prints the pipeline's debug line of each job of the flush thread
+ * (its flush, closes, CPU, time blocked on Redis, and how long after the job
+ * before it began) and of the drain, on stderr: the pass's timeline.
  *
  * The events are produced in lz4-compressed batches, as a shop's
  * producers would send them, and every pass inflates them. The embedded
@@ -437,6 +441,7 @@ static double consume_pass(const dc_conf_t *conf, const char *group, pass_t *ps,
 static dc_pipeline_t *g_pl;
 static uint64_t g_n;
 static double g_t0, g_t1;
+static int g_jobs; /* --jobs */
 /* Before the first event: the input's wait for flushes, the flush
  * thread's time on jobs, on a core and blocked on Redis. */
 static double g_wait0, g_busy0, g_fcpu0, g_rwait0;
@@ -483,6 +488,8 @@ static double pipeline_pass(dc_conf_t *conf, const dc_limits_t *lim, uint64_t n,
     dc_pipeline_ingest_source(&source, in);
     g_n = n;
     g_t0 = g_t1 = 0;
+    if (g_jobs)
+        dc_log_set_level(DC_LOG_DEBUG);
     if ((err = dc_pipeline_run(g_pl, &source, all_in, 30000)))
         die("pipeline", dc_err2str(err));
     /* The final drain flush is part of the work: the pass ends once the
@@ -490,6 +497,7 @@ static double pipeline_pass(dc_conf_t *conf, const dc_limits_t *lim, uint64_t n,
     double all_read = g_t1;
     g_t1 = dc_monotonic_s();
     *drain_share = (g_t1 - all_read) / (g_t1 - g_t0);
+    dc_log_set_level(DC_LOG_INFO);
     dc_pipeline_stats(g_pl, stats);
     dc_ingest_destroy(in);
     dc_pipeline_destroy(g_pl);
@@ -507,6 +515,7 @@ int main(int argc, char **argv)
                                          {"redis-port", required_argument, NULL, 'r'},
                                          {"sessions-per-hour", required_argument, NULL, 'h'},
                                          {"repeat", required_argument, NULL, 'n'},
+                                         {"jobs", no_argument, NULL, 'j'},
                                          {NULL, 0, NULL, 0}};
     uint32_t skus = 10000;
     uint64_t events = 600000, n;
@@ -533,10 +542,11 @@ int main(int argc, char **argv)
         case 'r': redis_port = (int)strtol(optarg, NULL, 10); break;
         case 'h': sessions = strtod(optarg, NULL); break;
         case 'n': repeat = (int)strtol(optarg, NULL, 10); break;
+        case 'j': g_jobs = 1; break;
         default:
             fprintf(stderr, "usage: bench_ingest [--skus N] [--events N] [--flush-max N] "
                             "[--partitions P] [--sessions-per-hour X] [--repeat N] "
-                            "[--redis-port PORT]\n");
+                            "[--redis-port PORT] [--jobs]\n");
             return 2;
         }
     }

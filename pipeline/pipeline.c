@@ -83,6 +83,7 @@ struct dc_pipeline_s {
         double t0, t1;
         double flush_cpu_s, close_cpu_s; /* the thread's CPU in the flush, the closes */
         double busy_s, redis_wait_s;      /* its wall time, and the part blocked on Redis */
+        double began, ended;              /* when the worker took it up and put it down */
         int err;
         dc_flush_result_t res;
         dc_bucket_t closed[CLOSES_PER_FLUSH]; /* closed after the flush, in order */
@@ -346,6 +347,7 @@ static void run_job(dc_pipeline_t *pl)
     for (int i = keep > pl->job.n_closed ? keep : pl->job.n_closed; i < CLOSES_PER_FLUSH; i++)
         dc_bucket_clear(&pl->job.closed[i]);
     pl->job.close_cpu_s = dc_thread_cpu_s() - cpu0;
+    pl->job.began = wall0;
     pl->job.busy_s = dc_monotonic_s() - wall0;
     pl->job.redis_wait_s = dc_featstore_redis_wait_s(pl->fs) - wait0;
 }
@@ -527,6 +529,30 @@ static void take_flush(dc_pipeline_t *pl)
                "the offsets, so nothing is lost", dc_err2str(err));
 }
 
+/* The job just done, as a debug line: with the previous job's, its start
+ * tells whether the worker set the pace (jobs back to back) or waited for
+ * the input. */
+static void log_job(dc_pipeline_t *pl)
+{
+    char flush[96] = "no flush", gap[64] = "";
+
+    if (dc_log_get_level() < DC_LOG_DEBUG)
+        return;
+    if (!pl->job.closes_only)
+        snprintf(flush, sizeof(flush), "flush of %zu events in %.1f ms, %.1f ms of CPU",
+                 dc_featbatch_events(pl->job.batch), (pl->job.t1 - pl->job.t0) * 1e3,
+                 pl->job.flush_cpu_s * 1e3);
+    if (pl->job.ended > 0)
+        snprintf(gap, sizeof(gap), ", begun %.1f ms after the job before",
+                 (pl->job.began - pl->job.ended) * 1e3);
+    dc_log(DC_LOG_DEBUG, "pipeline",
+           "job%s: %s; %d buckets closed with %.1f ms of CPU; %.1f ms in all, %.1f ms of it "
+           "blocked on Redis%s",
+           pl->job.err ? " (failed)" : "", flush, pl->job.n_closed, pl->job.close_cpu_s * 1e3,
+           pl->job.busy_s * 1e3, pl->job.redis_wait_s * 1e3, gap);
+    pl->job.ended = pl->job.began + pl->job.busy_s;
+}
+
 /* Takes in the result of the job in flight, waiting for it: the flush's
  * commit, then the buckets it closed go to the sink. */
 static int flush_finish(dc_pipeline_t *pl)
@@ -537,6 +563,7 @@ static int flush_finish(dc_pipeline_t *pl)
     if (!pl->job.done)
         return DC_OK;
     pl->job.done = 0;
+    log_job(pl);
     pl->stats.flush_busy_s += pl->job.busy_s;
     pl->stats.redis_wait_s += pl->job.redis_wait_s;
     dc_metric_add(pl->m_flush_busy, pl->job.busy_s);
@@ -956,6 +983,8 @@ static int drain(dc_pipeline_t *pl, int64_t timeout_ms)
     double deadline = dc_monotonic_s() + (double)timeout_ms / 1000.0;
     int err;
 
+    dc_log(DC_LOG_DEBUG, "pipeline", "draining: %zu events to flush%s",
+           dc_featbatch_events(pl->batch), pl->job.running ? ", after the job in flight" : "");
     for (;;) {
         if (!(err = flush(pl, 1))) {
             if (!pl->closer || pl->acked_until >= pl->closed_until)

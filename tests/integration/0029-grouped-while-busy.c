@@ -42,6 +42,8 @@ typedef struct {
     dc_click_t click;
     int64_t views[N_SKUS], carts[N_SKUS]; /* delivered, per SKU */
     int grouped[N_BATCHES + 1];          /* per batch (from 1): times grouped ahead */
+    int jobs, jobs_with_events;          /* the pipeline's debug lines of flushes done */
+    long long jobs_events;               /* the events they say they flushed */
 } source_t;
 
 typedef struct {
@@ -139,9 +141,16 @@ static void log_sink(dc_log_level_t level, const char *component, const char *ms
 {
     source_t *s = opaque;
 
+    long long events;
+
     if (!strcmp(component, "pipeline") && !strncmp(msg, "grouped a batch", 15)) {
         s->grouped[s->next / BATCH]++;
         redis_do(s, "CLIENT UNPAUSE");
+    } else if (!strcmp(component, "pipeline") && sscanf(msg, "job: flush of %lld events",
+                                                        &events) == 1) {
+        s->jobs++;
+        s->jobs_with_events += events > 0;
+        s->jobs_events += events;
     } else if (level <= DC_LOG_WARN) {
         fprintf(stderr, "%s: %s\n", component, msg);
     }
@@ -223,6 +232,10 @@ int main(void)
     }
     check(st.grouped_ahead == grouped, "the pipeline's count of batches grouped ahead is not "
                                        "the number of its debug lines that say so");
+    /* Each job's debug line, the pass's timeline, says what it flushed. */
+    check(s.jobs == st.flushes && s.jobs_with_events == N_BATCHES &&
+              s.jobs_events == N_EVENTS,
+          "the debug lines of the jobs do not add up to the pipeline's flushes and events");
     check(closed.views == views && closed.carts == carts,
           "the closed buckets do not add up to the events sent");
     check(has_thread("dc-flush\n"), "no thread of this process is named dc-flush");
