@@ -1520,103 +1520,147 @@ static int close_replies_ok(redisReply **rep, int n)
     return rep[R_SNAP]->elements == (size_t)n;
 }
 
-/* One attempt at closing buckets start, start + width, ... (at most n;
- * dc_featstore_close_buckets). */
-static int close_once(dc_featstore_t *fs, int64_t start, int n, dc_bucket_t *out, int *n_closed)
-{
-    const dc_limits_t *lim = &fs->lim;
-    int64_t width = lim->bucket_ms;
+/* One close of buckets start, start + width, ... (at most n; see
+ * dc_featstore_close_buckets): its keys, the replies to its reads, and what
+ * close_plan() worked out of them for close_commit(). */
+typedef struct {
+    int64_t start;
+    int n;    /* buckets asked for */
+    int k;    /* buckets to close, once planned */
+    int done; /* closed before: out holds their snapshots' rows, nothing to write */
     char snapkey[DC_CLOSES_MAX][DC_KEY_PREFIX_MAX + 64];
     char logkey[DC_CLOSES_MAX][DC_KEY_PREFIX_MAX + 64];
-    char key[DC_KEY_PREFIX_MAX + 64], listedkey[DC_KEY_PREFIX_MAX + 64];
-    char unlistedkey[DC_KEY_PREFIX_MAX + 64], ttl[32];
-    size_t snap_from[DC_CLOSES_MAX], snap_to[DC_CLOSES_MAX];
-    redisReply *rep[R_N] = {0};
-    size_t argc, n_queued = 0;
-    int err = DC_OK, k;
+    char listedkey[DC_KEY_PREFIX_MAX + 64], unlistedkey[DC_KEY_PREFIX_MAX + 64];
+    size_t snap_from[DC_CLOSES_MAX], snap_to[DC_CLOSES_MAX]; /* the snapshots in fs->sbuf */
+    const dc_name_key_t *seen; /* the SKUs listed after the last bucket, before the gone */
+    size_t n_seen, n_gone;
+    int unlisted; /* the unlisted SKUs' set is not empty */
+    redisReply *rep[R_N];
+} close_t;
 
-    *n_closed = 0;
+static void close_init(const dc_featstore_t *fs, close_t *c, int64_t start, int n)
+{
+    c->start = start;
+    c->n = n;
+    c->k = 0;
+    c->done = 0;
+    memset(c->rep, 0, sizeof(c->rep));
     for (int b = 0; b < n; b++) {
-        long long at = (long long)(start + b * width);
-        snprintf(snapkey[b], sizeof(snapkey[b]), "%s:{meta}:closed:%lld", fs->prefix, at);
-        open_log_key(fs, logkey[b], sizeof(logkey[b]), start + b * width);
+        long long at = (long long)(start + b * fs->lim.bucket_ms);
+        snprintf(c->snapkey[b], sizeof(c->snapkey[b]), "%s:{meta}:closed:%lld", fs->prefix, at);
+        open_log_key(fs, c->logkey[b], sizeof(c->logkey[b]), start + b * fs->lim.bucket_ms);
     }
-    snprintf(listedkey, sizeof(listedkey), "%s:{meta}:listed", fs->prefix);
-    snprintf(unlistedkey, sizeof(unlistedkey), "%s:{meta}:unlisted", fs->prefix);
-    snprintf(ttl, sizeof(ttl), "%lld", (long long)lim->idle_ttl_ms);
-    if (reserve_argv(fs, 3 + 2 * DC_STORE_CHUNK))
-        return fs_err(fs, DC_ERR_NOMEM, "out of memory closing a bucket");
+    snprintf(c->listedkey, sizeof(c->listedkey), "%s:{meta}:listed", fs->prefix);
+    snprintf(c->unlistedkey, sizeof(c->unlistedkey), "%s:{meta}:unlisted", fs->prefix);
+}
 
-    /* 1. Under WATCH: the snapshots of buckets closed before, the clock,
-     * the listed SKUs with the ends of their newest closed buckets with
-     * events, the SKUs the flushes added since with none, and each
-     * bucket's log (the deltas of the SKUs with events in it). */
-    snprintf(key, sizeof(key), "%s:{meta}:version", fs->prefix);
-    argc = 0, arg_str(fs, &argc, "WATCH"), arg_str(fs, &argc, key), send_argv(fs, argc);
-    argc = 0, arg_str(fs, &argc, "MGET");
-    for (int b = 0; b < n; b++)
-        arg_str(fs, &argc, snapkey[b]);
+static void close_free(close_t *c)
+{
+    for (int i = 0; i < R_N; i++)
+        if (c->rep[i])
+            freeReplyObject(c->rep[i]);
+    memset(c->rep, 0, sizeof(c->rep));
+}
+
+/* Sends what a close reads (under a WATCH of the version key the caller
+ * sent): the snapshots of buckets closed before, the clock, the listed
+ * SKUs with the ends of their newest closed buckets with events, the SKUs
+ * the flushes added since with none, and each bucket's log (the deltas of
+ * the SKUs with events in it). */
+static void close_send_reads(dc_featstore_t *fs, const close_t *c)
+{
+    char key[DC_KEY_PREFIX_MAX + 64];
+    size_t argc = 0;
+
+    arg_str(fs, &argc, "MGET");
+    for (int b = 0; b < c->n; b++)
+        arg_str(fs, &argc, c->snapkey[b]);
     send_argv(fs, argc);
     snprintf(key, sizeof(key), "%s:{meta}:clock", fs->prefix);
     argc = 0, arg_str(fs, &argc, "HMGET"), arg_str(fs, &argc, key);
     arg_str(fs, &argc, "closed"), send_argv(fs, argc);
-    argc = 0, arg_str(fs, &argc, "GET"), arg_str(fs, &argc, listedkey), send_argv(fs, argc);
-    argc = 0, arg_str(fs, &argc, "SMEMBERS"), arg_str(fs, &argc, unlistedkey);
+    argc = 0, arg_str(fs, &argc, "GET"), arg_str(fs, &argc, c->listedkey), send_argv(fs, argc);
+    argc = 0, arg_str(fs, &argc, "SMEMBERS"), arg_str(fs, &argc, c->unlistedkey);
     send_argv(fs, argc);
-    for (int b = 0; b < n; b++) {
-        argc = 0, arg_str(fs, &argc, "GET"), arg_str(fs, &argc, logkey[b]);
+    for (int b = 0; b < c->n; b++) {
+        argc = 0, arg_str(fs, &argc, "GET"), arg_str(fs, &argc, c->logkey[b]);
         send_argv(fs, argc);
     }
-    if ((err = check_sent(fs)))
-        return err;
-    for (int i = 0; i < R_LOG + n; i++)
-        if (!(rep[i] = next_reply(fs))) {
-            err = DC_ERR_REDIS;
-            goto out;
-        }
-    if (!close_replies_ok(rep, n)) {
-        err = fs_err(fs, DC_ERR_REDIS, "redis: closing bucket %lld: unexpected reply",
-                     (long long)start);
-        goto fail;
-    }
+}
+
+/* Reads the replies of close_send_reads() into c->rep; DC_ERR_REDIS with
+ * the connection dropped, or in errstr with the connection in step. */
+static int close_read(dc_featstore_t *fs, close_t *c)
+{
+    for (int i = R_SNAP; i < R_LOG + c->n; i++)
+        if (!(c->rep[i] = next_reply(fs)))
+            return DC_ERR_REDIS;
+    if (!close_replies_ok(c->rep, c->n))
+        return fs_err(fs, DC_ERR_REDIS, "redis: closing bucket %lld: unexpected reply",
+                      (long long)c->start);
+    return DC_OK;
+}
+
+/* Works out the close from its replies, sending nothing: buckets closed
+ * before are read back from their snapshots into out (c->done); else the
+ * buckets to close now (c->k), their snapshots (into fs->sbuf, their rows
+ * into out), the SKUs that leave the store and the list that stays. The
+ * unlisted SKUs are the reply's and added[0 .. n_added) besides (a flush's
+ * own, not yet in the reply). Without may_read, SKUs that may have gone
+ * idle (whose records it would read) make it give up: DC_ERR_AGAIN. */
+static int close_plan(dc_featstore_t *fs, close_t *c, const char *const *added, size_t n_added,
+                      int may_read, dc_bucket_t *out)
+{
+    const dc_limits_t *lim = &fs->lim;
+    int64_t width = lim->bucket_ms, start = c->start;
+    redisReply **rep = c->rep;
+    int err = DC_OK, k;
+
     /* Buckets closed before (a crash or a lost reply came between their
      * close and its acknowledgement): the same rows again, from their
      * snapshots. */
     const redisReply *snaps = rep[R_SNAP];
     if (snaps->element[0]->type == REDIS_REPLY_STRING) {
-        unwatch(fs);
-        for (k = 0; k < n && snaps->element[k]->type == REDIS_REPLY_STRING; k++)
+        for (k = 0; k < c->n && snaps->element[k]->type == REDIS_REPLY_STRING; k++)
             if ((err = dc_snapshot_decode(snaps->element[k]->str, snaps->element[k]->len,
                                           width, &out[k], fs->errstr, sizeof(fs->errstr))))
-                goto out;
-        *n_closed = k;
-        goto out;
+                return err;
+        c->k = k;
+        c->done = 1;
+        return DC_OK;
     }
     /* The buckets to close now: up to the clock, and before any closed
      * already. */
     int64_t closed = rep[R_CLOCK]->elements == 1 ? reply_i64(rep[R_CLOCK]->element[0], INT64_MIN)
                                                  : INT64_MIN;
-    if (closed < start + width) {
-        err = fs_err(fs, DC_ERR_REDIS, "redis: bucket %lld is not closed", (long long)start);
-        goto fail;
-    }
-    for (k = 1; k < n && start + (k + 1) * width <= closed &&
+    if (closed < start + width)
+        return fs_err(fs, DC_ERR_REDIS, "redis: bucket %lld is not closed", (long long)start);
+    for (k = 1; k < c->n && start + (k + 1) * width <= closed &&
                 snaps->element[k]->type != REDIS_REPLY_STRING;
          k++)
         ;
 
-    /* 2. seen: the listed SKUs in name order, with the ends of their
-     * newest closed buckets with events, and those the flushes added
-     * (INT64_MIN: none). Each bucket's log merges into it in turn, and
-     * lists each SKU in the bucket that has events in it or in a closed
-     * bucket that ended within the idle TTL before its end. So they follow
-     * from the events alone: the newest event times, which a flush may
-     * have moved past the bucket already, do not count here. */
+    /* seen: the listed SKUs in name order, with the ends of their newest
+     * closed buckets with events, and those the flushes added (INT64_MIN:
+     * none). Each bucket's log merges into it in turn, and lists each SKU
+     * in the bucket that has events in it or in a closed bucket that ended
+     * within the idle TTL before its end. So they follow from the events
+     * alone: the newest event times, which a flush may have moved past the
+     * bucket already, do not count here. */
     size_t n_listed, n_unlisted, n_logged = 0;
     fs->names.len = 0;
-    if ((err = read_listed(fs, rep[R_LISTED], listedkey, &n_listed)) ||
-        (err = read_unlisted(fs, rep[R_UNLISTED], unlistedkey, &n_unlisted)))
-        goto fail;
+    if ((err = read_listed(fs, rep[R_LISTED], c->listedkey, &n_listed)) ||
+        (err = read_unlisted(fs, rep[R_UNLISTED], c->unlistedkey, &n_unlisted)))
+        return err;
+    for (size_t i = 0; i < n_added; i++) {
+        if (dc_buf_reserve(&fs->names, sizeof(dc_name_key_t)))
+            goto nomem;
+        *(dc_name_key_t *)(void *)(fs->names.data + fs->names.len) =
+            dc_name_key(added[i], strlen(added[i]), INT64_MIN);
+        fs->names.len += sizeof(dc_name_key_t);
+    }
+    n_unlisted += n_added;
+    c->unlisted = n_unlisted > 0;
     for (int b = 0; b < k; b++)
         if (rep[R_LOG + b]->type == REDIS_REPLY_STRING)
             n_logged += rep[R_LOG + b]->len / 14; /* an entry takes 14 bytes at least */
@@ -1632,10 +1676,10 @@ static int close_once(dc_featstore_t *fs, int64_t start, int n, dc_bucket_t *out
     n_unlisted = sorted_unique(unlisted, tmp, n_unlisted);
     size_t n_seen = 0;
     for (size_t i = 0, j = 0; i < n_listed || j < n_unlisted;) {
-        int c = i == n_listed ? 1 : j == n_unlisted ? -1 : dc_name_cmp(&listed[i], &unlisted[j]);
-        seen[n_seen++] = c > 0 ? unlisted[j] : listed[i];
-        i += c <= 0;
-        j += c >= 0;
+        int cmp = i == n_listed ? 1 : j == n_unlisted ? -1 : dc_name_cmp(&listed[i], &unlisted[j]);
+        seen[n_seen++] = cmp > 0 ? unlisted[j] : listed[i];
+        i += cmp <= 0;
+        j += cmp >= 0;
     }
 
     msgpack_sbuffer_clear(&fs->sbuf);
@@ -1646,16 +1690,14 @@ static int close_once(dc_featstore_t *fs, int64_t start, int n, dc_bucket_t *out
 
         if (rep[R_LOG + b]->type == REDIS_REPLY_STRING &&
             (err = dc_value_read_log(rep[R_LOG + b]->str, rep[R_LOG + b]->len, &fs->scratch,
-                                     &rows, &n_rows))) {
-            err = err == DC_ERR_MALFORMED
-                      ? fs_err(fs, err, "redis key %s holds a value of another format",
-                               logkey[b])
-                      : fs_err(fs, err, "out of memory closing a bucket");
-            goto fail;
-        }
-        /* 3. Merged with the log, each SKU goes into the snapshot, kept
-         * until acknowledged, if active in this bucket. The rows' names
-         * point into the log's reply, kept to the end. */
+                                     &rows, &n_rows)))
+            return err == DC_ERR_MALFORMED
+                       ? fs_err(fs, err, "redis key %s holds a value of another format",
+                                c->logkey[b])
+                       : fs_err(fs, err, "out of memory closing a bucket");
+        /* Merged with the log, each SKU goes into the snapshot, kept until
+         * acknowledged, if active in this bucket. The rows' names point
+         * into the log's reply, kept to the end. */
         dc_snapshot_t sn;
         if (dc_snapshot_begin(&sn, &fs->sbuf, &fs->zeros, start + b * width, width,
                               n_seen + n_rows, &out[b]))
@@ -1666,15 +1708,15 @@ static int close_once(dc_featstore_t *fs, int64_t start, int n, dc_bucket_t *out
             row_key = dc_name_key(rows[0].sku, rows[0].sku_len, stop);
         while (!err && (i_seen < n_seen || i_row < n_rows)) {
             const dc_log_row_t *row = NULL;
-            int c = i_row == n_rows   ? -1
-                    : i_seen == n_seen ? 1
-                                       : dc_name_cmp(&seen[i_seen], &row_key);
-            if (c < 0) {
+            int cmp = i_row == n_rows   ? -1
+                      : i_seen == n_seen ? 1
+                                         : dc_name_cmp(&seen[i_seen], &row_key);
+            if (cmp < 0) {
                 merged[n_merged] = seen[i_seen++];
             } else {
                 merged[n_merged] = row_key;
                 row = &rows[i_row++];
-                i_seen += !c;
+                i_seen += !cmp;
                 if (i_row < n_rows)
                     row_key = dc_name_key(rows[i_row].sku, rows[i_row].sku_len, stop);
             }
@@ -1686,49 +1728,69 @@ static int close_once(dc_featstore_t *fs, int64_t start, int n, dc_bucket_t *out
                           : fs_err(fs, err, "out of memory closing a bucket");
         }
         if (err)
-            goto fail;
+            return err;
         if (dc_snapshot_end(&sn))
             goto nomem;
-        snap_from[b] = sn.from;
-        snap_to[b] = fs->sbuf.size;
+        c->snap_from[b] = sn.from;
+        c->snap_to[b] = fs->sbuf.size;
         dc_name_key_t *swap = seen;
         seen = merged;
         merged = swap;
         n_seen = n_merged;
     }
-    /* 4. The SKUs idle by the buckets closed at the last one's end leave
-     * the store if idle by their newest events too; the others stay
-     * listed. */
-    size_t n_gone;
-    if ((err = find_gone(fs, seen, n_seen, start + k * width - lim->idle_ttl_ms, &n_gone)) ||
-        (err = put_listed(fs, seen, n_seen, n_gone)))
-        goto fail;
+    /* The SKUs idle by the buckets closed at the last one's end leave the
+     * store if idle by their newest events too; the others stay listed. */
+    int64_t idle_before = start + k * width - lim->idle_ttl_ms;
+    if (!may_read)
+        for (size_t i = 0; i < n_seen; i++)
+            if (seen[i].value <= idle_before)
+                return DC_ERR_AGAIN;
+    c->k = k;
+    c->seen = seen;
+    c->n_seen = n_seen;
+    if ((err = find_gone(fs, seen, n_seen, idle_before, &c->n_gone)) ||
+        (err = put_listed(fs, seen, n_seen, c->n_gone)))
+        return err;
+    return DC_OK;
+nomem:
+    return fs_err(fs, DC_ERR_NOMEM, "out of memory closing a bucket");
+}
 
-    /* 5. The transaction: the snapshots, the logs gone, the list, the idle
-     * SKUs' records gone, and the version. */
+/* The transaction close_plan() worked out: the snapshots, the logs gone,
+ * the list, the idle SKUs' records gone, and the version. Under the WATCH
+ * of the version key its reads came under, or one after them that found
+ * the store as they left it: DC_ERR_AGAIN if another writer came. */
+static int close_commit(dc_featstore_t *fs, const close_t *c)
+{
+    char key[DC_KEY_PREFIX_MAX + 64], ttl[32];
+    size_t argc, n_queued = 0;
+    int err = DC_OK;
+
+    snprintf(ttl, sizeof(ttl), "%lld", (long long)fs->lim.idle_ttl_ms);
     if (redisAppendCommand(fs->rc, "MULTI") != REDIS_OK)
         fs->send_failed = 1;
-    for (int b = 0; b < k; b++) {
-        argc = 0, arg_str(fs, &argc, "SET"), arg_str(fs, &argc, snapkey[b]);
-        arg(fs, &argc, fs->sbuf.data + snap_from[b], snap_to[b] - snap_from[b]);
+    for (int b = 0; b < c->k; b++) {
+        argc = 0, arg_str(fs, &argc, "SET"), arg_str(fs, &argc, c->snapkey[b]);
+        arg(fs, &argc, fs->sbuf.data + c->snap_from[b], c->snap_to[b] - c->snap_from[b]);
         arg_str(fs, &argc, "PX"), arg_str(fs, &argc, ttl), send_argv(fs, argc);
-        argc = 0, arg_str(fs, &argc, "DEL"), arg_str(fs, &argc, logkey[b]), send_argv(fs, argc);
+        argc = 0, arg_str(fs, &argc, "DEL"), arg_str(fs, &argc, c->logkey[b]);
+        send_argv(fs, argc);
         n_queued += 2;
     }
     argc = 0;
     if (fs->listed.len) {
-        arg_str(fs, &argc, "SET"), arg_str(fs, &argc, listedkey);
+        arg_str(fs, &argc, "SET"), arg_str(fs, &argc, c->listedkey);
         arg(fs, &argc, fs->listed.data, fs->listed.len);
     } else {
-        arg_str(fs, &argc, "DEL"), arg_str(fs, &argc, listedkey);
+        arg_str(fs, &argc, "DEL"), arg_str(fs, &argc, c->listedkey);
     }
     send_argv(fs, argc);
     n_queued++;
-    if (rep[R_UNLISTED]->elements) {
-        argc = 0, arg_str(fs, &argc, "DEL"), arg_str(fs, &argc, unlistedkey);
+    if (c->unlisted) {
+        argc = 0, arg_str(fs, &argc, "DEL"), arg_str(fs, &argc, c->unlistedkey);
         send_argv(fs, argc), n_queued++;
     }
-    n_queued += send_gone(fs, seen, n_gone, &err);
+    n_queued += send_gone(fs, c->seen, c->n_gone, &err);
     snprintf(key, sizeof(key), "%s:{meta}:version", fs->prefix);
     argc = 0, arg_str(fs, &argc, "INCR"), arg_str(fs, &argc, key), send_argv(fs, argc);
     n_queued++;
@@ -1739,27 +1801,50 @@ static int close_once(dc_featstore_t *fs, int64_t start, int n, dc_bucket_t *out
          * step. */
         fs->send_failed = 0;
         disconnect(fs);
-        goto out;
+        return err;
     }
     if ((err = check_sent(fs)))
-        goto out;
+        return err;
     redisReply *exec = NULL;
-    if (!(err = read_exec(fs, n_queued, &exec))) {
-        *n_closed = k;
-        cache_after_close(fs, exec, n_gone);
-        freeReplyObject(exec);
-    } else {
+    if ((err = read_exec(fs, n_queued, &exec))) {
         fs->cache_version = -1; /* the transaction may have run in part */
+        return err;
     }
-    goto out;
-nomem:
-    err = fs_err(fs, DC_ERR_NOMEM, "out of memory closing a bucket");
-fail:
-    unwatch(fs);
-out:
-    for (int i = 0; i < R_N; i++)
-        if (rep[i])
-            freeReplyObject(rep[i]);
+    cache_after_close(fs, exec, c->n_gone);
+    freeReplyObject(exec);
+    return DC_OK;
+}
+
+/* One attempt at closing buckets start, start + width, ... (at most n;
+ * dc_featstore_close_buckets). */
+static int close_once(dc_featstore_t *fs, int64_t start, int n, dc_bucket_t *out, int *n_closed)
+{
+    char key[DC_KEY_PREFIX_MAX + 64];
+    size_t argc = 0;
+    close_t c;
+    int err;
+
+    *n_closed = 0;
+    close_init(fs, &c, start, n);
+    if (reserve_argv(fs, 3 + 2 * DC_STORE_CHUNK))
+        return fs_err(fs, DC_ERR_NOMEM, "out of memory closing a bucket");
+    snprintf(key, sizeof(key), "%s:{meta}:version", fs->prefix);
+    arg_str(fs, &argc, "WATCH"), arg_str(fs, &argc, key), send_argv(fs, argc);
+    close_send_reads(fs, &c);
+    if ((err = check_sent(fs)))
+        return err;
+    if (!(c.rep[R_WATCH] = next_reply(fs)) || (err = close_read(fs, &c))) {
+        err = err ? err : DC_ERR_REDIS;
+        if (fs->rc)
+            unwatch(fs);
+    } else if ((err = close_plan(fs, &c, NULL, 0, 1, out)) || c.done) {
+        unwatch(fs);
+    } else if (!(err = close_commit(fs, &c))) {
+        *n_closed = c.k;
+    }
+    if (!err && c.done)
+        *n_closed = c.k;
+    close_free(&c);
     return err;
 }
 
