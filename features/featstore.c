@@ -1258,67 +1258,6 @@ static int check_sent(dc_featstore_t *fs)
     return fs_err(fs, DC_ERR_NOMEM, "out of memory sending a flush");
 }
 
-int dc_featstore_flush(dc_featstore_t *fs, dc_featbatch_t *batch, dc_parts_t *parts,
-                       int64_t ack_until, double now_mono, dc_flush_result_t *res)
-{
-    int err;
-
-    memset(res, 0, sizeof(*res));
-    if (collect_entries(fs, batch))
-        return fs_err(fs, DC_ERR_NOMEM, "out of memory collecting a flush");
-    for (;;) {
-        size_t n_queued;
-
-        if (!fs->rc && dc_featstore_connect(fs))
-            return DC_ERR_REDIS;
-        int in_multi = 0;
-        if (send_reads(fs, parts, &res->commands))
-            fs->send_failed = 1;
-        if ((err = check_sent(fs)) || (err = push_output(fs)))
-            return err;
-        /* The batch's deltas are worked out while Redis reads (the reads
-         * need only the SKUs' names). */
-        if (batch && dc_featbatch_group(batch)) {
-            disconnect(fs); /* its replies are not read */
-            return fs_err(fs, DC_ERR_NOMEM, "out of memory grouping a flush");
-        }
-        if ((err = read_and_merge(fs, batch, parts, &res->late_dropped, &in_multi,
-                                  &n_queued))) {
-            if (fs->send_failed)
-                return check_sent(fs);
-            if (in_multi) /* the transaction must not run: it goes with the connection */
-                disconnect(fs);
-            else if (err != DC_ERR_REDIS)
-                unwatch(fs);
-            if (err == DC_ERR_AGAIN) { /* the cache went stale: read every record */
-                res->conflicts++;
-                continue;
-            }
-            fs->cache_version = -1;
-            return err;
-        }
-        if (send_commit(fs, batch, parts, ack_until, now_mono, &n_queued, &res->commands))
-            fs->send_failed = 1;
-        if ((err = check_sent(fs)))
-            return err;
-        err = read_commit(fs, n_queued, res);
-        if (err != DC_ERR_AGAIN)
-            break;
-        res->conflicts++;
-    }
-    if (err) {
-        fs->cache_version = -1;
-        return err;
-    }
-    cache_keep(fs, fs->flushed_version);
-    for (size_t i = 0; i < dc_parts_count(parts); i++) {
-        dc_part_t *p = dc_parts_at(parts, i);
-        if (p->next_offset >= 0)
-            p->stored_offset = p->next_offset;
-    }
-    return DC_OK;
-}
-
 /* Puts the names a[0 .. n) in byte order, each once (a name listed twice
  * keeps its newest end); returns how many are left. The list a close
  * wrote is in order already; one an upgrade wrote, and a set's members,
@@ -1534,7 +1473,6 @@ typedef struct {
     size_t snap_from[DC_CLOSES_MAX], snap_to[DC_CLOSES_MAX]; /* the snapshots in fs->sbuf */
     const dc_name_key_t *seen; /* the SKUs listed after the last bucket, before the gone */
     size_t n_seen, n_gone;
-    int unlisted; /* the unlisted SKUs' set is not empty */
     redisReply *rep[R_N];
 } close_t;
 
@@ -1601,15 +1539,13 @@ static int close_read(dc_featstore_t *fs, close_t *c)
     return DC_OK;
 }
 
-/* Works out the close from its replies, sending nothing: buckets closed
- * before are read back from their snapshots into out (c->done); else the
- * buckets to close now (c->k), their snapshots (into fs->sbuf, their rows
- * into out), the SKUs that leave the store and the list that stays. The
- * unlisted SKUs are the reply's and added[0 .. n_added) besides (a flush's
- * own, not yet in the reply). Without may_read, SKUs that may have gone
- * idle (whose records it would read) make it give up: DC_ERR_AGAIN. */
-static int close_plan(dc_featstore_t *fs, close_t *c, const char *const *added, size_t n_added,
-                      int may_read, dc_bucket_t *out)
+/* Works out the close from its replies: buckets closed before are read
+ * back from their snapshots into out (c->done); else the buckets to close
+ * now (c->k), their snapshots (into fs->sbuf, their rows into out), the
+ * SKUs that leave the store and the list that stays. Only SKUs that may
+ * have gone idle make it read (their records); without may_read it gives
+ * up on them instead: DC_ERR_AGAIN. */
+static int close_plan(dc_featstore_t *fs, close_t *c, int may_read, dc_bucket_t *out)
 {
     const dc_limits_t *lim = &fs->lim;
     int64_t width = lim->bucket_ms, start = c->start;
@@ -1652,15 +1588,6 @@ static int close_plan(dc_featstore_t *fs, close_t *c, const char *const *added, 
     if ((err = read_listed(fs, rep[R_LISTED], c->listedkey, &n_listed)) ||
         (err = read_unlisted(fs, rep[R_UNLISTED], c->unlistedkey, &n_unlisted)))
         return err;
-    for (size_t i = 0; i < n_added; i++) {
-        if (dc_buf_reserve(&fs->names, sizeof(dc_name_key_t)))
-            goto nomem;
-        *(dc_name_key_t *)(void *)(fs->names.data + fs->names.len) =
-            dc_name_key(added[i], strlen(added[i]), INT64_MIN);
-        fs->names.len += sizeof(dc_name_key_t);
-    }
-    n_unlisted += n_added;
-    c->unlisted = n_unlisted > 0;
     for (int b = 0; b < k; b++)
         if (rep[R_LOG + b]->type == REDIS_REPLY_STRING)
             n_logged += rep[R_LOG + b]->len / 14; /* an entry takes 14 bytes at least */
@@ -1786,7 +1713,7 @@ static int close_commit(dc_featstore_t *fs, const close_t *c)
     }
     send_argv(fs, argc);
     n_queued++;
-    if (c->unlisted) {
+    if (c->rep[R_UNLISTED]->elements) {
         argc = 0, arg_str(fs, &argc, "DEL"), arg_str(fs, &argc, c->unlistedkey);
         send_argv(fs, argc), n_queued++;
     }
@@ -1837,7 +1764,7 @@ static int close_once(dc_featstore_t *fs, int64_t start, int n, dc_bucket_t *out
         err = err ? err : DC_ERR_REDIS;
         if (fs->rc)
             unwatch(fs);
-    } else if ((err = close_plan(fs, &c, NULL, 0, 1, out)) || c.done) {
+    } else if ((err = close_plan(fs, &c, 1, out)) || c.done) {
         unwatch(fs);
     } else if (!(err = close_commit(fs, &c))) {
         *n_closed = c.k;
@@ -1846,6 +1773,151 @@ static int close_once(dc_featstore_t *fs, int64_t start, int n, dc_bucket_t *out
         *n_closed = c.k;
     close_free(&c);
     return err;
+}
+
+/* After a flush that succeeded with the close c planned inside it: its
+ * buckets, if the flush left this instance the closer, nothing
+ * acknowledged past the first and the clock past the last, and nobody
+ * wrote after the flush (a WATCH of the version key, which must be the
+ * flush's). Its rows are in out; *n_closed gets how many buckets, 0 if it
+ * wrote nothing. Errors are left to the next close to meet again. */
+static void close_after_flush(dc_featstore_t *fs, close_t *c, const dc_flush_result_t *res,
+                              int *n_closed)
+{
+    char key[DC_KEY_PREFIX_MAX + 64];
+    redisReply *watch = NULL, *version = NULL;
+    size_t argc = 0;
+
+    if (!res->closer || res->acked_until > c->start ||
+        res->closed_until < c->start + c->k * fs->lim.bucket_ms)
+        return;
+    if (c->done) { /* read back from the snapshots: nothing to write */
+        *n_closed = c->k;
+        return;
+    }
+    snprintf(key, sizeof(key), "%s:{meta}:version", fs->prefix);
+    arg_str(fs, &argc, "WATCH"), arg_str(fs, &argc, key), send_argv(fs, argc);
+    argc = 0, arg_str(fs, &argc, "GET"), arg_str(fs, &argc, key), send_argv(fs, argc);
+    if (check_sent(fs) || !(watch = next_reply(fs)) || !(version = next_reply(fs)))
+        goto out;
+    if (reply_i64(version, -1) != fs->flushed_version)
+        unwatch(fs);
+    else if (!close_commit(fs, c))
+        *n_closed = c->k;
+out:
+    if (watch)
+        freeReplyObject(watch);
+    if (version)
+        freeReplyObject(version);
+}
+
+int dc_featstore_flush_closing(dc_featstore_t *fs, dc_featbatch_t *batch, dc_parts_t *parts,
+                               int64_t ack_until, double now_mono, int64_t close_start,
+                               int close_n, dc_bucket_t *out, int *n_closed,
+                               dc_flush_result_t *res)
+{
+    int err, closing = 0;
+    close_t c;
+
+    memset(res, 0, sizeof(*res));
+    *n_closed = 0;
+    if (close_n < 0 || close_n > DC_CLOSES_MAX)
+        return fs_err(fs, DC_ERR_INVAL, "closes %d buckets at once, not 0 .. %d", close_n,
+                      DC_CLOSES_MAX);
+    close_init(fs, &c, close_start, close_n);
+    if (collect_entries(fs, batch))
+        return fs_err(fs, DC_ERR_NOMEM, "out of memory collecting a flush");
+    for (;;) {
+        size_t n_queued;
+        int in_multi = 0;
+
+        close_free(&c);
+        c.k = c.done = 0;
+        if (!fs->rc && dc_featstore_connect(fs))
+            return DC_ERR_REDIS;
+        if (send_reads(fs, parts, &res->commands))
+            fs->send_failed = 1;
+        /* The close's reads come under the flush's WATCH. Its buckets are
+         * closed by the clock, so no flush writes to their logs; of what
+         * it reads, the flush writes only the set of unlisted SKUs, adding
+         * to it. A close that meets any unlisted SKU reads its record (it
+         * may be idle), which it cannot do inside a flush: it gives up.
+         * One that meets none leaves the set as it is, so those the flush
+         * adds wait for the next close. */
+        if ((closing = close_n > 0))
+            close_send_reads(fs, &c);
+        if ((err = check_sent(fs)) || (err = push_output(fs)))
+            goto done;
+        /* The batch's deltas are worked out while Redis reads (the reads
+         * need only the SKUs' names). */
+        if (batch && dc_featbatch_group(batch)) {
+            disconnect(fs); /* its replies are not read */
+            err = fs_err(fs, DC_ERR_NOMEM, "out of memory grouping a flush");
+            goto done;
+        }
+        err = read_and_merge(fs, batch, parts, &res->late_dropped, &in_multi, &n_queued);
+        if (closing && fs->rc && !(err && in_multi) && close_read(fs, &c)) {
+            closing = 0;
+            if (!fs->rc) /* the connection went, and the flush with it */
+                err = DC_ERR_REDIS;
+        }
+        if (err) {
+            if (fs->send_failed) {
+                err = check_sent(fs);
+                goto done;
+            }
+            if (in_multi) /* the transaction must not run: it goes with the connection */
+                disconnect(fs);
+            else if (err != DC_ERR_REDIS)
+                unwatch(fs);
+            if (err == DC_ERR_AGAIN) { /* the cache went stale: read every record */
+                res->conflicts++;
+                continue;
+            }
+            fs->cache_version = -1;
+            goto done;
+        }
+        if (send_commit(fs, batch, parts, ack_until, now_mono, &n_queued, &res->commands))
+            fs->send_failed = 1;
+        if ((err = check_sent(fs)))
+            goto done;
+        /* While Redis runs the transaction, the close is worked out. */
+        double cpu0 = dc_thread_cpu_s();
+        if (closing && (push_output(fs) || close_plan(fs, &c, 0, out)))
+            closing = 0;
+        res->close_cpu_s += dc_thread_cpu_s() - cpu0;
+        err = fs->rc ? read_commit(fs, n_queued, res) : DC_ERR_REDIS;
+        if (err != DC_ERR_AGAIN)
+            break;
+        res->conflicts++;
+    }
+    if (err) {
+        fs->cache_version = -1;
+        goto done;
+    }
+    cache_keep(fs, fs->flushed_version);
+    for (size_t i = 0; i < dc_parts_count(parts); i++) {
+        dc_part_t *p = dc_parts_at(parts, i);
+        if (p->next_offset >= 0)
+            p->stored_offset = p->next_offset;
+    }
+    if (closing) {
+        double cpu0 = dc_thread_cpu_s();
+        close_after_flush(fs, &c, res, n_closed);
+        res->close_cpu_s += dc_thread_cpu_s() - cpu0;
+    }
+done:
+    close_free(&c);
+    return err;
+}
+
+int dc_featstore_flush(dc_featstore_t *fs, dc_featbatch_t *batch, dc_parts_t *parts,
+                       int64_t ack_until, double now_mono, dc_flush_result_t *res)
+{
+    int n_closed;
+
+    return dc_featstore_flush_closing(fs, batch, parts, ack_until, now_mono, 0, 0, NULL,
+                                      &n_closed, res);
 }
 
 int dc_featstore_close_buckets(dc_featstore_t *fs, int64_t start, int n, dc_bucket_t *out,

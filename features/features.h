@@ -491,6 +491,7 @@ typedef struct {
     int64_t late_dropped;  /* bucket deltas dropped because their bucket had closed */
     int64_t commands;      /* Redis commands the step ran, its script's included */
     int64_t conflicts;     /* times another writer came first and the step started over */
+    double close_cpu_s;    /* this thread's CPU on closes made with the flush */
 } dc_flush_result_t;
 
 /* The atomic step: applies batch (may be NULL or empty; grouped first,
@@ -503,6 +504,22 @@ typedef struct {
  * was applied (the offsets tell which: reload them). */
 int dc_featstore_flush(dc_featstore_t *fs, dc_featbatch_t *batch, dc_parts_t *parts,
                        int64_t ack_until, double now_mono, dc_flush_result_t *res);
+
+/* dc_featstore_flush(), and closes buckets close_start, close_start +
+ * width, ... (close_n of them, 0 .. DC_CLOSES_MAX; all closed by the clock
+ * before the flush) as dc_featstore_close_buckets() would, in the same
+ * job: the close's reads come under the flush's WATCH, its snapshots are
+ * worked out while Redis runs the flush's transaction, and its own
+ * transaction follows at once if the flush left this instance the closer,
+ * acknowledged nothing past close_start, and nobody wrote after it.
+ * *n_closed gets how many buckets it closed, their rows in out; 0 when it
+ * could not (SKUs that may have gone idle, whose records it would read,
+ * another writer, a close error): the caller closes them as usual, which
+ * meets any error again. The flush's result is dc_featstore_flush()'s. */
+int dc_featstore_flush_closing(dc_featstore_t *fs, dc_featbatch_t *batch, dc_parts_t *parts,
+                               int64_t ack_until, double now_mono, int64_t close_start,
+                               int close_n, dc_bucket_t *out, int *n_closed,
+                               dc_flush_result_t *res);
 
 /* Closes buckets [start, start + width), [start + width, start + 2 width),
  * ... (at most n, n in 1 .. DC_CLOSES_MAX) if not already done, and fills

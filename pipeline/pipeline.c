@@ -57,7 +57,7 @@ struct dc_pipeline_s {
     int rejects_pending;
     double last_flush, last_log, retry_at, backoff; /* last_flush: when the last one started */
 
-    /* The job in flight: a flush and the closes after it, or closes only.
+    /* The job in flight: a flush and the closes due before it, or closes only.
      * Between job_start() and flush_join() the worker thread owns
      * job.batch, job.parts, job.closed and the store (fs). One worker runs
      * every job of the pipeline's life: its malloc arena, the store's
@@ -80,6 +80,7 @@ struct dc_pipeline_s {
         dc_parts_t *parts;     /* the partitions' progress when it started */
         int64_t delivered;     /* delivered_until when it started */
         int64_t closed_until;  /* closed_until when it started */
+        int closer;            /* closer when it started */
         double t0, t1;
         double flush_cpu_s, close_cpu_s; /* the thread's CPU in the flush, the closes */
         double busy_s, redis_wait_s;      /* its wall time, and the part blocked on Redis */
@@ -304,28 +305,42 @@ int dc_pipeline_closes_per_job(size_t rows)
     return rows >= CLOSE_ROWS_MAX ? 1 : (int)(CLOSE_ROWS_MAX / rows);
 }
 
-/* Runs the job started last. */
+/* Runs the job started last. A flush closes the buckets due before it
+ * while Redis runs its transaction (dc_featstore_flush_closing); those it
+ * makes due wait for the next job, which in a catch-up is the next flush,
+ * and otherwise closes alone as soon as the loop takes this one in. Closes
+ * the flush could not make, and a job of closes alone, close one step
+ * after another. */
 static void run_job(dc_pipeline_t *pl)
 {
     dc_flush_result_t *res = &pl->job.res;
     double cpu0 = dc_thread_cpu_s(), wall0 = dc_monotonic_s();
     double wait0 = dc_featstore_redis_wait_s(pl->fs);
+    int64_t width = pl->lim.bucket_ms;
+    int ahead = 0, most;
 
     pl->job.n_closed = 0;
     pl->job.close_err = DC_OK;
     pl->job.flush_cpu_s = 0;
     if (!pl->job.closes_only) {
-        pl->job.err = dc_featstore_flush(pl->fs, pl->job.batch, pl->job.parts,
-                                         ack_until(pl->job.delivered, pl->job.closed_until),
-                                         pl->job.t0, res);
+        if (close_due(pl->job.closer, pl->job.delivered, pl->job.closed_until)) {
+            int64_t due = (pl->job.closed_until - pl->job.delivered + width - 1) / width;
+            most = dc_pipeline_closes_per_job(pl->job.rows_per_close);
+            ahead = due < most ? (int)due : most;
+        }
+        pl->job.err = dc_featstore_flush_closing(
+            pl->fs, pl->job.batch, pl->job.parts,
+            ack_until(pl->job.delivered, pl->job.closed_until), pl->job.t0, pl->job.delivered,
+            ahead, pl->job.closed, &pl->job.n_closed, res);
         pl->job.t1 = dc_monotonic_s();
-        pl->job.flush_cpu_s = dc_thread_cpu_s() - cpu0;
+        pl->job.flush_cpu_s = dc_thread_cpu_s() - cpu0 - res->close_cpu_s;
         cpu0 += pl->job.flush_cpu_s;
+        if (pl->job.n_closed)
+            pl->job.rows_per_close = pl->job.closed[pl->job.n_closed - 1].n_skus;
     }
-    if (!pl->job.err) {
-        int64_t start = delivered_after(pl->job.delivered, pl->job.closed_until, res);
-        int64_t width = pl->lim.bucket_ms;
-        int most;
+    if (!pl->job.err && (pl->job.closes_only || pl->job.n_closed < ahead)) {
+        int64_t start = delivered_after(pl->job.delivered, pl->job.closed_until, res) +
+                        pl->job.n_closed * width;
         while (pl->job.n_closed < (most = dc_pipeline_closes_per_job(pl->job.rows_per_close)) &&
                close_due(res->closer, start, res->closed_until)) {
             int64_t due = (res->closed_until - start + width - 1) / width;
@@ -423,6 +438,7 @@ static void job_start(dc_pipeline_t *pl)
 {
     pl->job.delivered = pl->delivered_until;
     pl->job.closed_until = pl->closed_until;
+    pl->job.closer = pl->closer;
     atomic_store(&pl->job.finished, 0);
     if (!pl->job.has_thread)
         pl->job.has_thread = !pthread_create(&pl->job.thread, NULL, flush_thread, pl);
@@ -973,9 +989,10 @@ static void sleep_until(double t)
 }
 
 /* Final flushes at the end: retried while Redis is down. Done once the
- * store has acknowledged every closed bucket: a flush delivers the closes it
- * made possible after its step, so the closes of the last one are
- * acknowledged by one more. The deadline bounds a failing store, not a long
+ * store has acknowledged every closed bucket: a flush's job closes the
+ * buckets due before it (run_job), so those the last flush with events
+ * makes due close with the flush after it, and one more acknowledges
+ * them. The deadline bounds a failing store, not a long
  * tail of closes or a slow next stage: every flush that succeeds starts it
  * over. */
 static int drain(dc_pipeline_t *pl, int64_t timeout_ms)

@@ -8,8 +8,12 @@
  * one flush and then close the buckets, DC_CLOSES_MAX at a time and one at
  * a time; the third flushes hour by hour and closes each bucket as soon as
  * the clock allows, so a SKU that comes back is flushed after, not before,
- * the buckets it was idle in have closed. Every bucket must come out the
- * same from all three (SKUs, order, every total), its views must equal a
+ * the buckets it was idle in have closed. A fourth flushes hour by hour
+ * too, and closes the buckets due before each flush with it
+ * (dc_featstore_flush_closing, as `run` does): inside the flush where it
+ * can, one step after it where a SKU may have gone idle (the flush cannot
+ * read records for that), and both must happen. Every bucket must come out
+ * the same from all four (SKUs, order, every total), its views must equal a
  * recount of the events in it, each SKU must be active exactly in the
  * buckets with its events or within the idle TTL after them, the idle
  * SKUs' records must be gone and the others' features read the same from
@@ -97,8 +101,9 @@ static void open_store(store_t *s, const char *port, const char *prefix)
 }
 
 /* One flush of the events of hours [from_h, to_h); the partition has been
- * read up to event time wm. Returns the closed time. */
-static int64_t flush_hours(store_t *s, int from_h, int to_h, int64_t wm)
+ * read up to event time wm. With it, closes up to n buckets from s's next
+ * one, *got of them. Returns the closed time. */
+static int64_t flush_closing(store_t *s, int from_h, int to_h, int64_t wm, int n, int *got)
 {
     dc_featbatch_t *batch = dc_featbatch_new(&s->s.lim);
     dc_parts_t *parts = dc_parts_new();
@@ -120,13 +125,23 @@ static int64_t flush_hours(store_t *s, int from_h, int to_h, int64_t wm)
     part->max_ts = wm;
     part->next_offset = 1000 + to_h;
     part->stored_offset = from_h ? 1000 + from_h : -1;
-    if (dc_featstore_flush(s->s.fs, batch, parts, INT64_MIN, dc_monotonic_s(), &res))
+    if (dc_featstore_flush_closing(s->s.fs, batch, parts, INT64_MIN, dc_monotonic_s(),
+                                   T0 + s->n * HOUR, n, &s->out[s->n], got, &res))
         die("flush", dc_featstore_errstr(s->s.fs));
     if (!res.closer)
         die("flush", "no close lease");
+    if (*got < 0 || *got > n)
+        die("flush", "closed more buckets than asked");
+    s->n += *got;
     dc_featbatch_destroy(batch);
     dc_parts_destroy(parts);
     return res.closed_until;
+}
+
+static int64_t flush_hours(store_t *s, int from_h, int to_h, int64_t wm)
+{
+    int got;
+    return flush_closing(s, from_h, to_h, wm, 0, &got);
 }
 
 /* Closes the buckets from s's next one up to until, at most per_call
@@ -263,7 +278,7 @@ static int same_features(const store_t *a, const store_t *b, const char *sku)
 int main(void)
 {
     const char *port = getenv("DC_REDIS_PORT");
-    store_t batched = {0}, single = {0}, hourly = {0};
+    store_t batched = {0}, single = {0}, hourly = {0}, with = {0};
     int failed = 0;
 
     if (!port)
@@ -272,6 +287,7 @@ int main(void)
     open_store(&batched, port, "t0023a");
     open_store(&single, port, "t0023b");
     open_store(&hourly, port, "t0023c");
+    open_store(&with, port, "t0023d");
 
     /* All at once: the partition read up to the last hour's end closes
      * every bucket. */
@@ -284,7 +300,30 @@ int main(void)
     for (int h = 0; h < HOURS; h++)
         close_until(&hourly, flush_hours(&hourly, h, h + 1, T0 + (h + 1) * HOUR - MIN), 1);
     close_until(&hourly, flush_hours(&hourly, HOURS, HOURS, T0 + HOURS * HOUR), 1);
-    if (batched.n != HOURS || single.n != HOURS || hourly.n != HOURS)
+    /* Hour by hour, the buckets due before each flush closed with it. */
+    int64_t closed = INT64_MIN;
+    int closed_with = 0, closed_after = 0;
+    for (int h = 0; h <= HOURS; h++) {
+        int64_t next = T0 + with.n * HOUR;
+        int due = closed == INT64_MIN || closed <= next ? 0 : (int)((closed - next) / HOUR), got;
+        due = due > DC_CLOSES_MAX ? DC_CLOSES_MAX : due;
+        closed = h < HOURS ? flush_closing(&with, h, h + 1, T0 + (h + 1) * HOUR - MIN, due, &got)
+                           : flush_closing(&with, HOURS, HOURS, T0 + HOURS * HOUR, due, &got);
+        closed_with += got;
+        if (got < due) {
+            closed_after += due - got;
+            close_until(&with, next + due * HOUR, 1);
+        }
+    }
+    close_until(&with, closed, 1);
+    printf("0023: %d buckets closed with a flush, %d one step after it\n", closed_with,
+           closed_after);
+    if (!closed_with || !closed_after) {
+        fprintf(stderr, "0023: closing with the flushes took %s path only\n",
+                closed_with ? "the step after" : "the flush's");
+        failed = 1;
+    }
+    if (batched.n != HOURS || single.n != HOURS || hourly.n != HOURS || with.n != HOURS)
         die("close", "not every hour's bucket closed");
 
     for (int h = 0; h < HOURS; h++) {
@@ -292,6 +331,7 @@ int main(void)
         int64_t views = 0;
         failed |= !same_bucket("batched against one by one", b, &single.out[h]);
         failed |= !same_bucket("batched against flushed hour by hour", b, &hourly.out[h]);
+        failed |= !same_bucket("batched against closed with the flushes", b, &with.out[h]);
         for (size_t i = 0; i < b->n_skus; i++)
             views += b->skus[i].views;
         if (b->start != T0 + h * HOUR || views != views_in[h]) {
@@ -341,9 +381,9 @@ int main(void)
     dc_bucket_clear(&again[0]);
 
     /* The idle SKUs' records are gone, the others' kept and read alike. */
-    const char *prefixes[] = {"t0023a", "t0023b", "t0023c"};
+    const char *prefixes[] = {"t0023a", "t0023b", "t0023c", "t0023d"};
     const char *skus[] = {"GONE-EARLY", "GONE-MID", "BACK", "FIRST-LATE", "BUSY-00"};
-    for (int p = 0; p < 3; p++)
+    for (int p = 0; p < 4; p++)
         for (int i = 0; i < 5; i++) {
             redisReply *r = rc && !rc->err
                                 ? redisCommand(rc, "EXISTS %s:{%s}:f", prefixes[p], skus[i])
@@ -359,16 +399,18 @@ int main(void)
         }
     redisFree(rc);
     for (int i = 0; i < 5; i++)
-        failed |= !same_features(&batched, &hourly, skus[i]);
+        failed |= !same_features(&batched, &hourly, skus[i]) ||
+                  !same_features(&batched, &with, skus[i]);
 
-    store_t *stores[] = {&batched, &single, &hourly};
-    for (int s = 0; s < 3; s++) {
+    store_t *stores[] = {&batched, &single, &hourly, &with};
+    for (int s = 0; s < 4; s++) {
         for (int i = 0; i < HOURS; i++)
             dc_bucket_clear(&stores[s]->out[i]);
         it_store_close(&stores[s]->s);
     }
     if (!failed)
-        printf("0023: %d buckets closed %d at a time, one at a time and as the flushes of "
-               "each hour allowed are the same, and as recounted\n", HOURS, DC_CLOSES_MAX);
+        printf("0023: %d buckets closed %d at a time, one at a time, as the flushes of each "
+               "hour allowed and with those flushes are the same, and as recounted\n", HOURS,
+               DC_CLOSES_MAX);
     return failed;
 }
