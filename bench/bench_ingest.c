@@ -488,6 +488,7 @@ static double pipeline_pass(dc_conf_t *conf, const dc_limits_t *lim, uint64_t n,
     dc_pipeline_ingest_source(&source, in);
     g_n = n;
     g_t0 = g_t1 = 0;
+    dc_log_level_t level = dc_log_get_level();
     if (g_jobs)
         dc_log_set_level(DC_LOG_DEBUG);
     if ((err = dc_pipeline_run(g_pl, &source, all_in, 30000)))
@@ -497,7 +498,7 @@ static double pipeline_pass(dc_conf_t *conf, const dc_limits_t *lim, uint64_t n,
     double all_read = g_t1;
     g_t1 = dc_monotonic_s();
     *drain_share = (g_t1 - all_read) / (g_t1 - g_t0);
-    dc_log_set_level(DC_LOG_INFO);
+    dc_log_set_level(level);
     dc_pipeline_stats(g_pl, stats);
     dc_ingest_destroy(in);
     dc_pipeline_destroy(g_pl);
