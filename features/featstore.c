@@ -1839,11 +1839,12 @@ int dc_featstore_flush_closing(dc_featstore_t *fs, dc_featbatch_t *batch, dc_par
             fs->send_failed = 1;
         /* The close's reads come under the flush's WATCH. Its buckets are
          * closed by the clock, so no flush writes to their logs; of what
-         * it reads, the flush writes only the set of unlisted SKUs, adding
-         * to it. A close that meets any unlisted SKU reads its record (it
-         * may be idle), which it cannot do inside a flush: it gives up.
-         * One that meets none leaves the set as it is, so those the flush
-         * adds wait for the next close. */
+         * it reads, the flush writes only the clock (close_after_flush()
+         * checks it again) and the set of unlisted SKUs, adding to it. A
+         * close that meets any unlisted SKU reads its record (it may be
+         * idle), which it cannot do inside a flush: it gives up. One that
+         * meets none leaves the set as it is, so those the flush adds wait
+         * for the next close. */
         if ((closing = close_n > 0))
             close_send_reads(fs, &c);
         if ((err = check_sent(fs)) || (err = push_output(fs)))
