@@ -1472,7 +1472,7 @@ typedef struct {
     char listedkey[DC_KEY_PREFIX_MAX + 64], unlistedkey[DC_KEY_PREFIX_MAX + 64];
     size_t snap_from[DC_CLOSES_MAX], snap_to[DC_CLOSES_MAX]; /* the snapshots in fs->sbuf */
     const dc_name_key_t *seen; /* the SKUs listed after the last bucket, before the gone */
-    size_t n_seen, n_gone;
+    size_t n_gone;
     redisReply *rep[R_N];
 } close_t;
 
@@ -1674,7 +1674,6 @@ static int close_plan(dc_featstore_t *fs, close_t *c, int may_read, dc_bucket_t 
                 return DC_ERR_AGAIN;
     c->k = k;
     c->seen = seen;
-    c->n_seen = n_seen;
     if ((err = find_gone(fs, seen, n_seen, idle_before, &c->n_gone)) ||
         (err = put_listed(fs, seen, n_seen, c->n_gone)))
         return err;
@@ -1883,10 +1882,12 @@ int dc_featstore_flush_closing(dc_featstore_t *fs, dc_featbatch_t *batch, dc_par
         if ((err = check_sent(fs)))
             goto done;
         /* While Redis runs the transaction, the close is worked out. */
-        double cpu0 = dc_thread_cpu_s();
-        if (closing && (push_output(fs) || close_plan(fs, &c, 0, out)))
-            closing = 0;
-        res->close_cpu_s += dc_thread_cpu_s() - cpu0;
+        if (closing) {
+            double cpu0 = dc_thread_cpu_s();
+            if (push_output(fs) || close_plan(fs, &c, 0, out))
+                closing = 0;
+            res->close_cpu_s += dc_thread_cpu_s() - cpu0;
+        }
         err = fs->rc ? read_commit(fs, n_queued, res) : DC_ERR_REDIS;
         if (err != DC_ERR_AGAIN)
             break;

@@ -551,22 +551,23 @@ static void take_flush(dc_pipeline_t *pl)
 static void log_job(dc_pipeline_t *pl)
 {
     char flush[96] = "no flush", gap[64] = "";
+    double ended_before = pl->job.ended;
 
+    pl->job.ended = pl->job.began + pl->job.busy_s;
     if (dc_log_get_level() < DC_LOG_DEBUG)
         return;
     if (!pl->job.closes_only)
         snprintf(flush, sizeof(flush), "flush of %zu events in %.1f ms, %.1f ms of CPU",
                  dc_featbatch_events(pl->job.batch), (pl->job.t1 - pl->job.t0) * 1e3,
                  pl->job.flush_cpu_s * 1e3);
-    if (pl->job.ended > 0)
+    if (ended_before > 0)
         snprintf(gap, sizeof(gap), ", begun %.1f ms after the job before",
-                 (pl->job.began - pl->job.ended) * 1e3);
+                 (pl->job.began - ended_before) * 1e3);
     dc_log(DC_LOG_DEBUG, "pipeline",
            "job%s: %s; %d buckets closed with %.1f ms of CPU; %.1f ms in all, %.1f ms of it "
            "blocked on Redis%s",
            pl->job.err ? " (failed)" : "", flush, pl->job.n_closed, pl->job.close_cpu_s * 1e3,
            pl->job.busy_s * 1e3, pl->job.redis_wait_s * 1e3, gap);
-    pl->job.ended = pl->job.began + pl->job.busy_s;
 }
 
 /* Takes in the result of the job in flight, waiting for it: the flush's

@@ -69,9 +69,13 @@ dc__redis_server() {
 # waits for it to go, and starts it again on the same port, with the same
 # directory and arguments; sets REDIS_PID.
 dc_restart_redis() {
-    kill -"${1:-KILL}" "$REDIS_PID"
-    wait "$REDIS_PID" 2>/dev/null || true
+    dc__redis_stop "${1:-KILL}"
     dc__redis_server
+}
+
+dc__redis_stop() {
+    kill -"$1" "$REDIS_PID"
+    wait "$REDIS_PID" 2>/dev/null || true
 }
 
 # dc_restart_redis_from RDB: crashes the redis-server of dc_start_redis
@@ -79,8 +83,7 @@ dc_restart_redis() {
 # alone, its append-only file gone and off from then on: the store goes
 # back to that snapshot. Sets REDIS_PID.
 dc_restart_redis_from() {
-    kill -KILL "$REDIS_PID"
-    wait "$REDIS_PID" 2>/dev/null || true
+    dc__redis_stop KILL
     rm -rf "$DC_TMP/redis/appendonlydir"
     cp "$1" "$DC_TMP/redis/dump.rdb"
     REDIS_ARGS=(--appendonly no)
