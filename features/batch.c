@@ -352,22 +352,23 @@ typedef struct {
      * of each window, UINT32_MAX: none. */
     uint32_t ring[DC_WINDOWS_MAX][DC_WINDOW_SLOTS];
     floor_cache_t slot[DC_WINDOWS_MAX], bucket;
+    /* Per window, the first time of the slots still in it at the SKU's
+     * newest event: (top slot - DC_WINDOW_SLOTS + 1) * slot width. */
+    int64_t live_from[DC_WINDOWS_MAX];
     size_t first_bucket, first_obs; /* where its deltas start in the pools */
     uint32_t last_bucket;           /* the bucket delta its previous event went to */
     int64_t last_obs_slot;          /* finest slot of its newest observation */
 } sku_work_t;
 
-/* The delta of slot of window w, which is not older than the window's
- * newest slot minus DC_WINDOW_SLOTS. A ring position holding another slot
- * holds an older one, out of the window now: it stays among the SKU's
- * deltas, where the store skips it. Room is reserved. */
+/* The delta of slot of window w, one of the window's DC_WINDOW_SLOTS newest:
+ * no two of those share a ring position. Room is reserved. */
 static dc_slot_delta_t *slot_delta(dc_featbatch_t *batch, sku_work_t *k, uint32_t w, int64_t slot)
 {
     int64_t pos = slot % DC_WINDOW_SLOTS;
     uint32_t *at = &k->ring[w][pos < 0 ? pos + DC_WINDOW_SLOTS : pos];
     dc_slot_delta_t *s;
 
-    if (*at != EMPTY && batch->slots[*at].slot == slot)
+    if (*at != EMPTY)
         return &batch->slots[*at];
     s = &batch->slots[batch->n_slots];
     memset(s, 0, sizeof(*s));
@@ -416,10 +417,10 @@ static void add_user(dc_featbatch_t *batch, sku_work_t *k, const event_t *e, int
 }
 
 /* Sums one event into the deltas of the SKU being grouped. */
-static void group_event(dc_featbatch_t *batch, dc_sku_delta_t *d, sku_work_t *k, const event_t *e)
+static void group_event(dc_featbatch_t *batch, sku_work_t *k, const event_t *e)
 {
     dc_bucket_delta_t *b = NULL;
-    int64_t rev = 0, finest = 0;
+    int64_t rev = 0;
 
     if (!e->late)
         b = bucket_delta(batch, k,
@@ -428,14 +429,10 @@ static void group_event(dc_featbatch_t *batch, dc_sku_delta_t *d, sku_work_t *k,
     if (e->kind == DC_FEV_PLACED)
         rev = llround((double)e->qty * e->price * 1e4);
     for (uint32_t w = 0; w < batch->lim.n_windows; w++) {
-        int64_t slot = floor_num(&k->slot[w], e->ts_ms, batch->slot_ms[w]);
-        if (!w)
-            finest = slot;
-        if (d->top_slot[w] != INT64_MIN && slot <= d->top_slot[w] - DC_WINDOW_SLOTS)
-            continue; /* already outside this window, whatever comes later */
-        if (d->top_slot[w] == INT64_MIN || slot > d->top_slot[w])
-            d->top_slot[w] = slot;
-        dc_slot_delta_t *s = slot_delta(batch, k, w, slot);
+        if (e->ts_ms < k->live_from[w])
+            continue; /* its slot left the window by the SKU's newest event */
+        dc_slot_delta_t *s =
+            slot_delta(batch, k, w, floor_num(&k->slot[w], e->ts_ms, batch->slot_ms[w]));
         s->views += e->kind == DC_FEV_VIEW;
         s->carts += e->kind == DC_FEV_CART;
         if (e->kind == DC_FEV_PLACED) {
@@ -465,7 +462,7 @@ static void group_event(dc_featbatch_t *batch, dc_sku_delta_t *d, sku_work_t *k,
         }
     }
     if (e->has_user)
-        add_user(batch, k, e, finest);
+        add_user(batch, k, e, floor_num(&k->slot[0], e->ts_ms, batch->slot_ms[0]));
 }
 
 /* Reverses n elements of elem bytes at base in place. */
@@ -506,21 +503,26 @@ static void group_sku(dc_featbatch_t *batch, uint32_t sku, const event_t *events
 
     k->sku = sku;
     memset(k->ring, 0xff, batch->lim.n_windows * sizeof(k->ring[0]));
+    /* The SKU's newest event fixes each window's newest slot: the slots of
+     * older events that are DC_WINDOW_SLOTS or more behind it get no
+     * delta, which the store would only drop. Spread over a batch's hours,
+     * most of a SKU's events are that old for the short windows. */
+    d->newest_ts = INT64_MIN;
+    for (size_t i = 0; i < n; i++)
+        if (events[i].ts_ms > d->newest_ts)
+            d->newest_ts = events[i].ts_ms;
     for (size_t w = 0; w < batch->lim.n_windows; w++) {
         k->slot[w].valid = 0;
-        d->top_slot[w] = INT64_MIN;
+        d->top_slot[w] = floor_num(&k->slot[w], d->newest_ts, batch->slot_ms[w]);
+        k->live_from[w] = (d->top_slot[w] - DC_WINDOW_SLOTS + 1) * batch->slot_ms[w];
     }
     k->bucket.valid = 0;
     k->first_bucket = batch->n_buckets;
     k->first_obs = batch->n_obs;
     k->last_bucket = EMPTY;
     k->last_obs_slot = 0; /* read once it has an observation */
-    d->newest_ts = INT64_MIN;
-    for (size_t i = 0; i < n; i++) {
-        if (events[i].ts_ms > d->newest_ts)
-            d->newest_ts = events[i].ts_ms;
-        group_event(batch, d, k, &events[i]);
-    }
+    for (size_t i = 0; i < n; i++)
+        group_event(batch, k, &events[i]);
     /* Slots and buckets newest added first, observations oldest first
      * (features.h). */
     reverse_run(batch->slots + slot0, batch->n_slots - slot0, sizeof(dc_slot_delta_t), &tmp);

@@ -195,8 +195,9 @@ typedef struct {
  * pools of the batch, as many per SKU as its events reach, so a batch
  * touching many SKUs once each stays small and one touching a SKU over many
  * buckets needs no early flush: iterate them with dc_featbatch_slot_first()
- * and dc_featbatch_bucket_first(). A slot counts only when it is among the
- * DC_WINDOW_SLOTS newest of its window (slot > top_slot - DC_WINDOW_SLOTS). */
+ * and dc_featbatch_bucket_first(). A batch keeps only the slots among the
+ * DC_WINDOW_SLOTS newest of their window (slot > top_slot -
+ * DC_WINDOW_SLOTS): the others left it by the SKU's newest event. */
 typedef struct {
     char sku[DC_SKU_MAX];
     int64_t newest_ts;

@@ -509,14 +509,13 @@ int dc_value_merge_sku(dc_buf_t *out, const void *cur, size_t cur_len,
         return DC_ERR_INVAL; /* its deltas are not worked out yet */
     /* The batch's slots of each window, in one walk over the SKU's deltas
      * (windows mixed), which are out of cache by now: a walk per window
-     * would read them again for each. Grouping keeps one delta per ring
-     * position of a window, so at most DC_WINDOW_SLOTS are in it. */
+     * would read them again for each. Grouping keeps only the slots still
+     * in their window, one delta each, so at most DC_WINDOW_SLOTS a window. */
     for (const dc_slot_delta_t *s = dc_featbatch_slot_first(batch, sku); s;
          s = dc_featbatch_slot_next(batch, s)) {
         uint32_t w = s->window;
-        if (w >= n_windows || s->slot <= d->top_slot[w] - DC_WINDOW_SLOTS)
-            continue;
-        if (n_fresh[w] == DC_WINDOW_SLOTS)
+        if (w >= n_windows || s->slot <= d->top_slot[w] - DC_WINDOW_SLOTS ||
+            n_fresh[w] == DC_WINDOW_SLOTS)
             return DC_ERR_INVAL;
         fresh[w][n_fresh[w]++] = (item_t){(uint64_t)s->slot, NULL, 0, s};
     }

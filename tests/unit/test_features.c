@@ -197,22 +197,35 @@ static const dc_bucket_delta_t *find_bucket(dc_featbatch_t *b, const char *sku, 
     return found;
 }
 
-/* Sum of one counter over the slots of window w that the batch keeps. */
-static int64_t window_sum(dc_featbatch_t *b, const dc_sku_delta_t *d, size_t w, size_t field)
+/* Sum of one counter over the slots of window w that the batch keeps, each
+ * of which must still be in the window at the SKU's newest slot. *n (may be
+ * NULL) gets how many slots the window has. */
+static int64_t window_sum_n(dc_featbatch_t *b, const dc_sku_delta_t *d, size_t w, size_t field,
+                            size_t *n)
 {
-    size_t i = 0;
+    size_t i = 0, count = 0;
     int64_t sum = 0;
 
     while (dc_featbatch_sku(b, i) != d)
         i++;
     for (const dc_slot_delta_t *sd = dc_featbatch_slot_first(b, i); sd;
          sd = dc_featbatch_slot_next(b, sd)) {
-        if (sd->window != w || sd->slot <= d->top_slot[w] - DC_WINDOW_SLOTS)
+        if (sd->window != w)
             continue;
+        assert_true(sd->slot > d->top_slot[w] - DC_WINDOW_SLOTS);
+        assert_true(sd->slot <= d->top_slot[w]);
         const int64_t f[] = {sd->views, sd->carts, sd->units, sd->orders, sd->revenue_e4};
         sum += f[field];
+        count++;
     }
+    if (n)
+        *n = count;
     return sum;
+}
+
+static int64_t window_sum(dc_featbatch_t *b, const dc_sku_delta_t *d, size_t w, size_t field)
+{
+    return window_sum_n(b, d, w, field, NULL);
 }
 
 static void test_batch_coalesces(void **state)
@@ -265,6 +278,14 @@ static void test_batch_coalesces(void **state)
     assert_int_equal(window_sum(b, a, 1, 4), 70500);
     assert_int_equal(window_sum(b, a, 0, 0), 0);
     assert_int_equal(window_sum(b, a, 0, 2), 0); /* the order is 10 minutes before the newest */
+    /* Only slots still in their window get a delta: in the 5m window, the
+     * cancellation's alone; in the 1h window, those of 0:00, 0:05, 0:30,
+     * 0:40 and 0:50. */
+    size_t n_deltas;
+    window_sum_n(b, a, 0, 0, &n_deltas);
+    assert_int_equal(n_deltas, 1);
+    window_sum_n(b, a, 1, 0, &n_deltas);
+    assert_int_equal(n_deltas, 5);
 
     /* Users: u1 once per finest slot (ten different minutes), u2 three times. */
     size_t n = 0;
