@@ -35,6 +35,11 @@ n_forecasts=$(wc -l <"$DC_TMP/forecasts.jsonl")
 [[ "$(metric dc_forecasts_total)" == "$n_forecasts" ]] ||
     dc_fail "dc_forecasts_total $(metric dc_forecasts_total), Kafka has $n_forecasts"
 [[ "$(metric dc_late_events_total)" == 0 ]] || dc_fail "late events: the expected counts assume none"
+# Every event was flushed before the last bucket closed: the input's count,
+# which the loop adds to the metrics at each flush, is whole.
+sent=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["events"])' "$DC_TMP/summary.json")
+[[ "$(metric dc_events_in_total)" == "$sent" ]] ||
+    dc_fail "dc_events_in_total $(metric dc_events_in_total), gen sent $sent"
 closes=$(((closed - FC_FIRST_MS / 3600000 * 3600000) / 3600000))
 [[ "$(metric dc_forecast_closes_total)" == "$closes" ]] ||
     dc_fail "dc_forecast_closes_total $(metric dc_forecast_closes_total), want $closes"
