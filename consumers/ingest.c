@@ -336,8 +336,11 @@ static void wait_for_queues(dc_ingest_t *in, int timeout_ms)
 /* The next message or event of any queue, NULL if none within timeout_ms.
  * The consumer queue is served only here, between messages: it runs the
  * rebalance callback, and the caller has released the message before, so
- * none of a partition the callback revokes is still being worked on. */
-static rd_kafka_message_t *next_message(dc_ingest_t *in, int timeout_ms)
+ * none of a partition the callback revokes is still being worked on.
+ * *topic gets the topic of a partition's queue that gave the message (-1
+ * for the consumer queue): the thread that reads the input then compares
+ * no topic names. */
+static rd_kafka_message_t *next_message(dc_ingest_t *in, int timeout_ms, int *topic)
 {
     /* Set on the first wait only: in a busy stream a message is there at
      * once, and a clock read for each cost the thread that reads the input
@@ -349,13 +352,16 @@ static rd_kafka_message_t *next_message(dc_ingest_t *in, int timeout_ms)
         if (in->cur < in->n_pq && in->burst > 0 &&
             (m = rd_kafka_consume_queue(in->pq[in->cur].q, 0))) {
             in->burst--;
+            *topic = in->pq[in->cur].topic;
             return m;
         }
+        *topic = -1;
         if ((m = rd_kafka_consumer_poll(in->rk, 0)))
             return m;
         choose(in);
         if (in->cur < in->n_pq && (m = rd_kafka_consume_queue(in->pq[in->cur].q, 0))) {
             in->burst--;
+            *topic = in->pq[in->cur].topic;
             return m;
         }
         double now = dc_monotonic_s();
@@ -379,12 +385,13 @@ int dc_ingest_next(dc_ingest_t *in, dc_ingest_msg_t *msg, int timeout_ms)
     }
     if (in->fatal)
         return DC_ERR_KAFKA;
-    if (!(m = next_message(in, timeout_ms)))
+    if (!(m = next_message(in, timeout_ms, &t)))
         return DC_ERR_AGAIN;
     if (m->err) {
         int rc = DC_ERR_AGAIN;
         if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-            t = m->rkt ? topic_index(in, rd_kafka_topic_name(m->rkt)) : -1;
+            if (t < 0 && m->rkt)
+                t = topic_index(in, rd_kafka_topic_name(m->rkt));
             if (t >= 0 && in->cbs.at_end)
                 in->cbs.at_end(in->cbs.opaque, t, m->partition);
         } else if (m->err == RD_KAFKA_RESP_ERR__FATAL) {
@@ -398,7 +405,8 @@ int dc_ingest_next(dc_ingest_t *in, dc_ingest_msg_t *msg, int timeout_ms)
         rd_kafka_message_destroy(m);
         return rc;
     }
-    t = topic_index(in, rd_kafka_topic_name(m->rkt));
+    if (t < 0)
+        t = topic_index(in, rd_kafka_topic_name(m->rkt));
     if (t < 0) {
         rd_kafka_message_destroy(m);
         return DC_ERR_AGAIN;
