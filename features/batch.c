@@ -281,6 +281,17 @@ static dc_sku_delta_t *sku_delta(dc_featbatch_t *batch, const char *sku, uint32_
     return d;
 }
 
+dc_fev_kind_t dc_fev_kind_of_click(dc_click_type_t type)
+{
+    switch (type) {
+    case DC_CLICK_VIEW: return DC_FEV_VIEW;
+    case DC_CLICK_ADD_TO_CART: return DC_FEV_CART;
+    case DC_CLICK_REMOVE_FROM_CART: return DC_FEV_REMOVE;
+    case DC_CLICK_WISHLIST: return DC_FEV_WISHLIST;
+    default: return DC_FEV_SEARCH;
+    }
+}
+
 uint32_t dc_user_hash(const char *user)
 {
     uint64_t h = dc_str_hash(user);

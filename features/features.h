@@ -155,6 +155,9 @@ typedef enum {
     DC_FEV__COUNT
 } dc_fev_kind_t;
 
+/* The kind of event a click of type type is. */
+dc_fev_kind_t dc_fev_kind_of_click(dc_click_type_t type);
+
 typedef struct {
     const char *sku;
     const char *user; /* may be "" */

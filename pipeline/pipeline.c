@@ -675,17 +675,6 @@ static int reject(dc_pipeline_t *pl, const dc_srcmsg_t *msg, int reason, const c
     return err;
 }
 
-static dc_fev_kind_t click_kind(dc_click_type_t type)
-{
-    switch (type) {
-    case DC_CLICK_VIEW: return DC_FEV_VIEW;
-    case DC_CLICK_ADD_TO_CART: return DC_FEV_CART;
-    case DC_CLICK_REMOVE_FROM_CART: return DC_FEV_REMOVE;
-    case DC_CLICK_WISHLIST: return DC_FEV_WISHLIST;
-    default: return DC_FEV_SEARCH;
-    }
-}
-
 /* Decodes and checks msg; on success *click or *order points at the record.
  * Returns 0 or the reason to reject it, with detail in pl->detail. */
 static int decode(dc_pipeline_t *pl, const dc_srcmsg_t *msg, const dc_click_t **click,
@@ -801,7 +790,7 @@ static int process(dc_pipeline_t *pl, const dc_srcmsg_t *msg)
     }
     if (click) {
         dc_fevent_t ev = {.sku = click->sku, .user = click->user_id, .ts_ms = ts,
-                          .kind = click_kind(click->type), .price = click->price,
+                          .kind = dc_fev_kind_of_click(click->type), .price = click->price,
                           .promo = click->has_promo};
         if ((err = dc_featbatch_add(pl->batch, &ev, pl->closed_until, &late)))
             return err;
