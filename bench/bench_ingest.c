@@ -32,7 +32,8 @@
  * the pass it was busy, on a core or blocked on Redis, and the
  * main thread's (which reads the input) in both passes; and how long the
  * input stood still waiting for flushes or closes in flight, and
- * the drain: the end of the pass after the last event is read; and how
+ * the drain: the end of the pass after the last event is read, with the
+ * cores this process kept busy before it and in it; and how
  * far apart in event time the partitions got while the input was read. Besides
  * the ratios of medians it prints the median and range of each run's own
  * pipeline-to-reference ratios, whose passes share the load of the moment,
@@ -445,6 +446,8 @@ static int g_jobs; /* --jobs */
 /* Before the first event: the input's wait for flushes, the flush
  * thread's time on jobs, on a core and blocked on Redis. */
 static double g_wait0, g_busy0, g_fcpu0, g_rwait0;
+/* This process's CPU time at the first event and once all are read. */
+static double g_pcpu0, g_pcpu1;
 
 static int all_in(void)
 {
@@ -456,16 +459,24 @@ static int all_in(void)
         g_busy0 = s.flush_busy_s;
         g_fcpu0 = s.flush_cpu_s + s.close_cpu_s;
         g_rwait0 = s.redis_wait_s;
+        g_pcpu0 = process_cpu();
     }
     if ((uint64_t)(s.events_in + s.skipped) >= g_n) {
         g_t1 = dc_monotonic_s();
+        g_pcpu1 = process_cpu();
         return 1;
     }
     return 0;
 }
 
+/* Cores this process kept busy in a pipeline pass while it read the input,
+ * and in its drain (Redis apart). */
+typedef struct {
+    double reading, draining;
+} pass_cores_t;
+
 static double pipeline_pass(dc_conf_t *conf, const dc_limits_t *lim, uint64_t n,
-                            dc_pipeline_stats_t *stats, double *drain_share)
+                            dc_pipeline_stats_t *stats, double *drain_share, pass_cores_t *cores)
 {
     char errstr[512];
     dc_featstore_t *fs = dc_featstore_new(conf, lim, "bench", errstr, sizeof(errstr));
@@ -498,6 +509,8 @@ static double pipeline_pass(dc_conf_t *conf, const dc_limits_t *lim, uint64_t n,
     double all_read = g_t1;
     g_t1 = dc_monotonic_s();
     *drain_share = (g_t1 - all_read) / (g_t1 - g_t0);
+    cores->reading = (g_pcpu1 - g_pcpu0) / (all_read - g_t0);
+    cores->draining = (process_cpu() - g_pcpu1) / (g_t1 - all_read);
     dc_log_set_level(level);
     dc_pipeline_stats(g_pl, stats);
     dc_ingest_destroy(in);
@@ -602,7 +615,7 @@ int main(int argc, char **argv)
         die("batch", "out of memory");
     double r_decode[99], r_busy[99], r_batch[99], r_pipe[99], cpu[99], cpu_ref[99], cpu_pipe[99];
     double cpu_flush[99], cpu_close[99], wait_share[99], drain[99], main_ref[99], main_pipe[99];
-    double busy_share[99], rwait_share[99], fcpu_share[99];
+    double busy_share[99], rwait_share[99], fcpu_share[99], cores_reading[99], cores_draining[99];
     double skew_h[99], in_bytes[99];
     long long calls = 0;
     for (int i = 0; i < repeat; i++) {
@@ -626,7 +639,10 @@ int main(int argc, char **argv)
         conf_set(conf, "kafka.group.id", group);
         double cpu0 = redis_cpu(rc);
         p0 = process_cpu(), m0 = dc_thread_cpu_s();
-        r_pipe[i] = pipeline_pass(conf, &lim, n, &st, &drain[i]);
+        pass_cores_t pc;
+        r_pipe[i] = pipeline_pass(conf, &lim, n, &st, &drain[i], &pc);
+        cores_reading[i] = pc.reading;
+        cores_draining[i] = pc.draining;
         cpu_pipe[i] = process_cpu() - p0;
         main_pipe[i] = dc_thread_cpu_s() - m0;
         cpu[i] = redis_cpu(rc) - cpu0;
@@ -758,6 +774,11 @@ int main(int argc, char **argv)
      * this end a small share of it, as in a stream that goes on. */
     printf("drain:                    %10.0f %% of the pipeline pass, from the last event read "
            "until the store holds them all (median)\n", bench_median(drain, runs) * 100);
+    /* Where the pipeline leaves a core idle: the drain has only the flush
+     * thread's jobs to run, while Redis executes them. */
+    printf("cores busy in the pass:   %10.2f while the input is read, %.2f in the drain "
+           "(this process, Redis apart; medians)\n",
+           bench_median(cores_reading, runs), bench_median(cores_draining, runs));
     /* The input read by event time (see consumers.h): how far the
      * partitions drifted apart in it, against the span of the events. */
     printf("partition skew:           %10.1f h of event time at most between two partitions with "
