@@ -1763,13 +1763,14 @@ static int close_once(dc_featstore_t *fs, int64_t start, int n, dc_bucket_t *out
         err = err ? err : DC_ERR_REDIS;
         if (fs->rc)
             unwatch(fs);
-    } else if ((err = close_plan(fs, &c, 1, out)) || c.done) {
+    } else if ((err = close_plan(fs, &c, 1, out))) {
         unwatch(fs);
+    } else if (c.done) { /* read back from the snapshots: nothing to write */
+        unwatch(fs);
+        *n_closed = c.k;
     } else if (!(err = close_commit(fs, &c))) {
         *n_closed = c.k;
     }
-    if (!err && c.done)
-        *n_closed = c.k;
     close_free(&c);
     return err;
 }

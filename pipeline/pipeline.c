@@ -99,13 +99,13 @@ struct dc_pipeline_s {
     int paused;
 
     dc_pipeline_stats_t stats;
-    /* What process() counted since publish_counts() last added it to the
-     * metrics. A metric is an atomic add, which another thread may read:
-     * three of them a click cost the input thread more than a tenth of
-     * what it adds to consuming and decoding. */
+    /* The counts of stats the metrics hold, as publish_counts() last
+     * added them. A metric is an atomic add, which another thread may
+     * read: three of them a click cost the input thread more than a tenth
+     * of what it adds to consuming and decoding. */
     struct {
         int64_t in, out, late;
-    } unpublished;
+    } published;
     dc_metric_t *m_in, *m_out, *m_late, *m_skipped, *m_flushes, *m_flush_fail, *m_flush_s,
         *m_flush_last, *m_flush_wait, *m_flush_busy, *m_redis_wait, *m_closed, *m_cmds,
         *m_conflicts, *m_skew,
@@ -461,15 +461,17 @@ static void job_start(dc_pipeline_t *pl)
     pl->job.running = 1;
 }
 
-/* Adds what process() counted to the metrics: at every flush, whenever the
- * input has nothing to read, and at the end of the run, so that they lag
- * the input by a batch at most. */
+/* Adds to the metrics what stats counted of the events since the last
+ * time: at every flush, whenever the input has nothing to read, and at the
+ * end of the run, so that they lag the input by a batch at most. */
 static void publish_counts(dc_pipeline_t *pl)
 {
-    dc_metric_add(pl->m_in, (double)pl->unpublished.in);
-    dc_metric_add(pl->m_out, (double)pl->unpublished.out);
-    dc_metric_add(pl->m_late, (double)pl->unpublished.late);
-    memset(&pl->unpublished, 0, sizeof(pl->unpublished));
+    dc_metric_add(pl->m_in, (double)(pl->stats.events_in - pl->published.in));
+    dc_metric_add(pl->m_out, (double)(pl->stats.events_out - pl->published.out));
+    dc_metric_add(pl->m_late, (double)(pl->stats.late - pl->published.late));
+    pl->published.in = pl->stats.events_in;
+    pl->published.out = pl->stats.events_out;
+    pl->published.late = pl->stats.late;
 }
 
 /* Starts the atomic step for the batch so far and the partitions' progress
@@ -547,7 +549,6 @@ static void take_flush(dc_pipeline_t *pl)
      * ran while their events were batched: the flush kept the events in
      * the windows only, as for any late event. */
     pl->stats.late += res->late_dropped;
-    dc_metric_add(pl->m_late, (double)res->late_dropped);
     dc_metric_add(pl->m_flushes, 1);
     dc_metric_add(pl->m_cmds, (double)res->commands);
     dc_metric_add(pl->m_conflicts, (double)res->conflicts);
@@ -795,9 +796,7 @@ static int process(dc_pipeline_t *pl, const dc_srcmsg_t *msg)
         if ((err = dc_featbatch_add(pl->batch, &ev, pl->closed_until, &late)))
             return err;
         pl->stats.late += late;
-        pl->unpublished.late += late;
         pl->stats.events_out++;
-        pl->unpublished.out++;
     } else {
         for (size_t i = 0; i < order->n_lines; i++) {
             dc_fevent_t ev = {.sku = order->lines[i].sku, .user = order->user_id, .ts_ms = ts,
@@ -808,16 +807,13 @@ static int process(dc_pipeline_t *pl, const dc_srcmsg_t *msg)
             if ((err = dc_featbatch_add(pl->batch, &ev, pl->closed_until, &late)))
                 return err;
             pl->stats.late += late;
-            pl->unpublished.late += late;
         }
         pl->stats.events_out += (int64_t)order->n_lines;
-        pl->unpublished.out += (int64_t)order->n_lines;
     }
     if (ts > part->max_ts)
         part->max_ts = ts;
 done:
     pl->stats.events_in++;
-    pl->unpublished.in++;
     part->next_offset = msg->offset + 1;
     return DC_OK;
 }
