@@ -25,14 +25,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
-static double cpu_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static void die(const char *what, const char *why)
 {
@@ -185,16 +177,16 @@ int main(int argc, char **argv)
     for (int round = 0; round < rounds; round++) {
         for (size_t from = 0; from < e.n; from += batch_n) {
             size_t n = e.n - from < batch_n ? e.n - from : batch_n;
-            double t0 = cpu_s();
+            double t0 = dc_thread_cpu_s();
             memcpy(copy, e.ev + from, n * sizeof(*copy));
-            double t1 = cpu_s();
+            double t1 = dc_thread_cpu_s();
             for (size_t i = from; i < from + n; i++)
                 if (dc_featbatch_add(b, &e.ev[i], INT64_MIN, NULL))
                     die("add", "out of memory");
-            double t2 = cpu_s();
+            double t2 = dc_thread_cpu_s();
             if (dc_featbatch_group(b))
                 die("group", "out of memory");
-            double t3 = cpu_s();
+            double t3 = dc_thread_cpu_s();
             if (round == 0) {
                 count_deltas(b, counts);
                 counted += n;

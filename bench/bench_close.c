@@ -27,21 +27,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #define WIDTH 3600000LL
 #define T0 1309132800000LL /* 2011-06-27, a Monday */
 #define WARM_CLOSES 10
 
-/* Thread CPU time: the machine is shared, and a close that waits for the
- * CPU is not slower code. On a dedicated core it equals the wall time. */
-static double cpu_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
+/* Times are thread CPU time (dc_thread_cpu_s): the machine is shared, and a
+ * close that waits for the CPU is not slower code. On a dedicated core it
+ * equals the wall time. */
 
 typedef struct {
     size_t n;
@@ -272,9 +266,9 @@ static int time_phases(shop_t *shop, dc_forecaster_t *fc, enc_sink_t *enc, int c
         double total = 0, acc = 0;
         shop_bucket(shop, t);
         if (c >= WARM_CLOSES) {
-            double t0 = cpu_s();
+            double t0 = dc_thread_cpu_s();
             int err = dc_forecaster_close(fc, t, shop->in, shop->n, &sink);
-            secs[c - WARM_CLOSES] = cpu_s() - t0;
+            secs[c - WARM_CLOSES] = dc_thread_cpu_s() - t0;
             if (err) {
                 fprintf(stderr, "bench_close: close %d: %s\n", c, dc_err2str(err));
                 goto done;
@@ -289,12 +283,12 @@ static int time_phases(shop_t *shop, dc_forecaster_t *fc, enc_sink_t *enc, int c
         int64_t b_no = t / WIDTH, K = mc.bptt;
         int64_t period = n <= per_close ? 1 : (int64_t)((n + per_close - 1) / per_close);
         period = period > 1 && period < K ? K : period;
-        double t0 = cpu_s();
+        double t0 = dc_thread_cpu_s();
         for (size_t i = 0; period > 1 && i < n; i++)
             if ((b_no + K - 1 + (int64_t)i) % period == 0)
                 dc_model_sku_restart(model, recs[i]);
         dc_model_step(model, recs, buckets, n, dist);
-        double t6 = cpu_s();
+        double t6 = dc_thread_cpu_s();
         size_t n_train = 0;
         for (size_t i = 0; i < n; i++)
             if (period == 1 || (b_no + (int64_t)i) % period == 0)
@@ -303,13 +297,13 @@ static int time_phases(shop_t *shop, dc_forecaster_t *fc, enc_sink_t *enc, int c
             size_t m = n_train - j < (size_t)mc.batch ? n_train - j : (size_t)mc.batch;
             dc_model_train(model, train_recs + j, m, NULL);
         }
-        double t1 = cpu_s();
+        double t1 = dc_thread_cpu_s();
         for (size_t i = 0; i < n * (size_t)Hz; i++) {
             dc_nb_summary_t s;
             dc_nb_summary(dist[i].mu, dist[i].alpha, &s);
             acc += s.p90;
         }
-        double t2 = cpu_s();
+        double t2 = dc_thread_cpu_s();
         dc_baseline_season_observe(&season, &bp, t, total);
         for (size_t i = 0; i < n; i++) {
             dc_baseline_sku_t *b = (dc_baseline_sku_t *)(barena + i * bsize);
@@ -317,7 +311,7 @@ static int time_phases(shop_t *shop, dc_forecaster_t *fc, enc_sink_t *enc, int c
             dc_baseline_forecast_horizons(&bp, &season, b, t + WIDTH, Hz, bf);
             acc += bf[0].p50;
         }
-        double t3 = cpu_s();
+        double t3 = dc_thread_cpu_s();
         out->bucket_start = t;
         out->bucket_width = WIDTH;
         out->issued_at = t + WIDTH;
@@ -339,7 +333,7 @@ static int time_phases(shop_t *shop, dc_forecaster_t *fc, enc_sink_t *enc, int c
             if (dc_codec_encode_forecast(codec, out, &buf))
                 goto done;
         }
-        double t4 = cpu_s();
+        double t4 = dc_thread_cpu_s();
         /* The reference: the gate and head sgemm of one step over n rows. */
         for (size_t i = 0; i < n; i += DC__CHUNK) {
             int m = (int)(n - i < DC__CHUNK ? n - i : DC__CHUNK);
@@ -348,7 +342,7 @@ static int time_phases(shop_t *shop, dc_forecaster_t *fc, enc_sink_t *enc, int c
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, 2 * Hz, H, 1.0f, a + F, F + H,
                         w, 2 * Hz, 0.0f, o, 2 * Hz);
         }
-        double t5 = cpu_s();
+        double t5 = dc_thread_cpu_s();
         sink_value = acc;
         if (c >= WARM_CLOSES) {
             int k = c - WARM_CLOSES;

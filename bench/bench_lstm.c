@@ -12,35 +12,16 @@
  * ROUNDS short rounds that alternate with rounds of the reference; the rate
  * printed is the median round, the ratio the median of the rounds' ratios.
  * Building the bucket inputs is the caller's work and is not timed. */
+#include "bench/bench.h"
 #include "inference/inference_int.h"
 
 #include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 
 #define ROUNDS 7
 
 static double budget = 0.5;
-
-static double cpu_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, size_t n)
-{
-    qsort(v, n, sizeof(*v), cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 typedef struct {
     dc_model_t *model;
@@ -114,7 +95,7 @@ static double sgemm_rate(int H, size_t n, double secs)
         a[i] = (float)(i % 13) * 0.01f;
     for (size_t i = 0; i < (size_t)ld * 4 * H; i++)
         w[i] = (float)(i % 7) * 0.01f;
-    double rows = 0, t0 = cpu_s(), el;
+    double rows = 0, t0 = dc_thread_cpu_s(), el;
     do {
         for (size_t i = 0; i < n; i += DC__CHUNK) {
             int m = (int)(n - i < DC__CHUNK ? n - i : DC__CHUNK);
@@ -122,7 +103,7 @@ static double sgemm_rate(int H, size_t n, double secs)
                         4 * H, 1.0f, c, 4 * H);
         }
         rows += (double)n;
-        el = cpu_s() - t0;
+        el = dc_thread_cpu_s() - t0;
     } while (el < secs);
     free(a);
     free(w);
@@ -138,14 +119,14 @@ static double step_rate(rig_t *rig, int with_forecast, double secs)
     double rows = 0, el = 0;
     do {
         rig_buckets(rig);
-        double t0 = cpu_s();
+        double t0 = dc_thread_cpu_s();
         dc_model_step(rig->model, rig->skus, rig->buckets, rig->n, with_forecast ? rig->dist : NULL);
         if (with_forecast) {
             dc_nb_summary_t s;
             for (size_t i = 0; i < rig->n * (size_t)Hz; i++)
                 dc_nb_summary(rig->dist[i].mu, rig->dist[i].alpha, &s);
         }
-        el += cpu_s() - t0;
+        el += dc_thread_cpu_s() - t0;
         rows += (double)rig->n;
     } while (el < secs);
     return rows / el;
@@ -173,14 +154,14 @@ static double train_rate(rig_t *rig, double secs)
     double steps = 0, spent = 0;
     rig_fill_windows(rig);
     while (spent < secs) {
-        double t0 = cpu_s();
+        double t0 = dc_thread_cpu_s();
         for (size_t off = 0; off < rig->n; off += batch) {
             size_t m = rig->n - off < batch ? rig->n - off : batch;
             for (size_t i = 0; i < m; i++)
                 steps += rig->skus[off + i]->hist_len;
             dc_model_train(rig->model, rig->skus + off, m, NULL);
         }
-        spent += cpu_s() - t0;
+        spent += dc_thread_cpu_s() - t0;
         rig_buckets(rig);
         dc_model_step(rig->model, rig->skus, rig->buckets, rig->n, NULL);
     }
@@ -203,16 +184,16 @@ static int bench_one(int H, size_t n, int train)
         r_fc[k] = fc[k] / ref[k];
         r_tr[k] = tr[k] / ref[k];
     }
-    double ref_m = median(ref, ROUNDS);
+    double ref_m = bench_median(ref, ROUNDS);
     printf("H=%-3d skus=%-6zu gate sgemm alone        %12.0f SKU-steps/s (reference, %.2f GFLOP/s)\n",
            H, n, ref_m, ref_m * 2.0 * (DC__F + H) * 4 * H / 1e9);
     printf("H=%-3d skus=%-6zu forward step            %12.0f SKU-steps/s  ratio %.2f\n", H, n,
-           median(fwd, ROUNDS), median(r_fwd, ROUNDS));
+           bench_median(fwd, ROUNDS), bench_median(r_fwd, ROUNDS));
     printf("H=%-3d skus=%-6zu step + forecast (Hz=%d)  %12.0f SKU-steps/s  ratio %.2f\n", H, n,
-           dc_model_conf(rig.model)->horizon, median(fc, ROUNDS), median(r_fc, ROUNDS));
+           dc_model_conf(rig.model)->horizon, bench_median(fc, ROUNDS), bench_median(r_fc, ROUNDS));
     if (train)
         printf("H=%-3d skus=%-6zu online train (K=%d)      %12.0f SKU-steps/s  ratio %.2f\n", H, n,
-               dc_model_conf(rig.model)->bptt, median(tr, ROUNDS), median(r_tr, ROUNDS));
+               dc_model_conf(rig.model)->bptt, bench_median(tr, ROUNDS), bench_median(r_tr, ROUNDS));
     dc_buf_t buf = {0};
     dc_model_sku_save(rig.model, rig.skus[0], &buf);
     printf("H=%-3d state per SKU: %zu bytes resident, %zu bytes serialised\n", H,
