@@ -198,6 +198,12 @@ typedef struct dc_ingest_s dc_ingest_t;
 
 enum { DC_INGEST_CLICKS = 0, DC_INGEST_ORDERS = 1 }; /* topic index */
 
+/* Messages read from one partition, taken from its queue in one call (a
+ * run), before choosing again which partition lags most in event time: few
+ * enough to keep the partitions close in event time, many enough that
+ * choosing and taking cost next to nothing per message. */
+#define DC_INGEST_RUN 100
+
 typedef struct {
     /* Partition assigned: set *start to the offset to read from, or -1 for
      * Kafka's committed offset / auto.offset.reset. Non-zero fails it. */

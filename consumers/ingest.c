@@ -12,10 +12,6 @@
 #include <unistd.h>
 
 #define LAG_INTERVAL_S 5.0
-/* Messages read from one partition before choosing again which lags most
- * in event time: few enough to keep the partitions close in event time,
- * many enough that choosing costs next to nothing per message. */
-#define ALIGN_BURST 100
 
 /* An assigned partition's own queue: its messages stay there, not in the
  * consumer queue, so that the ingest chooses which partition to read. */
@@ -37,8 +33,16 @@ struct dc_ingest_s {
     part_queue_t *pq;
     size_t n_pq, cap_pq;
     size_t cur;   /* the partition read now (n_pq: none) */
-    int burst;    /* its messages still to read before choosing again */
     int wake[2];  /* a pipe librdkafka writes to when an empty queue gets something */
+    /* The run: messages of one partition taken from its queue together and
+     * handed out one at a time. One call locks the queue once for them all,
+     * where a call a message contended with librdkafka's broker thread,
+     * which appends to that queue as it fetches. The run is ours until
+     * handed out: a seek of its partition drops the rest of it. */
+    rd_kafka_message_t *run[DC_INGEST_RUN];
+    size_t run_at, run_n;
+    int run_topic;
+    int32_t run_partition;
 };
 
 static int topic_index(const dc_ingest_t *in, const char *name)
@@ -72,8 +76,34 @@ static int add_queue(dc_ingest_t *in, rd_kafka_t *rk, int topic, int32_t partiti
     return DC_OK;
 }
 
+/* Frees what is left of the run if it is of (topic, partition), or of any
+ * partition if topic < 0: those messages are not to be read any more. */
+static void drop_run(dc_ingest_t *in, int topic, int32_t partition)
+{
+    if (topic >= 0 && (in->run_topic != topic || in->run_partition != partition))
+        return;
+    while (in->run_at < in->run_n)
+        rd_kafka_message_destroy(in->run[in->run_at++]);
+}
+
+/* Takes a run from the queue of partition cur, without waiting; 0 if it
+ * has nothing. */
+static int take_run(dc_ingest_t *in)
+{
+    ssize_t n = rd_kafka_consume_batch_queue(in->pq[in->cur].q, 0, in->run, DC_INGEST_RUN);
+
+    if (n <= 0)
+        return 0;
+    in->run_at = 0;
+    in->run_n = (size_t)n;
+    in->run_topic = in->pq[in->cur].topic;
+    in->run_partition = in->pq[in->cur].partition;
+    return 1;
+}
+
 static void drop_queue(dc_ingest_t *in, size_t i)
 {
+    drop_run(in, in->pq[i].topic, in->pq[i].partition);
     /* librdkafka keeps the queue: it must write to the pipe no more. */
     rd_kafka_queue_io_event_enable(in->pq[i].q, -1, NULL, 0);
     rd_kafka_queue_destroy(in->pq[i].q);
@@ -241,6 +271,7 @@ void dc_ingest_destroy(dc_ingest_t *in)
     if (!in)
         return;
     if (in->rk) {
+        drop_run(in, -1, 0);
         rd_kafka_consumer_close(in->rk);
         while (in->n_pq)
             drop_queue(in, in->n_pq - 1);
@@ -289,7 +320,7 @@ size_t dc_ingest_queued(const dc_ingest_t *in)
     size_t n = 0;
     for (size_t i = 0; i < in->n_pq; i++)
         n += rd_kafka_queue_length(in->pq[i].q);
-    return n;
+    return n + in->run_n - in->run_at;
 }
 
 /* Picks the partition to read next: of those with messages waiting, the
@@ -319,7 +350,6 @@ static void choose(dc_ingest_t *in)
             break;
     }
     in->cur = best;
-    in->burst = ALIGN_BURST;
 }
 
 /* Waits until a queue may have got something, or timeout_ms. */
@@ -334,9 +364,10 @@ static void wait_for_queues(dc_ingest_t *in, int timeout_ms)
 }
 
 /* The next message or event of any queue, NULL if none within timeout_ms.
- * The consumer queue is served only here, between messages: it runs the
- * rebalance callback, and the caller has released the message before, so
- * none of a partition the callback revokes is still being worked on.
+ * The consumer queue is served only here, between runs: it runs the
+ * rebalance callback, and the caller has released the message before and
+ * the run is empty, so none of a partition the callback revokes is still
+ * being worked on or waiting.
  * *topic gets the topic of a partition's queue that gave the message (-1
  * for the consumer queue): the thread that reads the input then compares
  * no topic names. */
@@ -349,21 +380,17 @@ static rd_kafka_message_t *next_message(dc_ingest_t *in, int timeout_ms, int *to
     rd_kafka_message_t *m;
 
     for (;;) {
-        if (in->cur < in->n_pq && in->burst > 0 &&
-            (m = rd_kafka_consume_queue(in->pq[in->cur].q, 0))) {
-            in->burst--;
-            *topic = in->pq[in->cur].topic;
-            return m;
+        if (in->run_at < in->run_n) {
+            *topic = in->run_topic;
+            return in->run[in->run_at++];
         }
+        /* Between runs only: a rebalance finds no message of ours. */
         *topic = -1;
         if ((m = rd_kafka_consumer_poll(in->rk, 0)))
             return m;
         choose(in);
-        if (in->cur < in->n_pq && (m = rd_kafka_consume_queue(in->pq[in->cur].q, 0))) {
-            in->burst--;
-            *topic = in->pq[in->cur].topic;
-            return m;
-        }
+        if (in->cur < in->n_pq && take_run(in))
+            continue;
         double now = dc_monotonic_s();
         if (deadline == 0)
             deadline = now + timeout_ms / 1000.0;
@@ -478,6 +505,7 @@ int dc_ingest_seek(dc_ingest_t *in, int topic, int32_t partition, int64_t offset
     rd_kafka_error_t *error;
     int rc = DC_OK;
 
+    drop_run(in, topic, partition); /* librdkafka drops what it has fetched */
     rd_kafka_topic_partition_list_add(list, in->topics[topic], partition)->offset =
         offset >= 0 ? offset : RD_KAFKA_OFFSET_BEGINNING;
     if ((error = rd_kafka_seek_partitions(in->rk, list, 5000))) {

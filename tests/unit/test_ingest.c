@@ -1,11 +1,13 @@
 /* tests/unit/test_ingest.c - the consumer-group source of `run` against an
  * in-process mock cluster (librdkafka's): every message comes once, in
- * offset order within its partition, and a backlog is read in event time
- * across partitions. The backlog spans the same event times on three
+ * offset order within its partition, also when reading is paused or a
+ * partition sought back in the middle of a run (the messages the source
+ * took from a partition's queue at once), and a backlog is read in event
+ * time across partitions. The backlog spans the same event times on three
  * partitions, 4000 messages on one and 400 on each of the others (the
  * shape a popular SKU's partition gives). Read by event time, no partition
- * gets further ahead of the others than one burst of the sparse ones
- * (100 messages of 10 time units); read in turn, the sparse ones end while
+ * gets further ahead of the others than one run of the sparse ones
+ * (DC_INGEST_RUN messages of 10 time units); read in turn, the sparse ones end while
  * the full one has a tenth of its backlog behind it. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -25,7 +27,7 @@
 #define FULL 4000  /* clicks/0: event times 0, 1, 2, ... */
 #define SPARSE 400 /* clicks/1 and orders/0: event times 0, 10, 20, ... */
 #define TOTAL (FULL + 2 * SPARSE)
-#define BURST_SPAN 1000 /* 100 messages of 10 time units */
+#define RUN_SPAN (DC_INGEST_RUN * 10) /* a run of a sparse partition */
 
 typedef struct {
     int topic;
@@ -121,10 +123,18 @@ static rd_kafka_mock_cluster_t *backlog(rd_kafka_t **prk)
     return mc;
 }
 
+/* What happens after the INTERRUPT_AT-th message, in the middle of its
+ * run: nothing, a pause (with reads while paused) and a resume, or a seek
+ * of its partition SEEK_BACK messages back. */
+typedef enum { READ_THROUGH, READ_PAUSE, READ_SEEK } interrupt_t;
+#define INTERRUPT_AT 10
+#define SEEK_BACK 5
+
 /* Reads the whole backlog as one group member; returns how far one
  * partition got ahead of another in event time, at the most, while both
  * had messages left. */
-static int64_t read_backlog(rd_kafka_mock_cluster_t *mc, const char *group, int aligned)
+static int64_t read_backlog(rd_kafka_mock_cluster_t *mc, const char *group, int aligned,
+                            interrupt_t interrupt)
 {
     char errstr[256];
     reader_t r = {0};
@@ -134,7 +144,7 @@ static int64_t read_backlog(rd_kafka_mock_cluster_t *mc, const char *group, int 
                            .opaque = &r};
     dc_ingest_msg_t msg;
     int64_t spread = 0;
-    int got = 0, rc;
+    int got = 0, rc, expected = TOTAL + (interrupt == READ_SEEK ? SEEK_BACK : 0);
 
     for (int i = 0; i < N_PARTS; i++)
         r.newest[i] = INT64_MIN;
@@ -168,6 +178,17 @@ static int64_t read_backlog(rd_kafka_mock_cluster_t *mc, const char *group, int 
         r.newest[i] = atoll(ts);
         dc_ingest_release(in, &msg);
         got++;
+        if (got == INTERRUPT_AT && interrupt == READ_PAUSE) {
+            dc_ingest_pause(in, 1);
+            for (double until = dc_monotonic_s() + 0.3; dc_monotonic_s() < until;)
+                assert_int_equal(dc_ingest_next(in, &msg, 10), DC_ERR_AGAIN);
+            dc_ingest_pause(in, 0);
+        } else if (got == INTERRUPT_AT && interrupt == READ_SEEK) {
+            r.next_offset[i] -= SEEK_BACK;
+            assert_int_equal(dc_ingest_seek(in, parts[i].topic, parts[i].partition,
+                                            r.next_offset[i]),
+                             DC_OK);
+        }
         int64_t lo = INT64_MAX, hi = INT64_MIN;
         for (int k = 0; k < N_PARTS; k++) {
             if (r.newest[k] == INT64_MIN || r.next_offset[k] == parts[k].n)
@@ -177,7 +198,7 @@ static int64_t read_backlog(rd_kafka_mock_cluster_t *mc, const char *group, int 
         }
         if (lo != INT64_MAX && hi - lo > spread)
             spread = hi - lo;
-        if (got == TOTAL)
+        if (got == expected)
             break;
         while ((rc = dc_ingest_next(in, &msg, 100)) == DC_ERR_AGAIN)
             assert_true(dc_monotonic_s() < deadline);
@@ -201,21 +222,52 @@ static void test_event_time_order(void **state)
     rd_kafka_mock_cluster_t *mc = backlog(&rk);
     (void)state;
 
-    int64_t aligned = read_backlog(mc, "aligned", 1);
-    int64_t in_turn = read_backlog(mc, "in-turn", 0);
+    int64_t aligned = read_backlog(mc, "aligned", 1, READ_THROUGH);
+    int64_t in_turn = read_backlog(mc, "in-turn", 0, READ_THROUGH);
     printf("most event time one partition got ahead of another: %lld read by event time, "
            "%lld read in turn\n",
            (long long)aligned, (long long)in_turn);
-    assert_true(aligned <= BURST_SPAN + 10);
+    assert_true(aligned <= RUN_SPAN + 10);
     assert_true(in_turn > FULL / 2);
     rd_kafka_mock_cluster_destroy(mc);
     rd_kafka_destroy(rk);
+}
+
+/* Reads a backlog of its own whole, interrupted after INTERRUPT_AT
+ * messages. */
+static void read_interrupted(const char *group, interrupt_t interrupt)
+{
+    rd_kafka_t *rk;
+    rd_kafka_mock_cluster_t *mc = backlog(&rk);
+
+    read_backlog(mc, group, 1, interrupt);
+    rd_kafka_mock_cluster_destroy(mc);
+    rd_kafka_destroy(rk);
+}
+
+/* Backpressure pauses reading while a run is half handed out: nothing of
+ * it comes while paused, and after the resume each message comes once. */
+static void test_pause_mid_run(void **state)
+{
+    (void)state;
+    read_interrupted("paused", READ_PAUSE);
+}
+
+/* A rewind seeks a partition back while its run is half handed out: the
+ * rest of the run never comes, the partition goes on from the offset
+ * sought. */
+static void test_seek_mid_run(void **state)
+{
+    (void)state;
+    read_interrupted("sought", READ_SEEK);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_event_time_order),
+        cmocka_unit_test(test_pause_mid_run),
+        cmocka_unit_test(test_seek_mid_run),
     };
     dc_log_set_level(DC_LOG_WARN);
     return cmocka_run_group_tests(tests, NULL, NULL);
