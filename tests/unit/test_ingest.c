@@ -7,8 +7,8 @@
  * partitions, 4000 messages on one and 400 on each of the others (the
  * shape a popular SKU's partition gives). Read by event time, no partition
  * gets further ahead of the others than one run of the sparse ones
- * (DC_INGEST_RUN messages of 10 time units); read in turn, the sparse ones end while
- * the full one has a tenth of its backlog behind it. */
+ * (DC_INGEST_RUN messages of 10 time units); read in turn, the sparse ones
+ * end while the full one has a tenth of its backlog behind it. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
