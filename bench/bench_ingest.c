@@ -717,7 +717,7 @@ int main(int argc, char **argv)
         r_by_msg[i] = (by_msg[0].rate + by_msg[1].rate) / 2;
         r_by_run[i] = (by_run[0].rate + by_run[1].rate) / 2;
         const ref_pass_t *best = r_by_msg[i] >= r_by_run[i] ? by_msg : by_run;
-        r_decode[i] = r_by_msg[i] >= r_by_run[i] ? r_by_msg[i] : r_by_run[i];
+        r_decode[i] = (best[0].rate + best[1].rate) / 2;
         cpu_ref[i] = (best[0].cpu + best[1].cpu) / 2;
         main_ref[i] = (best[0].main_cpu + best[1].main_cpu) / 2;
     }
