@@ -249,13 +249,15 @@ int dc_featbatch_reserve(dc_featbatch_t *batch, size_t events)
     return DC_OK;
 }
 
-/* Finds or creates the delta of sku; NULL on NOMEM. The index grows with
- * the SKUs (at most half full), the deltas as reserved. */
-static dc_sku_delta_t *sku_delta(dc_featbatch_t *batch, const char *sku, uint32_t *idx)
+/* Finds or creates the delta of sku (len bytes, shorter than DC_SKU_MAX);
+ * NULL on NOMEM. The index grows with the SKUs (at most half full), the
+ * deltas as reserved. */
+static dc_sku_delta_t *sku_delta(dc_featbatch_t *batch, const char *sku, size_t len,
+                                 uint32_t *idx)
 {
     uint64_t h = sku_hash(sku), e;
     uint32_t tag = (uint32_t)(h >> 32);
-    size_t len = strlen(sku), pos, mask;
+    size_t pos, mask;
     sku_key_t key = sku_key(sku, len);
     dc_sku_delta_t *d;
 
@@ -277,7 +279,7 @@ static dc_sku_delta_t *sku_delta(dc_featbatch_t *batch, const char *sku, uint32_
     batch->in.keys[*idx] = key;
     d = &batch->in.skus[batch->in.n_skus++];
     batch->in.index[pos] = index_entry(h, *idx);
-    snprintf(d->sku, sizeof(d->sku), "%s", sku);
+    memcpy(d->sku, sku, len + 1); /* its length is known: no formatting a new SKU */
     return d;
 }
 
@@ -317,7 +319,10 @@ int dc_featbatch_add(dc_featbatch_t *batch, const dc_fevent_t *ev, int64_t close
         reserve_pool((void **)&batch->in.events, &batch->in.cap_events, batch->in.n_events + 1,
                      sizeof(*batch->in.events)))
         return DC_ERR_NOMEM;
-    if (!sku_delta(batch, ev->sku, &idx))
+    size_t sku_len = strlen(ev->sku);
+    if (sku_len >= DC_SKU_MAX)
+        return DC_ERR_INVAL; /* validation keeps such names out; none is cut short */
+    if (!sku_delta(batch, ev->sku, sku_len, &idx))
         return DC_ERR_NOMEM;
     if (late)
         *late = is_late;

@@ -605,6 +605,14 @@ static void test_batch_similar_names(void **state)
                 dc_fevent_t e = ev(names[k], "u1", T0 + (int64_t)n * MIN, DC_FEV_VIEW, 0, 1.0);
                 assert_int_equal(dc_featbatch_add(b, &e, INT64_MIN, NULL), 0);
             }
+    /* A name too long to keep whole is refused, not cut short into the
+     * longest one's, whose first DC_SKU_MAX - 1 bytes it shares. */
+    char too_long[DC_SKU_MAX + 1];
+    memcpy(too_long, names[6], DC_SKU_MAX - 1);
+    too_long[DC_SKU_MAX - 1] = 'A', too_long[DC_SKU_MAX] = '\0';
+    dc_fevent_t e = ev(too_long, "u1", T0, DC_FEV_VIEW, 0, 1.0);
+    assert_int_equal(dc_featbatch_add(b, &e, INT64_MIN, NULL), DC_ERR_INVAL);
+    assert_int_equal(dc_featbatch_events(b), 2 * 36);
     assert_int_equal(dc_featbatch_skus(b), 8);
     for (size_t k = 0; k < 8; k++) {
         const dc_sku_delta_t *d = find_sku(b, names[k]);
