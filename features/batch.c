@@ -311,17 +311,17 @@ int dc_featbatch_add(dc_featbatch_t *batch, const dc_fevent_t *ev, int64_t close
 {
     int is_late = closed_until != INT64_MIN &&
                   dc_time_floor(ev->ts_ms, batch->lim.bucket_ms) < closed_until;
+    size_t sku_len = strlen(ev->sku);
     uint32_t idx;
 
     if (batch->grouped)
         return DC_ERR_INVAL; /* the events are deltas now */
+    if (sku_len >= DC_SKU_MAX)
+        return DC_ERR_INVAL; /* validation keeps such names out; none is cut short */
     if (batch->in.n_events == batch->in.cap_events &&
         reserve_pool((void **)&batch->in.events, &batch->in.cap_events, batch->in.n_events + 1,
                      sizeof(*batch->in.events)))
         return DC_ERR_NOMEM;
-    size_t sku_len = strlen(ev->sku);
-    if (sku_len >= DC_SKU_MAX)
-        return DC_ERR_INVAL; /* validation keeps such names out; none is cut short */
     if (!sku_delta(batch, ev->sku, sku_len, &idx))
         return DC_ERR_NOMEM;
     if (late)
