@@ -317,7 +317,7 @@ int dc_featbatch_add(dc_featbatch_t *batch, const dc_fevent_t *ev, int64_t close
     if (batch->grouped)
         return DC_ERR_INVAL; /* the events are deltas now */
     if (sku_len >= DC_SKU_MAX)
-        return DC_ERR_INVAL; /* validation keeps such names out; none is cut short */
+        return DC_ERR_INVAL; /* the decoder keeps such names out; none is cut short */
     if (batch->in.n_events == batch->in.cap_events &&
         reserve_pool((void **)&batch->in.events, &batch->in.cap_events, batch->in.n_events + 1,
                      sizeof(*batch->in.events)))

@@ -242,7 +242,7 @@ int dc_featbatch_reserve(dc_featbatch_t *batch, size_t events);
  * closed (bucket start >= closed_until; pass INT64_MIN before the store has
  * closed anything); *late (may be NULL) is set to 1 when it was.
  * DC_ERR_NOMEM; DC_ERR_INVAL once the batch is grouped, or for a SKU of
- * DC_SKU_MAX bytes or more (validation rejects those first). */
+ * DC_SKU_MAX bytes or more (the decoder rejects those first, as malformed). */
 int dc_featbatch_add(dc_featbatch_t *batch, const dc_fevent_t *ev, int64_t closed_until,
                      int *late);
 /* Moves from's events (not grouped yet) into batch, which must be empty,
