@@ -716,8 +716,9 @@ int main(int argc, char **argv)
         by_msg[1] = reference_pass(conf, group, &plain, n, 0);
         r_by_msg[i] = (by_msg[0].rate + by_msg[1].rate) / 2;
         r_by_run[i] = (by_run[0].rate + by_run[1].rate) / 2;
-        const ref_pass_t *best = r_by_msg[i] >= r_by_run[i] ? by_msg : by_run;
-        r_decode[i] = (best[0].rate + best[1].rate) / 2;
+        int msg_faster = r_by_msg[i] >= r_by_run[i];
+        const ref_pass_t *best = msg_faster ? by_msg : by_run;
+        r_decode[i] = msg_faster ? r_by_msg[i] : r_by_run[i];
         cpu_ref[i] = (best[0].cpu + best[1].cpu) / 2;
         main_ref[i] = (best[0].main_cpu + best[1].main_cpu) / 2;
     }
