@@ -51,7 +51,13 @@
  *
  *   bench_ingest [--skus N] [--events N] [--flush-max N] [--partitions P]
  *                [--sessions-per-hour X] [--repeat N] [--redis-port PORT] [--jobs]
+ *                [-X key=value ...]
  *
+ * -X sets a configuration property for every pass, as `demandcast run -X`
+ * does (e.g. -X bucket.width=1w: a stream that closes no bucket, which
+ * tells what the closes cost). It overrides --flush-max and the bench's
+ * idle.timeout (1s) and metrics.log.interval (0); the brokers, the Redis
+ * port and the consumer groups are the bench's own and are refused.
  * --jobs prints the pipeline's debug line of each job of the flush thread
  * (its flush, closes, CPU, time blocked on Redis, and how long after the job
  * before it began) and of the drain, on stderr: the pass's timeline.
@@ -103,6 +109,25 @@ static void conf_set(dc_conf_t *conf, const char *name, const char *value)
     char errstr[256];
     if (dc_conf_set(conf, name, value, errstr, sizeof(errstr)))
         die(name, errstr);
+}
+
+/* Sets "key=value" from -X; the properties the bench sets for each pass
+ * itself are refused rather than silently overridden. */
+static void set_prop(dc_conf_t *conf, const char *prop)
+{
+    static const char *const own[] = {"kafka.bootstrap.servers", "redis.port",
+                                      "kafka.group.id", NULL};
+    const char *eq = strchr(prop, '=');
+    char name[128];
+
+    if (!eq || eq == prop || (size_t)(eq - prop) >= sizeof(name))
+        die(prop, "-X takes key=value");
+    memcpy(name, prop, (size_t)(eq - prop));
+    name[eq - prop] = '\0';
+    for (int i = 0; own[i]; i++)
+        if (!strcmp(name, own[i]))
+            die(name, "the bench sets this property itself");
+    conf_set(conf, name, eq + 1);
 }
 
 static int free_port(void)
@@ -592,9 +617,11 @@ int main(int argc, char **argv)
     dc_limits_t lim;
     dc_pipeline_stats_t st;
     pass_t ps = {0};
+    const char *props[64]; /* -X key=value, in order */
+    int n_props = 0;
 
     dc_heap_keep(); /* as `demandcast` does: both passes run under run's heap policy */
-    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "X:", opts, NULL)) != -1) {
         switch (opt) {
         case 's': skus = (uint32_t)strtoul(optarg, NULL, 10); break;
         case 'e': events = strtoull(optarg, NULL, 10); break;
@@ -604,10 +631,15 @@ int main(int argc, char **argv)
         case 'h': sessions = strtod(optarg, NULL); break;
         case 'n': repeat = (int)strtol(optarg, NULL, 10); break;
         case 'j': g_jobs = 1; break;
+        case 'X':
+            if (n_props == (int)(sizeof(props) / sizeof(props[0])))
+                die("-X", "too many properties");
+            props[n_props++] = optarg;
+            break;
         default:
             fprintf(stderr, "usage: bench_ingest [--skus N] [--events N] [--flush-max N] "
                             "[--partitions P] [--sessions-per-hour X] [--repeat N] "
-                            "[--redis-port PORT] [--jobs]\n");
+                            "[--redis-port PORT] [--jobs] [-X key=value ...]\n");
             return 2;
         }
     }
@@ -615,6 +647,15 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_ingest: --repeat must be 1 .. 99\n");
         return 2;
     }
+    if (flush_max > 0) {
+        snprintf(num, sizeof(num), "%ld", flush_max);
+        conf_set(conf, "flush.max.events", num);
+    }
+    conf_set(conf, "idle.timeout", "1s");
+    conf_set(conf, "metrics.log.interval", "0");
+    for (int i = 0; i < n_props; i++)
+        set_prop(conf, props[i]);
+    flush_max = (long)dc_conf_int(conf, "flush.max.events");
     dc_log_set_level(DC_LOG_WARN);
     if (!redis_port) {
         if (!mkdtemp(g_redis_dir))
@@ -630,20 +671,13 @@ int main(int argc, char **argv)
     if (!(mrk = rd_kafka_new(RD_KAFKA_PRODUCER, mconf, errstr, sizeof(errstr))) ||
         !(mc = rd_kafka_mock_cluster_new(mrk, 1)))
         die("mock cluster", errstr);
-    rd_kafka_mock_topic_create(mc, "shop.clickstream", (int)partitions, 1);
-    rd_kafka_mock_topic_create(mc, "shop.orders", (int)partitions, 1);
-    rd_kafka_mock_topic_create(mc, "demand.dlq", 1, 1);
+    rd_kafka_mock_topic_create(mc, dc_conf_str(conf, "topic.clickstream"), (int)partitions, 1);
+    rd_kafka_mock_topic_create(mc, dc_conf_str(conf, "topic.orders"), (int)partitions, 1);
+    rd_kafka_mock_topic_create(mc, dc_conf_str(conf, "topic.dlq"), 1, 1);
 
     conf_set(conf, "kafka.bootstrap.servers", rd_kafka_mock_cluster_bootstraps(mc));
     snprintf(num, sizeof(num), "%d", redis_port);
     conf_set(conf, "redis.port", num);
-    if (flush_max > 0) {
-        snprintf(num, sizeof(num), "%ld", flush_max);
-        conf_set(conf, "flush.max.events", num);
-    }
-    flush_max = (long)dc_conf_int(conf, "flush.max.events");
-    conf_set(conf, "idle.timeout", "1s");
-    conf_set(conf, "metrics.log.interval", "0");
     if (dc_limits_init(&lim, conf, errstr, sizeof(errstr)))
         die("limits", errstr);
 
