@@ -54,10 +54,11 @@
  *                [-X key=value ...]
  *
  * -X sets a configuration property for every pass, as `demandcast run -X`
- * does (e.g. -X bucket.width=1w: a stream that closes no bucket, which
- * tells what the closes cost). It overrides --flush-max and the bench's
- * idle.timeout (1s) and metrics.log.interval (0); the brokers, the Redis
- * port and the consumer groups are the bench's own and are refused.
+ * does (e.g. -X bucket.width=1w: the default stream then closes at most one
+ * bucket, which tells what the closes cost). It overrides --flush-max and
+ * the bench's idle.timeout (1s) and metrics.log.interval (0). The brokers,
+ * the consumer groups and the Redis server (host, port, user, password) are
+ * the bench's own, which it also reads INFO from, and are refused.
  * --jobs prints the pipeline's debug line of each job of the flush thread
  * (its flush, closes, CPU, time blocked on Redis, and how long after the job
  * before it began) and of the drain, on stderr: the pass's timeline.
@@ -111,12 +112,13 @@ static void conf_set(dc_conf_t *conf, const char *name, const char *value)
         die(name, errstr);
 }
 
-/* Sets "key=value" from -X; the properties the bench sets for each pass
- * itself are refused rather than silently overridden. */
+/* Sets "key=value" from -X; the properties of the bench's own brokers,
+ * groups and Redis are refused rather than silently overridden. */
 static void set_prop(dc_conf_t *conf, const char *prop)
 {
-    static const char *const own[] = {"kafka.bootstrap.servers", "redis.port",
-                                      "kafka.group.id", NULL};
+    static const char *const own[] = {"kafka.bootstrap.servers", "kafka.group.id",
+                                      "redis.host", "redis.port", "redis.user",
+                                      "redis.password", NULL};
     const char *eq = strchr(prop, '=');
     char name[128];
 
@@ -126,7 +128,7 @@ static void set_prop(dc_conf_t *conf, const char *prop)
     name[eq - prop] = '\0';
     for (int i = 0; own[i]; i++)
         if (!strcmp(name, own[i]))
-            die(name, "the bench sets this property itself");
+            die(name, "the bench sets up its brokers, consumer groups and Redis itself");
     conf_set(conf, name, eq + 1);
 }
 
