@@ -112,24 +112,30 @@ static void conf_set(dc_conf_t *conf, const char *name, const char *value)
         die(name, errstr);
 }
 
-/* Sets "key=value" from -X; the properties of the bench's own brokers,
- * groups and Redis are refused rather than silently overridden. */
+/* Sets "key=value" from -X (dc_conf_set_kv's form). */
 static void set_prop(dc_conf_t *conf, const char *prop)
 {
-    static const char *const own[] = {"kafka.bootstrap.servers", "kafka.group.id",
-                                      "redis.host", "redis.port", "redis.user",
-                                      "redis.password", NULL};
-    const char *eq = strchr(prop, '=');
-    char name[128];
+    char errstr[512];
 
-    if (!eq || eq == prop || (size_t)(eq - prop) >= sizeof(name))
-        die(prop, "-X takes key=value");
-    memcpy(name, prop, (size_t)(eq - prop));
-    name[eq - prop] = '\0';
-    for (int i = 0; own[i]; i++)
-        if (!strcmp(name, own[i]))
-            die(name, "the bench sets up its brokers, consumer groups and Redis itself");
-    conf_set(conf, name, eq + 1);
+    if (dc_conf_set_kv(conf, prop, errstr, sizeof(errstr)))
+        die("-X", errstr);
+}
+
+/* Dies if -X set a property of the bench's own brokers, consumer groups or
+ * Redis, rather than let the bench override it silently: called before the
+ * bench sets them. */
+static void refuse_own(const dc_conf_t *conf)
+{
+    static const char *const kafka[] = {"kafka.bootstrap.servers", "kafka.group.id", NULL};
+    static const char *const redis[] = {"redis.host", "redis.port", "redis.user",
+                                        "redis.password", NULL};
+
+    for (int i = 0; kafka[i]; i++)
+        if (dc_conf_passthrough(conf, kafka[i]))
+            die(kafka[i], "the bench sets up its brokers, consumer groups and Redis itself");
+    for (int i = 0; redis[i]; i++)
+        if (dc_conf_is_set(conf, redis[i]))
+            die(redis[i], "the bench sets up its brokers, consumer groups and Redis itself");
 }
 
 static int free_port(void)
@@ -657,6 +663,7 @@ int main(int argc, char **argv)
     conf_set(conf, "metrics.log.interval", "0");
     for (int i = 0; i < n_props; i++)
         set_prop(conf, props[i]);
+    refuse_own(conf);
     flush_max = (long)dc_conf_int(conf, "flush.max.events");
     dc_log_set_level(DC_LOG_WARN);
     if (!redis_port) {
