@@ -387,7 +387,6 @@ int main(int argc, char **argv)
     int do_explore = 0, mismatches = 0;
     lines_t lines = {0};
 
-    dc_heap_keep(); /* as `demandcast replay` does */
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--explore"))
             do_explore = 1;

@@ -628,7 +628,6 @@ int main(int argc, char **argv)
     const char *props[64]; /* -X key=value, in order */
     int n_props = 0;
 
-    dc_heap_keep(); /* as `demandcast` does: both passes run under run's heap policy */
     while ((opt = getopt_long(argc, argv, "X:", opts, NULL)) != -1) {
         switch (opt) {
         case 's': skus = (uint32_t)strtoul(optarg, NULL, 10); break;

@@ -31,7 +31,6 @@ static void usage(FILE *out)
 
 int main(int argc, char **argv)
 {
-    dc_heap_keep();
     if (argc < 2) {
         usage(stderr);
         return DC_EXIT_USAGE;

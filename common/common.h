@@ -79,15 +79,6 @@ void dc_log(dc_log_level_t level, const char *component, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* ------------------------------------------------------------------------ */
-/* Process heap                                                             */
-/* ------------------------------------------------------------------------ */
-
-/* Makes malloc keep freed memory for reuse instead of returning it to the
- * kernel at once (common/heap.c says how much and why). Programs that run
- * the pipeline call it first thing in main(); libraries never do. */
-void dc_heap_keep(void);
-
-/* ------------------------------------------------------------------------ */
 /* Growable byte buffer                                                     */
 /* ------------------------------------------------------------------------ */
 

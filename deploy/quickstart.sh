@@ -20,6 +20,7 @@ JOBS=$(nproc 2>/dev/null || echo 2)
 
 BUILD_PACKAGES=(gcc make cmake pkg-config librdkafka-dev libavro-dev libopenblas-dev
     libhiredis-dev libjansson-dev libcmocka-dev libmicrohttpd-dev libmsgpack-dev zlib1g-dev
+    libgoogle-perftools-dev
     redis-server)
 # Tests also talk to demandcast through clients nobody here wrote, and render
 # the backtest report in a real browser.
