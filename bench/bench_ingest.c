@@ -36,7 +36,11 @@
  * events one core's second of CPU takes through each pass;
  * the flush thread's CPU per event, in flushes and in closes, how much of
  * the pass it was busy, on a core or blocked on Redis, and the
- * main thread's (which reads the input) in both passes; and how long the
+ * main thread's (which reads the input) in both passes; each pass's
+ * busiest threads (those it started and the main thread; the embedded
+ * broker's are left out, as a deployment's broker runs elsewhere) and the
+ * rate each pass would reach with a core for every thread, which its
+ * busiest thread's CPU per event caps (the pipeline's, or Redis'); and how long the
  * input stood still waiting for flushes or closes in flight, and
  * the drain: the end of the pass after the last event is read, with the
  * cores this process kept busy before it and in it; and how
@@ -88,6 +92,8 @@
 #include <hiredis/hiredis.h>
 #include <librdkafka/rdkafka_mock.h>
 
+#include <dirent.h>
+#include <errno.h>
 #include <getopt.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -95,6 +101,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -239,6 +246,93 @@ static double process_cpu(void)
     getrusage(RUSAGE_SELF, &ru);
     return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
            (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+/* The CPU time of each thread of this process, found in /proc/self/task.
+ * A thread's CPU clock is read by the clock id Linux makes of its thread
+ * id (kernel ABI: what glibc's pthread_getcpuclockid() returns, which
+ * takes only this library's own threads). */
+#define THREADS_MAX 128
+typedef struct {
+    pid_t tid;
+    char name[16];
+    double cpu_s;
+} thread_cpu_t;
+
+typedef struct {
+    thread_cpu_t t[THREADS_MAX];
+    size_t n;
+} threads_t;
+
+static void threads_take(threads_t *s)
+{
+    DIR *dir = opendir("/proc/self/task");
+    struct dirent *de;
+
+    if (!dir)
+        die("/proc/self/task", strerror(errno));
+    s->n = 0;
+    while ((de = readdir(dir))) {
+        pid_t tid = (pid_t)strtol(de->d_name, NULL, 10);
+        char path[64];
+        struct timespec ts;
+        if (tid <= 0)
+            continue;
+        if (s->n == THREADS_MAX)
+            die("/proc/self/task", "too many threads");
+        /* ~tid << 3, per thread (4), the scheduler's run time (2) */
+        clockid_t clock = (clockid_t)((~(unsigned)tid << 3) | 6u);
+        if (clock_gettime(clock, &ts))
+            continue; /* it ended since the listing */
+        thread_cpu_t *t = &s->t[s->n++];
+        t->tid = tid;
+        t->cpu_s = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+        snprintf(path, sizeof(path), "/proc/self/task/%d/comm", (int)tid);
+        FILE *f = fopen(path, "r");
+        if (!f || !fgets(t->name, sizeof(t->name), f))
+            snprintf(t->name, sizeof(t->name), "%d", (int)tid);
+        t->name[strcspn(t->name, "\n")] = '\0';
+        if (f)
+            fclose(f);
+    }
+    closedir(dir);
+}
+
+/* A pass's threads from snapshots before and after it: this thread and
+ * the threads the pass started (its consumer's and the pipeline's). The
+ * embedded broker's threads, which were there before, are left out: a
+ * deployment's broker runs elsewhere. Returns the CPU seconds of the
+ * busiest; list gets the busiest few, "name cpu-per-event", busiest first. */
+static double busiest_thread(const threads_t *before, const threads_t *after, uint64_t events,
+                             char *list, size_t list_size)
+{
+    pid_t self = (pid_t)syscall(SYS_gettid);
+    thread_cpu_t pass[THREADS_MAX];
+    size_t n = 0;
+
+    for (size_t i = 0; i < after->n; i++) {
+        const thread_cpu_t *t = &after->t[i];
+        size_t k = 0;
+        while (k < before->n && before->t[k].tid != t->tid)
+            k++;
+        if (k < before->n && t->tid != self)
+            continue;
+        pass[n] = *t;
+        pass[n].cpu_s -= k < before->n ? before->t[k].cpu_s : 0;
+        if (t->tid == self)
+            snprintf(pass[n].name, sizeof(pass[n].name), "main");
+        /* in order, busiest first */
+        for (size_t j = n++; j > 0 && pass[j].cpu_s > pass[j - 1].cpu_s; j--) {
+            thread_cpu_t tmp = pass[j];
+            pass[j] = pass[j - 1];
+            pass[j - 1] = tmp;
+        }
+    }
+    list[0] = '\0';
+    for (size_t i = 0; i < n && i < 3; i++)
+        snprintf(list + strlen(list), list_size - strlen(list), "%s%s %.2f", i ? ", " : "",
+                 pass[i].name, pass[i].cpu_s / (double)events * 1e6);
+    return n ? pass[0].cpu_s : 0;
 }
 
 /* The number a field of an INFO section holds (e.g. section "cpu", field
@@ -434,18 +528,24 @@ static void decode_one(pass_t *ps, const rd_kafka_message_t *m)
         flush_batch(ps);
 }
 
-/* What a reference pass measures: its rate, the CPU of this process and
- * of the thread that reads. */
+/* What a reference pass measures: its rate, the CPU of this process, of
+ * the thread that reads and of its busiest thread (busiest_thread()). */
 typedef struct {
-    double rate, cpu, main_cpu;
+    double rate, cpu, main_cpu, top_cpu;
+    char top[128];
 } ref_pass_t;
 
 /* Consumes every message as a fresh group and runs decode_one() on it,
  * taking them a message a call, or run messages a call from the consumer
- * queue (run > 0); returns events/s from the first message to the last. */
+ * queue (run > 0); returns events/s from the first message to the last.
+ * top (if not NULL, 128 bytes) gets the pass's busiest threads, top_cpu
+ * the busiest one's CPU (busiest_thread()). */
 static double consume_pass(const dc_conf_t *conf, const char *group, pass_t *ps, uint64_t n,
-                           size_t run)
+                           size_t run, double *top_cpu, char *top)
 {
+    threads_t before, after;
+    if (top)
+        threads_take(&before);
     const char *over[] = {"group.id", group, "auto.offset.reset", "earliest", NULL};
     rd_kafka_topic_partition_list_t *subs = rd_kafka_topic_partition_list_new(2);
     char errstr[512];
@@ -498,6 +598,10 @@ static double consume_pass(const dc_conf_t *conf, const char *group, pass_t *ps,
     if (ps->batch)
         flush_batch(ps); /* the last events' share, as the pipeline's drain */
     double rate = (double)(n - 1) / (dc_monotonic_s() - t0);
+    if (top) {
+        threads_take(&after);
+        *top_cpu = busiest_thread(&before, &after, n, top, 128);
+    }
     while (at < n_taken)
         rd_kafka_message_destroy(taken[at++]);
     if (cq)
@@ -511,7 +615,8 @@ static ref_pass_t reference_pass(const dc_conf_t *conf, const char *group, pass_
                                  uint64_t n, size_t run)
 {
     double p0 = process_cpu(), m0 = dc_thread_cpu_s();
-    ref_pass_t r = {.rate = consume_pass(conf, group, ps, n, run)};
+    ref_pass_t r;
+    r.rate = consume_pass(conf, group, ps, n, run, &r.top_cpu, r.top);
 
     r.cpu = process_cpu() - p0;
     r.main_cpu = dc_thread_cpu_s() - m0;
@@ -556,8 +661,11 @@ typedef struct {
 } pass_cores_t;
 
 static double pipeline_pass(dc_conf_t *conf, const dc_limits_t *lim, uint64_t n,
-                            dc_pipeline_stats_t *stats, double *drain_share, pass_cores_t *cores)
+                            dc_pipeline_stats_t *stats, double *drain_share, pass_cores_t *cores,
+                            double *top_cpu, char *top, size_t top_size)
 {
+    threads_t before, after;
+    threads_take(&before);
     char errstr[512];
     dc_featstore_t *fs = dc_featstore_new(conf, lim, "bench", errstr, sizeof(errstr));
     dc_metrics_t *metrics = dc_metrics_new(); /* counted as `run` counts them */
@@ -591,6 +699,8 @@ static double pipeline_pass(dc_conf_t *conf, const dc_limits_t *lim, uint64_t n,
     *drain_share = (g_t1 - all_read) / (g_t1 - g_t0);
     cores->reading = (g_pcpu1 - g_pcpu0) / (all_read - g_t0);
     cores->draining = (process_cpu() - g_pcpu1) / (g_t1 - all_read);
+    threads_take(&after);
+    *top_cpu = busiest_thread(&before, &after, n, top, top_size);
     dc_log_set_level(level);
     dc_pipeline_stats(g_pl, stats);
     dc_ingest_destroy(in);
@@ -706,7 +816,8 @@ int main(int argc, char **argv)
     double cpu_ref[99], cpu_pipe[99];
     double cpu_flush[99], cpu_close[99], wait_share[99], drain[99], main_ref[99], main_pipe[99];
     double busy_share[99], rwait_share[99], fcpu_share[99], cores_reading[99], cores_draining[99];
-    double skew_h[99], in_bytes[99];
+    double skew_h[99], in_bytes[99], top_ref[99], top_pipe[99];
+    char top_ref_name[128] = "", top_pipe_name[128] = "";
     long long calls = 0;
     for (int i = 0; i < repeat; i++) {
         char group[32];
@@ -718,10 +829,10 @@ int main(int argc, char **argv)
         snprintf(group, sizeof(group), "bench-decode-runs-%d", i);
         by_run[0] = reference_pass(conf, group, &plain, n, DC_INGEST_RUN);
         snprintf(group, sizeof(group), "bench-busy-%d", i);
-        r_busy[i] = consume_pass(conf, group, &busy, n, DC_INGEST_RUN);
+        r_busy[i] = consume_pass(conf, group, &busy, n, DC_INGEST_RUN, NULL, NULL);
         snprintf(group, sizeof(group), "bench-batch-%d", i);
         dc_featbatch_reset(ps.batch);
-        r_batch[i] = consume_pass(conf, group, &ps, n, DC_INGEST_RUN);
+        r_batch[i] = consume_pass(conf, group, &ps, n, DC_INGEST_RUN, NULL, NULL);
 
         redis_do(rc, "FLUSHALL");
         redis_do(rc, "CONFIG RESETSTAT");
@@ -730,7 +841,8 @@ int main(int argc, char **argv)
         double cpu0 = redis_cpu(rc);
         double p0 = process_cpu(), m0 = dc_thread_cpu_s();
         pass_cores_t pc;
-        r_pipe[i] = pipeline_pass(conf, &lim, n, &st, &drain[i], &pc);
+        r_pipe[i] = pipeline_pass(conf, &lim, n, &st, &drain[i], &pc, &top_pipe[i],
+                                  top_pipe_name, sizeof(top_pipe_name));
         cores_reading[i] = pc.reading;
         cores_draining[i] = pc.draining;
         cpu_pipe[i] = process_cpu() - p0;
@@ -763,6 +875,10 @@ int main(int argc, char **argv)
         r_decode[i] = msg_faster ? r_by_msg[i] : r_by_run[i];
         cpu_ref[i] = (best[0].cpu + best[1].cpu) / 2;
         main_ref[i] = (best[0].main_cpu + best[1].main_cpu) / 2;
+        top_ref[i] = (best[0].top_cpu + best[1].top_cpu) / 2;
+        memcpy(top_ref_name, best[1].top, sizeof(top_ref_name));
+        dc_order_clear(&plain.order); /* the lines' array the decoder grew */
+        dc_order_clear(&busy.order);
     }
     size_t runs = (size_t)repeat;
     /* A run's passes follow each other within seconds and share the
@@ -865,6 +981,21 @@ int main(int argc, char **argv)
     printf("main thread cpu/event:    %10.2f us reference, %.2f us pipeline (medians)\n",
            bench_median(main_ref, runs) / (double)n * 1e6,
            bench_median(main_pipe, runs) / (double)n * 1e6);
+    /* With a core for each thread, a pass goes as fast as its busiest
+     * thread (or, for the pipeline, Redis) allows: what more cores than
+     * this machine's would give, as far as the threads do not slow each
+     * other down. The embedded broker is left out, as a deployment's runs
+     * elsewhere. */
+    double top_ref_us = bench_median(top_ref, runs) / (double)n * 1e6;
+    double top_pipe_us = bench_median(top_pipe, runs) / (double)n * 1e6;
+    double cap_pipe_us = top_pipe_us > redis_us ? top_pipe_us : redis_us;
+    printf("busiest thread cpu/event: %10.2f us reference, %.2f us pipeline, %.2f us Redis "
+           "(medians)\n", top_ref_us, top_pipe_us, redis_us);
+    printf("  last run's busiest:     reference %s; pipeline %s (us per event)\n", top_ref_name,
+           top_pipe_name);
+    printf("a core per thread:        %10.0f events/s reference, %.0f pipeline  %.2f x (each "
+           "pass as fast as its busiest thread alone on a core allows)\n", 1e6 / top_ref_us,
+           1e6 / cap_pipe_us, top_ref_us / cap_pipe_us);
     /* When the flush chain (flush thread, Redis, closes) is slower than
      * the input, the input waits for it with a full batch. */
     printf("input stood still:        %10.0f %% of the pipeline pass, waiting for flushes or "
