@@ -1,6 +1,8 @@
 /* common/buf.c - growable byte buffers reused across records. */
 #include "common/common.h"
 
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -54,6 +56,20 @@ int dc_buf_printf(dc_buf_t *buf, const char *fmt, ...)
     va_end(ap);
     buf->len += (size_t)n;
     return DC_OK;
+}
+
+char *dc_double_format(double d, char *text)
+{
+    if (isnan(d))
+        return strcpy(text, "NaN");
+    if (isinf(d))
+        return strcpy(text, d > 0 ? "+Inf" : "-Inf");
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(text, DC_DOUBLE_TEXT, "%.*g", prec, d);
+        if (strtod(text, NULL) == d)
+            break;
+    }
+    return text;
 }
 
 void dc_buf_free(dc_buf_t *buf)

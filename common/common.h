@@ -101,6 +101,12 @@ static inline int dc_buf_reserve(dc_buf_t *buf, size_t extra)
 }
 int dc_buf_append(dc_buf_t *buf, const void *data, size_t len);
 int dc_buf_printf(dc_buf_t *buf, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Writes d into text (at least DC_DOUBLE_TEXT bytes) as the shortest of
+ * %.15g .. %.17g that parses back to d: 0.3 as "0.3", not the
+ * "0.29999999999999999" of %.17g, and no value rounded. Not-finite values
+ * as Prometheus spells them: "NaN", "+Inf", "-Inf". Returns text. */
+#define DC_DOUBLE_TEXT 32
+char *dc_double_format(double d, char *text);
 void dc_buf_free(dc_buf_t *buf);
 
 /* ------------------------------------------------------------------------ */

@@ -139,6 +139,7 @@ int dc_metrics_render(dc_metrics_t *metrics, dc_buf_t *buf)
 {
     size_t n = 0, i;
     dc_metric_t **sorted;
+    char value[DC_DOUBLE_TEXT];
     int err = DC_OK;
 
     pthread_mutex_lock(&metrics->lock);
@@ -159,8 +160,9 @@ int dc_metrics_render(dc_metrics_t *metrics, dc_buf_t *buf)
             err = dc_buf_printf(buf, "# HELP %s %s\n# TYPE %s %s\n", m->name, m->help, m->name,
                                 m->is_counter ? "counter" : "gauge");
         if (!err)
-            err = dc_buf_printf(buf, "%s%s%s%s %.17g\n", m->name, *m->labels ? "{" : "",
-                                m->labels, *m->labels ? "}" : "", dc_metric_value(m));
+            err = dc_buf_printf(buf, "%s%s%s%s %s\n", m->name, *m->labels ? "{" : "",
+                                m->labels, *m->labels ? "}" : "",
+                                dc_double_format(dc_metric_value(m), value));
     }
     pthread_mutex_unlock(&metrics->lock);
     free(sorted);

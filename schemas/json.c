@@ -117,20 +117,10 @@ static void jw_key_str(jw_t *w, const char *key, int has, const char *s, size_t 
 
 static void jw_double(jw_t *w, const char *key, double d)
 {
-    char text[32];
+    char text[DC_DOUBLE_TEXT];
 
     jw_printf(w, ",\"%s\":", key);
-    if (!isfinite(d)) {
-        jw_put(w, "null");
-        return;
-    }
-    /* The shortest of %.15g..%.17g that parses back to d. */
-    for (int prec = 15; prec <= 17; prec++) {
-        snprintf(text, sizeof(text), "%.*g", prec, d);
-        if (strtod(text, NULL) == d)
-            break;
-    }
-    jw_put(w, text);
+    jw_put(w, isfinite(d) ? dc_double_format(d, text) : "null");
 }
 
 static void jw_time(jw_t *w, const char *key, int64_t ms)

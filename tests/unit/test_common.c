@@ -7,6 +7,7 @@
 
 #include "common/common.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <arpa/inet.h>
@@ -179,6 +180,10 @@ static void test_metrics_render(void **state)
     dc_metric_add(dlq, 1);
     dc_metric_add(dlq2, 2);
     dc_metric_add(NULL, 1);
+    /* Gauges print the shortest text that reads back as their value. */
+    dc_metric_set(dc_metrics_gauge(m, "dc_weight", NULL, "A weight."), 0.3);
+    dc_metric_set(dc_metrics_gauge(m, "dc_sum", NULL, "A sum."), 0.1 + 0.2);
+    dc_metric_set(dc_metrics_gauge(m, "dc_unknown", NULL, "Not known yet."), NAN);
     assert_int_equal(dc_metrics_render(m, &buf), 0);
     assert_int_equal(dc_buf_append(&buf, "", 1), 0);
     assert_string_equal((char *)buf.data,
@@ -188,7 +193,16 @@ static void test_metrics_render(void **state)
                         "dc_dlq_messages_total{reason=\"too_late\"} 1\n"
                         "# HELP dc_late_events_total Late events.\n"
                         "# TYPE dc_late_events_total counter\n"
-                        "dc_late_events_total 3\n");
+                        "dc_late_events_total 3\n"
+                        "# HELP dc_sum A sum.\n"
+                        "# TYPE dc_sum gauge\n"
+                        "dc_sum 0.30000000000000004\n"
+                        "# HELP dc_unknown Not known yet.\n"
+                        "# TYPE dc_unknown gauge\n"
+                        "dc_unknown NaN\n"
+                        "# HELP dc_weight A weight.\n"
+                        "# TYPE dc_weight gauge\n"
+                        "dc_weight 0.3\n");
     dc_buf_free(&buf);
     dc_metrics_destroy(m);
 }
