@@ -40,8 +40,9 @@
  * busiest threads (those it started and the main thread; the embedded
  * broker's are left out, as a deployment's broker runs elsewhere) and the
  * rate each pass would reach with a core for every thread, which its
- * busiest thread's CPU per event caps (the pipeline's, or Redis'); and how long the
- * input stood still waiting for flushes or closes in flight, and
+ * busiest thread's CPU per event caps (or, for the pipeline, Redis');
+ * and how long the input stood still waiting for flushes or closes in
+ * flight, and
  * the drain: the end of the pass after the last event is read, with the
  * cores this process kept busy before it and in it; and how
  * far apart in event time the partitions got while the input was read. Besides
