@@ -1,4 +1,5 @@
-/* common/buf.c - growable byte buffers reused across records. */
+/* common/buf.c - growable byte buffers reused across records, and the text
+ * of a number that is written into them (dc_double_format). */
 #include "common/common.h"
 
 #include <math.h>
